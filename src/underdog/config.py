@@ -1,0 +1,211 @@
+"""`underdog.yaml`: pydantic models for the project config, loading with one-line errors, and overrides.
+
+Every section forbids unknown keys, so a typo such as `temprature` is reported with the key and the file line
+instead of being silently ignored.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from underdog.errors import ConfigError
+
+CONFIG_NAME = "underdog.yaml"
+ROLES = ("teacher", "judge", "student", "reference")
+EMBEDDED_MODEL = "smollm2-135m"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class GenerationParams(Strict):
+    """Sampling settings sent with every request to a model."""
+
+    temperature: float = Field(0.7, ge=0.0, le=2.0)
+    top_p: float = Field(0.95, gt=0.0, le=1.0)
+    max_tokens: int = Field(512, ge=1)
+    seed: int | None = 0
+    stop: list[str] | None = None
+
+
+class ModelSpec(Strict):
+    """One model, wherever it runs: a local HF model (+ PEFT adapter) or an API endpoint."""
+
+    provider: str = "local"
+    model: str
+    base_url: str | None = None
+    api_key_env: str | None = None
+    api_version: str | None = None  # Azure OpenAI
+    adapter: str | None = None
+    system_prompt: str | None = None
+    params: GenerationParams = GenerationParams()
+    concurrency: int = Field(8, ge=1)
+    requests_per_minute: float | None = Field(None, gt=0)
+    timeout_s: float = Field(120.0, gt=0)
+    max_retries: int = Field(5, ge=0)
+    price_per_1m_input: float | None = Field(None, ge=0)
+    price_per_1m_output: float | None = Field(None, ge=0)
+    batch_size: int = Field(8, ge=1)  # local models: requests generated together
+    device: str | None = None  # local models: "cuda", "cpu"; default: cuda when available
+
+    @field_validator("provider")
+    @classmethod
+    def _known_provider(cls, value: str) -> str:
+        from underdog.llm.registry import provider_names
+
+        if value not in provider_names():
+            raise ValueError(f"unknown provider {value!r} (known: {', '.join(provider_names())})")
+        return value
+
+    @model_validator(mode="after")
+    def _api_needs_url(self) -> ModelSpec:
+        if self.provider == "azure" and not (self.base_url and self.api_version):
+            raise ValueError("provider 'azure' needs base_url (the resource endpoint) and api_version")
+        return self
+
+    def with_params(self, **changes: Any) -> ModelSpec:
+        """A copy with some generation params replaced (None values are ignored)."""
+        changes = {k: v for k, v in changes.items() if v is not None}
+        return self.model_copy(update={"params": self.params.model_copy(update=changes)})
+
+
+class DataConfig(Strict):
+    """Settings of the data stages (topics, generate, ingest, augment, curate, export)."""
+
+    num_topics: int = Field(20, ge=1)
+    questions_per_topic: int = Field(6, ge=1)
+
+
+class TrainConfig(Strict):
+    """LoRA fine-tuning hyperparameters, under the names SageMaker JumpStart users know."""
+
+    epoch: int = Field(3, ge=1)
+    learning_rate: float = Field(1e-4, gt=0)
+    lora_r: int = Field(8, ge=1)
+    lora_alpha: int = Field(16, ge=1)
+    lora_dropout: float = Field(0.05, ge=0, lt=1)
+
+
+class EvaluateConfig(Strict):
+    """Eval set size and judging settings."""
+
+    evalset_size: int = Field(50, ge=1)
+
+
+class TuneConfig(Strict):
+    """Final-round tuning: system prompts x temperature x top_p."""
+
+    temperatures: list[float] = [0.3, 0.7]
+    top_ps: list[float] = [0.9, 1.0]
+
+
+class ArenaConfig(Strict):
+    """Blind human voting arena."""
+
+    host: str = "127.0.0.1"
+    port: int = 8765
+
+
+class Config(Strict):
+    """The whole `underdog.yaml`."""
+
+    domain: str
+    models: dict[str, ModelSpec]
+    budget_usd: float | None = Field(None, ge=0)
+    stage_budgets_usd: dict[str, float] = {}
+    data: DataConfig = DataConfig()
+    train: TrainConfig = TrainConfig()
+    evaluate: EvaluateConfig = EvaluateConfig()
+    tune: TuneConfig = TuneConfig()
+    arena: ArenaConfig = ArenaConfig()
+
+    @field_validator("models")
+    @classmethod
+    def _all_roles(cls, models: dict[str, ModelSpec]) -> dict[str, ModelSpec]:
+        missing = [role for role in ROLES if role not in models]
+        if missing:
+            raise ValueError(f"missing role(s): {', '.join(missing)}")
+        return models
+
+
+def load_config(path: Path, overrides: list[str] | None = None) -> Config:
+    """Read and validate a config file; raise ConfigError with one line naming the file, key and line."""
+    if not path.exists():
+        raise ConfigError(f"{path}: not found (create one with `underdog init \"<your domain>\"`)")
+    text = path.read_text()
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}" if mark else ""
+        raise ConfigError(f"{path}{where}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of keys at the top level")
+    data = apply_overrides(data, overrides or [], source=path)
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(describe_validation_error(exc, path, text)) from None
+
+
+def describe_validation_error(exc: ValidationError, path: Path, text: str) -> str:
+    """One line: `file:line: key.path: what is wrong` for the first error (+ how many more)."""
+    err = exc.errors()[0]
+    loc = [str(part) for part in err["loc"]]
+    line = _yaml_line(text, loc)
+    where = f"{path}:{line}" if line else str(path)
+    key = ".".join(loc) or "(top level)"
+    if err["type"] == "extra_forbidden":
+        message = "unknown key"
+    elif err["type"] == "missing":
+        message = "missing required key"
+    else:
+        message = err["msg"].removeprefix("Value error, ")
+        if "input" in err and not isinstance(err["input"], dict | list):
+            message += f" (got {err['input']!r})"
+    more = len(exc.errors()) - 1
+    return f"{where}: {key}: {message}" + (f" (+{more} more problem{'s' * (more > 1)})" if more else "")
+
+
+def _yaml_line(text: str, loc: list[str]) -> int | None:
+    """The 1-based line of the deepest key of `loc` that exists in the YAML text."""
+    try:
+        node = yaml.compose(text)
+    except yaml.YAMLError:
+        return None
+    line = None
+    for part in loc:
+        if not isinstance(node, yaml.MappingNode):
+            break
+        match = next(((k, v) for k, v in node.value if k.value == part), None)
+        if match is None:
+            break
+        line, node = match[0].start_mark.line + 1, match[1]
+    return line
+
+
+def apply_overrides(data: dict, overrides: list[str], source: Path | str = "command line") -> dict:
+    """Apply dotted `key=value` overrides (value parsed as YAML) to a config mapping."""
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"{source}: override {item!r} is not of the form key=value")
+        key, raw = item.split("=", 1)
+        target = data
+        *parents, leaf = key.strip().split(".")
+        for part in parents:
+            target = target.setdefault(part, {})
+            if not isinstance(target, dict):
+                raise ConfigError(f"override {item!r}: {part!r} is not a section")
+        target[leaf] = yaml.safe_load(raw)
+    return data
+
+
+def render_default_config(domain: str) -> str:
+    """The commented `underdog.yaml` that `underdog init` writes; every role uses the embedded model."""
+    template = (Path(__file__).parent / "templates" / "underdog.yaml").read_text()
+    return template.replace("{{domain}}", domain.replace('"', "'"))

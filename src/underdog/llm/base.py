@@ -1,0 +1,67 @@
+"""The backend interface and the request/reply types shared by all providers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from underdog.config import GenerationParams
+
+Message = dict[str, str]
+
+
+@dataclass(frozen=True)
+class Request:
+    """One chat completion: messages, sampling params, optional JSON mode, and a sample index.
+
+    `sample` distinguishes otherwise identical requests (best-of-n) so each gets its own cache entry.
+    """
+
+    messages: list[Message]
+    params: GenerationParams = field(default_factory=GenerationParams)
+    json_mode: bool = False
+    sample: int = 0
+
+    def key_fields(self) -> dict[str, Any]:
+        return {
+            "messages": self.messages,
+            "params": self.params.model_dump(),
+            "json_mode": self.json_mode,
+            "sample": self.sample,
+        }
+
+
+@dataclass
+class Reply:
+    """A model's answer plus what it cost. `error` is set (and `text` empty) when the call failed for good."""
+
+    text: str
+    input_tokens: int = 0
+    output_tokens: int = 0
+    finish_reason: str | None = None
+    cached: bool = False
+    latency_s: float = 0.0
+    cost_usd: float = 0.0
+    error: str | None = None
+
+    def to_cache(self) -> dict[str, Any]:
+        return {
+            "text": self.text,
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+            "finish_reason": self.finish_reason,
+        }
+
+
+class RetryableError(Exception):
+    """A transient failure (429, 5xx, timeout, malformed reply): the call path retries it."""
+
+    def __init__(self, message: str, retry_after: float | None = None):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class Backend(Protocol):
+    """What a provider implements. Raise RetryableError for transient faults, ModelError for fatal ones."""
+
+    async def complete(self, request: Request) -> Reply: ...

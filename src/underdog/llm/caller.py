@@ -1,0 +1,283 @@
+"""The one call path every model request goes through.
+
+    llm = LLM(spec, store=project.store, role="teacher", stage="generate")
+    reply = llm.chat("What permits does a food truck need?")
+    replies = llm.batch([[{"role": "user", "content": q}] for q in questions], progress="answers")
+
+Order of work per request: system prompt -> cache lookup -> budget check -> concurrency slot -> rate limit ->
+backend call with timeout -> retries with exponential backoff (honouring Retry-After) -> cache write -> usage log.
+A reply is cached as soon as it arrives, so a crashed or interrupted batch resumes without paying twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import random
+import threading
+import time
+from collections.abc import Coroutine, Sequence
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any, TypeVar
+
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TextColumn,
+    TimeRemainingColumn,
+)
+from rich.text import Text
+
+from underdog.config import ModelSpec
+from underdog.errors import BudgetExceeded, ModelError, UnderdogError, redact
+from underdog.llm.base import Message, Reply, Request, RetryableError
+from underdog.llm.registry import create_backend
+from underdog.store import Store
+
+T = TypeVar("T")
+Prompt = str | Sequence[Message]
+
+# -- one background event loop for all model I/O, so sync callers and servers can share backends ---------
+_loop: asyncio.AbstractEventLoop | None = None
+_loop_lock = threading.Lock()
+
+
+def _background_loop() -> asyncio.AbstractEventLoop:
+    global _loop
+    with _loop_lock:
+        if _loop is None or _loop.is_closed():
+            _loop = asyncio.new_event_loop()
+            threading.Thread(target=_loop.run_forever, name="underdog-llm-loop", daemon=True).start()
+        return _loop
+
+
+def run_sync(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine on the shared background loop and wait for its result."""
+    return asyncio.run_coroutine_threadsafe(coro, _background_loop()).result()
+
+
+# -- backends are shared per process: two roles on the same local model load it once ------------------------
+_backends: dict[str, Any] = {}
+_backends_lock = threading.Lock()
+
+
+def backend_for(spec: ModelSpec) -> Any:
+    identity = spec.model_dump_json(include={"provider", "model", "base_url", "api_key_env", "api_version",
+                                             "adapter", "device", "batch_size", "timeout_s"})
+    with _backends_lock:
+        if identity not in _backends:
+            _backends[identity] = create_backend(spec)
+        return _backends[identity]
+
+
+class RateLimiter:
+    """Spaces request starts at least 60/rpm seconds apart."""
+
+    def __init__(self, requests_per_minute: float | None):
+        self.interval = 60.0 / requests_per_minute if requests_per_minute else 0.0
+        self._next = 0.0
+        self._lock: asyncio.Lock | None = None
+
+    async def wait(self) -> None:
+        if not self.interval:
+            return
+        self._lock = self._lock or asyncio.Lock()
+        async with self._lock:
+            now = time.monotonic()
+            delay = self._next - now
+            self._next = max(now, self._next) + self.interval
+        if delay > 0:
+            await asyncio.sleep(delay)
+
+
+class LLM:
+    """One configured model behind the shared call path. Cheap to create; backends are shared."""
+
+    def __init__(self, spec: ModelSpec, store: Store | None = None, *, role: str | None = None,
+                 stage: str | None = None, budget_usd: float | None = None,
+                 stage_budget_usd: float | None = None):
+        self.spec = spec
+        self.store = store
+        self.role = role
+        self.stage = stage
+        self.budget_usd = budget_usd
+        self.stage_budget_usd = stage_budget_usd
+        self.name = f"{spec.provider}:{spec.model}" + (f"+{spec.adapter}" if spec.adapter else "")
+        self._adapter_hash = _adapter_fingerprint(spec.adapter)
+        self._semaphore: asyncio.Semaphore | None = None
+        self._limiter = RateLimiter(spec.requests_per_minute)
+        self.http_calls = 0  # uncached backend calls made by this object (tests and benchmarks read it)
+
+    @property
+    def backend(self) -> Any:
+        return backend_for(self.spec)
+
+    # -- public API -------------------------------------------------------------------------------------------
+    def chat(self, prompt: Prompt, **params: Any) -> Reply:
+        """One completion; raises ModelError when it fails for good."""
+        return self.batch([prompt], errors="raise", **params)[0]
+
+    def batch(self, prompts: Sequence[Prompt], *, errors: str = "raise", progress: str | None = None,
+              json_mode: bool = False, samples: Sequence[int] | None = None, **params: Any) -> list[Reply]:
+        """Completions for many prompts, concurrently (API) or batched (local). See `abatch`."""
+        return run_sync(self.abatch(prompts, errors=errors, progress=progress, json_mode=json_mode,
+                                    samples=samples, **params))
+
+    async def achat(self, prompt: Prompt, **params: Any) -> Reply:
+        return (await self.abatch([prompt], errors="raise", **params))[0]
+
+    async def abatch(self, prompts: Sequence[Prompt], *, errors: str = "raise", progress: str | None = None,
+                     json_mode: bool = False, samples: Sequence[int] | None = None,
+                     **params: Any) -> list[Reply]:
+        """Completions for many prompts, in order.
+
+        Args:
+            errors: "raise" re-raises the first failure after every other request finished (their replies
+                are cached either way); "return" puts the message in `Reply.error` instead.
+            progress: a label to show a progress bar with rate and ETA.
+            json_mode: ask the server for a JSON object (where supported).
+            samples: per-prompt sample index (best-of-n), so identical prompts get distinct cached replies.
+            params: overrides of the spec's generation params (temperature, top_p, max_tokens, seed, stop).
+        """
+        gen = self.spec.with_params(**params).params
+        requests = [Request(self._messages(p), gen, json_mode, samples[i] if samples else 0)
+                    for i, p in enumerate(prompts)]
+        bar = _progress(progress, len(requests))
+        task = bar.add_task(progress or "", total=len(requests)) if bar else None
+
+        async def one(request: Request) -> Reply:
+            try:
+                return await self._call(request)
+            finally:
+                if bar:
+                    bar.advance(task)
+
+        with bar or nullcontext():
+            results = await asyncio.gather(*(one(r) for r in requests), return_exceptions=True)
+        replies = []
+        for result in results:
+            if isinstance(result, BaseException):
+                if errors == "raise" or isinstance(result, BudgetExceeded) or not isinstance(result, Exception):
+                    raise result
+                result = Reply(text="", error=str(result))
+            replies.append(result)
+        return replies
+
+    # -- the call path --------------------------------------------------------------------------------------
+    def _messages(self, prompt: Prompt) -> list[Message]:
+        messages = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else [dict(m) for m in prompt]
+        if self.spec.system_prompt and not any(m["role"] == "system" for m in messages):
+            messages.insert(0, {"role": "system", "content": self.spec.system_prompt})
+        return messages
+
+    def cache_key(self, request: Request) -> str:
+        identity = {
+            "provider": self.spec.provider, "model": self.spec.model, "base_url": self.spec.base_url,
+            "adapter": self._adapter_hash, **request.key_fields(),
+        }
+        return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
+
+    async def _call(self, request: Request) -> Reply:
+        key = self.cache_key(request)
+        if self.store is not None and (hit := self.store.cache_get(key)) is not None:
+            reply = Reply(**hit, cached=True)
+            self._log(key, reply)
+            return reply
+        self._check_budget(request)
+        self._semaphore = self._semaphore or asyncio.Semaphore(self.spec.concurrency)
+        async with self._semaphore:
+            reply = await self._call_with_retries(request, key)
+        reply.cost_usd = self._cost(reply)
+        if self.store is not None:
+            self.store.cache_put(key, self.spec.provider, self.spec.model, request.key_fields(), reply.to_cache())
+        self._log(key, reply)
+        return reply
+
+    async def _call_with_retries(self, request: Request, key: str) -> Reply:
+        attempts = self.spec.max_retries + 1
+        for attempt in range(attempts):
+            await self._limiter.wait()
+            started = time.perf_counter()
+            try:
+                self.http_calls += 1
+                reply = await asyncio.wait_for(self.backend.complete(request), timeout=self.spec.timeout_s)
+                reply.latency_s = time.perf_counter() - started
+                return reply
+            except (RetryableError, TimeoutError) as exc:
+                reason = str(exc) or f"no reply within {self.spec.timeout_s:g} s"
+                if attempt + 1 == attempts:
+                    self._log(key, Reply(text="", latency_s=time.perf_counter() - started), error=reason)
+                    raise ModelError(redact(f"{self.label}: {reason} (gave up after {attempts} attempts)")) from None
+                retry_after = getattr(exc, "retry_after", None)
+                backoff = min(0.5 * 2**attempt, 30.0) * (0.5 + random.random() / 2)
+                await asyncio.sleep(retry_after if retry_after is not None else backoff)
+            except UnderdogError as exc:
+                self._log(key, Reply(text=""), error=str(exc))
+                raise type(exc)(redact(f"{self.label}: {exc}")) from None
+        raise AssertionError("unreachable")
+
+    @property
+    def label(self) -> str:
+        return f"{self.role} ({self.name})" if self.role else self.name
+
+    def _cost(self, reply: Reply) -> float:
+        return (reply.input_tokens * (self.spec.price_per_1m_input or 0.0)
+                + reply.output_tokens * (self.spec.price_per_1m_output or 0.0)) / 1e6
+
+    def _check_budget(self, request: Request) -> None:
+        if self.store is None or not (self.spec.price_per_1m_input or self.spec.price_per_1m_output):
+            return
+        chars = sum(len(m["content"]) for m in request.messages)
+        estimate = self._cost(Reply(text="", input_tokens=chars // 4, output_tokens=request.params.max_tokens))
+        for limit, scope in ((self.stage_budget_usd, self.stage), (self.budget_usd, None)):
+            if limit is None:
+                continue
+            spent = self.store.spent_usd(scope)
+            if spent + estimate > limit:
+                where = f"stage '{scope}'" if scope else "the project"
+                raise BudgetExceeded(
+                    f"{where} would exceed its budget of ${limit:.2f} (spent ${spent:.4f}, next call up to "
+                    f"${estimate:.4f}); raise the budget in underdog.yaml to continue — finished work is kept"
+                )
+
+    def _log(self, key: str, reply: Reply, error: str | None = None) -> None:
+        if self.store is None:
+            return
+        self.store.log_call(
+            stage=self.stage, role=self.role, provider=self.spec.provider, model=self.name, cache_key=key,
+            cached=int(reply.cached), input_tokens=reply.input_tokens, output_tokens=reply.output_tokens,
+            latency_s=reply.latency_s, cost_usd=0.0 if reply.cached else reply.cost_usd,
+            error=redact(error) if error else None,
+        )
+
+
+def _adapter_fingerprint(adapter: str | None) -> str | None:
+    """Adapter path plus a hash of its weights, so retraining into the same folder invalidates the cache."""
+    if not adapter:
+        return None
+    digest = hashlib.sha256(adapter.encode())
+    for name in ("adapter_model.safetensors", "adapter_model.bin"):
+        weights = Path(adapter) / name
+        if weights.exists():
+            digest.update(weights.read_bytes())
+            break
+    return digest.hexdigest()
+
+
+class RateColumn(ProgressColumn):
+    """Requests per second, as rich measures it."""
+
+    def render(self, task: Task) -> Text:
+        return Text(f"{task.speed:.1f}/s" if task.speed else "–/s", style="progress.data.speed")
+
+
+def _progress(label: str | None, total: int) -> Progress | None:
+    if not label or total <= 1:
+        return None
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), RateColumn(),
+                    TimeRemainingColumn())

