@@ -1,0 +1,108 @@
+"""Immutable, named dataset versions: `datasets/<name>/data.jsonl` + `manifest.json`.
+
+Each line of data.jsonl is one example:
+    {"id": "...", "messages": [{"role": "system"?, ...}, {"role": "user", ...}, {"role": "assistant", ...}],
+     "meta": {"topic": ..., "source": ..., "teacher": ..., "prompt_version": ..., "created": ...}}
+The manifest records name, parent, recipe, counts and a content hash, so a training run can name exactly the
+data it saw. A version is never overwritten: saving under an existing name is an error.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from underdog.errors import UnderdogError
+
+DATA_FILE = "data.jsonl"
+MANIFEST_FILE = "manifest.json"
+
+
+@dataclass
+class Example:
+    messages: list[dict[str, str]]
+    meta: dict[str, Any] = field(default_factory=dict)
+    id: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.id:
+            self.id = hashlib.sha256(json.dumps(self.messages, sort_keys=True).encode()).hexdigest()[:16]
+
+    @property
+    def question(self) -> str:
+        return next(m["content"] for m in self.messages if m["role"] == "user")
+
+    @property
+    def answer(self) -> str:
+        return next(m["content"] for m in reversed(self.messages) if m["role"] == "assistant")
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "messages": self.messages, "meta": self.meta}
+
+
+@dataclass
+class Manifest:
+    name: str
+    count: int
+    sha256: str
+    parent: str | list[str] | None = None
+    recipe: dict[str, Any] = field(default_factory=dict)
+    counts: dict[str, Any] = field(default_factory=dict)
+    created: float = field(default_factory=time.time)
+
+
+def dataset_dir(root: Path, name: str) -> Path:
+    return root / "datasets" / name
+
+
+def save_dataset(root: Path, name: str, examples: list[Example], *, parent: str | list[str] | None = None,
+                 recipe: dict[str, Any] | None = None, counts: dict[str, Any] | None = None) -> Manifest:
+    """Write a new immutable version `name` under `root/datasets/` and return its manifest."""
+    folder = dataset_dir(root, name)
+    if (folder / MANIFEST_FILE).exists():
+        raise UnderdogError(f"dataset {name!r} already exists (versions are immutable; pick another name)")
+    folder.mkdir(parents=True, exist_ok=True)
+    lines = [json.dumps(e.to_json(), ensure_ascii=False) for e in examples]
+    body = "".join(line + "\n" for line in lines)
+    (folder / DATA_FILE).write_text(body)
+    manifest = Manifest(name=name, count=len(examples), sha256=hashlib.sha256(body.encode()).hexdigest(),
+                        parent=parent, recipe=recipe or {}, counts=counts or {})
+    (folder / MANIFEST_FILE).write_text(json.dumps(manifest.__dict__, indent=2))  # written last: marks complete
+    return manifest
+
+
+def load_manifest(root: Path, name: str) -> Manifest:
+    path = dataset_dir(root, name) / MANIFEST_FILE
+    if not path.exists():
+        known = ", ".join(list_datasets(root)) or "none yet"
+        raise UnderdogError(f"no dataset named {name!r} in {root / 'datasets'} (known: {known})")
+    return Manifest(**json.loads(path.read_text()))
+
+
+def load_dataset(root: Path, name: str) -> list[Example]:
+    """All examples of dataset version `name`."""
+    load_manifest(root, name)
+    path = dataset_dir(root, name) / DATA_FILE
+    examples = []
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+            examples.append(Example(messages=record["messages"], meta=record.get("meta", {}), id=record["id"]))
+        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+            raise UnderdogError(f"{path}:{number}: malformed example ({exc})") from None
+    return examples
+
+
+def list_datasets(root: Path) -> list[str]:
+    """Names of complete dataset versions, oldest first."""
+    folder = root / "datasets"
+    if not folder.exists():
+        return []
+    manifests = [p for p in folder.glob(f"*/{MANIFEST_FILE}")]
+    return [p.parent.name for p in sorted(manifests, key=lambda p: p.stat().st_mtime)]

@@ -1,0 +1,1 @@
+"""Evaluation: eval sets, answering, pairwise judging, statistics, leaderboard and report."""

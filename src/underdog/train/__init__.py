@@ -1,0 +1,1 @@
+"""Training: LoRA SFT recipe, sweeps, overfitting diagnosis, executors."""
