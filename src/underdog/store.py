@@ -129,3 +129,13 @@ class Store:
                       COALESCE(SUM(cost_usd), 0) AS cost_usd
                FROM llm_calls GROUP BY stage, model ORDER BY stage, model"""
         )
+
+
+@migration
+def m101_data_checkpoints(db: sqlite3.Connection) -> None:
+    """Finished work of an interrupted data job (e.g. `generate`), so a re-run continues where it stopped."""
+    db.execute(
+        """CREATE TABLE data_checkpoints (
+            job TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, created REAL NOT NULL,
+            PRIMARY KEY (job, key))"""
+    )
