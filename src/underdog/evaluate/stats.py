@@ -1,0 +1,120 @@
+"""The statistics of judged comparisons, each checked in tests against hand-computed values.
+
+    wilson_interval(44, 50)                  -> (0.762, 0.944)
+    win_rate(wins=40, ties=4, n=50)          -> 0.84
+    paired_bootstrap(scores_a, scores_b)     -> mean difference and its 95% interval
+    questions_needed(0.88, 0.94)             -> 356 (two proportions, 80% power, alpha 0.05)
+    length_controlled_win_rate(prefs, len_a, len_b)
+
+A per-question score is 1 (candidate preferred), 0.5 (tie) or 0 (reference preferred).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.stats import norm
+
+Z95 = float(norm.ppf(0.975))
+
+
+def win_rate(wins: float, ties: float, n: int) -> float:
+    """(wins + ties/2) / n; 0.0 when there is nothing to count."""
+    return (wins + ties / 2) / n if n else 0.0
+
+
+def wilson_interval(successes: float, n: int, z: float = Z95) -> tuple[float, float]:
+    """Wilson score interval of a proportion (successes may be fractional: a tie counts as half a win)."""
+    if n <= 0:
+        return (0.0, 1.0)
+    p = successes / n
+    denom = 1 + z * z / n
+    center = (p + z * z / (2 * n)) / denom
+    margin = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return (max(0.0, center - margin), min(1.0, center + margin))
+
+
+@dataclass(frozen=True)
+class Bootstrap:
+    """A paired bootstrap of mean(a - b): the observed difference, its interval, and P(resampled diff > 0)."""
+
+    diff: float
+    low: float
+    high: float
+    p_better: float
+    n: int
+
+
+def paired_bootstrap(a: Sequence[float], b: Sequence[float], *, rounds: int = 10_000, seed: int = 0,
+                     level: float = 0.95) -> Bootstrap:
+    """Resample questions (the same ones for both candidates) to get an interval of mean(a) - mean(b)."""
+    d = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
+    if d.size == 0:
+        return Bootstrap(0.0, 0.0, 0.0, 0.5, 0)
+    rng = np.random.default_rng(seed)
+    means = d[rng.integers(0, d.size, size=(rounds, d.size))].mean(axis=1)
+    tail = (1 - level) / 2 * 100
+    low, high = np.percentile(means, [tail, 100 - tail])
+    p_better = float((means > 0).mean() + (means == 0).mean() / 2)
+    return Bootstrap(float(d.mean()), float(low), float(high), p_better, int(d.size))
+
+
+def questions_needed(p1: float, p2: float, *, alpha: float = 0.05, power: float = 0.8) -> float:
+    """Questions per candidate to tell win rates p1 and p2 apart (two-sided test of two proportions)."""
+    if p1 == p2:
+        return math.inf
+    za, zb = norm.ppf(1 - alpha / 2), norm.ppf(power)
+    pbar = (p1 + p2) / 2
+    root = za * math.sqrt(2 * pbar * (1 - pbar)) + zb * math.sqrt(p1 * (1 - p1) + p2 * (1 - p2))
+    return math.ceil(root**2 / (p1 - p2) ** 2)
+
+
+def paired_questions_needed(a: Sequence[float], b: Sequence[float], *, alpha: float = 0.05,
+                            power: float = 0.8) -> float:
+    """Questions needed for a paired test of mean(a - b) != 0, from the observed per-question differences."""
+    d = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
+    if d.size < 2 or d.mean() == 0:
+        return math.inf
+    sd = float(d.std(ddof=1))
+    if sd == 0:
+        return float(d.size)  # every question already agrees on the difference
+    za, zb = norm.ppf(1 - alpha / 2), norm.ppf(power)
+    return math.ceil(((za + zb) * sd / abs(d.mean())) ** 2)
+
+
+def length_controlled_win_rate(scores: Sequence[float], len_candidate: Sequence[float],
+                               len_reference: Sequence[float], *, l2: float = 1e-4) -> float:
+    """AlpacaEval-style: fit P(candidate preferred) = sigmoid(b + w * tanh(standardized length difference)),
+    then predict at zero length difference: sigmoid(b). Ties are targets of 0.5. Without any length difference
+    this is the plain win rate."""
+    y = np.asarray(scores, dtype=float)
+    if y.size == 0:
+        return 0.0
+    diff = np.asarray(len_candidate, dtype=float) - np.asarray(len_reference, dtype=float)
+    sd = diff.std()
+    x = np.tanh(diff / sd) if sd > 0 else np.zeros_like(diff)
+    b, _ = _logistic_fit(np.column_stack([np.ones_like(x), x]), y, l2)
+    return float(_sigmoid(b))
+
+
+def _sigmoid(z: np.ndarray | float) -> np.ndarray | float:
+    return 1 / (1 + np.exp(-z))
+
+
+def _logistic_fit(features: np.ndarray, y: np.ndarray, l2: float, steps: int = 100) -> np.ndarray:
+    """Logistic regression with fractional targets by Newton's method (IRLS), with a small L2 penalty so
+    that a candidate winning everything still gives finite weights."""
+    beta = np.zeros(features.shape[1])
+    penalty = l2 * np.eye(features.shape[1])
+    for _ in range(steps):
+        p = _sigmoid(features @ beta)
+        grad = features.T @ (y - p) - penalty @ beta
+        hessian = features.T @ (features * (p * (1 - p))[:, None]) + penalty
+        step = np.linalg.solve(hessian, grad)
+        beta = beta + step
+        if np.abs(step).max() < 1e-10:
+            break
+    return beta
