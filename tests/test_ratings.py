@@ -1,0 +1,101 @@
+"""Ratings checked against values computed by hand."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from underdog.evaluate.ratings import (
+    Game,
+    blended_scores,
+    bradley_terry,
+    bradley_terry_ci,
+    cohen_kappa,
+    expected_score,
+    percent_agreement,
+    win_rates,
+)
+
+
+def games(a: str, b: str, a_wins: int, b_wins: int, ties: int = 0) -> list[Game]:
+    return [Game(a, b, 1.0)] * a_wins + [Game(a, b, 0.0)] * b_wins + [Game(a, b, 0.5)] * ties
+
+
+def test_two_players_three_to_one() -> None:
+    # MLE: p(A beats B) = 3/4 -> strength ratio 3 -> 400*log10(3) = 190.85 Elo points, centred on 1000.
+    ratings = bradley_terry(games("A", "B", 3, 1))
+    gap = 400 * math.log10(3)
+    assert ratings["A"] == pytest.approx(1000 + gap / 2, abs=1e-6)
+    assert ratings["B"] == pytest.approx(1000 - gap / 2, abs=1e-6)
+    assert expected_score(ratings["A"], ratings["B"]) == pytest.approx(0.75)
+
+
+def test_three_players_hand_computed() -> None:
+    # With strengths 4:2:1 the expected wins are A-B 2/3, B-C 2/3, A-C 4/5. Observing exactly those counts
+    # (2-1, 2-1, 4-1) satisfies the likelihood equations wins_i = sum_j n_ij s_i / (s_i + s_j), e.g. for A:
+    # 6 = 3 * 4/6 + 5 * 4/5, so the MLE is 4:2:1 -> ratings 1000 + 400 log10(s / cbrt(8)).
+    data = games("A", "B", 2, 1) + games("B", "C", 2, 1) + games("C", "A", 1, 4)
+    ratings = bradley_terry(data)
+    expected = {name: 1000 + 400 * math.log10(s / 2.0) for name, s in {"A": 4, "B": 2, "C": 1}.items()}
+    for name, value in expected.items():
+        assert ratings[name] == pytest.approx(value, abs=1e-6)
+    assert ratings["A"] - ratings["B"] == pytest.approx(400 * math.log10(2), abs=1e-6)
+
+
+def test_ties_count_half_and_order_does_not_matter() -> None:
+    assert bradley_terry(games("A", "B", 0, 0, ties=5)) == pytest.approx({"A": 1000.0, "B": 1000.0})
+    # A tie is half a win each: 1 win + 2 ties vs 0 wins + 2 ties is a 2:1 record.
+    r = bradley_terry(games("A", "B", 1, 0, ties=2))
+    assert r["A"] - r["B"] == pytest.approx(400 * math.log10(2), abs=1e-6)
+    swapped = bradley_terry([Game(g.b, g.a, 1 - g.score) for g in games("A", "B", 1, 0, ties=2)])
+    assert swapped == pytest.approx(r)
+
+
+def test_prior_keeps_a_clean_sweep_finite_and_shrinks() -> None:
+    sweep = games("A", "B", 5, 0)
+    r = bradley_terry(sweep, prior=1.0)
+    assert 1000 < r["A"] < 1400 and r["B"] == pytest.approx(2000 - r["A"])
+    # More prior -> closer to equal.
+    assert bradley_terry(sweep, prior=4.0)["A"] < r["A"]
+
+
+def test_bootstrap_interval_contains_estimate_and_narrows_with_data() -> None:
+    small = games("A", "B", 6, 4) + games("B", "C", 6, 4) + games("A", "C", 7, 3)
+    big = small * 10
+    ci_small = bradley_terry_ci(small, rounds=60, seed=1)
+    ci_big = bradley_terry_ci(big, rounds=60, seed=1)
+    for name in "ABC":
+        assert ci_small[name].low <= ci_small[name].rating <= ci_small[name].high
+        assert ci_big[name].high - ci_big[name].low < ci_small[name].high - ci_small[name].low
+    assert ci_big["A"].games == 200
+    assert ci_big["A"].rating > ci_big["B"].rating > ci_big["C"].rating
+    assert bradley_terry_ci(small, rounds=20, seed=1) == bradley_terry_ci(small, rounds=20, seed=1)
+
+
+def test_win_rates() -> None:
+    assert win_rates(games("A", "B", 2, 1, ties=1)) == {"A": 0.625, "B": 0.375}
+
+
+def test_percent_agreement_and_kappa_hand_computed() -> None:
+    # Wikipedia's example: 50 items, yes/yes 20, yes/no 5, no/yes 10, no/no 15.
+    a = ["yes"] * 25 + ["no"] * 25
+    b = ["yes"] * 20 + ["no"] * 5 + ["yes"] * 10 + ["no"] * 15
+    assert percent_agreement(a, b) == pytest.approx(0.7)
+    assert cohen_kappa(a, b) == pytest.approx(0.4)  # p_o = .7, p_e = .5*.6 + .5*.4 = .5
+    # Three labels: p_o = 3/4; p_e = (2*1 + 1*2 + 1*1) / 16 = 5/16 -> kappa = (12/16 - 5/16) / (11/16) = 7/11.
+    assert cohen_kappa(["a", "a", "b", "tie"], ["a", "b", "b", "tie"]) == pytest.approx(7 / 11)
+    assert cohen_kappa(["a", "b"], ["b", "a"]) == pytest.approx(-1.0)
+    assert cohen_kappa(["a", "a"], ["a", "a"]) == 1.0
+    with pytest.raises(ValueError, match="different numbers"):
+        cohen_kappa(["a"], ["a", "b"])
+
+
+def test_blended_scores_default_league_weights() -> None:
+    weights = {"human": 0.4, "llm": 0.4, "audience": 0.2}
+    components = {"human": {"x": 1.0, "y": 0.0}, "llm": {"x": 0.5, "y": 0.5}, "audience": {"x": 0.0}}
+    scores = blended_scores(components, weights)
+    assert scores["x"] == pytest.approx(0.4 * 1.0 + 0.4 * 0.5 + 0.2 * 0.0)
+    assert scores["y"] == pytest.approx((0.4 * 0.0 + 0.4 * 0.5) / 0.8)  # no audience votes: renormalised
+    with pytest.raises(ValueError, match="no weight"):
+        blended_scores({"jury": {"x": 1.0}}, weights)
