@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import os
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from underdog.testing import ServerThread, free_port  # noqa: F401 - re-exported for tests
 
 REPO = Path(__file__).resolve().parents[1]
 # Converted models are kept across test runs (and across CI steps) in one cache folder.
@@ -54,40 +53,6 @@ def tiny_llama_dir(tmp_path_factory: pytest.TempPathFactory, embedded_model_dir:
     LlamaForCausalLM(config).save_pretrained(out)
     tokenizer.save_pretrained(out)
     return out
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class ServerThread:
-    """Runs an ASGI app with uvicorn on a loopback port in a background thread."""
-
-    def __init__(self, app, port: int | None = None):  # type: ignore[no-untyped-def]
-        import uvicorn
-
-        self.port = port or free_port()
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="error"))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def __enter__(self) -> ServerThread:
-        self.thread.start()
-        deadline = time.time() + 30
-        while not self.server.started:
-            if time.time() > deadline or not self.thread.is_alive():
-                raise RuntimeError("test server did not start")
-            time.sleep(0.02)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
 
 
 @pytest.fixture

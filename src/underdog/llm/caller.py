@@ -111,6 +111,7 @@ class LLM:
         self._adapter_hash = _adapter_fingerprint(spec.adapter)
         self._semaphore: asyncio.Semaphore | None = None
         self._limiter = RateLimiter(spec.requests_per_minute)
+        self._reserved_usd = 0.0  # estimated cost of calls in flight, counted against budgets
         self.http_calls = 0  # uncached backend calls made by this object (tests and benchmarks read it)
 
     @property
@@ -188,10 +189,14 @@ class LLM:
             reply = Reply(**hit, cached=True)
             self._log(key, reply)
             return reply
-        self._check_budget(request)
         self._semaphore = self._semaphore or asyncio.Semaphore(self.spec.concurrency)
         async with self._semaphore:
-            reply = await self._call_with_retries(request, key)
+            estimate = self._check_budget(request)
+            self._reserved_usd += estimate
+            try:
+                reply = await self._call_with_retries(request, key)
+            finally:
+                self._reserved_usd -= estimate
         reply.cost_usd = self._cost(reply)
         if self.store is not None:
             self.store.cache_put(key, self.spec.provider, self.spec.model, request.key_fields(), reply.to_cache())
@@ -229,21 +234,24 @@ class LLM:
         return (reply.input_tokens * (self.spec.price_per_1m_input or 0.0)
                 + reply.output_tokens * (self.spec.price_per_1m_output or 0.0)) / 1e6
 
-    def _check_budget(self, request: Request) -> None:
+    def _check_budget(self, request: Request) -> float:
+        """Refuse a call that could push spending past a budget; return its cost estimate (an upper bound:
+        ~3 characters per token + 4 per message, and the full max_tokens)."""
         if self.store is None or not (self.spec.price_per_1m_input or self.spec.price_per_1m_output):
-            return
-        chars = sum(len(m["content"]) for m in request.messages)
-        estimate = self._cost(Reply(text="", input_tokens=chars // 4, output_tokens=request.params.max_tokens))
+            return 0.0
+        tokens_in = sum(len(m["content"]) // 3 + 4 for m in request.messages)
+        estimate = self._cost(Reply(text="", input_tokens=tokens_in, output_tokens=request.params.max_tokens))
         for limit, scope in ((self.stage_budget_usd, self.stage), (self.budget_usd, None)):
             if limit is None:
                 continue
-            spent = self.store.spent_usd(scope)
+            spent = self.store.spent_usd(scope) + self._reserved_usd
             if spent + estimate > limit:
                 where = f"stage '{scope}'" if scope else "the project"
                 raise BudgetExceeded(
                     f"{where} would exceed its budget of ${limit:.2f} (spent ${spent:.4f}, next call up to "
                     f"${estimate:.4f}); raise the budget in underdog.yaml to continue — finished work is kept"
                 )
+        return estimate
 
     def _log(self, key: str, reply: Reply, error: str | None = None) -> None:
         if self.store is None:

@@ -1,0 +1,114 @@
+"""Loopback test helpers: `ServerThread` (uvicorn in a thread) and `ScriptedOpenAI`, a scripted
+OpenAI-compatible server for tests and benchmarks (fault injection).
+
+    fake = ScriptedOpenAI(reply=lambda messages: "ok", faults=["429:1", "500", "malformed"])
+    # serve fake.app with uvicorn; each request takes the next fault, then the scripted reply.
+
+Faults: "429" / "429:<retry-after s>", "500", "slow:<s>" (delay before replying), "malformed" (not JSON),
+"401" (an OpenAI-style auth error that echoes the key it was given, as real servers partially do).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+
+Reply = Callable[[list[dict[str, str]]], str]
+
+
+class ScriptedOpenAI:
+    def __init__(self, reply: Reply | None = None, *, delay_s: float = 0.0, faults: list[str | None] | None = None,
+                 model: str = "scripted"):
+        self.reply = reply or (lambda messages: f"echo: {messages[-1]['content']}")
+        self.delay_s = delay_s
+        self.faults = list(faults or [])
+        self.model = model
+        self.requests = 0
+        self.bodies: list[dict[str, Any]] = []
+        self.app = self._build()
+
+    def _build(self) -> FastAPI:
+        app = FastAPI()
+
+        @app.get("/v1/models")
+        async def models() -> dict:
+            return {"object": "list", "data": [{"id": self.model, "object": "model", "created": 0, "owned_by": "x"}]}
+
+        @app.post("/v1/chat/completions")
+        async def chat(request: Request) -> Response:
+            self.requests += 1
+            body = await request.json()
+            self.bodies.append(body)
+            fault = self.faults.pop(0) if self.faults else None
+            if self.delay_s:
+                await asyncio.sleep(self.delay_s)
+            if fault:
+                kind, _, arg = fault.partition(":")
+                if kind == "429":
+                    headers = {"retry-after": arg} if arg else {}
+                    return _error(429, "Rate limit reached", "rate_limit_exceeded", headers)
+                if kind == "500":
+                    return _error(500, "internal error", "server_error")
+                if kind == "slow":
+                    await asyncio.sleep(float(arg or 5))
+                if kind == "malformed":
+                    return Response("{not json", media_type="application/json")
+                if kind == "401":
+                    key = request.headers.get("authorization", "").removeprefix("Bearer ")
+                    return _error(401, f"Incorrect API key provided: {key}.", "invalid_api_key")
+            text = self.reply(body["messages"])
+            return JSONResponse({
+                "id": f"chatcmpl-{self.requests}", "object": "chat.completion", "created": int(time.time()),
+                "model": body.get("model", self.model),
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+                "usage": {"prompt_tokens": sum(len(m["content"]) // 4 + 3 for m in body["messages"]),
+                          "completion_tokens": max(1, len(text) // 4), "total_tokens": 0},
+            })
+
+        return app
+
+
+def _error(status: int, message: str, code: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": {"message": message, "type": code, "code": code}}, status_code=status,
+                        headers=headers)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class ServerThread:
+    """Runs an ASGI app with uvicorn on a loopback port in a background thread."""
+
+    def __init__(self, app, port: int | None = None):  # type: ignore[no-untyped-def]
+        import uvicorn
+
+        self.port = port or free_port()
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="error"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> ServerThread:
+        self.thread.start()
+        deadline = time.time() + 30
+        while not self.server.started:
+            if time.time() > deadline or not self.thread.is_alive():
+                raise RuntimeError("test server did not start")
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
