@@ -208,3 +208,23 @@ def m401_arena(db: sqlite3.Connection) -> None:
             question_id TEXT NOT NULL, cand_1 TEXT NOT NULL, cand_2 TEXT NOT NULL, winner TEXT, judge TEXT,
             created REAL NOT NULL, PRIMARY KEY (question_id, cand_1, cand_2))"""
     )
+
+
+@migration
+def m201_train_runs(db: sqlite3.Connection) -> None:
+    db.execute(
+        """CREATE TABLE train_runs (
+            id TEXT PRIMARY KEY, status TEXT NOT NULL, dataset TEXT, base_model TEXT, hyperparameters TEXT,
+            train_loss REAL, eval_loss REAL, overfit_flag INTEGER NOT NULL DEFAULT 0, overfit_reason TEXT,
+            overfit_epoch REAL, error TEXT, sweep TEXT, created REAL, updated REAL)"""
+    )
+
+
+@migration
+def m202_train_metrics(db: sqlite3.Connection) -> None:
+    db.execute(
+        """CREATE TABLE train_metrics (
+            run_id TEXT NOT NULL, step INTEGER NOT NULL, epoch REAL, split TEXT NOT NULL, loss REAL,
+            learning_rate REAL)"""
+    )
+    db.execute("CREATE INDEX train_metrics_run ON train_metrics(run_id, split, step)")
