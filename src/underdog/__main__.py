@@ -1,0 +1,5 @@
+"""`python -m underdog` = the `underdog` command."""
+
+from underdog.cli import main
+
+main()
