@@ -92,9 +92,17 @@ class TrainConfig(Strict):
 
 
 class EvaluateConfig(Strict):
-    """Eval set size and judging settings."""
+    """Eval sets, answering and pairwise judging (docs/evaluation.md)."""
 
-    evalset_size: int = Field(50, ge=1)
+    evalset_size: int = Field(50, ge=1)  # questions per generated eval set (the league used 50)
+    evalset: str | None = None  # default eval set (else the newest)
+    reference: str = "reference"  # what candidates are judged against
+    judges: list[str] = ["judge"]  # a jury: several roles / models, majority vote
+    rubric: list[str] = ["correctness", "helpfulness", "empathy", "clarity", "conciseness"]
+    judge_retries: int = Field(2, ge=0)  # re-asks after an unparseable verdict, then it is recorded as an error
+    answer_max_tokens: int | None = Field(None, ge=1)  # cap answer length (default: each model's max_tokens)
+    bootstrap_rounds: int = Field(10_000, ge=100)
+    seed: int = 0
 
 
 class TuneConfig(Strict):

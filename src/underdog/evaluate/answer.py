@@ -1,0 +1,106 @@
+"""Answers of any candidate (base model, run adapter, API model) to every question of an eval set.
+
+    answers = answer(project, "reference")                       # a role
+    answers = answer(project, "20261126-1200-r8", evalset="default")  # a training run
+    answers = answer(project, Candidate("warm", spec.model_copy(update={"system_prompt": "..."})))
+
+A candidate is a name plus a model spec; its identity (`Candidate.id`) covers everything that changes the
+answers: provider, model, endpoint, adapter weights, system prompt and sampling params. Answers are stored in
+the `answers` table under that identity, and every model call is cached, so a re-run costs nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass
+
+from underdog.config import ModelSpec
+from underdog.evaluate.evalset import load_evalset, resolve_evalset
+from underdog.llm import LLM
+from underdog.llm.caller import _adapter_fingerprint
+from underdog.project import Project
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A named model configuration whose answers are judged."""
+
+    name: str
+    spec: ModelSpec
+
+    @property
+    def id(self) -> str:
+        s = self.spec
+        identity = {"provider": s.provider, "model": s.model, "base_url": s.base_url,
+                    "adapter": _adapter_fingerprint(s.adapter), "system_prompt": s.system_prompt,
+                    "params": s.params.model_dump()}
+        return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
+
+
+@dataclass
+class Answer:
+    question_id: str
+    question: str
+    answer: str
+    output_tokens: int = 0
+    error: str | None = None
+
+
+def resolve_candidate(project: Project, candidate: str | ModelSpec | Candidate, *, system_prompt: str | None = None,
+                      temperature: float | None = None, top_p: float | None = None,
+                      max_tokens: int | None = None) -> Candidate:
+    """A Candidate from a role / run id / model name / spec, with optional prompt and sampling changes."""
+    if isinstance(candidate, Candidate):
+        name, spec = candidate.name, candidate.spec
+    elif isinstance(candidate, ModelSpec):
+        name, spec = spec_label(candidate), candidate
+    else:
+        name, spec = candidate, project.model_spec(candidate)
+    cap = max_tokens or project.config.evaluate.answer_max_tokens
+    spec = spec.with_params(temperature=temperature, top_p=top_p, max_tokens=cap)
+    if system_prompt is not None:
+        spec = spec.model_copy(update={"system_prompt": system_prompt or None})
+    return Candidate(name, spec)
+
+
+def spec_label(spec: ModelSpec) -> str:
+    return f"{spec.provider}:{spec.model}" + (f"+{spec.adapter}" if spec.adapter else "")
+
+
+def answer(project: Project, candidate: str | ModelSpec | Candidate, evalset: str | None = None, *,
+           progress: bool = True, **changes: object) -> list[Answer]:
+    """Answers of `candidate` to every question of `evalset`, in eval-set order (stored and cached).
+
+    `changes` are resolve_candidate's keyword arguments (system_prompt, temperature, top_p, max_tokens).
+    A failed call becomes an Answer with `error` set; it is retried on the next run.
+    """
+    cand = resolve_candidate(project, candidate, **changes)  # type: ignore[arg-type]
+    name = resolve_evalset(project, evalset)
+    questions = load_evalset(project, name)
+    llm = LLM(cand.spec, project.store, role=cand.name, stage="answer", budget_usd=project.config.budget_usd,
+              stage_budget_usd=project.config.stage_budgets_usd.get("answer"))
+    replies = llm.batch([q.question for q in questions], errors="return",
+                        progress=f"answers of {cand.name}" if progress else None)
+    answers = [Answer(q.id, q.question, r.text, r.output_tokens, r.error) for q, r in zip(questions, replies,
+                                                                                          strict=True)]
+    _store_answers(project, cand, name, answers)
+    return answers
+
+
+def _store_answers(project: Project, cand: Candidate, evalset: str, answers: list[Answer]) -> None:
+    s, now = cand.spec, time.time()
+    rows = [(cand.id, evalset, a.question_id, cand.name, s.model, s.adapter, s.system_prompt, s.params.temperature,
+             s.params.top_p, s.params.max_tokens, a.question, a.answer, a.output_tokens, a.error, now)
+            for a in answers]
+    with project.store.transaction() as db:
+        db.executemany("INSERT OR REPLACE INTO answers VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+
+
+def load_answers(project: Project, candidate_id: str, evalset: str) -> dict[str, Answer]:
+    """Stored answers of a candidate identity on an eval set, by question id."""
+    rows = project.store.query(
+        "SELECT question_id, question, answer, output_tokens, error FROM answers WHERE candidate_id = ? "
+        "AND evalset = ?", (candidate_id, evalset))
+    return {r["question_id"]: Answer(*tuple(r)) for r in rows}

@@ -1,0 +1,200 @@
+"""Eval sets: held-out questions the candidates are judged on, never trained on.
+
+    evalsets/<name>/questions.jsonl   {"id", "question", "reference"?, "topic"?} per line
+    evalsets/<name>/manifest.json     {"name", "count", "sha256", "source", "created"}
+
+`import_evalset` reads JSONL, JSON, CSV or plain text (one question per line); `generate_evalset` asks the
+teacher for questions on the project's topics. Data curation removes training examples too close to any of them.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import re
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import yaml
+
+from underdog.errors import UnderdogError
+from underdog.project import Project
+
+QUESTIONS_FILE = "questions.jsonl"
+MANIFEST_FILE = "manifest.json"
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+@dataclass
+class Question:
+    id: str
+    question: str
+    reference: str | None = None
+    topic: str | None = None
+
+    def to_json(self) -> dict:
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+
+def question_id(text: str) -> str:
+    return hashlib.sha256(text.strip().encode()).hexdigest()[:12]
+
+
+def save_evalset(project: Project, name: str, questions: list[Question], source: str) -> Path:
+    """Write eval set `name` (immutable: an existing name is an error)."""
+    if not NAME_PATTERN.match(name):
+        raise UnderdogError(f"eval set name {name!r}: use letters, digits, '.', '_' or '-'")
+    folder = project.evalsets_dir / name
+    if (folder / MANIFEST_FILE).exists():
+        raise UnderdogError(f"eval set {name!r} already exists (pick another --name)")
+    if not questions:
+        raise UnderdogError(f"eval set {name!r} would be empty")
+    ids = [q.id for q in questions]
+    if len(set(ids)) != len(ids):
+        raise UnderdogError(f"eval set {name!r}: question ids are not unique")
+    folder.mkdir(parents=True, exist_ok=True)
+    body = "".join(json.dumps(q.to_json(), ensure_ascii=False) + "\n" for q in questions)
+    (folder / QUESTIONS_FILE).write_text(body)
+    manifest = {"name": name, "count": len(questions), "sha256": hashlib.sha256(body.encode()).hexdigest(),
+                "source": source, "created": time.time()}
+    (folder / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2))  # last: marks the set complete
+    return folder
+
+
+def list_evalsets(project: Project) -> list[str]:
+    """Complete eval sets, oldest first."""
+    manifests = sorted(project.evalsets_dir.glob(f"*/{MANIFEST_FILE}"), key=lambda p: p.stat().st_mtime)
+    return [p.parent.name for p in manifests]
+
+
+def resolve_evalset(project: Project, name: str | None = None) -> str:
+    """`name`, else the configured default, else the newest eval set."""
+    name = name or project.config.evaluate.evalset
+    known = list_evalsets(project)
+    if name is None:
+        if not known:
+            raise UnderdogError("no eval set yet: run `underdog evalset generate` or `underdog evalset import FILE`")
+        return known[-1]
+    if name not in known:
+        raise UnderdogError(f"no eval set named {name!r} (known: {', '.join(known) or 'none yet'})")
+    return name
+
+
+def load_evalset(project: Project, name: str | None = None) -> list[Question]:
+    """The questions of eval set `name` (default: see `resolve_evalset`)."""
+    path = project.evalsets_dir / resolve_evalset(project, name) / QUESTIONS_FILE
+    questions = []
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        if line.strip():
+            try:
+                questions.append(Question(**json.loads(line)))
+            except (json.JSONDecodeError, TypeError) as exc:
+                raise UnderdogError(f"{path}:{number}: malformed question ({exc})") from None
+    return questions
+
+
+def import_evalset(project: Project, file: Path, name: str | None = None) -> list[Question]:
+    """Import questions from .jsonl / .json / .csv (a `question` field or column) or .txt (one per line)."""
+    if not file.exists():
+        raise UnderdogError(f"{file}: not found")
+    questions = [_question(record, file, number) for number, record in _records(file)]
+    save_evalset(project, name or file.stem, questions, source=str(file))
+    return questions
+
+
+def _records(file: Path) -> list[tuple[int, dict]]:
+    text = file.read_text(encoding="utf-8")
+    suffix = file.suffix.lower()
+    if suffix == ".jsonl":
+        out = []
+        for number, line in enumerate(text.splitlines(), 1):
+            if line.strip():
+                try:
+                    out.append((number, json.loads(line)))
+                except json.JSONDecodeError as exc:
+                    raise UnderdogError(f"{file}:{number}: not valid JSON ({exc.msg})") from None
+        return out
+    if suffix == ".json":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise UnderdogError(f"{file}:{exc.lineno}: not valid JSON ({exc.msg})") from None
+        if not isinstance(data, list):
+            raise UnderdogError(f"{file}: expected a JSON list of questions")
+        return list(enumerate(data, 1))
+    if suffix == ".csv":
+        return [(number, row) for number, row in enumerate(csv.DictReader(text.splitlines()), 2)]
+    return [(number, {"question": line.strip()}) for number, line in enumerate(text.splitlines(), 1)
+            if line.strip()]
+
+
+def _question(record: object, file: Path, number: int) -> Question:
+    if isinstance(record, str):
+        record = {"question": record}
+    if not isinstance(record, dict):
+        raise UnderdogError(f"{file}:{number}: expected an object with a 'question' field")
+    text = record.get("question") or record.get("prompt") or record.get("instruction")
+    if not isinstance(text, str) or not text.strip():
+        raise UnderdogError(f"{file}:{number}: missing 'question'")
+    return Question(id=str(record.get("id") or question_id(text)), question=text.strip(),
+                    reference=record.get("reference") or record.get("answer") or None,
+                    topic=record.get("topic") or None)
+
+
+# -- generation -------------------------------------------------------------------------------------------
+QUESTION_PROMPT = """You write test questions for an assistant about: {domain}.
+Topic: {topic}
+Write ONE realistic question a member of the public would ask about this topic. Reply with the question only."""
+
+
+def project_topics(project: Project) -> list[str]:
+    """Topic names from topics.yaml (a list of names, or of mappings with a name), else the domain itself."""
+    path = project.root / "topics.yaml"
+    topics: list[str] = []
+    if path.exists():
+        data = yaml.safe_load(path.read_text()) or []
+        items = data.get("topics", []) if isinstance(data, dict) else data
+        for item in items if isinstance(items, list) else []:
+            name = item if isinstance(item, str) else (item.get("name") or item.get("topic")) \
+                if isinstance(item, dict) else None
+            if isinstance(name, str) and name.strip():
+                topics.append(name.strip())
+    return topics or [project.config.domain]
+
+
+def generate_evalset(project: Project, name: str = "default", size: int | None = None,
+                     teacher: str = "teacher") -> list[Question]:
+    """Ask the teacher for `size` distinct questions spread over the project's topics."""
+    size = size or project.config.evaluate.evalset_size
+    topics = project_topics(project)
+    llm = project.llm(teacher, stage="evalset")
+    seen: dict[str, Question] = {}
+    start = 0
+    for _ in range(3):  # rounds of sampling until there are enough distinct questions
+        missing = size - len(seen)
+        if missing <= 0:
+            break
+        samples = list(range(start, start + 2 * missing))
+        start += len(samples)
+        prompts = [QUESTION_PROMPT.format(domain=project.config.domain, topic=topics[i % len(topics)])
+                   for i in samples]
+        replies = llm.batch(prompts, samples=samples, errors="return", progress="eval questions")
+        for i, reply in zip(samples, replies, strict=True):
+            text = clean_question(reply.text)
+            if text and text.lower() not in seen and len(seen) < size:
+                seen[text.lower()] = Question(id=question_id(text), question=text, topic=topics[i % len(topics)])
+    if not seen:
+        raise UnderdogError(f"the teacher ({llm.name}) produced no usable question")
+    questions = list(seen.values())
+    save_evalset(project, name, questions, source=f"generated by {llm.name}")
+    return questions
+
+
+def clean_question(text: str) -> str:
+    """The question in a model's reply: the first line ending in '?', else the first non-empty line."""
+    lines = [re.sub(r"^(question\s*\d*\s*[:.-]|\d+[.)]|[-*\"'])\s*", "", ln.strip(), flags=re.I).strip(" \"'")
+             for ln in text.splitlines()]
+    lines = [ln for ln in lines if len(ln) >= 10]
+    return next((ln for ln in lines if ln.endswith("?")), lines[0] if lines else "")[:500]

@@ -1,0 +1,350 @@
+"""Pairwise LLM-as-judge with position swap, ties, a jury, and a verdict cache.
+
+    result = judge(project, "my-run", "reference")          # judges from evaluate.judges, rubric from config
+    result.win_rate, result.ci, result.rows[0].outcome
+
+Every question is judged twice per judge, the candidate's answer first ("ab") and second ("ba"). A verdict
+that flips with the order is a tie. Several judges vote per question; without a majority it is a tie.
+A local judge gives its verdict by comparing the log-probabilities of "A", "B" and "tie" as its reply; an API
+judge answers in JSON mode and is parsed strictly: an unparseable verdict is re-asked `judge_retries` times,
+then recorded as an error (never a win). Verdicts are cached in `judge_cache`, so a re-run calls no model.
+Each call of `judge` is recorded in `judge_results` with its per-question, per-order verdicts in `judgments`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from rich.progress import Progress
+
+from underdog.config import ModelSpec
+from underdog.evaluate import stats
+from underdog.evaluate.answer import Answer, Candidate, answer, resolve_candidate
+from underdog.evaluate.evalset import resolve_evalset
+from underdog.llm import LLM
+from underdog.llm.caller import _adapter_fingerprint
+from underdog.project import Project
+
+PROMPT_VERSION = "judge-v1"
+VERDICTS = ("A", "B", "tie")
+RUBRIC_TEXT = {
+    "correctness": "factually correct and accurate",
+    "helpfulness": "actually helps the person do what they asked",
+    "empathy": "acknowledges the person's situation with a kind, respectful tone",
+    "clarity": "clear and well organised",
+    "conciseness": "no longer than it needs to be",
+}
+SYSTEM = "You are an impartial judge comparing two answers to the same question."
+PROMPT = """Compare two answers to the user's question. A better answer is:
+{rubric}
+Do not let the order of the answers or their length influence you.
+
+[Question]
+{question}
+
+[Answer A]
+{first}
+
+[Answer B]
+{second}
+
+{instruction}"""
+LOCAL_INSTRUCTION = 'Which answer is better? Reply with exactly one of: "A", "B", or "tie".'
+JSON_INSTRUCTION = ('Which answer is better? Reply with a JSON object only: {"reason": "<one sentence>", '
+                    '"verdict": "A" | "B" | "tie"}')
+
+
+# -- one judge, one ordered pair ----------------------------------------------------------------------------
+@dataclass
+class Verdict:
+    verdict: str  # "A", "B", "tie" or "error"
+    key: str
+    cached: bool = False
+    raw: str | None = None
+    error: str | None = None
+
+
+def rubric_text(rubric: Sequence[str]) -> str:
+    return "\n".join(f"- {name}: {RUBRIC_TEXT.get(name, name)}" for name in rubric)
+
+
+def judge_messages(question: str, first: str, second: str, rubric: Sequence[str], json_mode: bool) -> list[dict]:
+    prompt = PROMPT.format(rubric=rubric_text(rubric), question=question, first=first, second=second,
+                           instruction=JSON_INSTRUCTION if json_mode else LOCAL_INSTRUCTION)
+    return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": prompt}]
+
+
+def uses_logprobs(llm: LLM) -> bool:
+    return llm.spec.provider == "local"
+
+
+def judge_identity(llm: LLM) -> str:
+    s = llm.spec
+    return json.dumps({"provider": s.provider, "model": s.model, "base_url": s.base_url,
+                       "adapter": _adapter_fingerprint(s.adapter), "params": s.params.model_dump(),
+                       "logprobs": uses_logprobs(llm), "prompt": PROMPT_VERSION}, sort_keys=True)
+
+
+def verdict_key(identity: str, rubric: Sequence[str], question: str, first: str, second: str) -> str:
+    body = json.dumps([identity, list(rubric), question, first, second])
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+def parse_verdict(text: str) -> str | None:
+    """The verdict of a JSON reply, or None when it is not exactly a JSON object with a valid verdict."""
+    text = text.strip().removeprefix("```json").removeprefix("```").removesuffix("```").strip()
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError:
+        return None
+    verdict = data.get("verdict") if isinstance(data, dict) else None
+    if not isinstance(verdict, str):
+        return None
+    return {"a": "A", "b": "B", "tie": "tie"}.get(verdict.strip().lower())
+
+
+def ask_judge(project: Project, llm: LLM, rubric: Sequence[str], pairs: Sequence[tuple[str, str, str]],
+              retries: int = 2, progress: str | None = None) -> list[Verdict]:
+    """Verdicts for (question, first answer, second answer) pairs, from the cache where possible."""
+    identity = judge_identity(llm)
+    keys = [verdict_key(identity, rubric, *pair) for pair in pairs]
+    verdicts: list[Verdict | None] = [_cached(project, key) for key in keys]
+    todo = [i for i, v in enumerate(verdicts) if v is None]
+    if todo:
+        ask = _ask_local if uses_logprobs(llm) else _ask_api
+        for i, verdict in zip(todo, ask(llm, rubric, [pairs[i] for i in todo], [keys[i] for i in todo],
+                                        retries, progress), strict=True):
+            verdicts[i] = verdict
+            if verdict.verdict != "error":
+                project.store.execute("INSERT OR REPLACE INTO judge_cache VALUES (?, ?, ?, ?, ?, ?, ?)",
+                                      (verdict.key, llm.name, verdict.verdict, None, verdict.raw, None,
+                                       time.time()))
+    return [v for v in verdicts if v is not None]
+
+
+def _cached(project: Project, key: str) -> Verdict | None:
+    rows = project.store.query("SELECT verdict, raw FROM judge_cache WHERE key = ?", (key,))
+    return Verdict(rows[0]["verdict"], key, cached=True, raw=rows[0]["raw"]) if rows else None
+
+
+def _ask_local(llm: LLM, rubric: Sequence[str], pairs: Sequence[tuple[str, str, str]], keys: list[str],
+               retries: int, progress: str | None) -> list[Verdict]:
+    out = []
+    with Progress(disable=not progress or len(pairs) < 2) as bar:
+        task = bar.add_task(progress or "", total=len(pairs))
+        for pair, key in zip(pairs, keys, strict=True):
+            scores = llm.backend.score_options(judge_messages(*pair, rubric, json_mode=False), list(VERDICTS))
+            best = max(range(len(VERDICTS)), key=lambda j: scores[j])
+            out.append(Verdict(VERDICTS[best], key, raw=json.dumps(dict(zip(VERDICTS, scores, strict=True)))))
+            bar.advance(task)
+    return out
+
+
+def _ask_api(llm: LLM, rubric: Sequence[str], pairs: Sequence[tuple[str, str, str]], keys: list[str],
+             retries: int, progress: str | None) -> list[Verdict]:
+    prompts = [judge_messages(*pair, rubric, json_mode=True) for pair in pairs]
+    out = [Verdict("error", key) for key in keys]
+    todo = list(range(len(pairs)))
+    for attempt in range(retries + 1):  # a re-ask is a new sample, so the reply cache does not repeat it
+        replies = llm.batch([prompts[i] for i in todo], errors="return", json_mode=True,
+                            samples=[attempt] * len(todo), progress=progress if attempt == 0 else None)
+        for i, reply in zip(todo, replies, strict=True):
+            verdict = parse_verdict(reply.text) if not reply.error else None
+            error = reply.error or f"unparseable verdict after {attempt + 1} tries: {reply.text[:200]!r}"
+            out[i] = Verdict(verdict or "error", keys[i], raw=reply.text, error=None if verdict else error)
+        todo = [i for i in todo if out[i].verdict == "error"]
+        if not todo:
+            break
+    return out
+
+
+# -- a jury over an eval set -------------------------------------------------------------------------------
+WINNER = {"ab": {"A": "candidate", "B": "reference", "tie": "tie"},
+          "ba": {"A": "reference", "B": "candidate", "tie": "tie"}}
+SCORE = {"candidate": 1.0, "tie": 0.5, "reference": 0.0}
+
+
+def winner(order: str, verdict: str) -> str:
+    """Who a verdict favours: "candidate", "reference", "tie", or "error"."""
+    return WINNER[order].get(verdict, "error")
+
+
+def combine_orders(ab: str, ba: str) -> str:
+    """One judge's outcome from its two orders: disagreement is a tie; any error is an error."""
+    if "error" in (ab, ba):
+        return "error"
+    return ab if ab == ba else "tie"
+
+
+def majority(outcomes: Sequence[str]) -> str:
+    """The jury's outcome: a strict majority of the valid votes, else a tie; only errors -> error."""
+    valid = [o for o in outcomes if o != "error"]
+    if not valid:
+        return "error"
+    top, count = Counter(valid).most_common(1)[0]
+    return top if count * 2 > len(valid) else "tie"
+
+
+@dataclass
+class QuestionRow:
+    question_id: str
+    question: str
+    candidate_answer: str
+    reference_answer: str
+    outcome: str  # candidate / reference / tie / error
+    votes: dict[str, tuple[str, str]] = field(default_factory=dict)  # judge -> (verdict ab, verdict ba)
+
+    @property
+    def score(self) -> float | None:
+        return SCORE.get(self.outcome)
+
+
+@dataclass
+class JudgeResult:
+    candidate: str
+    reference: str
+    evalset: str
+    judges: list[str]
+    rubric: list[str]
+    rows: list[QuestionRow]
+    consistency: float
+    calls: int  # verdicts not found in the cache
+    result_id: int | None = None
+
+    @property
+    def valid(self) -> list[QuestionRow]:
+        return [r for r in self.rows if r.outcome != "error"]
+
+    def count(self, outcome: str) -> int:
+        return sum(r.outcome == outcome for r in self.rows)
+
+    @property
+    def n(self) -> int:
+        return len(self.valid)
+
+    @property
+    def wins(self) -> int:
+        return self.count("candidate")
+
+    @property
+    def ties(self) -> int:
+        return self.count("tie")
+
+    @property
+    def losses(self) -> int:
+        return self.count("reference")
+
+    @property
+    def errors(self) -> int:
+        return self.count("error")
+
+    @property
+    def win_rate(self) -> float:
+        return stats.win_rate(self.wins, self.ties, self.n)
+
+    @property
+    def ci(self) -> tuple[float, float]:
+        return stats.wilson_interval(self.wins + self.ties / 2, self.n)
+
+    @property
+    def tie_share(self) -> float:
+        return self.ties / self.n if self.n else 0.0
+
+    @property
+    def mean_len_candidate(self) -> float:
+        return sum(len(r.candidate_answer) for r in self.valid) / self.n if self.n else 0.0
+
+    @property
+    def mean_len_reference(self) -> float:
+        return sum(len(r.reference_answer) for r in self.valid) / self.n if self.n else 0.0
+
+    @property
+    def lc_win_rate(self) -> float:
+        valid = self.valid
+        return stats.length_controlled_win_rate([r.score for r in valid], [len(r.candidate_answer) for r in valid],
+                                                [len(r.reference_answer) for r in valid])
+
+    def scores(self) -> dict[str, float]:
+        """Per-question score (1 win, 0.5 tie, 0 loss) of the judged questions."""
+        return {r.question_id: r.score for r in self.valid if r.score is not None}
+
+
+def judge(project: Project, candidate: str | ModelSpec | Candidate, reference: str | ModelSpec | Candidate | None
+          = None, evalset: str | None = None, *, judges: Sequence[str | ModelSpec] | None = None,
+          rubric: Sequence[str] | None = None, progress: bool = True) -> JudgeResult:
+    """Answer (cached) and judge `candidate` against `reference` on every question of `evalset`, and record it."""
+    cfg = project.config.evaluate
+    name = resolve_evalset(project, evalset)
+    cand = resolve_candidate(project, candidate)
+    ref = resolve_candidate(project, reference or cfg.reference)
+    rubric = list(rubric or cfg.rubric)
+    ours = answer(project, cand, name, progress=progress)
+    theirs = {a.question_id: a for a in answer(project, ref, name, progress=progress)}
+    pairs = [(a, theirs[a.question_id]) for a in ours]
+    ok = [i for i, (a, b) in enumerate(pairs) if not a.error and not b.error]
+    llms = [_judge_llm(project, j) for j in (judges or cfg.judges)]
+    votes: list[dict[str, tuple[str, str]]] = [{} for _ in pairs]
+    verdicts: list[tuple[str, str, str, Verdict]] = []  # (judge, question id, order, verdict), for the record
+    for llm in llms:
+        asked = [(pairs[i][0].question, pairs[i][0].answer, pairs[i][1].answer) for i in ok]
+        asked += [(q, second, first) for q, first, second in asked]
+        got = ask_judge(project, llm, rubric, asked, cfg.judge_retries,
+                        progress=f"judging with {llm.label}" if progress else None)
+        for slot, i in enumerate(ok):
+            ab, ba = got[slot], got[slot + len(ok)]
+            votes[i][llm.label] = (ab.verdict, ba.verdict)
+            qid = pairs[i][0].question_id
+            verdicts += [(llm.label, qid, "ab", ab), (llm.label, qid, "ba", ba)]
+    rows = [_row(a, b, votes[i]) for i, (a, b) in enumerate(pairs)]
+    result = JudgeResult(cand.name, ref.name, name, [llm.label for llm in llms], rubric, rows,
+                         _consistency(votes), sum(not v.cached for *_, v in verdicts))
+    result.result_id = _record(project, result, cand, ref, verdicts)
+    return result
+
+
+def _judge_llm(project: Project, judge_: str | ModelSpec) -> LLM:
+    if isinstance(judge_, ModelSpec):
+        return LLM(judge_, project.store, role=f"judge {judge_.model}", stage="judge",
+                   budget_usd=project.config.budget_usd)
+    return project.llm(judge_, stage="judge")
+
+
+def _row(a: Answer, b: Answer, votes: dict[str, tuple[str, str]]) -> QuestionRow:
+    if a.error or b.error:
+        outcome = "error"
+    else:
+        outcome = majority([combine_orders(winner("ab", ab), winner("ba", ba)) for ab, ba in votes.values()])
+    return QuestionRow(a.question_id, a.question, a.answer, b.answer, outcome, votes)
+
+
+def _consistency(votes: list[dict[str, tuple[str, str]]]) -> float:
+    """Share of (judge, question) verdict pairs that name the same winner in both orders."""
+    pairs = [(winner("ab", ab), winner("ba", ba)) for per_q in votes for ab, ba in per_q.values()]
+    pairs = [(x, y) for x, y in pairs if "error" not in (x, y)]
+    return sum(x == y for x, y in pairs) / len(pairs) if pairs else 0.0
+
+
+def _record(project: Project, result: JudgeResult, cand: Candidate, ref: Candidate,
+            verdicts: list[tuple[str, str, str, Verdict]]) -> int:
+    low, high = result.ci
+    with project.store.transaction() as db:
+        cursor = db.execute(
+            "INSERT INTO judge_results (created, evalset, candidate, candidate_id, reference, reference_id, judges,"
+            " rubric, n, wins, ties, losses, errors, win_rate, ci_low, ci_high, tie_share, consistency,"
+            " mean_len_candidate, mean_len_reference, lc_win_rate) VALUES"
+            " (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (time.time(), result.evalset, cand.name, cand.id, ref.name, ref.id, json.dumps(result.judges),
+             json.dumps(result.rubric), result.n, result.wins, result.ties, result.losses, result.errors,
+             result.win_rate, low, high, result.tie_share, result.consistency, result.mean_len_candidate,
+             result.mean_len_reference, result.lc_win_rate))
+        result_id = int(cursor.lastrowid)
+        db.executemany(
+            "INSERT INTO judgments VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [(result_id, qid, label, order, v.verdict, winner(order, v.verdict), v.key, int(v.cached), v.error)
+             for label, qid, order, v in verdicts])
+    return result_id

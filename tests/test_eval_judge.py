@@ -1,0 +1,155 @@
+"""Answering and pairwise judging against real OpenAI-compatible servers on loopback (the real openai SDK),
+and against the real local judge."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from contextlib import ExitStack
+from pathlib import Path
+
+import pytest
+
+from underdog.config import ModelSpec
+from underdog.evaluate import judge as judge_mod
+from underdog.evaluate.answer import answer, load_answers, resolve_candidate
+from underdog.evaluate.evalset import Question, save_evalset
+from underdog.evaluate.judge import combine_orders, judge, majority, parse_verdict
+from underdog.project import Project
+from underdog.testing import ScriptedOpenAI, ServerThread
+
+QUESTIONS = [f"How do I renew permit number {i}?" for i in range(6)]
+
+
+def _answer_a_then_b(messages: list[dict]) -> tuple[str, str]:
+    text = messages[-1]["content"]
+    first = re.search(r"\[Answer A\]\n(.*?)\n\n\[Answer B\]", text, re.S).group(1)
+    second = re.search(r"\[Answer B\]\n(.*?)\n\n", text, re.S).group(1)
+    return first, second
+
+
+def prefers_longer(messages: list[dict]) -> str:
+    first, second = _answer_a_then_b(messages)
+    return json.dumps({"reason": "longer", "verdict": "A" if len(first) > len(second) else "B"})
+
+
+@pytest.fixture
+def servers() -> Iterator[dict[str, tuple[ScriptedOpenAI, str]]]:
+    """Scripted models: a long-answering candidate, a short-answering reference, and four judges."""
+    fakes = {
+        "candidate": ScriptedOpenAI(lambda m: f"Thorough answer to: {m[-1]['content']} Go to the office.",
+                                    model="candidate"),
+        "reference": ScriptedOpenAI(lambda m: "Ask the office.", model="reference"),
+        "always_a": ScriptedOpenAI(lambda m: '{"reason": "first", "verdict": "A"}', model="always_a"),
+        "longer": ScriptedOpenAI(prefers_longer, model="longer"),
+        "garbage": ScriptedOpenAI(lambda m: "I think A is better", model="garbage"),
+    }
+    with ExitStack() as stack:
+        yield {name: (fake, stack.enter_context(ServerThread(fake.app)).url + "/v1") for name, fake in fakes.items()}
+
+
+@pytest.fixture
+def project(project_dir: Path, servers: dict) -> Project:
+    proj = Project(project_dir)
+    models = {name: ModelSpec(provider="openai", base_url=url, model=name, max_retries=0)
+              for name, (_, url) in servers.items()}
+    proj.config.models.update(models)
+    save_evalset(proj, "ev", [Question(f"q{i}", q) for i, q in enumerate(QUESTIONS)], source="test")
+    return proj
+
+
+def test_answers_are_stored_under_the_candidate_identity(project: Project, servers: dict):
+    answers = answer(project, "candidate", "ev", progress=False)
+    assert [a.question for a in answers] == QUESTIONS and all(a.answer.startswith("Thorough") for a in answers)
+    cand = resolve_candidate(project, "candidate")
+    assert {q: a.answer for q, a in load_answers(project, cand.id, "ev").items()} == {
+        a.question_id: a.answer for a in answers}
+    warm = resolve_candidate(project, "candidate", system_prompt="Be warm.", temperature=0.2)
+    assert warm.id != cand.id and warm.spec.system_prompt == "Be warm." and warm.spec.params.temperature == 0.2
+    answer(project, warm, "ev", progress=False)
+    fake = servers["candidate"][0]
+    assert fake.bodies[-1]["messages"][0] == {"role": "system", "content": "Be warm."}
+    assert fake.bodies[-1]["temperature"] == 0.2
+    calls = fake.requests
+    answer(project, "candidate", "ev", progress=False)
+    assert fake.requests == calls  # cached
+
+
+def test_position_swap_turns_a_position_biased_judge_into_ties(project: Project):
+    result = judge(project, "candidate", "reference", "ev", judges=["always_a"], progress=False)
+    assert (result.wins, result.ties, result.losses, result.errors) == (0, 6, 0, 0)
+    assert result.win_rate == 0.5 and result.tie_share == 1.0 and result.consistency == 0.0
+    row = result.rows[0]
+    assert row.votes == {"always_a (openai:always_a)": ("A", "A")} and row.outcome == "tie"
+
+
+def test_consistent_judge_and_statistics(project: Project):
+    result = judge(project, "candidate", "reference", "ev", judges=["longer"], progress=False)
+    assert (result.wins, result.n, result.win_rate, result.consistency) == (6, 6, 1.0, 1.0)
+    low, high = result.ci
+    assert high == pytest.approx(1.0) and low == pytest.approx(6 / (6 + 1.959964**2), abs=1e-3)
+    assert result.mean_len_candidate > result.mean_len_reference == len("Ask the office.")
+    # every win came with a longer answer: the length-controlled rate still stays well above one half
+    assert 0.5 < result.lc_win_rate <= 1.0
+    stored = project.store.query("SELECT * FROM judge_results WHERE id = ?", (result.result_id,))[0]
+    assert (stored["wins"], stored["n"], stored["win_rate"], stored["candidate"]) == (6, 6, 1.0, "candidate")
+    rows = project.store.query("SELECT * FROM judgments WHERE result_id = ?", (result.result_id,))
+    assert len(rows) == 12 and {r["winner"] for r in rows} == {"candidate"}
+
+
+def test_judge_cache_makes_a_rerun_free(project: Project, servers: dict):
+    first = judge(project, "candidate", "reference", "ev", judges=["longer"], progress=False)
+    fakes = {name: servers[name][0] for name in ("candidate", "reference", "longer")}
+    before = {name: fake.requests for name, fake in fakes.items()}
+    project.store.execute("DELETE FROM llm_cache")  # even without the reply cache: the verdict cache answers
+    again = judge(project, "candidate", "reference", "ev", judges=["longer"], progress=False)
+    assert again.calls == 0 and first.calls == 12
+    assert fakes["longer"].requests == before["longer"]
+    assert again.win_rate == first.win_rate and again.result_id != first.result_id
+
+
+def test_unparseable_verdicts_are_retried_then_errors_never_wins(project: Project, servers: dict):
+    result = judge(project, "candidate", "reference", "ev", judges=["garbage"], progress=False)
+    assert (result.errors, result.n, result.wins, result.win_rate) == (6, 0, 0, 0.0)
+    assert servers["garbage"][0].requests == 12 * 3  # first try + judge_retries (2)
+    errors = project.store.query("SELECT error FROM judgments WHERE result_id = ?", (result.result_id,))
+    assert all("unparseable verdict" in r["error"] for r in errors)
+
+
+def test_jury_majority_vote(project: Project):
+    result = judge(project, "candidate", "reference", "ev", judges=["longer", "always_a", "garbage"],
+                   progress=False)
+    # per question: longer -> candidate, always_a -> tie, garbage -> error: no strict majority -> tie
+    assert (result.wins, result.ties) == (0, 6)
+    assert majority(["candidate", "candidate", "tie"]) == "candidate"
+    assert majority(["candidate", "reference"]) == "tie"
+    assert majority(["error", "reference"]) == "reference"
+    assert majority(["error"]) == "error"
+
+
+def test_verdict_parsing_and_combination():
+    assert parse_verdict('{"verdict": "A"}') == "A"
+    assert parse_verdict('```json\n{"reason": "x", "verdict": "Tie"}\n```') == "tie"
+    for bad in ("A", '{"verdict": "C"}', '["A"]', '{"winner": "A"}', ""):
+        assert parse_verdict(bad) is None
+    assert combine_orders("candidate", "candidate") == "candidate"
+    assert combine_orders("candidate", "reference") == "tie"
+    assert combine_orders("candidate", "error") == "error"
+
+
+@pytest.mark.slow
+def test_real_local_judge_reads_log_probabilities(project: Project, tiny_llama_dir: Path, monkeypatch):
+    project.config.models["local_judge"] = ModelSpec(provider="local", model=str(tiny_llama_dir), device="cpu")
+    calls = []
+    real = judge_mod._ask_local
+    monkeypatch.setattr(judge_mod, "_ask_local", lambda llm, rubric, pairs, *a: calls.append(len(pairs)) or real(
+        llm, rubric, pairs, *a))
+    first = judge(project, "candidate", "reference", "ev", judges=["local_judge"], progress=False)
+    assert calls == [12] and first.n == 6 and first.calls == 12
+    cached = project.store.query("SELECT verdict, raw FROM judge_cache")
+    assert {r["verdict"] for r in cached} <= {"A", "B", "tie"}
+    assert all(set(json.loads(r["raw"])) == {"A", "B", "tie"} for r in cached)
+    again = judge(project, "candidate", "reference", "ev", judges=["local_judge"], progress=False)
+    assert calls == [12] and again.calls == 0  # no model call at all on the re-run
+    assert [r.outcome for r in again.rows] == [r.outcome for r in first.rows]
