@@ -74,21 +74,92 @@ class ModelSpec(Strict):
         return self.model_copy(update={"params": self.params.model_copy(update=changes)})
 
 
+class AnswerStyle(Strict):
+    """How the teacher answers each generated question (the answer prompt)."""
+
+    persona: str = "a friendly, knowledgeable assistant for the domain"
+    length: str = "concise: 80-200 words"
+    structure: str = "a one-sentence direct answer, then numbered steps when there is a procedure"
+    empathy: str = "acknowledge the person's situation briefly when it is stressful"
+
+
+class AugmentConfig(Strict):
+    """Sizes of the optional slices `underdog augment` can mix in."""
+
+    refusals: int = Field(12, ge=0)  # off-domain, harmful intent, others' personal data
+    translation_share: float = Field(0.1, ge=0, le=1)  # share of the base examples translated per language
+    localities: list[str] = ["Texas", "California", "New York", "Florida", "Ohio"]
+    locality_share: float = Field(0.1, ge=0, le=1)
+    summary_share: float = Field(0.1, ge=0, le=1)
+
+
+class CurateConfig(Strict):
+    """Quality rating, duplicate removal, format hygiene and decontamination."""
+
+    rate: bool = True
+    rating_threshold: float = Field(7.0, ge=0, le=10)
+    rating_retries: int = Field(2, ge=0)
+    near_dup_threshold: float = Field(0.8, gt=0, le=1)
+    decontam_threshold: float = Field(0.5, gt=0, le=1)
+    min_answer_chars: int = Field(20, ge=0)
+    max_answer_chars: int = Field(6000, ge=1)
+
+
 class DataConfig(Strict):
     """Settings of the data stages (topics, generate, ingest, augment, curate, export)."""
 
     num_topics: int = Field(20, ge=1)
     questions_per_topic: int = Field(6, ge=1)
+    topics: list[str] = []  # your own topics, merged into topics.yaml
+    topic_rounds: int = Field(3, ge=1)  # teacher calls at most, to reach num_topics
+    answer: AnswerStyle = AnswerStyle()
+    chunk_size: int = Field(2000, ge=100)  # characters, for ingest
+    chunk_overlap: int = Field(200, ge=0)
+    pairs_per_chunk: int = Field(3, ge=1)
+    augment: AugmentConfig = AugmentConfig()
+    curate: CurateConfig = CurateConfig()
+    validation_split: float = Field(0.1, ge=0, lt=1)  # export
+    seed: int = 0
 
 
 class TrainConfig(Strict):
-    """LoRA fine-tuning hyperparameters, under the names SageMaker JumpStart users know."""
+    """LoRA fine-tuning hyperparameters, under the names SageMaker JumpStart users know (docs/training.md).
 
-    epoch: int = Field(3, ge=1)
+    Defaults follow JumpStart's Llama recipe, except `target_modules`: all linear layers of the block.
+    """
+
+    dataset: str | None = None  # default dataset version for `underdog train` (else the newest)
+    epoch: int = Field(5, ge=1)
     learning_rate: float = Field(1e-4, gt=0)
     lora_r: int = Field(8, ge=1)
-    lora_alpha: int = Field(16, ge=1)
+    lora_alpha: int = Field(32, ge=1)
     lora_dropout: float = Field(0.05, ge=0, lt=1)
+    target_modules: list[str] = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+    per_device_train_batch_size: int = Field(4, ge=1)
+    per_device_eval_batch_size: int = Field(4, ge=1)
+    gradient_accumulation_steps: int = Field(1, ge=1)
+    max_input_length: int = Field(-1, ge=-1)  # -1: min(1024, the model's maximum)
+    validation_split_ratio: float = Field(0.2, ge=0, lt=1)
+    train_data_split_seed: int = 0
+    seed: int = 0
+    max_train_samples: int = Field(-1, ge=-1)
+    max_val_samples: int = Field(-1, ge=-1)
+    max_steps: int = Field(-1, ge=-1)  # > 0 stops after this many optimizer steps (smoke tests, benchmarks)
+    warmup_ratio: float = Field(0.0, ge=0, lt=1)
+    lr_scheduler_type: str = "linear"  # any transformers SchedulerType: linear, cosine, constant_with_warmup...
+    weight_decay: float = Field(0.0, ge=0)
+    max_grad_norm: float = Field(1.0, gt=0)
+    packing: bool = True  # padding-free batches (DataCollatorWithFlattening); False pads to the longest
+    gradient_checkpointing: bool = False
+    logging_steps: int = Field(1, ge=1)
+    evals_per_epoch: int = Field(2, ge=1)
+    save_steps: int = Field(50, ge=1)  # checkpoint every N steps (and at each epoch's end) for resuming
+    overfit_gap: float = Field(0.5, gt=0)  # flag when eval loss - train loss exceeds this
+    overfit_patience: int = Field(2, ge=1)  # ... or eval loss rose this many evals in a row while train fell
+    early_stopping: bool = False  # stop once the overfit flag is raised (keeps the best checkpoint)
+    device: str | None = None  # "cuda", "cpu"; default: cuda when available
+    device_memory_gb: float | None = Field(None, gt=0)  # refuse runs estimated above this (default: the GPU's)
+    max_concurrent: int = Field(1, ge=1)  # sweeps: runs at once (at most one per GPU), like scarce instances
 
 
 class EvaluateConfig(Strict):

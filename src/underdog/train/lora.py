@@ -1,0 +1,310 @@
+"""LoRA SFT of the `student` model: the training recipe.
+
+    underdog train --dataset v1 epoch=3 lora_r=16 lora_alpha=32
+    underdog train --resume <run-id>          # continue an interrupted run from its last checkpoint
+
+Recipe (read top to bottom): resolve the hyperparameters -> check the memory estimate -> load the student and
+wrap it with LoRA on the target modules -> tokenize with the student's chat template, assistant-only labels,
+train/eval split -> train with the transformers Trainer on padding-free batches (checkpoints for resuming,
+train/eval loss into the store at every logging step, overfit check at every evaluation) -> save the adapter,
+tokenizer, manifest and loss curve -> clean up the checkpoints.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import secrets
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from underdog.config import TrainConfig, describe_validation_error
+from underdog.data.dataset import list_datasets, load_dataset, load_manifest
+from underdog.errors import ConfigError, UnderdogError
+from underdog.project import Project
+from underdog.train.data import build_splits, make_collator
+from underdog.train.diagnose import diagnose
+from underdog.train.memory import check_fits, device_memory_gb, estimate, model_shape
+from underdog.train.runs import RunManifest, load_run, plot_losses, run_dir, save_manifest
+
+
+def resolve_config(project: Project, overrides: dict[str, Any] | list[str] | None = None) -> TrainConfig:
+    """The project's `train:` section with overrides (`{"epoch": 3}` or `["epoch=3", "train.lora_r=16"]`)."""
+    from underdog.config import apply_overrides
+
+    data = project.config.train.model_dump()
+    if isinstance(overrides, dict):
+        data.update(overrides)
+    elif overrides:
+        data = apply_overrides(data, [o.removeprefix("train.") for o in overrides], source="overrides")
+    try:
+        return TrainConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(describe_validation_error(exc, Path("train"), "")) from None
+
+
+def is_main_process() -> bool:
+    """False on the other ranks of an `accelerate launch`: only rank 0 writes files and store rows."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def _record(project: Project, manifest: RunManifest) -> None:
+    if is_main_process():
+        save_manifest(project.root, manifest, project.store)
+
+
+def new_run_id(dataset: str) -> str:
+    return f"{time.strftime('%Y%m%d-%H%M%S')}-{dataset}-{secrets.token_hex(2)}"
+
+
+def library_versions() -> dict[str, str]:
+    import accelerate
+    import peft
+    import torch
+    import transformers
+
+    import underdog
+
+    return {"torch": torch.__version__, "transformers": transformers.__version__, "peft": peft.__version__,
+            "accelerate": accelerate.__version__, "underdog": getattr(underdog, "__version__", "0")}
+
+
+def train(project: Project, dataset: str | None = None, overrides: dict[str, Any] | list[str] | None = None, *,
+          run_id: str | None = None, sweep: str | None = None, callbacks: list[Any] | None = None) -> RunManifest:
+    """Train one LoRA run and return its manifest; an existing unfinished `run_id` resumes from its checkpoint.
+
+    A failure (out of memory, refused memory estimate, bad target module, interruption) is recorded in the
+    manifest with its reason, then raised as UnderdogError (KeyboardInterrupt is re-raised as is).
+    """
+    manifest = _start_manifest(project, dataset, overrides, run_id, sweep)
+    if manifest.status == "done":
+        return manifest
+    try:
+        _run(project, manifest, TrainConfig.model_validate(manifest.hyperparameters), callbacks or [])
+    except KeyboardInterrupt:
+        _fail(project, manifest, f"interrupted; resume with `underdog train --resume {manifest.id}`")
+        raise
+    except Exception as exc:  # noqa: BLE001 - every failure is recorded with its reason
+        _fail(project, manifest, _reason(exc))
+        raise UnderdogError(f"run {manifest.id} failed: {manifest.error}") from exc
+    return manifest
+
+
+def _start_manifest(project: Project, dataset: str | None, overrides: Any, run_id: str | None,
+                    sweep: str | None) -> RunManifest:
+    if run_id and (run_dir(project.root, run_id) / "manifest.json").exists():
+        manifest = load_run(project.root, run_id)
+        if manifest.status != "done":
+            manifest.status, manifest.error = "running", None
+            _record(project, manifest)
+        return manifest
+    cfg = resolve_config(project, overrides)
+    dataset = dataset or cfg.dataset or _newest_dataset(project.root)
+    data_manifest = load_manifest(project.root, dataset)
+    student = project.config.models["student"]
+    manifest = RunManifest(id=run_id or new_run_id(dataset), status="running", dataset=dataset,
+                           base_model=student.model, hyperparameters=cfg.model_dump(),
+                           dataset_sha256=data_manifest.sha256, sweep=sweep, versions=library_versions())
+    _record(project, manifest)
+    return manifest
+
+
+def _newest_dataset(root: Path) -> str:
+    names = list_datasets(root)
+    if not names:
+        raise UnderdogError("no dataset yet: create one with the data commands, or pass --dataset NAME")
+    return names[-1]
+
+
+def _reason(exc: BaseException) -> str:
+    import torch
+
+    if isinstance(exc, torch.cuda.OutOfMemoryError):
+        return "out of memory: " + str(exc).splitlines()[0][:200]
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text if isinstance(exc, UnderdogError) else f"{type(exc).__name__}: {text}"
+
+
+def _fail(project: Project, manifest: RunManifest, reason: str) -> None:
+    manifest.status, manifest.error = "failed", reason
+    _record(project, manifest)
+
+
+def _run(project: Project, manifest: RunManifest, cfg: TrainConfig, callbacks: list[Any]) -> None:
+    """The recipe: setup, train, save, cleanup."""
+    from underdog.llm.local import pick_device, resolve_model_path
+
+    device = pick_device(cfg.device)
+    model_path = resolve_model_path(manifest.base_model)
+    max_length = _check_memory(manifest, cfg, model_path, device)
+    manifest.device = device
+    model, tokenizer = setup_model(model_path, cfg, device)
+    examples = load_dataset(project.root, manifest.dataset)
+    splits = build_splits(tokenizer, examples, max_length=max_length,
+                          validation_split_ratio=cfg.validation_split_ratio, seed=cfg.train_data_split_seed,
+                          max_train_samples=cfg.max_train_samples, max_val_samples=cfg.max_val_samples)
+    if not splits.train:
+        raise UnderdogError(f"dataset {manifest.dataset!r} has no example with an assistant reply to train on")
+    folder = run_dir(project.root, manifest.id)
+    trainer = make_trainer(model, tokenizer, splits, cfg, device, folder / "checkpoints",
+                           [StoreCallback(project, manifest, cfg), *callbacks])
+    last = _last_checkpoint(folder / "checkpoints")
+    result = trainer.train(resume_from_checkpoint=last)
+    final_eval = trainer.evaluate() if splits.eval and not _evaluated_last(trainer) else {}
+    _save(project, manifest, cfg, trainer, tokenizer, result, final_eval, splits)
+
+
+def _check_memory(manifest: RunManifest, cfg: TrainConfig, model_path: str, device: str) -> int:
+    """Refuse a run that cannot fit the device; return the effective max_input_length."""
+    shape = model_shape(model_path)
+    max_length = cfg.max_input_length if cfg.max_input_length > 0 else min(1024, shape["max_positions"])
+    est = estimate(shape, lora_r=cfg.lora_r, target_modules=cfg.target_modules,
+                   batch_size=cfg.per_device_train_batch_size, seq_len=max_length,
+                   bf16=device.startswith("cuda"), gradient_checkpointing=cfg.gradient_checkpointing)
+    manifest.memory_estimate_gb = round(est.total_gb, 2)
+    check_fits(est, cfg.device_memory_gb or device_memory_gb(device), what=f"run {manifest.id}")
+    return max_length
+
+
+def setup_model(model_path: str, cfg: TrainConfig, device: str) -> tuple[Any, Any]:
+    """The student in bf16 (GPU) or fp32 (CPU) with LoRA adapters on `cfg.target_modules`, and its tokenizer."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(model_path)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
+    model = AutoModelForCausalLM.from_pretrained(model_path, dtype=dtype, attn_implementation="sdpa")
+    if cfg.gradient_checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        model.enable_input_require_grads()
+    lora = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
+                      target_modules=cfg.target_modules, task_type="CAUSAL_LM")
+    return get_peft_model(model, lora), tokenizer
+
+
+def training_arguments(cfg: TrainConfig, device: str, output_dir: Path, n_train: int, world_size: int = 1) -> Any:
+    """TrainingArguments from the JumpStart-named hyperparameters (evaluation `evals_per_epoch` times an epoch)."""
+    from transformers import TrainingArguments
+
+    steps_per_epoch = max(1, math.ceil(n_train / (cfg.per_device_train_batch_size * world_size)
+                                       / cfg.gradient_accumulation_steps))
+    return TrainingArguments(
+        output_dir=str(output_dir), num_train_epochs=cfg.epoch, max_steps=cfg.max_steps,
+        learning_rate=cfg.learning_rate, lr_scheduler_type=cfg.lr_scheduler_type, warmup_steps=cfg.warmup_ratio,
+        weight_decay=cfg.weight_decay, max_grad_norm=cfg.max_grad_norm,
+        per_device_train_batch_size=cfg.per_device_train_batch_size,
+        per_device_eval_batch_size=cfg.per_device_eval_batch_size,
+        gradient_accumulation_steps=cfg.gradient_accumulation_steps, seed=cfg.seed, data_seed=cfg.seed,
+        bf16=device.startswith("cuda"), use_cpu=device == "cpu", logging_steps=cfg.logging_steps,
+        eval_strategy="steps", eval_steps=max(1, steps_per_epoch // cfg.evals_per_epoch),
+        save_strategy="steps", save_steps=cfg.save_steps, save_total_limit=1, report_to=[],
+        remove_unused_columns=False, dataloader_num_workers=0, disable_tqdm=False,
+    )
+
+
+def make_trainer(model: Any, tokenizer: Any, splits: Any, cfg: TrainConfig, device: str, output_dir: Path,
+                 callbacks: list[Any]) -> Any:
+    from datasets import Dataset
+    from transformers import Trainer
+
+    train_ds = Dataset.from_list([r.to_dict() for r in splits.train])
+    eval_ds = Dataset.from_list([r.to_dict() for r in splits.eval]) if splits.eval else None
+    args = training_arguments(cfg, device, output_dir, len(splits.train))
+    if eval_ds is None:
+        args.eval_strategy = "no"
+    return Trainer(model=model, args=args, train_dataset=train_ds, eval_dataset=eval_ds,
+                   data_collator=make_collator(tokenizer, cfg.packing), callbacks=callbacks)
+
+
+def _last_checkpoint(folder: Path) -> str | None:
+    from transformers.trainer_utils import get_last_checkpoint
+
+    return get_last_checkpoint(str(folder)) if folder.is_dir() else None
+
+
+def _evaluated_last(trainer: Any) -> bool:
+    history = trainer.state.log_history
+    return bool(history) and any("eval_loss" in h and h["step"] == trainer.state.global_step for h in history)
+
+
+def _save(project: Project, manifest: RunManifest, cfg: TrainConfig, trainer: Any, tokenizer: Any, result: Any,
+          final_eval: dict[str, float], splits: Any) -> None:
+    folder = run_dir(project.root, manifest.id)
+    trainer.save_model(str(folder / "adapter"))  # the adapter only; rank 0 only; gathers FSDP shards
+    if not is_main_process():
+        return
+    tokenizer.save_pretrained(folder / "adapter")
+    (folder / "adapter" / "training_args.bin").unlink(missing_ok=True)
+    manifest.history = history_of(trainer.state.log_history, final_eval, trainer.state)
+    train_losses = [h["loss"] for h in manifest.history if "loss" in h]
+    eval_losses = [h["eval_loss"] for h in manifest.history if "eval_loss" in h]
+    runtime = result.metrics.get("train_runtime") or 0.0
+    tokens_per_epoch = sum(len(r.input_ids) for r in splits.train)
+    manifest.metrics = {
+        **{k: v for k, v in manifest.metrics.items() if k == "stopped_early_at_epoch"},
+        "train_loss": train_losses[-1] if train_losses else None,
+        "eval_loss": eval_losses[-1] if eval_losses else None,
+        "first_train_loss": train_losses[0] if train_losses else None,
+        "min_eval_loss": min(eval_losses) if eval_losses else None,
+        "steps": trainer.state.global_step, "epochs": round(trainer.state.epoch or 0, 3),
+        "train_examples": len(splits.train), "eval_examples": len(splits.eval), "dropped_examples": splits.dropped,
+        "train_runtime_s": round(runtime, 2),
+        "train_tokens_per_s": round(tokens_per_epoch * (trainer.state.epoch or 0) / runtime, 1) if runtime else None,
+        "padding_share": 0.0 if cfg.packing else None,
+    }
+    manifest.overfit = diagnose(manifest.history, gap=cfg.overfit_gap, patience=cfg.overfit_patience).to_json()
+    manifest.status, manifest.error = "done", None
+    plot_losses(manifest.history, folder / "loss.png", title=manifest.id)
+    save_manifest(project.root, manifest, project.store)
+    shutil.rmtree(folder / "checkpoints", ignore_errors=True)
+
+
+def history_of(log_history: list[dict[str, Any]], final_eval: dict[str, float], state: Any) -> list[dict[str, Any]]:
+    """The trainer's log as `{"step", "epoch", "loss"|"eval_loss", "learning_rate"?}` entries."""
+    keep = []
+    for h in log_history:
+        entry = {"step": h["step"], "epoch": round(h.get("epoch", 0.0), 4)}
+        if "loss" in h:
+            keep.append({**entry, "loss": h["loss"], "learning_rate": h.get("learning_rate")})
+        elif "eval_loss" in h:
+            keep.append({**entry, "eval_loss": h["eval_loss"]})
+    if "eval_loss" in final_eval:
+        keep.append({"step": state.global_step, "epoch": round(state.epoch or 0, 4),
+                     "eval_loss": final_eval["eval_loss"]})
+    return keep
+
+
+def StoreCallback(project: Project, manifest: RunManifest, cfg: TrainConfig) -> Any:  # noqa: N802
+    """A TrainerCallback that writes each logged loss into the store and, with `early_stopping`, stops the run
+    once the overfit diagnosis fires."""
+    from transformers import TrainerCallback
+
+    class _StoreCallback(TrainerCallback):
+        def on_log(self, args, state, control, logs=None, **kwargs):  # type: ignore[no-untyped-def]
+            logs = logs or {}
+            if not state.is_world_process_zero:
+                return
+            for split, key in (("train", "loss"), ("eval", "eval_loss")):
+                if key in logs:
+                    project.store.execute(
+                        "INSERT INTO train_metrics (run_id, step, epoch, split, loss, learning_rate) "
+                        "VALUES (?, ?, ?, ?, ?, ?)",
+                        (manifest.id, state.global_step, state.epoch, split, logs[key], logs.get("learning_rate")))
+
+        def on_evaluate(self, args, state, control, metrics=None, **kwargs):  # type: ignore[no-untyped-def]
+            if not cfg.early_stopping:
+                return
+            verdict = diagnose(history_of(state.log_history, {}, state), gap=cfg.overfit_gap,
+                               patience=cfg.overfit_patience)
+            if verdict.flag:
+                manifest.metrics["stopped_early_at_epoch"] = round(state.epoch or 0, 3)
+                control.should_training_stop = True
+
+    return _StoreCallback()

@@ -1,0 +1,137 @@
+"""Training runs on disk and in the store: `runs/<id>/manifest.json`, the loss curve, and the runs table.
+
+    runs/<id>/
+      manifest.json   {"id", "status", "dataset", "base_model", "hyperparameters", "metrics", "overfit",
+                       "error", "created", ...}
+      adapter/        PEFT adapter + tokenizer (+ underdog_run.json, a copy of the manifest that travels with it)
+      checkpoints/    the trainer's last checkpoint while running (removed when the run is done)
+      loss.png        train and eval loss per step
+
+The manifest is the record of truth; the store's `train_runs` / `train_metrics` tables mirror it for queries
+(the leaderboard, `underdog runs`).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from underdog.errors import UnderdogError
+from underdog.store import Store
+
+MANIFEST = "manifest.json"
+
+
+@dataclass
+class RunManifest:
+    id: str
+    status: str  # "running" | "done" | "failed"
+    dataset: str
+    base_model: str
+    hyperparameters: dict[str, Any]
+    metrics: dict[str, Any] = field(default_factory=dict)
+    overfit: dict[str, Any] = field(default_factory=lambda: {"flag": False, "reason": None, "epoch": None})
+    error: str | None = None
+    created: float = field(default_factory=time.time)
+    updated: float = field(default_factory=time.time)
+    dataset_sha256: str | None = None
+    sweep: str | None = None
+    device: str | None = None
+    memory_estimate_gb: float | None = None
+    versions: dict[str, str] = field(default_factory=dict)
+    history: list[dict[str, Any]] = field(default_factory=list)  # per logging step: step, epoch, loss|eval_loss
+
+    @property
+    def adapter_dir(self) -> str:
+        return f"runs/{self.id}/adapter"
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def run_dir(root: Path, run_id: str) -> Path:
+    return root / "runs" / run_id
+
+
+def save_manifest(root: Path, manifest: RunManifest, store: Store | None = None) -> None:
+    """Write the manifest atomically (and mirror it into the store when given)."""
+    manifest.updated = time.time()
+    folder = run_dir(root, manifest.id)
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = folder / f".{MANIFEST}.tmp"
+    tmp.write_text(json.dumps(manifest.to_json(), indent=2))
+    tmp.replace(folder / MANIFEST)
+    if (folder / "adapter").is_dir():
+        (folder / "adapter" / "underdog_run.json").write_text(json.dumps(manifest.to_json(), indent=2))
+    if store is not None:
+        record_run(store, manifest)
+
+
+def load_run(root: Path, run_id: str) -> RunManifest:
+    """The manifest of run `run_id` (UnderdogError naming the known runs when there is none)."""
+    path = run_dir(root, run_id) / MANIFEST
+    if not path.exists():
+        known = ", ".join(m.id for m in list_runs(root)[-5:]) or "none yet"
+        raise UnderdogError(f"no run named {run_id!r} in {root / 'runs'} (latest: {known})")
+    try:
+        return RunManifest(**json.loads(path.read_text()))
+    except (json.JSONDecodeError, TypeError) as exc:
+        raise UnderdogError(f"{path}: not a valid run manifest ({exc})") from None
+
+
+def list_runs(root: Path) -> list[RunManifest]:
+    """Every run of the project, oldest first."""
+    folder = root / "runs"
+    if not folder.exists():
+        return []
+    runs = []
+    for path in folder.glob(f"*/{MANIFEST}"):
+        try:
+            runs.append(RunManifest(**json.loads(path.read_text())))
+        except (json.JSONDecodeError, TypeError):
+            continue  # a half-written or foreign folder is not a run
+    return sorted(runs, key=lambda m: (m.created, m.id))
+
+
+def record_run(store: Store, m: RunManifest) -> None:
+    """Mirror a manifest into `train_runs` and its history into `train_metrics`."""
+    with store.transaction() as db:
+        db.execute(
+            """INSERT OR REPLACE INTO train_runs (id, status, dataset, base_model, hyperparameters, train_loss,
+                   eval_loss, overfit_flag, overfit_reason, overfit_epoch, error, sweep, created, updated)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+            (m.id, m.status, m.dataset, m.base_model, json.dumps(m.hyperparameters), m.metrics.get("train_loss"),
+             m.metrics.get("eval_loss"), int(bool(m.overfit.get("flag"))), m.overfit.get("reason"),
+             m.overfit.get("epoch"), m.error, m.sweep, m.created, m.updated),
+        )
+        db.execute("DELETE FROM train_metrics WHERE run_id = ?", (m.id,))
+        db.executemany(
+            "INSERT INTO train_metrics (run_id, step, epoch, split, loss, learning_rate) VALUES (?, ?, ?, ?, ?, ?)",
+            [(m.id, h["step"], h.get("epoch"), "eval" if "eval_loss" in h else "train",
+              h.get("eval_loss", h.get("loss")), h.get("learning_rate")) for h in m.history],
+        )
+
+
+def plot_losses(history: list[dict[str, Any]], path: Path, title: str = "") -> None:
+    """Train and eval loss against the epoch, as a PNG (matplotlib, Agg backend)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    train = [(h["epoch"], h["loss"]) for h in history if "loss" in h]
+    evals = [(h["epoch"], h["eval_loss"]) for h in history if "eval_loss" in h]
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for points, label, style in ((train, "train", "-"), (evals, "eval", "o-")):
+        if points:
+            ax.plot(*zip(*points, strict=True), style, label=label)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss")
+    ax.set_title(title)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
