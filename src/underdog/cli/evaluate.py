@@ -1,0 +1,168 @@
+"""Evaluation commands: evalset import/generate/list, answer, judge, compare, leaderboard."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from underdog.cli import app, console, get_project
+from underdog.evaluate.answer import answer as answer_questions
+from underdog.evaluate.compare import compare as compare_candidates
+from underdog.evaluate.evalset import generate_evalset, import_evalset, list_evalsets, load_evalset
+from underdog.evaluate.judge import JudgeResult
+from underdog.evaluate.judge import judge as judge_candidate
+from underdog.evaluate.leaderboard import leaderboard as leaderboard_entries
+from underdog.evaluate.leaderboard import recommend
+from underdog.report import fmt, write_report
+
+evalset_app = typer.Typer(no_args_is_help=True, help="Held-out eval sets (never trained on).")
+app.add_typer(evalset_app, name="evalset")
+
+EVALSET = typer.Option(None, "--evalset", "-e", help="Eval set name (default: evaluate.evalset, else the newest).")
+JUDGES = typer.Option(None, "--judge", "-j", help="Judge role or model; repeat for a jury (default: "
+                      "evaluate.judges).")
+RUBRIC = typer.Option(None, "--rubric", help="Comma-separated criteria, e.g. correctness,empathy.")
+
+
+def pct(x: float) -> str:
+    return f"{100 * x:.1f}%"
+
+
+@evalset_app.command("import")
+def evalset_import(
+    ctx: typer.Context,
+    file: Path = typer.Argument(..., help=".jsonl/.json/.csv with a 'question' field, or .txt (one per line)."),
+    name: str | None = typer.Option(None, "--name", help="Eval set name (default: the file name)."),
+) -> None:
+    """Import held-out questions from a file."""
+    questions = import_evalset(get_project(ctx), file, name)
+    console.print(f"imported {len(questions)} questions as eval set {name or file.stem!r}")
+
+
+@evalset_app.command("generate")
+def evalset_generate(
+    ctx: typer.Context,
+    name: str = typer.Option("default", "--name", help="Eval set name."),
+    size: int | None = typer.Option(None, "--size", help="Number of questions (default: evaluate.evalset_size)."),
+) -> None:
+    """Have the teacher write held-out questions over the project's topics."""
+    questions = generate_evalset(get_project(ctx), name, size)
+    console.print(f"wrote {len(questions)} questions to evalsets/{name}/questions.jsonl")
+
+
+@evalset_app.command("list")
+def evalset_list(ctx: typer.Context) -> None:
+    """List eval sets and their sizes."""
+    project = get_project(ctx)
+    for name in list_evalsets(project):
+        console.print(f"{name}\t{len(load_evalset(project, name))} questions")
+
+
+@app.command()
+def answer(
+    ctx: typer.Context,
+    candidate: str = typer.Argument(..., help="A role, run id, provider:model, or local model."),
+    evalset: str | None = EVALSET,
+    system: str | None = typer.Option(None, "--system", "-s", help="System prompt."),
+    temperature: float | None = typer.Option(None, "--temperature", "-t"),
+    top_p: float | None = typer.Option(None, "--top-p"),
+    show: bool = typer.Option(False, "--show", help="Print every answer."),
+) -> None:
+    """Answer every eval question with a candidate (batched, cached, stored)."""
+    answers = answer_questions(get_project(ctx), candidate, evalset, system_prompt=system,
+                               temperature=temperature, top_p=top_p)
+    failed = [a for a in answers if a.error]
+    for a in answers if show else []:
+        console.print(f"[bold]{escape(a.question)}[/]\n{escape(a.answer or '(error) ' + str(a.error))}\n")
+    console.print(f"{len(answers) - len(failed)} answers from {candidate}" + (f", {len(failed)} failed (run again "
+                                                                             "to retry)" if failed else ""))
+
+
+def print_result(result: JudgeResult, rows: bool = True) -> None:
+    if rows:
+        table = Table("question", "outcome", *result.judges, "len cand", "len ref")
+        for r in result.rows:
+            votes = [f"{ab}/{ba}" for ab, ba in (r.votes.get(j, ("-", "-")) for j in result.judges)]
+            table.add_row(escape(r.question[:60]), r.outcome, *votes, str(len(r.candidate_answer)),
+                          str(len(r.reference_answer)))
+        console.print(table)
+    low, high = result.ci
+    console.print(
+        f"[bold]{escape(result.candidate)}[/] vs {escape(result.reference)} on {result.evalset}: win rate "
+        f"[bold]{pct(result.win_rate)}[/] (95% CI {pct(low)}-{pct(high)}), {result.wins} wins / {result.ties} ties"
+        f" / {result.losses} losses of n={result.n}" + (f", {result.errors} errors" if result.errors else "")
+        + f"\ntie share {pct(result.tie_share)} · position consistency {pct(result.consistency)} · mean length "
+        f"{result.mean_len_candidate:.0f} vs {result.mean_len_reference:.0f} chars · length-controlled win rate "
+        f"{pct(result.lc_win_rate)} · {result.calls} new verdicts", highlight=False)
+
+
+@app.command()
+def judge(
+    ctx: typer.Context,
+    candidate: str = typer.Argument(..., help="A role, run id, provider:model, or local model."),
+    against: str | None = typer.Option(None, "--against", help="Reference (default: evaluate.reference)."),
+    evalset: str | None = EVALSET,
+    judges: list[str] | None = JUDGES,
+    rubric: str | None = RUBRIC,
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Summary only, no per-question table."),
+) -> None:
+    """Pairwise LLM-as-judge against a reference, both orders per question; win rate with a 95% interval."""
+    result = judge_candidate(get_project(ctx), candidate, against, evalset, judges=judges or None,
+                             rubric=rubric.split(",") if rubric else None)
+    print_result(result, rows=not quiet)
+
+
+@app.command()
+def compare(
+    ctx: typer.Context,
+    a: str = typer.Argument(..., help="First candidate."),
+    b: str = typer.Argument(..., help="Second candidate."),
+    against: str | None = typer.Option(None, "--against", help="Reference (default: evaluate.reference)."),
+    evalset: str | None = EVALSET,
+    judges: list[str] | None = JUDGES,
+    rubric: str | None = RUBRIC,
+) -> None:
+    """Paired comparison of two candidates on the same questions (bootstrap interval of the difference)."""
+    cmp = compare_candidates(get_project(ctx), a, b, against, evalset, judges=judges or None,
+                             rubric=rubric.split(",") if rubric else None)
+    print_result(cmp.a, rows=False)
+    print_result(cmp.b, rows=False)
+    boot = cmp.bootstrap
+    needed = "no difference seen" if math.isinf(cmp.needed) else f"about {cmp.needed:.0f} questions"
+    console.print(
+        f"difference {escape(a)} - {escape(b)}: {100 * boot.diff:+.1f} points (95% CI {100 * boot.low:+.1f} to "
+        f"{100 * boot.high:+.1f}) on {boot.n} shared questions; P({escape(a)} better) = {boot.p_better:.2f}\n"
+        + ("the interval excludes zero: the eval set separates them" if cmp.separated else
+           f"the interval includes zero: to separate them you need {needed}"), highlight=False)
+
+
+@app.command()
+def leaderboard(
+    ctx: typer.Context,
+    against: str | None = typer.Option(None, "--against", help="Reference (default: evaluate.reference)."),
+    evalset: str | None = EVALSET,
+) -> None:
+    """Every run with data, hyperparameters, losses, overfit flag and win rate; writes reports/."""
+    project = get_project(ctx)
+    entries = leaderboard_entries(project, against, evalset)
+    table = Table("#", "candidate", "dataset", "epoch", "lr", "r", "alpha", "train loss", "eval loss", "overfit",
+                  "win rate [95% CI]", "n", "lc")
+    for i, e in enumerate(entries, 1):
+        hp, m = e.hyperparameters, e.metrics
+        rate = f"{pct(e.win_rate)} [{pct(e.ci[0])}, {pct(e.ci[1])}]" if e.result else "-"
+        flag = "[red]yes[/]" if e.overfit else ("no" if e.kind == "run" else "-")
+        table.add_row(str(i), escape(e.name) + ("" if e.status in ("done", "judged") else f" ({e.status})"),
+                      e.dataset or "-", fmt(hp.get("epoch")), fmt(hp.get("learning_rate")), fmt(hp.get("lora_r")),
+                      fmt(hp.get("lora_alpha")), fmt(m.get("train_loss")), fmt(m.get("eval_loss")), flag, rate,
+                      fmt(e.result["n"] if e.result else None),
+                      pct(e.result["lc_win_rate"]) if e.result else "-")
+    console.print(table)
+    best = recommend(entries)
+    console.print(f"recommended: [bold]{escape(best.name)}[/]" if best else
+                  "no recommendation yet: no finished, judged run without an overfit flag")
+    paths = write_report(project, entries)
+    console.print(f"report: {paths['html']} (also {paths['markdown'].name}, {paths['csv'].name})")

@@ -1,0 +1,210 @@
+"""The leaderboard as Markdown, CSV and a self-contained HTML report with charts (no CDN, images inlined).
+
+    paths = write_report(project)   # reports/leaderboard.md, leaderboard.csv, leaderboard.html, *.png
+
+Charts (matplotlib, Agg backend): win rate with its 95% interval per candidate, train/eval loss curves per run,
+and win rate against lora_r, epoch and dataset version.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import html
+import time
+from pathlib import Path
+from typing import Any
+
+from underdog.evaluate.leaderboard import Entry, leaderboard, recommend
+from underdog.project import Project
+
+COLUMNS = ("rank", "candidate", "kind", "status", "dataset", "epoch", "learning_rate", "lora_r", "lora_alpha",
+           "train_loss", "eval_loss", "overfit", "win_rate", "ci_low", "ci_high", "n", "ties", "errors",
+           "lc_win_rate", "consistency")
+
+
+def rows(entries: list[Entry]) -> list[dict[str, Any]]:
+    """One flat row per entry, in COLUMNS order (None where unknown)."""
+    out = []
+    for rank, e in enumerate(entries, 1):
+        r = e.result or {}
+        hp, m = e.hyperparameters, e.metrics
+        out.append({
+            "rank": rank, "candidate": e.name, "kind": e.kind, "status": e.status, "dataset": e.dataset,
+            "epoch": hp.get("epoch"), "learning_rate": hp.get("learning_rate"), "lora_r": hp.get("lora_r"),
+            "lora_alpha": hp.get("lora_alpha"), "train_loss": m.get("train_loss"), "eval_loss": m.get("eval_loss"),
+            "overfit": (e.overfit_reason or "yes") if e.overfit else ("no" if e.kind == "run" else None),
+            "win_rate": r.get("win_rate"), "ci_low": r.get("ci_low"), "ci_high": r.get("ci_high"), "n": r.get("n"),
+            "ties": r.get("ties"), "errors": r.get("errors"), "lc_win_rate": r.get("lc_win_rate"),
+            "consistency": r.get("consistency"),
+        })
+    return out
+
+
+def fmt(value: Any, column: str = "") -> str:
+    if value is None:
+        return "-"
+    if column in ("win_rate", "ci_low", "ci_high", "lc_win_rate", "consistency"):
+        return f"{100 * value:.1f}%"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def markdown(entries: list[Entry]) -> str:
+    table = rows(entries)
+    shown = [c for c in COLUMNS if c not in ("ci_low", "ci_high")]
+    lines = ["| " + " | ".join(shown) + " |", "|" + "---|" * len(shown)]
+    for row in table:
+        cells = []
+        for c in shown:
+            cell = fmt(row[c], c)
+            if c == "win_rate" and row["win_rate"] is not None:
+                cell += f" [{fmt(row['ci_low'], c)}, {fmt(row['ci_high'], c)}]"
+            cells.append(cell.replace("|", "\\|"))
+        lines.append("| " + " | ".join(cells) + " |")
+    best = recommend(entries)
+    lines += ["", f"Recommended: **{best.name}** (best win rate among finished runs not flagged as overfit)"
+              if best else "Recommended: none yet (no finished, judged run without an overfit flag)"]
+    return "\n".join(lines) + "\n"
+
+
+def write_csv(entries: list[Entry], path: Path) -> None:
+    with path.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows(entries))
+
+
+# -- charts -----------------------------------------------------------------------------------------------
+def _figure(width: float = 7, height: float = 3.5, ncols: int = 1) -> tuple[Any, Any]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt.subplots(1, ncols, figsize=(width, height), squeeze=False)
+
+
+def _save(fig: Any, path: Path) -> Path:
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_win_rates(entries: list[Entry], path: Path) -> Path | None:
+    judged = [e for e in entries if e.result]
+    if not judged:
+        return None
+    fig, axes = _figure(width=max(5, 1 + 0.9 * len(judged)))
+    ax = axes[0][0]
+    rates = [100 * e.win_rate for e in judged]
+    errors = [[r - 100 * e.ci[0] for r, e in zip(rates, judged, strict=True)],
+              [100 * e.ci[1] - r for r, e in zip(rates, judged, strict=True)]]
+    colours = ["tab:red" if e.overfit else "tab:blue" if e.kind == "run" else "tab:gray" for e in judged]
+    ax.bar(range(len(judged)), rates, yerr=errors, capsize=4, color=colours)
+    ax.axhline(50, color="black", lw=0.8, ls="--")
+    ax.set_xticks(range(len(judged)), [e.name for e in judged], rotation=30, ha="right", fontsize=8)
+    ax.set_ylabel("win rate vs reference (%)")
+    ax.set_ylim(0, 100)
+    ax.set_title("Win rate with 95% Wilson interval (red: overfit, gray: baseline)", fontsize=9)
+    return _save(fig, path)
+
+
+def plot_losses(entries: list[Entry], path: Path) -> Path | None:
+    runs = [e for e in entries if e.history]
+    if not runs:
+        return None
+    fig, axes = _figure()
+    ax = axes[0][0]
+    for i, e in enumerate(runs):
+        colour = f"C{i % 10}"
+        for key, style in (("loss", "-"), ("eval_loss", "--")):
+            points = [(h["step"], h[key]) for h in e.history if key in h and "step" in h]
+            if points:
+                xs, ys = zip(*points, strict=True)
+                ax.plot(xs, ys, style, color=colour, marker="." if key == "eval_loss" else None,
+                        label=f"{e.name} {'eval' if key == 'eval_loss' else 'train'}")
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss")
+    ax.legend(fontsize=7)
+    ax.set_title("Train (solid) and eval (dashed) loss per run", fontsize=9)
+    return _save(fig, path)
+
+
+def plot_win_rate_against(entries: list[Entry], path: Path) -> Path | None:
+    runs = [e for e in entries if e.kind == "run" and e.result]
+    if not runs:
+        return None
+    fig, axes = _figure(width=10, height=3.2, ncols=3)
+    for ax, key in zip(axes[0], ("lora_r", "epoch", "dataset"), strict=True):
+        labels = [str(e.dataset if key == "dataset" else e.hyperparameters.get(key, "?")) for e in runs]
+        ticks = sorted(set(labels), key=_numeric_first)
+        xs = [ticks.index(label) for label in labels]
+        ys = [100 * e.win_rate for e in runs]
+        yerr = [[y - 100 * e.ci[0] for y, e in zip(ys, runs, strict=True)],
+                [100 * e.ci[1] - y for y, e in zip(ys, runs, strict=True)]]
+        ax.errorbar(xs, ys, yerr=yerr, fmt="o", capsize=3)
+        ax.set_xticks(range(len(ticks)), ticks, rotation=20, fontsize=8)
+        ax.set_xlabel(key)
+        ax.set_ylim(0, 100)
+    axes[0][0].set_ylabel("win rate (%)")
+    return _save(fig, path)
+
+
+def _numeric_first(label: str) -> tuple[int, float, str]:
+    try:
+        return (0, float(label), label)
+    except ValueError:
+        return (1, 0.0, label)
+
+
+# -- HTML -------------------------------------------------------------------------------------------------
+def _img(path: Path | None, alt: str) -> str:
+    if path is None:
+        return ""
+    data = base64.b64encode(path.read_bytes()).decode()
+    return f'<figure><img alt="{html.escape(alt)}" src="data:image/png;base64,{data}"></figure>'
+
+
+def html_report(project: Project, entries: list[Entry], charts: dict[str, Path | None]) -> str:
+    table = rows(entries)
+    head = "".join(f"<th>{c}</th>" for c in COLUMNS)
+    body = "".join(
+        "<tr" + (' class="overfit"' if r["overfit"] not in (None, "no") else "") + ">"
+        + "".join(f"<td>{html.escape(fmt(r[c], c))}</td>" for c in COLUMNS) + "</tr>" for r in table)
+    best = recommend(entries)
+    verdict = (f"Recommended run: <b>{html.escape(best.name)}</b>" if best
+               else "No finished, judged run without an overfit flag yet.")
+    figures = "".join(_img(p, name) for name, p in charts.items())
+    return f"""<!doctype html>
+<html><head><meta charset="utf-8"><title>underdog leaderboard: {html.escape(project.config.domain)}</title>
+<style>body{{font-family:system-ui,sans-serif;margin:2em;max-width:1200px}}table{{border-collapse:collapse;
+font-size:13px}}td,th{{border:1px solid #ccc;padding:3px 6px;text-align:right}}th{{background:#eee}}
+tr.overfit{{background:#fde8e8}}figure{{margin:1em 0}}img{{max-width:100%}}</style></head><body>
+<h1>Leaderboard</h1><p>Domain: {html.escape(project.config.domain)}<br>Reference:
+{html.escape(project.config.evaluate.reference)} · generated {time.strftime('%Y-%m-%d %H:%M')}</p>
+<p>{verdict}</p><p>Win rate = (wins + ties/2) / n, each question judged in both orders (a flip is a tie), with a
+95% Wilson interval; lc = length-controlled win rate. Overlapping intervals mean the eval set cannot tell the
+runs apart.</p>
+<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>
+{figures}</body></html>
+"""
+
+
+def write_report(project: Project, entries: list[Entry] | None = None) -> dict[str, Path]:
+    """Write reports/leaderboard.{md,csv,html} and the chart PNGs; return their paths."""
+    entries = leaderboard(project) if entries is None else entries
+    out = project.reports_dir
+    out.mkdir(parents=True, exist_ok=True)
+    charts = {"win rate per candidate": plot_win_rates(entries, out / "win_rates.png"),
+              "loss curves": plot_losses(entries, out / "loss_curves.png"),
+              "win rate against lora_r, epoch and dataset": plot_win_rate_against(entries, out / "win_rate_vs.png")}
+    paths = {"markdown": out / "leaderboard.md", "csv": out / "leaderboard.csv", "html": out / "leaderboard.html"}
+    paths["markdown"].write_text(markdown(entries))
+    write_csv(entries, paths["csv"])
+    paths["html"].write_text(html_report(project, entries, charts))
+    return paths | {name: p for name, p in charts.items() if p}
