@@ -1,1 +1,37 @@
-"""Data stages: topics, generate, ingest, augment, curate, import, export — each writing a dataset version."""
+"""Data stages: topics, generate, ingest, augment, curate, import, export — each writing a dataset version.
+
+The public API (each also a CLI command; every function takes a `Project` first and returns a `Manifest`):
+
+    from underdog import data
+    data.expand_topics(project, size=140, extra=["food trucks"])          # -> [Topic], writes topics.yaml
+    data.generate(project, questions_per_topic=6, name="base")            # -> Manifest of "base"
+    data.ingest(project, ["handbook.pdf"], name="docs")
+    data.augment(project, "base", ["refusals", "spanish"])                # -> "base+refusals+spanish"
+    manifest, report = data.curate(project, "base")                       # -> "base-curated"
+    data.import_dataset(project, "old.jsonl", name="old")
+    data.export_dataset(project, "base", "jumpstart")                     # -> [train.jsonl, template.json, ...]
+    data.load_dataset(project.root, "base"), data.list_datasets(project.root)
+
+Names are imported lazily, so `underdog.data.dataset` stays cheap for other stages.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+_EXPORTS = {
+    "expand_topics": "topics", "load_topics": "topics", "Topic": "topics",
+    "generate": "generate", "ingest": "ingest", "augment": "augment", "curate": "curate",
+    "import_dataset": "formats", "export_dataset": "formats", "FORMATS": "formats",
+    "dataset_rows": "stats", "dataset_stats": "stats", "length_histogram": "stats",
+    "Example": "dataset", "Manifest": "dataset", "save_dataset": "dataset", "load_dataset": "dataset",
+    "load_manifest": "dataset", "list_datasets": "dataset",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'underdog.data' has no attribute {name!r}")
+    return getattr(import_module(f"underdog.data.{_EXPORTS[name]}"), name)

@@ -1,0 +1,166 @@
+"""Data commands: topics, generate, ingest, augment, curate, import, export, datasets [show NAME]."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from underdog import data
+from underdog.cli import app, console, get_project
+from underdog.data.dataset import Manifest
+from underdog.data.stats import recipe_summary
+
+datasets_app = typer.Typer(help="List dataset versions, or show one.", invoke_without_command=True)
+app.add_typer(datasets_app, name="datasets")
+
+
+def _report(manifest: Manifest, skip: tuple[str, ...] = ()) -> None:
+    console.print(f"[green]wrote dataset[/] [bold]{manifest.name}[/]: {manifest.count} examples "
+                  f"(sha256 {manifest.sha256[:12]})")
+    for key, value in manifest.counts.items():
+        if key not in skip and value not in ({}, []):
+            console.print(f"  {key}: {escape(str(value))}", highlight=False)
+
+
+@app.command()
+def topics(
+    ctx: typer.Context,
+    size: int | None = typer.Option(None, "--size", "-n", help="How many topics in all (default: data.num_topics)."),
+    topic: list[str] = typer.Option([], "--topic", "-t", help="A topic of your own (repeatable)."),
+) -> None:
+    """Expand the domain into categories and subtopics with the teacher; write an editable topics.yaml."""
+    project = get_project(ctx)
+    found = data.expand_topics(project, size=size, extra=topic)
+    categories = {t.category for t in found}
+    console.print(f"wrote {project.root / 'topics.yaml'}: {len(found)} topics in {len(categories)} categories")
+
+
+@app.command()
+def generate(
+    ctx: typer.Context,
+    name: str = typer.Option("base", "--name", help="Name of the new dataset version."),
+    questions: int | None = typer.Option(None, "--questions", "-q",
+                                         help="Questions per topic (default: data.questions_per_topic)."),
+    teacher: str = typer.Option("teacher", "--teacher", help="Model (role, provider:model) that writes the data."),
+) -> None:
+    """Generate realistic questions per topic (topics.yaml) and answer each with the teacher. Resumable."""
+    _report(data.generate(get_project(ctx), questions_per_topic=questions, name=name, teacher=teacher))
+
+
+@app.command()
+def ingest(
+    ctx: typer.Context,
+    paths: list[Path] = typer.Argument(..., help="Files or folders: PDF, HTML, Markdown, TXT, DOCX, CSV."),
+    name: str = typer.Option("ingested", "--name", help="Name of the new dataset version."),
+    chunk_size: int | None = typer.Option(None, "--chunk-size", help="Characters per chunk (data.chunk_size)."),
+    overlap: int | None = typer.Option(None, "--overlap", help="Characters of overlap (data.chunk_overlap)."),
+    pairs: int | None = typer.Option(None, "--pairs", help="Q&A pairs per chunk (data.pairs_per_chunk)."),
+) -> None:
+    """Turn documents into chunks and grounded Q&A pairs; corrupt or unsupported files are reported and skipped."""
+    manifest = data.ingest(get_project(ctx), paths, name=name, chunk_size=chunk_size, overlap=overlap,
+                           pairs_per_chunk=pairs)
+    _report(manifest, skip=("skipped",))
+    for item in manifest.counts.get("skipped", []):
+        console.print(f"[yellow]skipped[/] {escape(item['file'])}: {escape(item['reason'])}", highlight=False)
+
+
+@app.command()
+def augment(
+    ctx: typer.Context,
+    slices: list[str] = typer.Argument(..., help="Slices: refusals, spanish (any language), locality, summary."),
+    base: str = typer.Option("base", "--base", help="Dataset version to add the slices to."),
+    name: str | None = typer.Option(None, "--name", help="New version name (default: base+slice+...)."),
+) -> None:
+    """Mix named slices (refusals, translations, locality variants, summaries) into a new dataset version."""
+    _report(data.augment(get_project(ctx), base, slices, name=name))
+
+
+@app.command()
+def curate(
+    ctx: typer.Context,
+    dataset: str = typer.Argument("base", help="Dataset version to curate."),
+    name: str | None = typer.Option(None, "--name", help="New version name (default: <dataset>-curated)."),
+    rate: bool | None = typer.Option(None, "--rate/--no-rate", help="LLM quality rating (data.curate.rate)."),
+    threshold: float | None = typer.Option(None, "--threshold", help="Keep ratings >= this (1-10)."),
+    near_dup: float | None = typer.Option(None, "--near-dup", help="Near-duplicate Jaccard threshold."),
+    evalset: list[str] = typer.Option([], "--evalset", help="Eval sets to decontaminate against (default: all)."),
+) -> None:
+    """Rate, deduplicate, clean and decontaminate a dataset; report what was removed and why."""
+    manifest, report = data.curate(get_project(ctx), dataset, name, rate=rate, threshold=threshold,
+                                   near_dup_threshold=near_dup, evalsets=evalset or None)
+    console.print(f"[green]wrote dataset[/] [bold]{manifest.name}[/]: kept {report['kept']} of {report['input']}")
+    _print_reasons(report)
+
+
+def _print_reasons(report: dict[str, Any]) -> None:
+    table = Table("removed / fixed", "count", "examples")
+    for reason, count in [*report["removed"].items(), *[(f"fixed: {k}", v) for k, v in report["fixed"].items()]]:
+        table.add_row(reason, str(count), "\n".join(report["examples"].get(reason, [])))
+    if table.row_count:
+        console.print(table)
+
+
+@app.command("import")
+def import_(
+    ctx: typer.Context,
+    file: Path = typer.Argument(..., help="A JSONL or CSV file (messages, alpaca, sharegpt, prompt/completion...)."),
+    name: str | None = typer.Option(None, "--name", help="Dataset version name (default: the file name)."),
+) -> None:
+    """Import an existing dataset file as a dataset version; malformed lines are reported with their number."""
+    manifest = data.import_dataset(get_project(ctx), file, name=name)
+    _report(manifest, skip=("problems",))
+    for problem in manifest.counts.get("problems", []):
+        console.print(f"[yellow]skipped[/] {escape(problem)}", highlight=False)
+
+
+@app.command()
+def export(
+    ctx: typer.Context,
+    name: str = typer.Argument("base", help="Dataset version to export."),
+    fmt: str = typer.Option("messages", "--format", "-f", help="messages | alpaca | sharegpt | jumpstart | csv"),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Output folder (default: exports/<name>-<format>)."),
+    validation: float | None = typer.Option(None, "--validation", help="Validation share (data.validation_split)."),
+    seed: int | None = typer.Option(None, "--seed", help="Split seed (data.seed)."),
+) -> None:
+    """Write a dataset version for other tools, with a seeded train/validation split."""
+    for path in data.export_dataset(get_project(ctx), name, fmt, out, validation_split=validation, seed=seed):
+        console.print(f"wrote {path}", highlight=False)
+
+
+@datasets_app.callback()
+def datasets(ctx: typer.Context) -> None:
+    """List dataset versions with counts, parents and recipes."""
+    if ctx.invoked_subcommand:
+        return
+    table = Table("name", "examples", "parent", "recipe", "created")
+    for row in data.dataset_rows(get_project(ctx)):
+        table.add_row(row["name"], str(row["count"]), row["parent"], escape(row["recipe"]), row["created"])
+    console.print(table)
+
+
+@datasets_app.command("show")
+def show(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help="Dataset version."),
+    sample: int = typer.Option(3, "--sample", help="How many examples to print."),
+) -> None:
+    """Print a sample and statistics of one version (topic coverage; length histogram as a PNG)."""
+    project = get_project(ctx)
+    stats = data.dataset_stats(project, name, sample=sample)
+    console.print(f"[bold]{name}[/]: {stats['count']} examples, parent {stats['parent'] or '-'}, "
+                  f"sha256 {stats['sha256'][:12]}")
+    console.print(f"recipe: {escape(recipe_summary(stats['recipe']))}", highlight=False)
+    console.print(f"slices: {stats['slices']}  sources: {stats['sources']}", highlight=False)
+    for label in ("question_words", "answer_words"):
+        console.print(f"{label}: {stats[label]}", highlight=False)
+    topics = Table("topic", "examples")
+    for topic, count in stats["topics"][:30]:
+        topics.add_row(escape(topic), str(count))
+    console.print(topics)
+    for example in stats["sample"]:
+        console.print(f"[bold cyan]Q:[/] {escape(example.question)}\n[bold green]A:[/] {escape(example.answer)}\n")
+    console.print(f"length histogram: {data.length_histogram(project, name)}", highlight=False)

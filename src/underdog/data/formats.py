@@ -1,0 +1,184 @@
+"""`underdog import FILE` and `underdog export NAME --format ...`: datasets in the shapes other tools use.
+
+    manifest = import_dataset(project, "old.jsonl", name="old")      # JSONL or CSV, shape detected per record
+    paths = export_dataset(project, "base", "jumpstart")              # -> exports/base-jumpstart/train.jsonl ...
+
+Import shapes: OpenAI `messages`, sharegpt `conversations`, alpaca `instruction/input/output`,
+`instruction/context/response` (Dolly, JumpStart), `prompt/completion`, `question/answer`. A malformed line is
+reported as `file:line: reason`, counted and skipped; the rest is imported.
+
+Export formats: messages | alpaca | sharegpt | jumpstart | csv, with a seeded train/validation split. `jumpstart`
+writes `train.jsonl` (`instruction`, `context`, `response`) + `template.json` exactly as SageMaker JumpStart's
+Llama fine-tuning expects, and the validation split as `validation/validation.jsonl` (+ its template.json) for the
+separate validation channel.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import random
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from underdog.data.dataset import Example, Manifest, dataset_dir, load_dataset, save_dataset
+from underdog.data.jobs import provenance
+from underdog.errors import UnderdogError
+from underdog.project import Project
+
+FORMATS = ("messages", "alpaca", "sharegpt", "jumpstart", "csv")
+JUMPSTART_TEMPLATE = {
+    "prompt": "Below is an instruction that describes a task, paired with an input that provides further context. "
+              "Write a response that appropriately completes the request.\n\n"
+              "### Instruction:\n{instruction}\n\n### Input:\n{context}\n\n",
+    "completion": " {response}",
+}
+SHAREGPT_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant", "chatgpt": "assistant",
+                  "bing": "assistant", "bard": "assistant", "model": "assistant", "system": "system"}
+
+
+# -- import -----------------------------------------------------------------------------------------------------
+def to_messages(record: Any) -> tuple[str, list[dict[str, str]], str | None]:
+    """(shape, messages, context) of one record in any known shape; raises ValueError naming what is wrong."""
+    if not isinstance(record, dict):
+        raise ValueError(f"expected an object, got {type(record).__name__}")
+    if "messages" in record:
+        messages = [{"role": str(m["role"]), "content": str(m["content"])} for m in record["messages"]]
+        return "messages", _checked(messages), None
+    if "conversations" in record:
+        messages = [{"role": SHAREGPT_ROLES[str(t["from"]).lower()], "content": str(t["value"])}
+                    for t in record["conversations"]]
+        return "sharegpt", _checked(messages), None
+    for shape, (q, ctx, a) in {"alpaca": ("instruction", "input", "output"),
+                               "instruction/context/response": ("instruction", "context", "response"),
+                               "prompt/completion": ("prompt", "", "completion"),
+                               "question/answer": ("question", "context", "answer")}.items():
+        if q in record and a in record:
+            context = str(record.get(ctx) or "").strip() or None
+            user = str(record[q]).strip() + (f"\n\n{context}" if context and shape != "question/answer" else "")
+            messages = [{"role": "user", "content": user}, {"role": "assistant", "content": str(record[a]).strip()}]
+            return shape, _checked(messages), context
+    raise ValueError(f"unknown shape (keys: {', '.join(sorted(record)) or 'none'})")
+
+
+def _checked(messages: list[dict[str, str]]) -> list[dict[str, str]]:
+    roles = [m["role"] for m in messages]
+    if "user" not in roles or "assistant" not in roles:
+        raise ValueError("needs a user and an assistant message")
+    if any(not m["content"].strip() for m in messages if m["role"] in ("user", "assistant")):
+        raise ValueError("empty message")
+    return messages
+
+
+def _records(path: Path) -> list[tuple[int, Any]]:
+    """(line number, record or the exception that stopped parsing it) of a JSONL or CSV file."""
+    text = path.read_text(encoding="utf-8", errors="replace")
+    if path.suffix.lower() == ".csv":
+        reader = csv.DictReader(io.StringIO(text))
+        return [(reader.line_num, {k: v for k, v in row.items() if k}) for row in reader]
+    records = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if line.strip():
+            try:
+                records.append((number, json.loads(line)))
+            except json.JSONDecodeError as exc:
+                records.append((number, ValueError(f"not valid JSON ({exc.msg} at column {exc.colno})")))
+    return records
+
+
+def import_dataset(project: Project, path: Path | str, name: str | None = None) -> Manifest:
+    """Import a JSONL/CSV file as dataset version `name` (default: the file's stem)."""
+    path = Path(path)
+    if not path.exists():
+        raise UnderdogError(f"{path}: not found")
+    name = name or path.stem
+    if (dataset_dir(project.root, name) / "manifest.json").exists():
+        raise UnderdogError(f"dataset {name!r} already exists (versions are immutable; pick another --name)")
+    examples, problems, shapes = [], [], Counter()
+    for number, record in _records(path):
+        try:
+            if isinstance(record, Exception):
+                raise record
+            shape, messages, context = to_messages(record)
+        except (ValueError, KeyError, TypeError) as exc:
+            reason = f"missing key {exc}" if isinstance(exc, KeyError) else str(exc)
+            problems.append(f"{path.name}:{number}: {reason}")
+            continue
+        shapes[shape] += 1
+        prior = record.get("meta") if isinstance(record.get("meta"), dict) else {}
+        meta = {**prior, **provenance(None, "import", file=path.name, line=number, context=context)}
+        examples.append(Example(messages, meta))
+    if not examples:
+        raise UnderdogError(f"{path}: no usable examples" + (f" ({problems[0]})" if problems else ""))
+    counts = {"imported": len(examples), "malformed": len(problems), "shapes": dict(shapes),
+              "problems": problems[:50]}
+    return save_dataset(project.root, name, examples, recipe={"command": "import", "file": str(path.resolve())},
+                        counts=counts)
+
+
+# -- export -----------------------------------------------------------------------------------------------------
+def split(examples: list[Example], ratio: float, seed: int) -> tuple[list[Example], list[Example]]:
+    """Seeded shuffle, then the first `ratio` share is validation (at least one when ratio > 0 and n > 1)."""
+    order = list(range(len(examples)))
+    random.Random(seed).shuffle(order)
+    n_val = max(1, round(ratio * len(examples))) if ratio > 0 and len(examples) > 1 else 0
+    return [examples[i] for i in order[n_val:]], [examples[i] for i in order[:n_val]]
+
+
+def _context(example: Example) -> str:
+    return str(example.meta.get("context") or "")
+
+
+def render_record(example: Example, fmt: str) -> dict[str, Any]:
+    """One example in an export format's record shape."""
+    if fmt == "messages":
+        return {"messages": example.messages}
+    if fmt == "alpaca":
+        return {"instruction": example.question, "input": _context(example), "output": example.answer}
+    if fmt == "sharegpt":
+        names = {"user": "human", "assistant": "gpt", "system": "system"}
+        return {"conversations": [{"from": names[m["role"]], "value": m["content"]} for m in example.messages]}
+    if fmt == "jumpstart":
+        return {"instruction": example.question, "context": _context(example), "response": example.answer}
+    if fmt == "csv":
+        return {"id": example.id, "question": example.question, "answer": example.answer,
+                "context": _context(example), "topic": example.meta.get("topic", "")}
+    raise UnderdogError(f"unknown export format {fmt!r} (known: {', '.join(FORMATS)})")
+
+
+def _write(path: Path, records: list[dict[str, Any]], fmt: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if fmt == "csv":
+        with path.open("w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=["id", "question", "answer", "context", "topic"])
+            writer.writeheader()
+            writer.writerows(records)
+    else:
+        path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
+    return path
+
+
+def export_dataset(project: Project, name: str, fmt: str = "messages", out: Path | str | None = None,
+                   validation_split: float | None = None, seed: int | None = None) -> list[Path]:
+    """Write dataset version `name` in format `fmt` with a seeded train/validation split; return the files."""
+    if fmt not in FORMATS:
+        raise UnderdogError(f"unknown export format {fmt!r} (known: {', '.join(FORMATS)})")
+    cfg = project.config.data
+    ratio = cfg.validation_split if validation_split is None else validation_split
+    train, val = split(load_dataset(project.root, name), ratio, cfg.seed if seed is None else seed)
+    out = Path(out) if out else project.root / "exports" / f"{name}-{fmt}"
+    ext = "csv" if fmt == "csv" else "jsonl"
+    parts = [("train", train, out / f"train.{ext}")]
+    if val:
+        folder = out / "validation" if fmt == "jumpstart" else out
+        parts.append(("validation", val, folder / f"validation.{ext}"))
+    paths = []
+    for _, examples, path in parts:
+        paths.append(_write(path, [render_record(e, fmt) for e in examples], fmt))
+        if fmt == "jumpstart":
+            template = path.parent / "template.json"
+            template.write_text(json.dumps(JUMPSTART_TEMPLATE))
+            paths.append(template)
+    return paths

@@ -1,0 +1,95 @@
+"""Resumable teacher work: checkpoints in the store, chunked batches with one progress bar, provenance.
+
+    checkpoint = Checkpoint(project.store, "generate:base:ab12")
+    results = run_checkpointed(llm, {"key": prompt, ...}, checkpoint, "answers", handle=lambda key, reply: ...)
+
+Each finished chunk of replies is handled and its results written to the checkpoint at once; a killed run
+re-runs only the keys without a result (and the LLM reply cache makes even those free when their reply had
+already arrived). `Checkpoint.clear()` after the dataset version is saved.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from underdog.data.prompts import PROMPT_VERSION
+from underdog.llm import LLM
+from underdog.llm.base import Reply
+from underdog.llm.caller import Prompt, RateColumn
+from underdog.store import Store
+
+
+class Checkpoint:
+    """Key -> JSON value of finished work for one job, kept in the project's store."""
+
+    def __init__(self, store: Store, job: str):
+        self.store = store
+        self.job = job
+
+    def done(self) -> dict[str, Any]:
+        rows = self.store.query("SELECT key, value FROM data_checkpoints WHERE job = ?", (self.job,))
+        return {row["key"]: json.loads(row["value"]) for row in rows}
+
+    def put_many(self, items: dict[str, Any]) -> None:
+        with self.store.transaction() as db:
+            db.executemany("INSERT OR REPLACE INTO data_checkpoints VALUES (?, ?, ?, ?)",
+                           [(self.job, k, json.dumps(v), time.time()) for k, v in items.items()])
+
+    def clear(self) -> None:
+        self.store.execute("DELETE FROM data_checkpoints WHERE job = ?", (self.job,))
+
+
+def fingerprint(recipe: Any) -> str:
+    """A short stable hash of a recipe (so a changed recipe starts a fresh checkpoint)."""
+    return hashlib.sha256(json.dumps(recipe, sort_keys=True, default=str).encode()).hexdigest()[:10]
+
+
+def run_checkpointed(llm: LLM, prompts: dict[str, Prompt], checkpoint: Checkpoint, label: str,
+                     handle: Callable[[str, Reply], Any], chunk_size: int | None = None,
+                     **params: Any) -> dict[str, Any]:
+    """`handle(key, reply)` for every prompt not yet in the checkpoint; returns all results (old and new)."""
+    results = checkpoint.done()
+    todo = [k for k in prompts if k not in results]
+    size = chunk_size or max(8, 2 * max(llm.spec.concurrency, llm.spec.batch_size))
+    with progress_bar(label, len(prompts), completed=len(prompts) - len(todo)) as advance:
+        for start in range(0, len(todo), size):
+            keys = todo[start:start + size]
+            replies = llm.batch([prompts[k] for k in keys], errors="return", **params)
+            new = {k: handle(k, r) for k, r in zip(keys, replies, strict=True)}
+            checkpoint.put_many(new)
+            results.update(new)
+            advance(len(keys))
+    return {k: results[k] for k in prompts}
+
+
+class progress_bar:  # noqa: N801 - used as a context manager like rich's
+    """A rich progress bar with rate and ETA; yields `advance(n)`. Silent for a single item."""
+
+    def __init__(self, label: str, total: int, completed: int = 0):
+        self.progress = None
+        if total > 1:
+            self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                     RateColumn(), TimeRemainingColumn())
+            self.task = self.progress.add_task(label, total=total, completed=completed)
+
+    def __enter__(self) -> Callable[[int], None]:
+        if self.progress:
+            self.progress.__enter__()
+        return lambda n: self.progress.advance(self.task, n) if self.progress else None
+
+    def __exit__(self, *exc: object) -> None:
+        if self.progress:
+            self.progress.__exit__(*exc)
+
+
+def provenance(llm: LLM | None, source: str, **fields: Any) -> dict[str, Any]:
+    """The `meta` every example carries: where it came from, which teacher and prompt version, when."""
+    meta = {"source": source, "teacher": llm.name if llm else None, "prompt_version": PROMPT_VERSION,
+            "created": round(time.time(), 3)}
+    return {**meta, **{k: v for k, v in fields.items() if v is not None}}
