@@ -1,0 +1,167 @@
+"""The blind voting web app: server-rendered HTML, no JavaScript, no CDN.
+
+    app = create_app(project.store, token="organiser-secret")
+    uvicorn.run(app, host="127.0.0.1", port=8765)
+
+Voter pages: `/` (a question and two anonymous answers), `POST /vote`, `/result/<ballot>` (names revealed),
+`/join?key=<judge key>` (tags the voter as a judge). Organiser pages need the token (`?token=` or
+`Authorization: Bearer`): `/organiser` (live standings), `/organiser/votes.csv`.
+
+Safety: the session cookie is a random voter id (HttpOnly, SameSite=Strict); every form carries the voter's
+CSRF token, checked on POST together with the Origin header; the vote page holds only an opaque ballot id, never
+a candidate name; the database refuses a second vote on the same pair.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import io
+import math
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from fastapi import FastAPI, Form, Request
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+
+from underdog.arena import votes as db
+from underdog.arena.standings import standings
+from underdog.store import Store
+
+HERE = Path(__file__).parent
+COOKIE = "underdog_voter"
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
+                               "frame-ancestors 'none'; base-uri 'none'",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",  # "no-referrer" would make Chromium send `Origin: null`
+    "Cache-Control": "no-store",
+}
+
+
+def judge_key(token: str) -> str:
+    """The key in the judges' invitation link, derived from the organiser token."""
+    return hmac.new(token.encode(), b"underdog-arena-judge", hashlib.sha256).hexdigest()[:24]
+
+
+def create_app(store: Store, token: str, weights: dict[str, float] | None = None, rounds: int = 100,
+               title: str = "underdog arena", refresh_s: int = 15) -> FastAPI:
+    """The arena over `store`'s arena tables; `token` guards the organiser pages."""
+    if len(token) < 8:
+        raise ValueError("the organiser token must have at least 8 characters")
+    app = FastAPI(title=title, docs_url=None, redoc_url=None, openapi_url=None)
+    templates = Jinja2Templates(directory=HERE / "templates")
+    templates.env.globals.update(title=title, pct=lambda x: "-" if x is None or math.isnan(x) else f"{100 * x:.1f}%")
+
+    @app.middleware("http")
+    async def _headers(request: Request, call_next):  # type: ignore[no-untyped-def]
+        response = await call_next(request)
+        response.headers.update(SECURITY_HEADERS)
+        return response
+
+    def page(request: Request, name: str, status: int = 200, **context: object) -> HTMLResponse:
+        return templates.TemplateResponse(request, name, context, status_code=status)
+
+    def message(request: Request, status: int, heading: str, text: str) -> HTMLResponse:
+        return page(request, "message.html", status, heading=heading, message=text, link="/",
+                    link_label="Back to voting")
+
+    def with_cookie(response: Response, voter: db.Voter) -> Response:
+        response.set_cookie(COOKIE, voter.id, max_age=30 * 86400, httponly=True, samesite="strict")
+        return response
+
+    def organiser_ok(request: Request) -> bool:
+        given = request.query_params.get("token") or request.headers.get("authorization", "").removeprefix(
+            "Bearer ")
+        return hmac.compare_digest(given.encode(), token.encode())
+
+    @app.get("/static/arena.css")
+    def css() -> FileResponse:
+        return FileResponse(HERE / "static" / "arena.css", media_type="text/css")
+
+    @app.get("/", response_class=HTMLResponse)
+    def vote_page(request: Request) -> Response:
+        voter = db.get_voter(store, request.cookies.get(COOKIE)) or db.new_voter(store)
+        ballot = db.next_ballot(store, voter.id)
+        if ballot is None:
+            response = page(request, "message.html", heading="You have voted on every pair — thank you!",
+                            message="The organiser will announce the results.", link=None)
+            return with_cookie(response, voter)
+        question = db.item(store, ballot.question_id, ballot.shown_a)["question"]
+        voted, total = _progress(store, voter.id)
+        response = page(request, "vote.html", question=question, ballot=ballot.id, csrf=voter.csrf,
+                        answer_a=db.item(store, ballot.question_id, ballot.shown_a)["answer"],
+                        answer_b=db.item(store, ballot.question_id, ballot.shown_b)["answer"],
+                        voted=voted, total=total, role=voter.role)
+        return with_cookie(response, voter)
+
+    @app.post("/vote")
+    def vote(request: Request, ballot: str = Form(...), choice: str = Form(...), csrf: str = Form(...)) -> Response:
+        voter = db.get_voter(store, request.cookies.get(COOKIE))
+        if voter is None or not hmac.compare_digest(csrf.encode(), voter.csrf.encode()) or not _same_origin(request):
+            return message(request, 403, "Vote not accepted", "Your session expired or the form did not come from "
+                                                              "this site. Please vote again from the page.")
+        try:
+            db.cast_vote(store, voter.id, ballot, choice)
+        except db.VoteRefused as exc:
+            return message(request, 409, "Vote not accepted", str(exc))
+        return RedirectResponse(f"/result/{ballot}", status_code=303)
+
+    @app.get("/result/{ballot_id}", response_class=HTMLResponse)
+    def result(request: Request, ballot_id: str) -> Response:
+        voter_id = request.cookies.get(COOKIE) or ""
+        vote = db.vote_for_ballot(store, ballot_id)
+        if vote is None or vote["voter_id"] != voter_id:
+            return message(request, 404, "Nothing to show", "Vote first; the names appear after your vote.")
+        return page(request, "result.html", choice_label=db.CHOICES[vote["choice"]], shown_a=vote["shown_a"],
+                    shown_b=vote["shown_b"], winner=vote["winner"])
+
+    @app.get("/join")
+    def join(request: Request, key: str = "") -> Response:
+        if not hmac.compare_digest(key.encode(), judge_key(token).encode()):
+            return message(request, 403, "Invalid invitation", "Ask the organiser for a new judge link.")
+        voter = db.get_voter(store, request.cookies.get(COOKIE))
+        if voter is None:
+            voter = db.new_voter(store, role="judge")
+        else:
+            db.set_role(store, voter.id, "judge")
+        return with_cookie(RedirectResponse("/", status_code=303), voter)
+
+    @app.get("/organiser", response_class=HTMLResponse)
+    def organiser(request: Request) -> Response:
+        if not organiser_ok(request):
+            return message(request, 403, "Organisers only", "This page needs the organiser token.")
+        table = standings(store, weights, rounds=rounds)
+        questions = store.query("SELECT COUNT(DISTINCT question_id) FROM arena_items")[0][0]
+        return page(request, "organiser.html", table=table, total_votes=sum(table.votes.values()),
+                    candidates=db.candidates(store), questions=questions, judge_key=judge_key(token),
+                    token=request.query_params.get("token", ""), refresh=refresh_s,
+                    base_url=str(request.base_url).rstrip("/"))
+
+    @app.get("/organiser/votes.csv")
+    def votes_csv(request: Request) -> Response:
+        if not organiser_ok(request):
+            return message(request, 403, "Organisers only", "This page needs the organiser token.")
+        buffer = io.StringIO()
+        db.write_votes_csv(db.all_votes(store), buffer)
+        return Response(buffer.getvalue(), media_type="text/csv",
+                        headers={"Content-Disposition": 'attachment; filename="votes.csv"'})
+
+    return app
+
+
+def _same_origin(request: Request) -> bool:
+    """False when the browser says the POST came from another site (Origin / Sec-Fetch-Site headers)."""
+    if request.headers.get("sec-fetch-site", "same-origin") not in ("same-origin", "none"):
+        return False
+    origin = request.headers.get("origin")
+    return origin is None or urlsplit(origin).netloc == request.headers.get("host")
+
+
+def _progress(store: Store, voter_id: str) -> tuple[int, int]:
+    voted = store.query("SELECT COUNT(*) FROM arena_votes WHERE voter_id = ?", (voter_id,))[0][0]
+    total = store.query("""SELECT COUNT(*) FROM arena_items i1 JOIN arena_items i2
+                           ON i1.question_id = i2.question_id AND i1.candidate < i2.candidate""")[0][0]
+    return voted, total

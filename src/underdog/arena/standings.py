@@ -1,0 +1,129 @@
+"""Standings from the arena's votes: Bradley-Terry ratings with bootstrap intervals, win rates per voter group,
+the LLM judge's agreement with the humans on the same pairs, and the league's blended final score.
+
+    table = standings(store, weights={"human": 0.4, "llm": 0.4, "audience": 0.2})
+    print(to_markdown(table))
+
+Components of the blended score (each a win rate in 0..1, ties counting half):
+  human     votes of voters who joined through the organiser's judge link,
+  audience  every other vote,
+  llm       the LLM judge's verdicts on the arena's pairs (`underdog arena judge`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from underdog.evaluate.ratings import (
+    Game,
+    Rating,
+    blended_scores,
+    bradley_terry_ci,
+    cohen_kappa,
+    percent_agreement,
+    win_rates,
+)
+from underdog.store import Store
+
+DEFAULT_WEIGHTS = {"human": 0.4, "llm": 0.4, "audience": 0.2}
+
+
+@dataclass
+class Row:
+    candidate: str
+    rating: Rating
+    human: float | None
+    audience: float | None
+    llm: float | None
+    blended: float
+
+
+@dataclass
+class Agreement:
+    """LLM judge vs human votes on the same (question, pair): per vote, with and without ties."""
+
+    n: int
+    percent: float
+    kappa: float
+    n_no_ties: int
+    percent_no_ties: float | None
+
+
+@dataclass
+class Standings:
+    rows: list[Row]
+    votes: dict[str, int]
+    voters: int
+    agreement: Agreement | None
+    weights: dict[str, float] = field(default_factory=dict)
+
+
+def _game(cand_1: str, cand_2: str, winner: str | None) -> Game:
+    return Game(cand_1, cand_2, 1.0 if winner == cand_1 else 0.0 if winner == cand_2 else 0.5)
+
+
+def vote_games(store: Store, role: str | None = None) -> list[Game]:
+    """One game per vote (of one voter group, or all); "tie" and "both are bad" are ties."""
+    sql = "SELECT cand_1, cand_2, winner FROM arena_votes" + (" WHERE role = ?" if role else "") + " ORDER BY id"
+    return [_game(*r) for r in store.query(sql, (role,) if role else ())]
+
+
+def llm_games(store: Store) -> list[Game]:
+    return [_game(*r) for r in store.query("SELECT cand_1, cand_2, winner FROM arena_llm_verdicts")]
+
+
+def agreement(store: Store) -> Agreement | None:
+    """How often the LLM judge's verdict on a pair matches a human vote on that pair (labels: winner or tie)."""
+    rows = store.query(
+        """SELECT COALESCE(v.winner, 'tie') AS human, COALESCE(l.winner, 'tie') AS llm FROM arena_votes v
+           JOIN arena_llm_verdicts l USING (question_id, cand_1, cand_2)""")
+    if not rows:
+        return None
+    human, llm = [r["human"] for r in rows], [r["llm"] for r in rows]
+    decided = [(h, m) for h, m in zip(human, llm, strict=True) if h != "tie" and m != "tie"]
+    return Agreement(len(rows), percent_agreement(human, llm), cohen_kappa(human, llm), len(decided),
+                     percent_agreement(*zip(*decided, strict=True)) if decided else None)
+
+
+def standings(store: Store, weights: dict[str, float] | None = None, rounds: int = 100) -> Standings:
+    """Every candidate with votes: rating (all human votes), win rates per group, blended score; best first."""
+    weights = weights or DEFAULT_WEIGHTS
+    ratings = bradley_terry_ci(vote_games(store), rounds=rounds)
+    components = {"human": win_rates(vote_games(store, "judge")), "audience": win_rates(vote_games(store, "audience")),
+                  "llm": win_rates(llm_games(store))}
+    blended = blended_scores(components, weights)
+    rows = [Row(c, r, components["human"].get(c), components["audience"].get(c), components["llm"].get(c),
+                blended.get(c, math.nan)) for c, r in ratings.items()]
+    rows.sort(key=lambda r: (-_nan_low(r.blended), -r.rating.rating))
+    counts = {r["role"]: r["n"] for r in store.query("SELECT role, COUNT(*) AS n FROM arena_votes GROUP BY role")}
+    voters = store.query("SELECT COUNT(DISTINCT voter_id) FROM arena_votes")[0][0]
+    return Standings(rows, counts, voters, agreement(store), dict(weights))
+
+
+def _nan_low(x: float) -> float:
+    return -math.inf if math.isnan(x) else x
+
+
+def _pct(x: float | None) -> str:
+    return "-" if x is None or math.isnan(x) else f"{100 * x:.1f}%"
+
+
+def to_markdown(table: Standings) -> str:
+    """The standings as a Markdown section for the report."""
+    w = table.weights
+    lines = ["## Arena: blind votes", "",
+             f"{sum(table.votes.values())} votes ({table.votes.get('judge', 0)} from judges, "
+             f"{table.votes.get('audience', 0)} from the audience) by {table.voters} voters. Blended score = "
+             f"{w.get('human', 0):.0%} judges + {w.get('llm', 0):.0%} LLM judge + {w.get('audience', 0):.0%} audience "
+             "(win rates, ties count half).", "",
+             "| # | candidate | rating (95% CI) | votes | judges | LLM | audience | blended |",
+             "|---|---|---|---|---|---|---|---|"]
+    for i, r in enumerate(table.rows, 1):
+        lines.append(f"| {i} | {r.candidate} | {r.rating.rating:.0f} ({r.rating.low:.0f}-{r.rating.high:.0f}) | "
+                     f"{r.rating.games} | {_pct(r.human)} | {_pct(r.llm)} | {_pct(r.audience)} | {_pct(r.blended)} |")
+    a = table.agreement
+    if a:
+        lines += ["", f"LLM judge vs human votes on the same pairs: {_pct(a.percent)} agreement over {a.n} votes, "
+                      f"Cohen's kappa {a.kappa:.2f}; without ties {_pct(a.percent_no_ties)} over {a.n_no_ties}."]
+    return "\n".join(lines) + "\n"
