@@ -11,6 +11,7 @@ import json
 import os
 
 import openai
+from openai.types.chat import ChatCompletion
 
 from underdog.config import ModelSpec
 from underdog.errors import ModelError, register_secret_env
@@ -91,7 +92,9 @@ class OpenAIBackend:
         if request.json_mode:
             kwargs["response_format"] = {"type": "json_object"}
         try:
-            response = await self._client.chat.completions.create(**kwargs)
+            # The SDK's low-level post skips its per-field request transformation (a hot spot at high
+            # concurrency: ~1 ms of CPU per request); the body is already plain JSON.
+            response = await self._client.post("/chat/completions", body=kwargs, cast_to=ChatCompletion)
             choice = response.choices[0]
             text = choice.message.content or ""
         except Exception as exc:  # noqa: BLE001 - translated into our two kinds
