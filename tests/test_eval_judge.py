@@ -44,6 +44,10 @@ def servers() -> Iterator[dict[str, tuple[ScriptedOpenAI, str]]]:
         "always_a": ScriptedOpenAI(lambda m: '{"reason": "first", "verdict": "A"}', model="always_a"),
         "longer": ScriptedOpenAI(prefers_longer, model="longer"),
         "garbage": ScriptedOpenAI(lambda m: "I think A is better", model="garbage"),
+        # two "runs": run-a always answers at length, run-b only on even-numbered questions
+        "run-a": ScriptedOpenAI(lambda m: f"Detailed steps for: {m[-1]['content']}", model="run-a"),
+        "run-b": ScriptedOpenAI(lambda m: "Ask the office!" if int(m[-1]["content"][-2]) % 2 else
+                                f"Detailed steps for: {m[-1]['content']}", model="run-b"),
     }
     with ExitStack() as stack:
         yield {name: (fake, stack.enter_context(ServerThread(fake.app)).url + "/v1") for name, fake in fakes.items()}

@@ -1,0 +1,104 @@
+"""compare, leaderboard and the report, on run manifests written here and judges on loopback servers."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from test_eval_judge import project, servers  # noqa: F401 - fixtures
+from underdog.cli import app
+from underdog.evaluate.compare import compare
+from underdog.evaluate.judge import judge
+from underdog.evaluate.leaderboard import leaderboard, recommend
+from underdog.project import Project
+from underdog.report import write_report
+
+
+def write_run(proj: Project, run_id: str, *, lora_r: int, overfit: bool = False, status: str = "done") -> None:
+    folder = proj.runs_dir / run_id
+    folder.mkdir(parents=True)
+    history = [{"step": s, "epoch": s / 4, "loss": 2.0 - 0.2 * s} for s in range(1, 5)]
+    history += [{"step": 2, "epoch": 0.5, "eval_loss": 1.9}, {"step": 4, "epoch": 1.0, "eval_loss": 1.7}]
+    (folder / "manifest.json").write_text(json.dumps({
+        "id": run_id, "status": status, "dataset": f"ds-{lora_r}", "base_model": "smollm2-135m",
+        "hyperparameters": {"epoch": 1, "learning_rate": 1e-4, "lora_r": lora_r, "lora_alpha": 2 * lora_r},
+        "metrics": {"train_loss": 1.2, "eval_loss": 1.7}, "error": None, "created": lora_r,
+        "overfit": {"flag": overfit, "reason": "eval loss rose" if overfit else None, "epoch": None},
+        "history": history}))
+
+
+def test_compare_pairs_the_questions(project: Project):  # noqa: F811
+    cmp = compare(project, "run-a", "run-b", "reference", "ev", judges=["longer"], progress=False)
+    assert cmp.a.win_rate == 1.0 and cmp.b.win_rate == 0.75  # run-b: 3 wins, 3 ties
+    assert len(cmp.questions) == 6
+    assert cmp.bootstrap.diff == pytest.approx(0.25)  # differences 0 (even questions) and 0.5 (odd)
+    # d = [0, .5]*3: sd .2739, ((1.96+.8416) * .2739 / .25)^2 = 9.42 -> 10 questions
+    assert cmp.needed == 10 and cmp.separated
+
+
+def test_leaderboard_report_and_recommendation(project: Project):  # noqa: F811
+    write_run(project, "run-a", lora_r=64, overfit=True)
+    write_run(project, "run-b", lora_r=8)
+    write_run(project, "run-c", lora_r=16, status="failed")
+    for name in ("run-a", "run-b", "candidate"):
+        judge(project, name, "reference", "ev", judges=["longer"], progress=False)
+    entries = leaderboard(project)
+    assert [(e.name, e.kind) for e in entries] == [("run-a", "run"), ("candidate", "baseline"), ("run-b", "run"),
+                                                   ("run-c", "run")]
+    assert entries[0].overfit and entries[3].result is None
+    assert recommend(entries).name == "run-b"  # run-a wins more but is flagged as overfit
+    paths = write_report(project, entries)
+    html = paths["html"].read_text()
+    assert "Recommended run: <b>run-b</b>" in html and 'src="http' not in html and "<link" not in html
+    assert html.count("data:image/png;base64,") == 3
+    table = list(csv.DictReader(paths["csv"].open()))
+    assert [r["candidate"] for r in table] == ["run-a", "candidate", "run-b", "run-c"]
+    assert float(table[2]["win_rate"]) == 0.75 and table[2]["lora_r"] == "8"
+    assert "**run-b**" in paths["markdown"].read_text()
+
+
+def test_leaderboard_cli_numbers_match_stored_judgments(project: Project, monkeypatch):  # noqa: F811
+    write_run(project, "run-b", lora_r=8)
+    monkeypatch.setattr("underdog.cli.get_project", lambda ctx: project)
+    monkeypatch.setattr("underdog.cli.evaluate.get_project", lambda ctx: project)
+    runner = CliRunner()
+    result = runner.invoke(app, ["judge", "run-b", "--against", "reference", "-e", "ev", "-j", "longer"])
+    assert result.exit_code == 0, result.output
+    out = " ".join(result.output.split())  # rich wraps long lines
+    assert "win rate 75.0% (95% CI" in out and "3 wins / 3 ties / 0 losses of n=6" in out
+    result = runner.invoke(app, ["leaderboard"])
+    assert result.exit_code == 0, result.output
+    assert "recommended: run-b" in " ".join(result.output.split())
+    row = next(r for r in csv.DictReader((project.reports_dir / "leaderboard.csv").open())
+               if r["candidate"] == "run-b")
+    assert float(row["win_rate"]) == pytest.approx(recompute_win_rate(project, "run-b"))
+
+
+def recompute_win_rate(proj: Project, candidate: str) -> float:
+    """The win rate straight from the per-order verdicts of the candidate's latest judging."""
+    rid = proj.store.query("SELECT MAX(id) FROM judge_results WHERE candidate = ?", (candidate,))[0][0]
+    per_question: dict[str, dict[str, str]] = {}
+    for r in proj.store.query("SELECT * FROM judgments WHERE result_id = ?", (rid,)):
+        per_question.setdefault(r["question_id"], {})[r["judge_order"]] = r["winner"]
+    scores = [1.0 if o["ab"] == o["ba"] == "candidate" else 0.0 if o["ab"] == o["ba"] == "reference" else 0.5
+              for o in per_question.values()]
+    return sum(scores) / len(scores)
+
+
+def test_compare_cli(project: Project, monkeypatch):  # noqa: F811
+    monkeypatch.setattr("underdog.cli.evaluate.get_project", lambda ctx: project)
+    result = CliRunner().invoke(app, ["compare", "run-a", "run-b", "--against", "reference", "-j", "longer"])
+    assert result.exit_code == 0, result.output
+    out = " ".join(result.output.split())
+    assert "difference run-a - run-b: +25.0 points" in out and "separates them" in out
+
+
+def test_leaderboard_without_runs_or_evalsets(project_dir: Path):
+    entries = leaderboard(Project(project_dir))
+    assert entries == [] and recommend(entries) is None
+    paths = write_report(Project(project_dir), entries)
+    assert "No finished, judged run" in paths["html"].read_text()
