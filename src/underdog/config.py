@@ -177,17 +177,40 @@ class EvaluateConfig(Strict):
 
 
 class TuneConfig(Strict):
-    """Final-round tuning: system prompts x temperature x top_p."""
+    """Final-round tuning: system prompts x temperature x top_p, each cell judged against the reference
+    (docs/arena.md)."""
 
+    prompts: str = "prompts.yaml"  # candidate system prompts: YAML list / mapping, or text split by `---` lines
     temperatures: list[float] = [0.3, 0.7]
     top_ps: list[float] = [0.9, 1.0]
+    best_of: int = Field(1, ge=1)  # > 1: n samples per question, the judge keeps the best
+    evalset: str | None = None  # default: evaluate.evalset, else the newest
+
+    @field_validator("temperatures", "top_ps")
+    @classmethod
+    def _not_empty(cls, values: list[float]) -> list[float]:
+        if not values:
+            raise ValueError("needs at least one value")
+        return values
 
 
 class ArenaConfig(Strict):
-    """Blind human voting arena."""
+    """Blind human voting arena (docs/arena.md)."""
 
-    host: str = "127.0.0.1"
-    port: int = 8765
+    host: str = "127.0.0.1"  # 0.0.0.0 lets other machines vote
+    port: int = Field(8765, ge=1, le=65535)
+    weights: dict[str, float] = {"human": 0.4, "llm": 0.4, "audience": 0.2}  # the league's final
+    bootstrap_rounds: int = Field(100, ge=10)
+
+    @field_validator("weights")
+    @classmethod
+    def _known_components(cls, weights: dict[str, float]) -> dict[str, float]:
+        unknown = set(weights) - {"human", "llm", "audience"}
+        if unknown:
+            raise ValueError(f"unknown component(s) {', '.join(sorted(unknown))} (human, llm, audience)")
+        if any(w < 0 for w in weights.values()) or not sum(weights.values()):
+            raise ValueError("weights must be >= 0 and not all zero")
+        return weights
 
 
 class Config(Strict):
