@@ -155,3 +155,28 @@ def test_api_key_never_leaks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     for path in root.rglob("*"):
         if path.is_file():
             assert secret.encode() not in path.read_bytes(), path
+
+
+def test_azure_backend_uses_deployment_path_and_api_version(scripted, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake, server = scripted
+    monkeypatch.setenv("AZURE_TEST_KEY", "azure-secret-value")
+    spec = ModelSpec(provider="azure", model="my-gpt4o", base_url=server.url, api_version="2024-10-21",
+                     api_key_env="AZURE_TEST_KEY")
+    assert LLM(spec).chat("hello").text == "echo: hello"
+    assert fake.bodies[0]["_path"] == "/openai/deployments/my-gpt4o/chat/completions"
+    assert "api-version=2024-10-21" in fake.bodies[0]["_query"]
+
+
+def test_litellm_backend_over_loopback(scripted) -> None:
+    pytest.importorskip("litellm")
+    fake, server = scripted
+    spec = ModelSpec(provider="litellm", model="openai/scripted", base_url=server.url + "/v1", max_retries=2)
+    fake.faults = ["429"]
+    assert LLM(spec).chat("hello").text == "echo: hello"
+    assert fake.requests == 2
+
+
+def test_json_mode_is_requested(scripted) -> None:
+    fake, server = scripted
+    LLM(_spec(server)).batch(["give JSON"], json_mode=True)
+    assert fake.bodies[0]["response_format"] == {"type": "json_object"}

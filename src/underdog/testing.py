@@ -42,10 +42,11 @@ class ScriptedOpenAI:
             return {"object": "list", "data": [{"id": self.model, "object": "model", "created": 0, "owned_by": "x"}]}
 
         @app.post("/v1/chat/completions")
+        @app.post("/openai/deployments/{deployment}/chat/completions")  # Azure OpenAI's path
         async def chat(request: Request) -> Response:
             self.requests += 1
             body = await request.json()
-            self.bodies.append(body)
+            self.bodies.append(body | {"_path": request.url.path, "_query": str(request.url.query)})
             fault = self.faults.pop(0) if self.faults else None
             if self.delay_s:
                 await asyncio.sleep(self.delay_s)

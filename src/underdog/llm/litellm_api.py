@@ -7,14 +7,11 @@ litellm's exceptions subclass the openai SDK's, so errors are translated the sam
 
 from __future__ import annotations
 
-import os
-
 import litellm
 
 from underdog.config import ModelSpec
-from underdog.errors import ModelError, register_secret_env
 from underdog.llm.base import Reply, Request
-from underdog.llm.openai_api import translate_error
+from underdog.llm.openai_api import api_key, translate_error
 
 
 class LiteLLMBackend:
@@ -28,11 +25,8 @@ class LiteLLMBackend:
         }
         if self.spec.base_url:
             kwargs["api_base"] = self.spec.base_url
-        if self.spec.api_key_env:
-            register_secret_env(self.spec.api_key_env)
-            if not os.environ.get(self.spec.api_key_env):
-                raise ModelError(f"environment variable {self.spec.api_key_env} is not set")
-            kwargs["api_key"] = os.environ[self.spec.api_key_env]
+        if self.spec.api_key_env or self.spec.base_url:  # else litellm reads the provider's own variables
+            kwargs["api_key"] = api_key(self.spec)
         if request.json_mode:
             kwargs["response_format"] = {"type": "json_object"}
         try:
