@@ -76,7 +76,7 @@ def test_clean_question():
 
 @pytest.mark.slow
 def test_generate_with_the_embedded_teacher_and_cli(project_dir: Path):
-    (project_dir / "topics.yaml").write_text("topics:\n  - name: vehicle registration\n  - name: building permits\n")
+    (project_dir / "topics.yaml").write_text("categories:\n  DMV: [vehicle registration]\n  Build: [building permits]")
     runner = CliRunner()
     args = ["--set", "models.teacher.params.max_tokens=16", "evalset", "generate", "--size", "2", "--name", "gen"]
     result = runner.invoke(app, args)

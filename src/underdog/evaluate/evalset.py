@@ -17,8 +17,6 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import yaml
-
 from underdog.errors import UnderdogError
 from underdog.project import Project
 
@@ -150,18 +148,10 @@ Write ONE realistic question a member of the public would ask about this topic. 
 
 
 def project_topics(project: Project) -> list[str]:
-    """Topic names from topics.yaml (a list of names, or of mappings with a name), else the domain itself."""
-    path = project.root / "topics.yaml"
-    topics: list[str] = []
-    if path.exists():
-        data = yaml.safe_load(path.read_text()) or []
-        items = data.get("topics", []) if isinstance(data, dict) else data
-        for item in items if isinstance(items, list) else []:
-            name = item if isinstance(item, str) else (item.get("name") or item.get("topic")) \
-                if isinstance(item, dict) else None
-            if isinstance(name, str) and name.strip():
-                topics.append(name.strip())
-    return topics or [project.config.domain]
+    """Subtopic names of topics.yaml (see `underdog topics`), else the domain itself."""
+    from underdog.data.topics import load_topics, topics_path
+
+    return [t.name for t in load_topics(project)] if topics_path(project).exists() else [project.config.domain]
 
 
 def generate_evalset(project: Project, name: str = "default", size: int | None = None,
