@@ -181,6 +181,9 @@ def setup_model(model_path: str, cfg: TrainConfig, device: str) -> tuple[Any, An
         tokenizer.pad_token = tokenizer.eos_token
     dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
     model = AutoModelForCausalLM.from_pretrained(model_path, dtype=dtype, attn_implementation="sdpa")
+    # Without a KV cache, transformers reads restarting position_ids as packed sequences and builds a
+    # block-diagonal mask; with one (the config default) the flattened examples would attend to each other.
+    model.config.use_cache = False
     if cfg.gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         model.enable_input_require_grads()

@@ -41,12 +41,12 @@ class MemoryEstimate:
         return f"~{self.total_gb:.1f} GiB (" + ", ".join(f"{k} {v / GIB:.1f}" for k, v in parts.items()) + ")"
 
 
-def model_shape(model_path: str) -> dict[str, Any]:
-    """Parameter count and the shapes the estimate needs, from the config alone (meta device)."""
+def model_shape(model: str | Any) -> dict[str, Any]:
+    """Parameter count and the shapes the estimate needs, from a model path or config alone (meta device)."""
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM
 
-    config = AutoConfig.from_pretrained(model_path)
+    config = AutoConfig.from_pretrained(model) if isinstance(model, str) else model
     with torch.device("meta"):
         model = AutoModelForCausalLM.from_config(config)
     linear = {name: module for name, module in model.named_modules() if isinstance(module, torch.nn.Linear)}

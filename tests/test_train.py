@@ -1,0 +1,270 @@
+"""LoRA training on real tiny models: assistant-only labels, padding-free batches, the recipe end to end,
+overfitting diagnosis, resume, merge, and the adapters in `underdog serve` and the local backend."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from underdog.data.dataset import Example, save_dataset
+from underdog.errors import UnderdogError
+from underdog.project import Project
+from underdog.train.data import IGNORE, build_splits, make_collator, tokenize_example
+
+pytestmark = pytest.mark.slow
+
+WORDS = ["apple", "river", "stone", "cloud", "permit", "license", "office", "county", "tax", "form", "vote",
+         "school", "road", "water", "fire"]
+
+
+def use_student(root: Path, model: Path | str) -> Project:
+    """Point the project's student at `model`."""
+    config = yaml.safe_load((root / "underdog.yaml").read_text())
+    config["models"]["student"]["model"] = str(model)
+    (root / "underdog.yaml").write_text(yaml.safe_dump(config))
+    return Project(root)
+
+
+def arithmetic(n: int) -> list[Example]:
+    return [Example([{"role": "user", "content": f"What is {i} plus {i}?"},
+                     {"role": "assistant", "content": f"The answer is {2 * i}."}]) for i in range(n)]
+
+
+def gibberish(n: int, seed: int = 0) -> list[Example]:
+    rng = random.Random(seed)
+
+    def words(k: int) -> str:
+        return " ".join(rng.choice(WORDS) for _ in range(k))
+
+    return [Example([{"role": "user", "content": words(5)}, {"role": "assistant", "content": words(20)}])
+            for _ in range(n)]
+
+
+@pytest.fixture(scope="module")
+def learnable_llama_dir(tmp_path_factory: pytest.TempPathFactory, tiny_llama_dir: Path) -> Path:
+    """The tiny Llama with a wider initialisation. The shared fixture's 0.02-std tied embeddings cap its logits
+    near uniform (loss stays ~10.2 whatever LoRA learns), which hides overfitting; this one can memorise."""
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    out = tmp_path_factory.mktemp("learnable-llama")
+    config = LlamaConfig.from_pretrained(tiny_llama_dir)
+    config.initializer_range = 0.15
+    torch.manual_seed(0)
+    LlamaForCausalLM(config).save_pretrained(out)
+    AutoTokenizer.from_pretrained(tiny_llama_dir).save_pretrained(out)
+    return out
+
+
+# -- data: labels and batches ----------------------------------------------------------------------------------
+def test_only_assistant_tokens_are_trained_token_by_token(tiny_llama_dir: Path) -> None:
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tiny_llama_dir)
+    messages = [{"role": "system", "content": "You answer about permits."},
+                {"role": "user", "content": "Do I need a permit for a fence?"},
+                {"role": "assistant", "content": "Usually yes, above 6 feet."},
+                {"role": "user", "content": "And for a shed?"},
+                {"role": "assistant", "content": "Sheds over 120 sq ft need one."}]
+    row = tokenize_example(tok, messages, max_length=4096)
+    # Independent expectation from character offsets: a token is trained iff it lies inside an assistant reply
+    # or is the <|im_end|> that closes it.
+    text = tok.apply_chat_template(messages, tokenize=False)
+    spans, cursor = [], 0
+    for m in messages:
+        if m["role"] == "assistant":
+            start = text.index("<|im_start|>assistant\n" + m["content"], cursor) + len("<|im_start|>assistant\n")
+            end = start + len(m["content"]) + len("<|im_end|>")
+            spans.append((start, end))
+            cursor = end
+    enc = tok(text, add_special_tokens=False, return_offsets_mapping=True)
+    assert enc["input_ids"] == row.input_ids
+    expected = [tid if any(s <= a and b <= e for s, e in spans) else IGNORE
+                for tid, (a, b) in zip(enc["input_ids"], enc["offset_mapping"], strict=True)]
+    assert row.labels == expected
+    trained = [t for t, label in zip(row.input_ids, row.labels, strict=True) if label != IGNORE]
+    assert tok.decode(trained) == "Usually yes, above 6 feet.<|im_end|>Sheds over 120 sq ft need one.<|im_end|>"
+    # the default system prompt the template adds, the questions and the markup are never trained on
+    assert "permit" not in tok.decode(trained) and trained.count(tok.eos_token_id) == 2
+
+
+def test_truncation_and_split(tiny_llama_dir: Path) -> None:
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tiny_llama_dir)
+    splits = build_splits(tok, arithmetic(10), max_length=64, validation_split_ratio=0.2, seed=0)
+    assert (len(splits.train), len(splits.eval), splits.dropped) == (8, 2, 0)
+    assert all(len(r.input_ids) <= 64 for r in splits.train)
+    # rows cut before the assistant speaks have nothing to learn and are dropped, and counted
+    cut = build_splits(tok, arithmetic(10), max_length=20, validation_split_ratio=0.0, seed=0)
+    assert (len(cut.train), cut.dropped) == (0, 10)
+
+
+def test_padding_free_batches_keep_examples_apart(tiny_llama_dir: Path) -> None:
+    """A flattened batch gives each example exactly the logits it gets alone: no cross-attention, no padding.
+    (This fails with the model's default `use_cache=True`, which disables transformers' packed-sequence mask.)"""
+    from underdog.config import TrainConfig
+    from underdog.train.lora import setup_model
+
+    model, tok = setup_model(str(tiny_llama_dir), TrainConfig(lora_dropout=0.0), "cpu")
+    model.train()  # as in training: the forward call the Trainer makes
+    rows = [tokenize_example(tok, e.messages, 512) for e in arithmetic(3)[1:] + gibberish(1)]
+    batch = make_collator(tok, packing=True)([r.to_dict() for r in rows])
+    total = sum(len(r.input_ids) for r in rows)
+    assert batch["input_ids"].shape == (1, total) and "attention_mask" not in batch
+    with torch.no_grad():
+        packed = model(**batch).logits[0]
+        start = 0
+        for r in rows:
+            alone = model(input_ids=torch.tensor([r.input_ids])).logits[0]
+            assert torch.allclose(packed[start:start + len(r.input_ids)], alone, atol=1e-4)
+            start += len(r.input_ids)
+    # labels of the flattened batch: -100 at every example's first token, assistant tokens elsewhere
+    firsts = [sum(len(r.input_ids) for r in rows[:i]) for i in range(len(rows))]
+    assert all(batch["labels"][0, f].item() == IGNORE for f in firsts)
+    padded = make_collator(tok, packing=False)([r.to_dict() for r in rows])
+    assert padded["input_ids"].numel() > total  # the plain stack computes padding
+
+
+# -- the recipe ----------------------------------------------------------------------------------------------
+def test_lora_run_lowers_loss_and_its_adapter_serves(project_dir: Path, learnable_llama_dir: Path,
+                                                     serve_app) -> None:
+    import openai
+
+    from underdog.serve import create_app
+    from underdog.train import list_runs, load_run, train
+
+    project = use_student(project_dir, learnable_llama_dir)
+    save_dataset(project_dir, "arith", arithmetic(40))
+    m = train(project, "arith", ["epoch=2", "learning_rate=5e-3", "per_device_train_batch_size=8",
+                                 "validation_split_ratio=0.2", "lora_r=8"])
+    assert m.status == "done" and m.error is None
+    assert m.metrics["train_loss"] < m.metrics["first_train_loss"] - 1.0
+    assert m.metrics["eval_loss"] < 10.5 and m.metrics["padding_share"] == 0.0
+    assert (m.metrics["train_examples"], m.metrics["eval_examples"], m.metrics["steps"]) == (32, 8, 8)
+    assert not m.overfit["flag"]
+    folder = project_dir / "runs" / m.id
+    assert (folder / "loss.png").read_bytes()[:4] == b"\x89PNG" and not (folder / "checkpoints").exists()
+    on_disk = json.loads((folder / "manifest.json").read_text())
+    assert {"id", "status", "dataset", "base_model", "hyperparameters", "metrics", "overfit", "error",
+            "created"} <= set(on_disk)
+    assert on_disk["hyperparameters"]["target_modules"] == ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj",
+                                                           "up_proj", "down_proj"]
+    assert on_disk["versions"]["peft"] and on_disk["dataset_sha256"]
+    assert json.loads((folder / "adapter" / "underdog_run.json").read_text())["overfit"] == on_disk["overfit"]
+    rows = project.store.query("SELECT split, COUNT(*) AS n FROM train_metrics WHERE run_id = ? GROUP BY split",
+                               (m.id,))
+    assert {r["split"]: r["n"] for r in rows} == {"train": 8, "eval": 4}
+    assert project.store.query("SELECT status FROM train_runs WHERE id = ?", (m.id,))[0]["status"] == "done"
+    assert [r.id for r in list_runs(project)] == [m.id] and load_run(project, m.id).metrics == m.metrics
+
+    # the run id is a model everywhere: the local backend loads the adapter ...
+    reply = project.llm(m.id).chat("What is 3 plus 3?", temperature=0.0, max_tokens=8)
+    assert reply.text and reply.output_tokens <= 8
+    spec = project.model_spec(m.id)
+    assert spec.adapter == str((folder / "adapter").resolve())
+    # ... and `underdog serve` serves it to the real openai SDK
+    with serve_app(create_app(spec, served_name=m.id)) as server:
+        client = openai.OpenAI(base_url=server.url + "/v1", api_key="unused")
+        out = client.chat.completions.create(model=m.id, temperature=0, max_tokens=8,
+                                             messages=[{"role": "user", "content": "What is 3 plus 3?"}])
+    assert out.choices[0].message.content == reply.text
+
+
+def test_planted_overfitting_is_flagged_and_a_healthy_run_is_not(project_dir: Path,
+                                                                  learnable_llama_dir: Path) -> None:
+    from underdog.train import train
+
+    project = use_student(project_dir, learnable_llama_dir)
+    save_dataset(project_dir, "tiny", gibberish(8))
+    over = train(project, "tiny", {"epoch": 8, "learning_rate": 1e-2, "lora_r": 16, "per_device_train_batch_size": 1,
+                                   "validation_split_ratio": 0.5, "evals_per_epoch": 1})
+    assert over.overfit["flag"], over.history
+    assert over.overfit["reason"] and 0 < over.overfit["epoch"] < 8
+    assert over.metrics["eval_loss"] - over.metrics["train_loss"] > 2
+    row = project.store.query("SELECT overfit_flag, overfit_epoch FROM train_runs WHERE id = ?", (over.id,))[0]
+    assert (row["overfit_flag"], row["overfit_epoch"]) == (1, over.overfit["epoch"])
+
+    # the same planted run with early stopping ends when the flag is raised
+    stopped = train(project, "tiny", {"epoch": 8, "learning_rate": 1e-2, "lora_r": 16, "early_stopping": True,
+                                      "per_device_train_batch_size": 1, "validation_split_ratio": 0.5,
+                                      "evals_per_epoch": 1})
+    assert stopped.overfit["flag"] and stopped.metrics["stopped_early_at_epoch"] < 8
+    assert stopped.metrics["steps"] < over.metrics["steps"]
+
+    save_dataset(project_dir, "arith", arithmetic(40))
+    healthy = train(project, "arith", {"epoch": 2, "learning_rate": 3e-3, "per_device_train_batch_size": 8})
+    assert not healthy.overfit["flag"] and healthy.metrics["train_loss"] < healthy.metrics["first_train_loss"]
+
+
+def test_interrupted_run_resumes_from_its_checkpoint(project_dir: Path, tiny_llama_dir: Path) -> None:
+    from transformers import TrainerCallback
+
+    from underdog.train import load_run, train
+
+    class CrashAfterFirstSave(TrainerCallback):
+        def on_save(self, args, state, control, **kwargs):  # type: ignore[no-untyped-def]
+            raise KeyboardInterrupt
+
+    project = use_student(project_dir, tiny_llama_dir)
+    save_dataset(project_dir, "arith", arithmetic(20))
+    hp = {"epoch": 2, "per_device_train_batch_size": 4, "save_steps": 3, "validation_split_ratio": 0.2}
+    with pytest.raises(KeyboardInterrupt):
+        train(project, "arith", hp, run_id="r1", callbacks=[CrashAfterFirstSave()])
+    crashed = load_run(project, "r1")
+    assert crashed.status == "failed" and "resume" in crashed.error
+    assert (project_dir / "runs" / "r1" / "checkpoints" / "checkpoint-3").is_dir()
+
+    done = train(project, "arith", run_id="r1")  # same hyperparameters, read back from the manifest
+    assert done.status == "done" and done.metrics["steps"] == 8
+    steps = [h["step"] for h in done.history if "loss" in h]
+    assert steps == list(range(1, 9))  # steps 1-3 come from the checkpoint's log, 4-8 from the resumed run
+    assert done.hyperparameters == crashed.hyperparameters
+
+
+def test_bad_hyperparameters_and_unfit_runs_fail_clearly(project_dir: Path, tiny_llama_dir: Path) -> None:
+    from underdog.errors import ConfigError
+    from underdog.train import load_run, train
+
+    project = use_student(project_dir, tiny_llama_dir)
+    save_dataset(project_dir, "arith", arithmetic(8))
+    with pytest.raises(ConfigError, match="lora_rr"):
+        train(project, "arith", ["lora_rr=8"])
+    with pytest.raises(UnderdogError, match="no dataset named 'nope'"):
+        train(project, "nope")
+    with pytest.raises(UnderdogError, match=r"needs ~\d+\.\d GiB .* but the largest device has 0\.0 GiB"):
+        train(project, "arith", {"device_memory_gb": 0.01}, run_id="too-big")
+    refused = load_run(project, "too-big")
+    assert refused.status == "failed" and "GiB" in refused.error and refused.memory_estimate_gb > 0.01
+
+
+def test_merge_and_cli(project_dir: Path, tiny_llama_dir: Path) -> None:
+    from transformers import AutoModelForCausalLM
+    from typer.testing import CliRunner
+
+    from underdog.cli import app
+    from underdog.llm.local import load_model
+
+    use_student(project_dir, tiny_llama_dir)
+    save_dataset(project_dir, "arith", arithmetic(12))
+    runner = CliRunner()
+    result = runner.invoke(app, ["train", "--dataset", "arith", "--run-id", "cli-run", "epoch=1",
+                                 "learning_rate=1e-2", "per_device_train_batch_size=4"])
+    assert result.exit_code == 0, result.output
+    assert "run cli-run done" in result.output
+    result = runner.invoke(app, ["runs"])
+    assert result.exit_code == 0 and "cli-run" in result.output and "done" in result.output
+    result = runner.invoke(app, ["train", "lora_r=zero"])
+    assert result.exit_code == 2 and "lora_r" in result.output and "Traceback" not in result.output
+
+    result = runner.invoke(app, ["merge", "cli-run"])
+    assert result.exit_code == 0, result.output
+    merged = AutoModelForCausalLM.from_pretrained(project_dir / "runs" / "cli-run" / "merged")
+    with_adapter = load_model(str(tiny_llama_dir), str(project_dir / "runs" / "cli-run" / "adapter"), "cpu")
+    ids = torch.tensor([[1, 4093, 198, 26843, 665, 2]])
+    with torch.no_grad():
+        assert torch.allclose(merged(input_ids=ids).logits, with_adapter.model(input_ids=ids).logits, atol=1e-4)
