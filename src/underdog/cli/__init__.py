@@ -60,4 +60,4 @@ def main() -> None:
 
 
 # Stage modules register their commands on import.
-from underdog.cli import core, data, demo, evaluate, train  # noqa: E402,F401
+from underdog.cli import arena, core, data, demo, evaluate, train, tune  # noqa: E402,F401

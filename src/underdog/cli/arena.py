@@ -1,0 +1,106 @@
+"""The blind voting arena: `underdog arena add | judge | serve | standings | export`."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from underdog.cli import app, console, get_project
+
+arena_app = typer.Typer(no_args_is_help=True, help="Blind A/B voting by people: add candidates, serve the "
+                        "voting page, see the standings, export the votes.")
+app.add_typer(arena_app, name="arena")
+TOKEN_ENV = "UNDERDOG_ARENA_TOKEN"
+
+
+@arena_app.command("add")
+def add(
+    ctx: typer.Context,
+    model: str = typer.Argument(..., help="A role, run id, or model id."),
+    name: str | None = typer.Option(None, "--name", help="Name revealed after each vote (default: MODEL)."),
+    evalset: str | None = typer.Option(None, "--evalset", "-e", help="Eval set (default: the newest)."),
+    system: str | None = typer.Option(None, "--system", "-s", help="System prompt (e.g. from tune-prompt)."),
+    temperature: float | None = typer.Option(None, "--temperature", "-t"),
+    top_p: float | None = typer.Option(None, "--top-p"),
+) -> None:
+    """Answer the eval set with a candidate and put its answers in the arena (2+ candidates needed)."""
+    from underdog.arena.prepare import add_candidate
+
+    count = add_candidate(get_project(ctx), model, name=name, evalset=evalset, system_prompt=system,
+                          temperature=temperature, top_p=top_p)
+    console.print(f"added {count} answers of {escape(name or model)} to the arena")
+
+
+@arena_app.command("judge")
+def judge(ctx: typer.Context) -> None:
+    """Have the LLM jury (evaluate.judges) judge every arena pair: the blended score's LLM share, and its
+    agreement with the human votes."""
+    from underdog.arena.prepare import judge_arena
+
+    console.print(f"{judge_arena(get_project(ctx))} pairs judged")
+
+
+@arena_app.command("serve")
+def serve(
+    ctx: typer.Context,
+    host: str | None = typer.Option(None, "--host", help="Default arena.host (127.0.0.1: this machine only; "
+                                    "0.0.0.0 lets others on the network vote)."),
+    port: int | None = typer.Option(None, "--port", help="Default arena.port."),
+) -> None:
+    """Run the voting page. The organiser token comes from $UNDERDOG_ARENA_TOKEN, else a fresh random one."""
+    import uvicorn
+
+    from underdog.arena.app import create_app, judge_key
+
+    project = get_project(ctx)
+    cfg = project.config.arena
+    host, port = host or cfg.host, port or cfg.port
+    token = os.environ.get(TOKEN_ENV) or secrets.token_urlsafe(18)
+    application = create_app(project.store, token, weights=cfg.weights, rounds=cfg.bootstrap_rounds)
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    console.print(f"voters:    http://{shown}:{port}/\n"
+                  f"judges:    http://{shown}:{port}/join?key={judge_key(token)}\n"
+                  f"organiser: http://{shown}:{port}/organiser?token={token}", soft_wrap=True)
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        console.print(f"[yellow]listening on {host}: anyone who can reach this machine can vote[/]")
+    uvicorn.run(application, host=host, port=port, log_level="warning")
+
+
+@arena_app.command("standings")
+def standings(ctx: typer.Context) -> None:
+    """Ratings (Bradley-Terry, 95% bootstrap CI), win rates per group, the blended score; writes
+    reports/arena.md."""
+    from underdog.arena.standings import standings as compute
+    from underdog.arena.standings import to_markdown
+
+    project = get_project(ctx)
+    table = compute(project.store, project.config.arena.weights, project.config.arena.bootstrap_rounds)
+    out = Table("#", "candidate", "rating", "95% CI", "votes", "judges", "LLM", "audience", "blended")
+    for i, r in enumerate(table.rows, 1):
+        out.add_row(str(i), escape(r.candidate), f"{r.rating.rating:.0f}", f"{r.rating.low:.0f}-{r.rating.high:.0f}",
+                    str(r.rating.games), _pct(r.human), _pct(r.llm), _pct(r.audience), _pct(r.blended))
+    console.print(out)
+    if table.agreement:
+        a = table.agreement
+        console.print(f"LLM vs humans: {a.percent:.1%} agreement on {a.n} votes, Cohen's kappa {a.kappa:.2f}")
+    project.reports_dir.mkdir(parents=True, exist_ok=True)
+    path = project.reports_dir / "arena.md"
+    path.write_text(to_markdown(table))
+    console.print(f"wrote {path}")
+
+
+def _pct(x: float | None) -> str:
+    return "-" if x is None or x != x else f"{100 * x:.1f}%"
+
+
+@arena_app.command("export")
+def export(ctx: typer.Context, file: Path = typer.Argument(Path("votes.csv"), help="CSV file to write.")) -> None:
+    """Write every vote (voter, role, question, pair, shown order, choice, winner, time) to a CSV file."""
+    from underdog.arena.votes import export_votes
+
+    console.print(f"wrote {export_votes(get_project(ctx).store, file)} votes to {file}")
