@@ -66,6 +66,9 @@ def test_add_judge_vote_standings_export(project_dir: Path, overrides: list[str]
     report = (project_dir / "reports" / "arena.md").read_text()
     # Blended 50% each (judges 1.0 + LLM 0.0 vs 0.0 + 1.0; no audience votes: renormalised): the rating decides.
     assert "| 1 | bravo |" in report and "50.0% |" in report
+    run(overrides, "leaderboard", "-e", "ev")  # the leaderboard report carries the arena's blended score
+    assert "## Arena: blind votes" in (project_dir / "reports" / "leaderboard.md").read_text()
+    assert "<h2>Arena: blind votes</h2>" in (project_dir / "reports" / "leaderboard.html").read_text()
     run(overrides, "arena", "export", "out.csv")
     rows = list(csv.DictReader((project_dir / "out.csv").read_text().splitlines()))
     assert len(rows) == 3 and {r["winner"] for r in rows} == {"bravo"} and {r["role"] for r in rows} == {"judge"}

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from underdog.arena.standings import report_sections
 from underdog.evaluate.leaderboard import Entry, leaderboard, recommend
 from underdog.project import Project
 
@@ -170,7 +171,7 @@ def _img(path: Path | None, alt: str) -> str:
     return f'<figure><img alt="{html.escape(alt)}" src="data:image/png;base64,{data}"></figure>'
 
 
-def html_report(project: Project, entries: list[Entry], charts: dict[str, Path | None]) -> str:
+def html_report(project: Project, entries: list[Entry], charts: dict[str, Path | None], extra: str = "") -> str:
     table = rows(entries)
     head = "".join(f"<th>{c}</th>" for c in COLUMNS)
     body = "".join(
@@ -191,7 +192,7 @@ tr.overfit{{background:#fde8e8}}figure{{margin:1em 0}}img{{max-width:100%}}</sty
 95% Wilson interval; lc = length-controlled win rate. Overlapping intervals mean the eval set cannot tell the
 runs apart.</p>
 <table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>
-{figures}</body></html>
+{figures}{extra}</body></html>
 """
 
 
@@ -204,7 +205,8 @@ def write_report(project: Project, entries: list[Entry] | None = None) -> dict[s
               "loss curves": plot_losses(entries, out / "loss_curves.png"),
               "win rate against lora_r, epoch and dataset": plot_win_rate_against(entries, out / "win_rate_vs.png")}
     paths = {"markdown": out / "leaderboard.md", "csv": out / "leaderboard.csv", "html": out / "leaderboard.html"}
-    paths["markdown"].write_text(markdown(entries))
+    arena = report_sections(project) or ("", "")  # the arena's blended final score, once people voted
+    paths["markdown"].write_text(markdown(entries) + (f"\n{arena[0]}" if arena[0] else ""))
     write_csv(entries, paths["csv"])
-    paths["html"].write_text(html_report(project, entries, charts))
+    paths["html"].write_text(html_report(project, entries, charts, extra=arena[1]))
     return paths | {name: p for name, p in charts.items() if p}

@@ -12,8 +12,10 @@ Components of the blended score (each a win rate in 0..1, ties counting half):
 
 from __future__ import annotations
 
+import html
 import math
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from underdog.evaluate.ratings import (
     Game,
@@ -25,6 +27,9 @@ from underdog.evaluate.ratings import (
     win_rates,
 )
 from underdog.store import Store
+
+if TYPE_CHECKING:
+    from underdog.project import Project
 
 DEFAULT_WEIGHTS = {"human": 0.4, "llm": 0.4, "audience": 0.2}
 
@@ -127,3 +132,27 @@ def to_markdown(table: Standings) -> str:
         lines += ["", f"LLM judge vs human votes on the same pairs: {_pct(a.percent)} agreement over {a.n} votes, "
                       f"Cohen's kappa {a.kappa:.2f}; without ties {_pct(a.percent_no_ties)} over {a.n_no_ties}."]
     return "\n".join(lines) + "\n"
+
+
+def to_html(table: Standings) -> str:
+    """The standings as an HTML section (escaped) for the self-contained report."""
+    head = "".join(f"<th>{c}</th>" for c in ("#", "candidate", "rating", "95% CI", "votes", "judges", "LLM",
+                                             "audience", "blended"))
+    body = "".join(
+        f"<tr><td>{i}</td><td>{html.escape(r.candidate)}</td><td>{r.rating.rating:.0f}</td>"
+        f"<td>{r.rating.low:.0f}-{r.rating.high:.0f}</td><td>{r.rating.games}</td><td>{_pct(r.human)}</td>"
+        f"<td>{_pct(r.llm)}</td><td>{_pct(r.audience)}</td><td><b>{_pct(r.blended)}</b></td></tr>"
+        for i, r in enumerate(table.rows, 1))
+    lines = to_markdown(table).splitlines()
+    notes = [html.escape(lines[2])] + ([html.escape(lines[-1])] if table.agreement else [])
+    return (f"<h2>Arena: blind votes</h2><p>{notes[0]}</p><table><thead><tr>{head}</tr></thead>"
+            f"<tbody>{body}</tbody></table>" + (f"<p>{notes[1]}</p>" if len(notes) > 1 else ""))
+
+
+def report_sections(project: Project) -> tuple[str, str] | None:
+    """(Markdown, HTML) of the arena standings for the leaderboard report; None before the first vote."""
+    if not project.store.query("SELECT 1 FROM arena_votes LIMIT 1"):
+        return None
+    cfg = project.config.arena
+    table = standings(project.store, cfg.weights, cfg.bootstrap_rounds)
+    return to_markdown(table), to_html(table)
