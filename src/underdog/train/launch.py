@@ -6,7 +6,7 @@
 `underdog train --processes N` builds the `accelerate launch` command below and runs it; every process runs
 `python -m underdog.train.launch` (this module), which calls the same `train()` recipe: the transformers Trainer
 inside picks up the process group accelerate created. Only rank 0 writes the manifest, store rows and adapter.
-`--cpu` (used by the tests) runs the same path with the gloo backend on CPU processes.
+`cpu=True` (used by the tests) runs the same launcher with `device=cpu`: DDP over the gloo backend.
 """
 
 from __future__ import annotations
@@ -25,15 +25,15 @@ def accelerate_command(project_root: Path, dataset: str, run_id: str, overrides:
     """The `accelerate launch` argv for one run on `processes` devices."""
     cmd = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", str(processes),
            "--num_machines", "1", "--dynamo_backend", "no", "--mixed_precision", "no" if cpu else "bf16"]
-    if cpu:
-        cmd.append("--cpu")
-    elif fsdp:
+    if fsdp and not cpu:
         cmd += ["--use_fsdp", "--fsdp_sharding_strategy", "FULL_SHARD", "--fsdp_auto_wrap_policy",
                 "TRANSFORMER_BASED_WRAP"]
     elif processes > 1:
-        cmd.append("--multi_gpu")
+        cmd.append("--multi_gpu")  # the torch.distributed launcher; with device=cpu the Trainer picks gloo
     if port:
         cmd += ["--main_process_port", str(port)]
+    if cpu:
+        overrides = [*overrides, "device=cpu"]
     return cmd + ["-m", "underdog.train.launch", str(project_root), dataset, run_id, json.dumps(overrides)]
 
 

@@ -219,7 +219,7 @@ def make_trainer(model: Any, tokenizer: Any, splits: Any, cfg: TrainConfig, devi
 
     train_ds = Dataset.from_list([r.to_dict() for r in splits.train])
     eval_ds = Dataset.from_list([r.to_dict() for r in splits.eval]) if splits.eval else None
-    args = training_arguments(cfg, device, output_dir, len(splits.train))
+    args = training_arguments(cfg, device, output_dir, len(splits.train), int(os.environ.get("WORLD_SIZE", "1")))
     if eval_ds is None:
         args.eval_strategy = "no"
     return Trainer(model=model, args=args, train_dataset=train_ds, eval_dataset=eval_ds,
