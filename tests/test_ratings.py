@@ -99,3 +99,29 @@ def test_blended_scores_default_league_weights() -> None:
     assert scores["y"] == pytest.approx((0.4 * 0.0 + 0.4 * 0.5) / 0.8)  # no audience votes: renormalised
     with pytest.raises(ValueError, match="no weight"):
         blended_scores({"jury": {"x": 1.0}}, weights)
+
+
+def test_agrees_with_hunters_mm_algorithm_on_random_games() -> None:
+    """An independent fit (Hunter's MM updates, plain Python) lands on the same maximum-likelihood ratings."""
+    import random
+
+    rng = random.Random(3)
+    players = ["w", "x", "y", "z"]
+    truth = {"w": 3.0, "x": 1.5, "y": 1.0, "z": 0.5}
+    data = []
+    for _ in range(400):
+        a, b = rng.sample(players, 2)
+        u = rng.random()
+        data.append(Game(a, b, 0.5 if u < 0.1 else 1.0 if u < 0.1 + 0.9 * truth[a] / (truth[a] + truth[b]) else 0.0))
+    s = dict.fromkeys(players, 1.0)
+    for _ in range(1000):
+        new = {}
+        for p in players:
+            wins = sum(g.score if g.a == p else 1 - g.score for g in data if p in (g.a, g.b))
+            new[p] = wins / sum(1 / (s[g.a] + s[g.b]) for g in data if p in (g.a, g.b))
+        mean = math.exp(sum(math.log(v) for v in new.values()) / len(new))
+        s = {p: v / mean for p, v in new.items()}
+    ours = bradley_terry(data)
+    for p in players:
+        assert ours[p] == pytest.approx(1000 + 400 * math.log10(s[p]), abs=1e-3)
+    assert ours["w"] > ours["x"] > ours["z"]

@@ -96,10 +96,11 @@ _OPEN = """SELECT b.* FROM arena_ballots b WHERE b.voter_id = ? AND NOT EXISTS (
                AND v.cand_1 = min(b.shown_a, b.shown_b) AND v.cand_2 = max(b.shown_a, b.shown_b))
            ORDER BY b.created DESC LIMIT 1"""
 _UNVOTED_PAIRS = """
-    SELECT i1.question_id, i1.candidate AS c1, i2.candidate AS c2,
-           (SELECT COUNT(*) FROM arena_ballots b WHERE b.question_id = i1.question_id
-              AND min(b.shown_a, b.shown_b) = i1.candidate AND max(b.shown_a, b.shown_b) = i2.candidate) AS n
+    WITH dealt AS (SELECT question_id, min(shown_a, shown_b) AS c1, max(shown_a, shown_b) AS c2, COUNT(*) AS n
+                   FROM arena_ballots GROUP BY 1, 2, 3)
+    SELECT i1.question_id, i1.candidate AS c1, i2.candidate AS c2, COALESCE(d.n, 0) AS n
     FROM arena_items i1 JOIN arena_items i2 ON i1.question_id = i2.question_id AND i1.candidate < i2.candidate
+    LEFT JOIN dealt d ON d.question_id = i1.question_id AND d.c1 = i1.candidate AND d.c2 = i2.candidate
     WHERE NOT EXISTS (SELECT 1 FROM arena_votes v WHERE v.voter_id = ? AND v.question_id = i1.question_id
                         AND v.cand_1 = i1.candidate AND v.cand_2 = i2.candidate)
     ORDER BY n"""

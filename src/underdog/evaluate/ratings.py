@@ -12,9 +12,7 @@ geometric mean of the strengths fixed at 1, so a 400-point gap means 10:1 odds.
 
 from __future__ import annotations
 
-import math
-import random
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -43,62 +41,77 @@ class Rating:
     games: int
 
 
-def bradley_terry(games: Sequence[Game], prior: float = 0.0, iterations: int = 10_000,
+def bradley_terry(games: Sequence[Game], prior: float = 0.0, iterations: int = 100,
                   tol: float = 1e-10) -> dict[str, float]:
-    """Maximum-likelihood Bradley-Terry strengths by Hunter's MM algorithm, as Elo-scale ratings.
+    """Maximum-likelihood Bradley-Terry strengths (Newton's method), as Elo-scale ratings.
 
     Args:
         games: the comparisons; a tie counts as half a win for each side.
         prior: virtual tied games each player plays against an average (strength 1) opponent; keeps ratings
             finite when someone won or lost every game (0 = plain maximum likelihood).
     """
-    players = sorted({g.a for g in games} | {g.b for g in games})
+    players, a, b, score = _encode(games)
     if not players:
         return {}
-    index = {p: i for i, p in enumerate(players)}
-    n = len(players)
-    wins = np.full(n, prior / 2)
-    pairs = np.zeros((n, n))
-    for g in games:
-        i, j = index[g.a], index[g.b]
-        wins[i] += g.score
-        wins[j] += 1.0 - g.score
-        pairs[i, j] += 1
-        pairs[j, i] += 1
-    strength = np.ones(n)
-    for _ in range(iterations):
-        denom = (pairs / (strength[:, None] + strength[None, :])).sum(axis=1) + prior / (strength + 1.0)
-        new = np.where(denom > 0, np.maximum(wins, 1e-300) / np.where(denom > 0, denom, 1.0), strength)
-        if not prior:
-            new = new / np.exp(np.log(new).mean())
-        done = np.max(np.abs(np.log(new) - np.log(strength))) < tol
-        strength = new
-        if done:
-            break
-    strength = strength / np.exp(np.log(strength).mean())
-    return {p: ELO_BASE + ELO_SCALE * math.log10(strength[index[p]]) for p in players}
+    strength = _fit(a, b, score, len(players), prior, iterations, tol)
+    return {p: float(r) for p, r in zip(players, _elo(strength), strict=True)}
 
 
 def bradley_terry_ci(games: Sequence[Game], rounds: int = 100, confidence: float = 0.95, prior: float = 1.0,
                      seed: int = 0) -> dict[str, Rating]:
     """Ratings with percentile bootstrap intervals (games resampled with replacement `rounds` times)."""
-    point = bradley_terry(games, prior=prior)
-    counts: Counter[str] = Counter()
-    for g in games:
-        counts[g.a] += 1
-        counts[g.b] += 1
-    samples: dict[str, list[float]] = defaultdict(list)
-    rng = random.Random(seed)
-    for _ in range(rounds if games else 0):
-        resampled = rng.choices(games, k=len(games))
-        for name, value in bradley_terry(resampled, prior=prior, iterations=2000, tol=1e-8).items():
-            samples[name].append(value)
+    players, a, b, score = _encode(games)
+    if not players:
+        return {}
+    n = len(players)
+    point = _elo(_fit(a, b, score, n, prior))
+    counts = np.bincount(a, minlength=n) + np.bincount(b, minlength=n)
+    rng = np.random.default_rng(seed)
+    samples = np.empty((rounds, n))
+    for r in range(rounds):
+        pick = rng.integers(0, len(score), size=len(score))
+        samples[r] = _elo(_fit(a[pick], b[pick], score[pick], n, prior, tol=1e-8))
     tail = (1 - confidence) / 2 * 100
-    out = {}
-    for name, value in point.items():
-        low, high = (np.percentile(samples[name], [tail, 100 - tail]) if samples[name] else (value, value))
-        out[name] = Rating(value, float(low), float(high), counts[name])
-    return out
+    low, high = (np.percentile(samples, [tail, 100 - tail], axis=0) if rounds else (point, point))
+    return {p: Rating(float(point[k]), float(low[k]), float(high[k]), int(counts[k]))
+            for k, p in enumerate(players)}
+
+
+def _encode(games: Sequence[Game]) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
+    players = sorted({g.a for g in games} | {g.b for g in games})
+    index = {p: i for i, p in enumerate(players)}
+    a = np.array([index[g.a] for g in games], dtype=int)
+    b = np.array([index[g.b] for g in games], dtype=int)
+    return players, a, b, np.array([g.score for g in games], dtype=float)
+
+
+def _fit(a: np.ndarray, b: np.ndarray, score: np.ndarray, n: int, prior: float, iterations: int = 100,
+         tol: float = 1e-10) -> np.ndarray:
+    """Newton's method on log-strengths (the log-likelihood is concave); returns strengths, geometric mean 1.
+
+    The prior adds `prior` virtual games per player, scored 0.5, against an opponent of strength 1. Without it
+    the likelihood is flat along a common shift, so each step takes the least-norm solution.
+    """
+    wins = np.bincount(a, weights=score, minlength=n) + np.bincount(b, weights=1 - score, minlength=n)
+    pairs = np.zeros((n, n))
+    np.add.at(pairs, (a, b), 1.0)
+    pairs += pairs.T
+    theta = np.zeros(n)
+    for _ in range(iterations):
+        p = 1.0 / (1.0 + np.exp(theta[None, :] - theta[:, None]))  # p[i, j] = P(i beats j)
+        q = 1.0 / (1.0 + np.exp(-theta))  # P(i beats the prior's average opponent)
+        grad = wins - (pairs * p).sum(axis=1) + prior * (0.5 - q)
+        w = pairs * p * (1 - p)
+        info = np.diag(w.sum(axis=1) + prior * q * (1 - q)) - w  # minus the Hessian
+        step = np.clip(np.linalg.lstsq(info, grad, rcond=None)[0], -2.0, 2.0)
+        theta += step
+        if np.max(np.abs(step)) < tol:
+            break
+    return np.exp(theta - theta.mean())
+
+
+def _elo(strength: np.ndarray) -> np.ndarray:
+    return ELO_BASE + ELO_SCALE * np.log10(strength)
 
 
 def expected_score(rating_a: float, rating_b: float) -> float:
