@@ -10,6 +10,7 @@ import pytest
 
 from test_train import arithmetic, use_student
 from underdog.data.dataset import save_dataset
+from underdog.project import Project
 
 pytestmark = pytest.mark.slow
 TINY = {"epoch": 1, "per_device_train_batch_size": 2, "validation_split_ratio": 0.25, "max_steps": 2}
@@ -55,3 +56,61 @@ def test_accelerate_launch_runs_one_run_on_two_processes(project_dir: Path, tiny
     assert gpu[gpu.index("--num_processes") + 1] == "4" and "--multi_gpu" in gpu and "bf16" in gpu
     fsdp = accelerate_command(project_dir, "arith", "x", [], processes=8, fsdp=True)
     assert "--use_fsdp" in fsdp and "--multi_gpu" not in fsdp
+
+
+def test_sagemaker_jumpstart_job_exact_requests(project_dir: Path) -> None:
+    """Export + upload + CreateTrainingJob, compared parameter by parameter with botocore's Stubber (which also
+    validates them against the S3 and SageMaker API models). What AWS would do with them is not tested here."""
+    boto3 = pytest.importorskip("boto3", reason="SageMaker is the optional extra 'sagemaker'")
+    from botocore.stub import ANY, Stubber
+
+    from underdog.train import load_run
+    from underdog.train.sagemaker import submit
+
+    save_dataset(project_dir, "arith", arithmetic(3))
+    sm_settings = {"role_arn": "arn:aws:iam::123456789012:role/sm", "bucket": "my-bucket", "accept_eula": True,
+                   "image_uri": "763104351884.dkr.ecr.us-east-1.amazonaws.com/huggingface-pytorch-training:x",
+                   "source_uri": "s3://jumpstart-cache-prod-us-east-1/source-directory-tarballs/x/sourcedir.tar.gz",
+                   "model_uri": "s3://jumpstart-cache-prod-us-east-1/meta-textgeneration/x/artifacts/"}
+    s3 = boto3.client("s3", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+    sm = boto3.client("sagemaker", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+    records = [{"instruction": f"What is {i} plus {i}?", "context": "", "response": f"The answer is {2 * i}."}
+               for i in range(3)]
+    train_jsonl = "".join(json.dumps(r) + "\n" for r in records)
+    with Stubber(s3) as s3_stub, Stubber(sm) as sm_stub:
+        for name in ("train.jsonl", "template.json"):
+            s3_stub.add_response("put_object", {}, {"Bucket": "my-bucket", "Key": f"underdog/j1/training/{name}",
+                                                    "Body": ANY})  # the files, checked below
+        hyper = {"epoch": "3", "learning_rate": "0.0002", "lora_r": "16", "lora_alpha": "32", "lora_dropout": "0.05",
+                 "target_modules": "q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj",
+                 "per_device_train_batch_size": "4", "per_device_eval_batch_size": "4", "max_input_length": "-1",
+                 "validation_split_ratio": "0.2", "train_data_split_seed": "0", "seed": "0",
+                 "max_train_samples": "-1", "max_val_samples": "-1", "instruction_tuned": "True",
+                 "chat_dataset": "False", "int8_quantization": "False", "enable_fsdp": "True",
+                 "sagemaker_program": "transfer_learning.py", "sagemaker_submit_directory": sm_settings["source_uri"],
+                 "sagemaker_region": "us-east-1", "sagemaker_container_log_level": "20",
+                 "sagemaker_job_name": "underdog-j1"}
+        expected = {
+            "TrainingJobName": "underdog-j1", "HyperParameters": hyper, "RoleArn": sm_settings["role_arn"],
+            "AlgorithmSpecification": {"TrainingImage": sm_settings["image_uri"], "TrainingInputMode": "File"},
+            "InputDataConfig": [
+                {"ChannelName": "model", "InputMode": "File", "DataSource": {"S3DataSource": {
+                    "S3DataType": "S3Prefix", "S3Uri": sm_settings["model_uri"],
+                    "S3DataDistributionType": "FullyReplicated", "ModelAccessConfig": {"AcceptEula": True}}}},
+                {"ChannelName": "training", "InputMode": "File", "DataSource": {"S3DataSource": {
+                    "S3DataType": "S3Prefix", "S3Uri": "s3://my-bucket/underdog/j1/training/",
+                    "S3DataDistributionType": "FullyReplicated"}}}],
+            "OutputDataConfig": {"S3OutputPath": "s3://my-bucket/underdog/underdog-j1/output"},
+            "ResourceConfig": {"InstanceType": "ml.g5.12xlarge", "InstanceCount": 1, "VolumeSizeInGB": 256},
+            "StoppingCondition": {"MaxRuntimeInSeconds": 360000},
+            "Tags": [{"Key": "underdog:model_id", "Value": "meta-textgeneration-llama-3-8b-instruct"}]}
+        arn = "arn:aws:sagemaker:us-east-1:123456789012:training-job/underdog-j1"
+        sm_stub.add_response("create_training_job", {"TrainingJobArn": arn}, expected)
+        overrides = {"epoch": 3, "learning_rate": 2e-4, "lora_r": 16, "sagemaker": sm_settings}
+        manifest = submit(Project(project_dir), "arith", overrides, run_id="j1", s3=s3, sagemaker=sm)
+        s3_stub.assert_no_pending_responses()
+        sm_stub.assert_no_pending_responses()
+    folder = project_dir / "runs" / "j1" / "jumpstart"
+    assert sorted((folder / "train.jsonl").read_text().splitlines()) == sorted(train_jsonl.splitlines())
+    assert json.loads((folder / "template.json").read_text())["completion"] == " {response}"
+    assert manifest.status == "running" and load_run(Project(project_dir), "j1").metrics["sagemaker_job_arn"] == arn

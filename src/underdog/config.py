@@ -122,6 +122,25 @@ class DataConfig(Strict):
     seed: int = 0
 
 
+class SageMakerConfig(Strict):
+    """Where `underdog train --sagemaker` sends a JumpStart training job (docs/training.md)."""
+
+    role_arn: str | None = None  # the SageMaker execution role
+    bucket: str | None = None  # S3 bucket for the data and the model artifacts
+    prefix: str = "underdog"
+    region: str = "us-east-1"
+    model_id: str = "meta-textgeneration-llama-3-8b-instruct"
+    instance_type: str = "ml.g5.12xlarge"
+    volume_gb: int = Field(256, ge=1)
+    max_runtime_s: int = Field(360000, ge=60)
+    # The JumpStart container, training script and base weights for model_id in region: look them up once with
+    # sagemaker.image_uris.retrieve / script_uris.retrieve / model_uris.retrieve (they change with versions).
+    image_uri: str | None = None
+    source_uri: str | None = None
+    model_uri: str | None = None
+    accept_eula: bool = False  # Llama models need the license accepted
+
+
 class TrainConfig(Strict):
     """LoRA fine-tuning hyperparameters, under the names SageMaker JumpStart users know (docs/training.md).
 
@@ -160,6 +179,7 @@ class TrainConfig(Strict):
     device: str | None = None  # "cuda", "cpu"; default: cuda when available
     device_memory_gb: float | None = Field(None, gt=0)  # refuse runs estimated above this (default: the GPU's)
     max_concurrent: int = Field(1, ge=1)  # sweeps: runs at once (at most one per GPU), like scarce instances
+    sagemaker: SageMakerConfig = SageMakerConfig()
 
 
 class EvaluateConfig(Strict):

@@ -19,6 +19,8 @@ def train(
     run_id: str | None = typer.Option(None, "--run-id", help="Name the run (default: time-dataset-random)."),
     processes: int = typer.Option(1, "--processes", help="GPUs for this run, via `accelerate launch` (DDP)."),
     fsdp: bool = typer.Option(False, "--fsdp", help="With --processes: shard with FSDP instead of DDP."),
+    on_sagemaker: bool = typer.Option(False, "--sagemaker", help="Submit as a SageMaker JumpStart training job "
+                                      "(settings under train.sagemaker in underdog.yaml)."),
     sweep: str | None = typer.Option(None, "--sweep", hidden=True),
 ) -> None:
     """LoRA fine-tune the student on a dataset version; writes runs/<id>/ (adapter, manifest, loss.png)."""
@@ -27,6 +29,12 @@ def train(
 
     project = get_project(ctx)
     overrides = overrides or []
+    if on_sagemaker:
+        from underdog.train.sagemaker import submit
+
+        m = submit(project, dataset, overrides, run_id=run_id)
+        console.print(f"submitted {m.metrics['sagemaker_job']} ({m.metrics['sagemaker_job_arn']}) as run {m.id}")
+        return
     if processes > 1:
         from underdog.train.launch import launch
         from underdog.train.lora import _newest_dataset

@@ -107,7 +107,7 @@ def _start_manifest(project: Project, dataset: str | None, overrides: Any, run_i
     data_manifest = load_manifest(project.root, dataset)
     student = project.config.models["student"]
     manifest = RunManifest(id=run_id or new_run_id(dataset), status="running", dataset=dataset,
-                           base_model=student.model, hyperparameters=cfg.model_dump(),
+                           base_model=student.model, hyperparameters=cfg.model_dump(exclude={"sagemaker"}),
                            dataset_sha256=data_manifest.sha256, sweep=sweep, versions=library_versions())
     _record(project, manifest)
     return manifest

@@ -14,7 +14,7 @@
     # search: {n_trials: 12, metric: eval_loss, space: {learning_rate: {low: 1e-5, high: 1e-3, log: true},
     #                                                    lora_r: [8, 16, 32]}}
     max_concurrent: 2               # at most this many runs at once (one per GPU; CPU runs one at a time)
-    executor: local                 # local | ray
+    executor: local                 # local | ray | sagemaker (one JumpStart training job per run)
 
 Run ids are `<name>-<nnn>`, so running the same sweep again skips finished runs, resumes interrupted ones from
 their checkpoint and keeps failed ones (with their reason) unless `--retry-failed`. Every run's memory estimate is
@@ -60,7 +60,7 @@ class SweepConfig(BaseModel):
     runs: list[dict[str, Any]] = []
     search: SearchSpace | None = None
     max_concurrent: int | None = Field(None, ge=1)
-    executor: Literal["local", "ray"] = "local"
+    executor: Literal["local", "ray", "sagemaker"] = "local"
 
     @model_validator(mode="after")
     def _method_has_body(self) -> SweepConfig:
@@ -123,6 +123,11 @@ def run_sweep(project: Project, sweep_path: str | Path, *, retry_failed: bool = 
         from underdog.train.ray_executor import run_with_ray
 
         run_with_ray(project, sweep, planned)
+    elif sweep.executor == "sagemaker":
+        from underdog.train.sagemaker import submit
+
+        for item in planned:  # one JumpStart training job each; SageMaker queues them on its instances
+            submit(project, item["dataset"], item["overrides"], run_id=item["id"])
     else:
         run_local(project, sweep, planned)
     return [load_run(project.root, p["id"]) for p in plan(sweep, default_dataset)
