@@ -7,12 +7,17 @@ from typing import Any
 
 import typer
 from rich.markup import escape
-from rich.table import Table
+from rich.table import Column, Table
 
-from underdog import data
 from underdog.cli import app, console, get_project
+from underdog.data.augmentation import augment as augment_dataset
+from underdog.data.curation import curate as curate_dataset
 from underdog.data.dataset import Manifest
-from underdog.data.stats import recipe_summary
+from underdog.data.formats import export_dataset, import_dataset
+from underdog.data.generation import generate as generate_dataset
+from underdog.data.ingestion import ingest as ingest_documents
+from underdog.data.stats import dataset_rows, dataset_stats, length_histogram, recipe_summary
+from underdog.data.topics import expand_topics
 
 datasets_app = typer.Typer(help="List dataset versions, or show one.", invoke_without_command=True)
 app.add_typer(datasets_app, name="datasets")
@@ -34,7 +39,7 @@ def topics(
 ) -> None:
     """Expand the domain into categories and subtopics with the teacher; write an editable topics.yaml."""
     project = get_project(ctx)
-    found = data.expand_topics(project, size=size, extra=topic)
+    found = expand_topics(project, size=size, extra=topic)
     categories = {t.category for t in found}
     console.print(f"wrote {project.root / 'topics.yaml'}: {len(found)} topics in {len(categories)} categories")
 
@@ -48,7 +53,7 @@ def generate(
     teacher: str = typer.Option("teacher", "--teacher", help="Model (role, provider:model) that writes the data."),
 ) -> None:
     """Generate realistic questions per topic (topics.yaml) and answer each with the teacher. Resumable."""
-    _report(data.generate(get_project(ctx), questions_per_topic=questions, name=name, teacher=teacher))
+    _report(generate_dataset(get_project(ctx), questions_per_topic=questions, name=name, teacher=teacher))
 
 
 @app.command()
@@ -61,7 +66,7 @@ def ingest(
     pairs: int | None = typer.Option(None, "--pairs", help="Q&A pairs per chunk (data.pairs_per_chunk)."),
 ) -> None:
     """Turn documents into chunks and grounded Q&A pairs; corrupt or unsupported files are reported and skipped."""
-    manifest = data.ingest(get_project(ctx), paths, name=name, chunk_size=chunk_size, overlap=overlap,
+    manifest = ingest_documents(get_project(ctx), paths, name=name, chunk_size=chunk_size, overlap=overlap,
                            pairs_per_chunk=pairs)
     _report(manifest, skip=("skipped",))
     for item in manifest.counts.get("skipped", []):
@@ -76,7 +81,7 @@ def augment(
     name: str | None = typer.Option(None, "--name", help="New version name (default: base+slice+...)."),
 ) -> None:
     """Mix named slices (refusals, translations, locality variants, summaries) into a new dataset version."""
-    _report(data.augment(get_project(ctx), base, slices, name=name))
+    _report(augment_dataset(get_project(ctx), base, slices, name=name))
 
 
 @app.command()
@@ -90,7 +95,7 @@ def curate(
     evalset: list[str] = typer.Option([], "--evalset", help="Eval sets to decontaminate against (default: all)."),
 ) -> None:
     """Rate, deduplicate, clean and decontaminate a dataset; report what was removed and why."""
-    manifest, report = data.curate(get_project(ctx), dataset, name, rate=rate, threshold=threshold,
+    manifest, report = curate_dataset(get_project(ctx), dataset, name, rate=rate, threshold=threshold,
                                    near_dup_threshold=near_dup, evalsets=evalset or None)
     console.print(f"[green]wrote dataset[/] [bold]{manifest.name}[/]: kept {report['kept']} of {report['input']}")
     _print_reasons(report)
@@ -111,7 +116,7 @@ def import_(
     name: str | None = typer.Option(None, "--name", help="Dataset version name (default: the file name)."),
 ) -> None:
     """Import an existing dataset file as a dataset version; malformed lines are reported with their number."""
-    manifest = data.import_dataset(get_project(ctx), file, name=name)
+    manifest = import_dataset(get_project(ctx), file, name=name)
     _report(manifest, skip=("problems",))
     for problem in manifest.counts.get("problems", []):
         console.print(f"[yellow]skipped[/] {escape(problem)}", highlight=False)
@@ -127,7 +132,7 @@ def export(
     seed: int | None = typer.Option(None, "--seed", help="Split seed (data.seed)."),
 ) -> None:
     """Write a dataset version for other tools, with a seeded train/validation split."""
-    for path in data.export_dataset(get_project(ctx), name, fmt, out, validation_split=validation, seed=seed):
+    for path in export_dataset(get_project(ctx), name, fmt, out, validation_split=validation, seed=seed):
         console.print(f"wrote {path}", highlight=False)
 
 
@@ -136,8 +141,8 @@ def datasets(ctx: typer.Context) -> None:
     """List dataset versions with counts, parents and recipes."""
     if ctx.invoked_subcommand:
         return
-    table = Table("name", "examples", "parent", "recipe", "created")
-    for row in data.dataset_rows(get_project(ctx)):
+    table = Table(Column("name", no_wrap=True), "examples", "parent", "recipe", "created")
+    for row in dataset_rows(get_project(ctx)):
         table.add_row(row["name"], str(row["count"]), row["parent"], escape(row["recipe"]), row["created"])
     console.print(table)
 
@@ -150,7 +155,7 @@ def show(
 ) -> None:
     """Print a sample and statistics of one version (topic coverage; length histogram as a PNG)."""
     project = get_project(ctx)
-    stats = data.dataset_stats(project, name, sample=sample)
+    stats = dataset_stats(project, name, sample=sample)
     console.print(f"[bold]{name}[/]: {stats['count']} examples, parent {stats['parent'] or '-'}, "
                   f"sha256 {stats['sha256'][:12]}")
     console.print(f"recipe: {escape(recipe_summary(stats['recipe']))}", highlight=False)
@@ -163,4 +168,4 @@ def show(
     console.print(topics)
     for example in stats["sample"]:
         console.print(f"[bold cyan]Q:[/] {escape(example.question)}\n[bold green]A:[/] {escape(example.answer)}\n")
-    console.print(f"length histogram: {data.length_histogram(project, name)}", highlight=False)
+    console.print(f"length histogram: {length_histogram(project, name)}", highlight=False)

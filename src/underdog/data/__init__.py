@@ -12,7 +12,9 @@ The public API (each also a CLI command; every function takes a `Project` first 
     data.export_dataset(project, "base", "jumpstart")                     # -> [train.jsonl, template.json, ...]
     data.load_dataset(project.root, "base"), data.list_datasets(project.root)
 
-Names are imported lazily, so `underdog.data.dataset` stays cheap for other stages.
+Names are imported lazily, so `underdog.data.dataset` stays cheap for other stages. The modules are named
+after the noun (`generation`, `curation`, `augmentation`, `ingestion`) so that a function and a module never
+share a name; `from underdog.data.generation import generate` is the explicit form.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from typing import Any
 
 _EXPORTS = {
     "expand_topics": "topics", "load_topics": "topics", "Topic": "topics",
-    "generate": "generate", "ingest": "ingest", "augment": "augment", "curate": "curate",
+    "generate": "generation", "ingest": "ingestion", "augment": "augmentation", "curate": "curation",
     "import_dataset": "formats", "export_dataset": "formats", "FORMATS": "formats",
     "dataset_rows": "stats", "dataset_stats": "stats", "length_histogram": "stats",
     "Example": "dataset", "Manifest": "dataset", "save_dataset": "dataset", "load_dataset": "dataset",

@@ -78,7 +78,8 @@ def expand_topics(project: Project, size: int | None = None, extra: list[str] | 
     for round_ in range(project.config.data.topic_rounds):
         if len(merged.topics) >= size:
             break
-        reply = llm.batch([prompt], samples=[round_], errors="return")[0]
+        seed = (llm.spec.params.seed or 0) + round_  # a fresh sample per round, from APIs too
+        reply = llm.batch([prompt], samples=[round_], errors="return", seed=seed)[0]
         merged.add_round(parse_categories(reply.text), size)
     if not merged.topics:
         raise UnderdogError("the teacher produced no parseable topics; add your own under data.topics "

@@ -108,11 +108,12 @@ def _question_list(key: str, reply: Reply) -> list[str]:
 
 def refusals(work: _Work, _: str | None) -> list[Example]:
     total = work.project.config.data.augment.refusals
-    per_kind = math.ceil(total / len(REFUSAL_KINDS))
-    prompts = {f"refusal-q:{kind}": render("refusal_questions", domain=work.domain, n=per_kind, kind=text)
-               for kind, text in REFUSAL_KINDS.items()}
+    kinds = list(REFUSAL_KINDS)[:total]
+    per_kind = math.ceil(total / len(kinds)) if kinds else 0
+    prompts = {f"refusal-q:{kind}": render("refusal_questions", domain=work.domain, n=per_kind,
+                                           kind=REFUSAL_KINDS[kind]) for kind in kinds}
     lists = work.run(prompts, "refusal questions", _question_list)
-    questions = [(kind, q) for kind in REFUSAL_KINDS for q in lists[f"refusal-q:{kind}"][:per_kind]][:total]
+    questions = [(kind, q) for kind in kinds for q in lists[f"refusal-q:{kind}"][:per_kind]][:total]
     answers = work.run({f"refusal-a:{kind}:{q}": [
         {"role": "system", "content": render("refusal_answer_system", domain=work.domain, kind=REFUSAL_KINDS[kind])},
         {"role": "user", "content": q}] for kind, q in questions}, "refusal answers", _text)

@@ -1,0 +1,212 @@
+"""`underdog curate`: clean a dataset version into a new one, reporting what was removed and why.
+
+    manifest, report = curate(project, "base")       # -> "base-curated"; report["removed"] = {reason: count}
+
+Steps, in order (cheap before paid):
+1. format hygiene: strip leading "### ANSWER" / "### RESPONSE" / "Answer:" headers (fixed, counted); drop
+   "As an AI language model" answers, empty or truncated answers (finish_reason "length" or a dangling ending),
+   and answers outside `data.curate` min/max length;
+2. exact duplicates (normalized question + answer), then near-duplicate questions within a slice (MinHash LSH,
+   `near_dup_threshold`);
+3. decontamination: drop every example whose question nearly repeats a question of any eval set
+   (`evalsets/*/questions.jsonl`, `decontam_threshold`);
+4. LLM quality rating (rubric 1-10: accuracy 0-3, relevance 0-2, clarity 0-2, usefulness 0-3), keeping ratings
+   >= `rating_threshold`. An unparseable rating is retried (a fresh sample) and, if still unparseable, dropped
+   and counted: never silently passed.
+The full report (counts plus up to 3 examples per reason) is saved as `datasets/<name>/curation.json`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Any
+
+from underdog.data.dataset import Example, Manifest, dataset_dir, load_dataset, save_dataset
+from underdog.data.dedup import NearDupIndex, near_duplicates, normalize
+from underdog.data.parse import parse_rating
+from underdog.data.prompts import PROMPT_VERSION, render
+from underdog.errors import UnderdogError
+from underdog.project import Project
+
+REPORT_FILE = "curation.json"
+HEADER = re.compile(r"^\s*(?:#{1,6}\s*(?:answer|response|assistant)\b\s*:?|\**(?:answer|response)\**\s*:)\s*", re.I)
+AI_DISCLAIMER = re.compile(r"\bas an ai(?: language model)?\b|\bI am an AI\b|\bI'm an AI\b", re.I)
+DANGLING = re.compile(r"(?:[,;:(\-]|\b(?:and|or|the|a|an|to|of|with|for|your|is))\s*$", re.I)
+
+
+class Report:
+    """What curation removed and fixed, with a few examples of each."""
+
+    def __init__(self, total: int):
+        self.total = total
+        self.removed: Counter[str] = Counter()
+        self.fixed: Counter[str] = Counter()
+        self.samples: dict[str, list[str]] = defaultdict(list)
+
+    def drop(self, reason: str, example: Example, note: str = "") -> None:
+        self.removed[reason] += 1
+        if len(self.samples[reason]) < 3:
+            self.samples[reason].append(f"{example.question[:120]!r}" + (f" ({note})" if note else ""))
+
+    def to_json(self, kept: int) -> dict[str, Any]:
+        return {"input": self.total, "kept": kept, "removed": dict(self.removed), "fixed": dict(self.fixed),
+                "examples": dict(self.samples)}
+
+
+def curate(project: Project, dataset: str, name: str | None = None, *, rate: bool | None = None,
+           threshold: float | None = None, near_dup_threshold: float | None = None,
+           decontam_threshold: float | None = None, evalsets: list[str] | None = None,
+           rater: str = "teacher") -> tuple[Manifest, dict[str, Any]]:
+    """Curate dataset version `dataset` into `name` (default `<dataset>-curated`); return (manifest, report)."""
+    cfg = project.config.data.curate
+    name = name or f"{dataset}-curated"
+    if (dataset_dir(project.root, name) / "manifest.json").exists():
+        raise UnderdogError(f"dataset {name!r} already exists (versions are immutable; pick another --name)")
+    settings = {"rate": cfg.rate if rate is None else rate, "threshold": threshold or cfg.rating_threshold,
+                "near_dup_threshold": near_dup_threshold or cfg.near_dup_threshold,
+                "decontam_threshold": decontam_threshold or cfg.decontam_threshold,
+                "min_answer_chars": cfg.min_answer_chars, "max_answer_chars": cfg.max_answer_chars}
+    examples = load_dataset(project.root, dataset)
+    report = Report(len(examples))
+    kept = hygiene(examples, report, settings["min_answer_chars"], settings["max_answer_chars"])
+    kept = deduplicate(kept, report, settings["near_dup_threshold"])
+    eval_questions = read_eval_questions(project.evalsets_dir, evalsets)
+    kept = decontaminate(kept, eval_questions, report, settings["decontam_threshold"])
+    if settings["rate"]:
+        kept = rate_examples(project, kept, report, settings["threshold"], rater, cfg.rating_retries)
+    result = report.to_json(len(kept))
+    recipe = {"command": "curate", "base": dataset, "prompt_version": PROMPT_VERSION, **settings,
+              "evalsets": sorted({e["evalset"] for e in eval_questions})}
+    counts = {k: result[k] for k in ("input", "kept", "removed", "fixed")}
+    manifest = save_dataset(project.root, name, kept, parent=dataset, recipe=recipe, counts=counts)
+    (dataset_dir(project.root, name) / REPORT_FILE).write_text(json.dumps(result, indent=2, ensure_ascii=False))
+    return manifest, result
+
+
+def hygiene(examples: list[Example], report: Report, min_chars: int, max_chars: int) -> list[Example]:
+    """Strip leading headers; drop AI disclaimers, empty, truncated and out-of-bounds answers."""
+    kept = []
+    for example in examples:
+        answer = example.answer
+        stripped = answer
+        while HEADER.match(stripped):
+            stripped = HEADER.sub("", stripped, count=1).lstrip()
+        if stripped != answer:
+            report.fixed["leading_header"] += 1
+            messages = [dict(m) for m in example.messages]
+            messages[max(i for i, m in enumerate(messages) if m["role"] == "assistant")]["content"] = stripped
+            example = Example(messages, example.meta)
+        reason = _hygiene_problem(example, min_chars, max_chars)
+        if reason:
+            report.drop(reason, example)
+        else:
+            kept.append(example)
+    return kept
+
+
+def _hygiene_problem(example: Example, min_chars: int, max_chars: int) -> str | None:
+    answer = example.answer.strip()
+    if not answer or not example.question.strip():
+        return "empty"
+    if AI_DISCLAIMER.search(answer):
+        return "ai_disclaimer"
+    if example.meta.get("finish_reason") == "length" or DANGLING.search(answer):
+        return "truncated"
+    if len(answer) < min_chars:
+        return "too_short"
+    if len(answer) > max_chars:
+        return "too_long"
+    return None
+
+
+def deduplicate(examples: list[Example], report: Report, threshold: float) -> list[Example]:
+    """Drop exact duplicates, then near-duplicate questions within each slice (the first one stays)."""
+    seen: set[str] = set()
+    unique = []
+    for example in examples:
+        key = normalize(example.question) + "\x00" + normalize(example.answer)
+        if key in seen:
+            report.drop("exact_duplicate", example)
+        else:
+            seen.add(key)
+            unique.append(example)
+    groups: dict[str, list[int]] = defaultdict(list)
+    for i, example in enumerate(unique):
+        groups[str(example.meta.get("slice", "base"))].append(i)
+    dropped = set()
+    for members in groups.values():
+        matches = near_duplicates([unique[i].question for i in members], threshold)
+        for i, match in zip(members, matches, strict=True):
+            if match is not None:
+                dropped.add(i)
+                report.drop("near_duplicate", unique[i], f"like {unique[members[match]].question[:80]!r}")
+    return [e for i, e in enumerate(unique) if i not in dropped]
+
+
+def read_eval_questions(evalsets_dir: Path, names: list[str] | None = None) -> list[dict[str, str]]:
+    """Every question of the named (default: all) eval sets, as {"evalset", "id", "question"}."""
+    paths = [evalsets_dir / n / "questions.jsonl" for n in names] if names else \
+        sorted(evalsets_dir.glob("*/questions.jsonl"))
+    questions = []
+    for path in paths:
+        if not path.exists():
+            raise UnderdogError(f"{path}: eval set not found")
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+                questions.append({"evalset": path.parent.name, "id": str(record.get("id", number)),
+                                  "question": str(record["question"])})
+            except (json.JSONDecodeError, KeyError, TypeError, AttributeError):
+                raise UnderdogError(f"{path}:{number}: malformed eval question") from None
+    return questions
+
+
+def decontaminate(examples: list[Example], eval_questions: list[dict[str, str]], report: Report,
+                  threshold: float) -> list[Example]:
+    """Drop every example whose question is a near-duplicate of an eval question."""
+    if not eval_questions:
+        return examples
+    index = NearDupIndex(threshold)
+    for i, q in enumerate(eval_questions):
+        index.add(str(i), q["question"])
+    kept = []
+    for example in examples:
+        found = index.matches(example.question)
+        if found:
+            q = eval_questions[int(found[0][0])]
+            report.drop("eval_contamination", example, f"~ {q['evalset']}/{q['id']}: {q['question'][:80]!r}")
+        else:
+            kept.append(example)
+    return kept
+
+
+def rate_examples(project: Project, examples: list[Example], report: Report, threshold: float, rater: str,
+                  retries: int) -> list[Example]:
+    """Rate with the rubric; keep ratings >= threshold; retry then drop unparseable ratings."""
+    llm = project.llm(rater, stage="curate")
+    prompts = [render("rating", domain=project.config.domain, question=e.question, answer=e.answer)
+               for e in examples]
+    ratings: list[float | None] = [None] * len(examples)
+    for attempt in range(retries + 1):
+        todo = [i for i, r in enumerate(ratings) if r is None]
+        if not todo:
+            break
+        replies = llm.batch([prompts[i] for i in todo], errors="return", samples=[attempt] * len(todo),
+                            progress="ratings" if attempt == 0 else f"ratings (retry {attempt})",
+                            seed=(llm.spec.params.seed or 0) + attempt)
+        for i, reply in zip(todo, replies, strict=True):
+            ratings[i] = parse_rating(reply.text) if not reply.error else None
+    kept = []
+    for example, rating in zip(examples, ratings, strict=True):
+        if rating is None:
+            report.drop("rating_unparseable", example)
+        elif rating < threshold:
+            report.drop("low_rating", example, f"rated {rating:g}")
+        else:
+            kept.append(Example(example.messages, {**example.meta, "rating": rating}))
+    return kept

@@ -1,0 +1,125 @@
+"""`underdog generate`: realistic questions per topic, each answered by a separate teacher call.
+
+    manifest = generate(project, topics=None, questions_per_topic=6, name="base")
+
+1. Per topic, one call asks for N questions from varied askers (persona x tone), parsed robustly; a topic that
+   yields fewer than N usable questions gets one short call per missing question ("You are a retired veteran and
+   you feel confused... write the one question you would ask"), which even a 135M teacher can answer.
+2. Each question is answered by its own call with the answer prompt (`data.answer`: persona, length, structure,
+   empathy). Malformed items, failed calls and empty answers are counted in the manifest, never fatal.
+Resumable: finished work is checkpointed in the store per chunk and every reply is cached, so a killed run
+continues where it stopped without repeating a paid call; the dataset version is written at the end.
+"""
+
+from __future__ import annotations
+
+import time
+import zlib
+from typing import Any
+
+from underdog.data.dataset import Example, Manifest, dataset_dir, save_dataset
+from underdog.data.dedup import normalize
+from underdog.data.jobs import Checkpoint, fingerprint, provenance, run_checkpointed
+from underdog.data.parse import clean_text, is_question, parse_questions
+from underdog.data.prompts import PERSONAS, PROMPT_VERSION, TONES, render
+from underdog.data.topics import YOUR_TOPICS, Topic, load_topics
+from underdog.errors import UnderdogError
+from underdog.llm import LLM
+from underdog.llm.base import Reply
+from underdog.project import Project
+
+
+def generate(project: Project, topics: list[Topic] | list[str] | None = None, questions_per_topic: int | None = None,
+             name: str = "base", teacher: str = "teacher") -> Manifest:
+    """Generate questions and answers for every topic (default: topics.yaml) into dataset version `name`."""
+    if (dataset_dir(project.root, name) / "manifest.json").exists():
+        raise UnderdogError(f"dataset {name!r} already exists (versions are immutable; pick another --name)")
+    topics = [t if isinstance(t, Topic) else Topic(YOUR_TOPICS, t) for t in (topics or load_topics(project))]
+    n = questions_per_topic or project.config.data.questions_per_topic
+    llm = project.llm(teacher, stage="generate")
+    recipe = {"command": "generate", "teacher": llm.name, "prompt_version": PROMPT_VERSION,
+              "questions_per_topic": n, "topics": [t.key for t in topics],
+              "answer": project.config.data.answer.model_dump(), "params": llm.spec.params.model_dump()}
+    checkpoint = Checkpoint(project.store, f"generate:{name}:{fingerprint(recipe)}")
+    counts: dict[str, Any] = {"topics": len(topics)}
+    questions = _questions(llm, project.config.domain, topics, n, checkpoint, counts)
+    examples = _answers(llm, project, questions, checkpoint, counts)
+    counts["examples"] = len(examples)
+    manifest = save_dataset(project.root, name, examples, recipe=recipe, counts=counts)
+    checkpoint.clear()
+    return manifest
+
+
+def askers(topic: Topic, n: int) -> list[str]:
+    """N varied askers (persona, tone) for a topic, stable across runs."""
+    h = zlib.crc32(topic.key.encode())
+    return [f"{PERSONAS[(h + i) % len(PERSONAS)]} ({TONES[(h // 7 + i) % len(TONES)]})" for i in range(n)]
+
+
+def _questions(llm: LLM, domain: str, topics: list[Topic], n: int, checkpoint: Checkpoint,
+               counts: dict[str, Any]) -> list[tuple[Topic, str, str]]:
+    """(topic, asker, question) for every topic: a list call per topic, single calls for any shortfall."""
+    by_key = {t.key: t for t in topics}
+    prompts = {f"q:{t.key}": render("questions", domain=domain, topic=t.name, n=n, askers="; ".join(askers(t, n)))
+               for t in topics}
+    listed = run_checkpointed(llm, prompts, checkpoint, "questions", _handle_questions)
+    found: dict[str, list[tuple[str, str]]] = {}
+    for key, result in listed.items():
+        topic = by_key[key[2:]]
+        unique = list({normalize(q): q for q in result["questions"]}.values())[:n]
+        found[topic.key] = list(zip(askers(topic, n), unique, strict=False))
+    single = {}
+    for topic in topics:
+        for i in range(len(found[topic.key]), n):
+            persona, tone = askers(topic, n)[i].rstrip(")").split(" (")
+            single[f"q1:{topic.key}:{i}"] = render("question_single", asker=persona, tone=tone, topic=topic.name,
+                                                   domain=domain)
+    singles = run_checkpointed(llm, single, checkpoint, "single questions", _handle_single)
+    for key, result in singles.items():
+        topic_key, i = key[3:].rsplit(":", 1)
+        known = {normalize(q) for _, q in found[topic_key]}
+        if result["question"] and normalize(result["question"]) not in known:
+            found[topic_key].append((askers(by_key[topic_key], n)[int(i)], result["question"]))
+    counts["question_calls"] = len(prompts) + len(single)
+    counts["malformed_questions"] = sum(r["malformed"] for r in [*listed.values(), *singles.values()])
+    counts["failed_question_calls"] = sum(bool(r["error"]) for r in [*listed.values(), *singles.values()])
+    out = [(by_key[k], asker, q) for k, items in found.items() for asker, q in items]
+    counts["questions"] = len(out)
+    return out
+
+
+def _handle_questions(key: str, reply: Reply) -> dict[str, Any]:
+    questions, malformed = parse_questions(reply.text) if not reply.error else ([], 0)
+    return {"questions": questions, "malformed": malformed, "error": reply.error}
+
+
+def _handle_single(key: str, reply: Reply) -> dict[str, Any]:
+    lines = [clean_text(line) for line in reply.text.splitlines() if line.strip()]
+    question = next((line for line in lines if is_question(line)), None)
+    return {"question": question, "malformed": int(question is None and not reply.error), "error": reply.error}
+
+
+def _answers(llm: LLM, project: Project, questions: list[tuple[Topic, str, str]], checkpoint: Checkpoint,
+             counts: dict[str, Any]) -> list[Example]:
+    system = render("answer_system", domain=project.config.domain, **project.config.data.answer.model_dump())
+    keys = [f"a:{t.key}:{normalize(q)}" for t, _, q in questions]
+    prompts = {key: [{"role": "system", "content": system}, {"role": "user", "content": q}]
+               for key, (_, _, q) in zip(keys, questions, strict=True)}
+    answers = run_checkpointed(llm, prompts, checkpoint, "answers", _handle_answer)
+    examples = []
+    for (topic, asker, question), key in zip(questions, keys, strict=True):
+        result = answers[key]
+        if result["answer"]:
+            meta = provenance(llm, "generate", topic=topic.name, category=topic.category, asker=asker,
+                              finish_reason=result["finish_reason"], created=result["created"])
+            examples.append(Example([{"role": "user", "content": question},
+                                     {"role": "assistant", "content": result["answer"]}], meta))
+    counts["failed_answer_calls"] = sum(bool(r["error"]) for r in answers.values())
+    counts["empty_answers"] = sum(not r["answer"] and not r["error"] for r in answers.values())
+    counts["truncated_answers"] = sum(r["finish_reason"] == "length" for r in answers.values())
+    return examples
+
+
+def _handle_answer(key: str, reply: Reply) -> dict[str, Any]:
+    return {"answer": reply.text.strip(), "finish_reason": reply.finish_reason, "error": reply.error,
+            "created": round(time.time(), 3)}
