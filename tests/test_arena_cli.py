@@ -95,3 +95,13 @@ def test_adding_a_candidate_without_answers_is_one_clean_error(project_dir: Path
                        "timeout_s": 2})
     result = CliRunner().invoke(app, [f"--set=models.student={dead}", "arena", "add", "student"])
     assert result.exit_code == 1 and "produced no usable answer" in result.output
+
+
+def test_add_with_tune_prompt_settings(project_dir: Path, overrides: list[str]) -> None:
+    (project_dir / "best.yaml").write_text("system_prompt: Be warm.\nparams: {temperature: 0.3, top_p: 0.9}\n")
+    run(overrides, "arena", "add", "alpha", "--name", "warm", "--settings", "best.yaml", "--top-p", "0.8")
+    rows = Store(project_dir / "underdog.db").query("SELECT DISTINCT system_prompt, temperature, top_p FROM answers")
+    assert [tuple(r) for r in rows] == [("Be warm.", 0.3, 0.8)]  # options override the file
+    (project_dir / "bad.yaml").write_text("params: [1]\n")
+    result = CliRunner().invoke(app, [*overrides, "arena", "add", "alpha", "--settings", "bad.yaml"])
+    assert result.exit_code == 2 and "bad.yaml: expected" in result.output

@@ -8,9 +8,13 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
+from typing import Any
+
+import yaml
 
 from underdog.arena.votes import add_items
-from underdog.errors import UnderdogError
+from underdog.errors import ConfigError, UnderdogError
 from underdog.evaluate.answer import answer, resolve_candidate
 from underdog.evaluate.evalset import resolve_evalset
 from underdog.project import Project
@@ -35,6 +39,20 @@ def add_candidate(project: Project, model: str, *, name: str | None = None, eval
     if not good:
         raise UnderdogError(f"{model} produced no usable answer on eval set {evalset!r}")
     return add_items(project.store, name or model, good, source=f"{evalset}:{cand.id}")
+
+
+def load_settings(path: Path) -> dict[str, Any]:
+    """system_prompt, temperature and top_p from a tune-prompt `best.yaml` (missing keys are left out)."""
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{path}: cannot read settings ({exc.__class__.__name__})") from None
+    params = data.get("params") or {} if isinstance(data, dict) else None
+    if not isinstance(params, dict):
+        raise ConfigError(f"{path}: expected `system_prompt:` and `params: {{temperature, top_p}}`")
+    out = {"system_prompt": data.get("system_prompt") or "", **{k: params[k] for k in ("temperature", "top_p")
+                                                                 if k in params}}
+    return out
 
 
 def judge_arena(project: Project, progress: bool = True) -> int:

@@ -27,12 +27,17 @@ def add(
     system: str | None = typer.Option(None, "--system", "-s", help="System prompt (e.g. from tune-prompt)."),
     temperature: float | None = typer.Option(None, "--temperature", "-t"),
     top_p: float | None = typer.Option(None, "--top-p"),
+    settings: Path | None = typer.Option(None, "--settings", help="A tune-prompt best.yaml (system prompt, "
+                                         "temperature, top_p); the options above override it."),
 ) -> None:
     """Answer the eval set with a candidate and put its answers in the arena (2+ candidates needed)."""
-    from underdog.arena.prepare import add_candidate
+    from underdog.arena.prepare import add_candidate, load_settings
 
-    count = add_candidate(get_project(ctx), model, name=name, evalset=evalset, system_prompt=system,
-                          temperature=temperature, top_p=top_p)
+    tuned = load_settings(settings) if settings else {}
+    count = add_candidate(get_project(ctx), model, name=name, evalset=evalset,
+                          system_prompt=system if system is not None else tuned.get("system_prompt"),
+                          temperature=temperature if temperature is not None else tuned.get("temperature"),
+                          top_p=top_p if top_p is not None else tuned.get("top_p"))
     console.print(f"added {count} answers of {escape(name or model)} to the arena")
 
 
