@@ -89,12 +89,10 @@ def create_app(store: Store, token: str, weights: dict[str, float] | None = None
             response = page(request, "message.html", heading="You have voted on every pair — thank you!",
                             message="The organiser will announce the results.", link=None)
             return with_cookie(response, voter)
-        question = db.item(store, ballot.question_id, ballot.shown_a)["question"]
+        a, b = db.item(store, ballot.question_id, ballot.shown_a), db.item(store, ballot.question_id, ballot.shown_b)
         voted, total = _progress(store, voter.id)
-        response = page(request, "vote.html", question=question, ballot=ballot.id, csrf=voter.csrf,
-                        answer_a=db.item(store, ballot.question_id, ballot.shown_a)["answer"],
-                        answer_b=db.item(store, ballot.question_id, ballot.shown_b)["answer"],
-                        voted=voted, total=total, role=voter.role)
+        response = page(request, "vote.html", question=a["question"], ballot=ballot.id, csrf=voter.csrf,
+                        answer_a=a["answer"], answer_b=b["answer"], voted=voted, total=total, role=voter.role)
         return with_cookie(response, voter)
 
     @app.post("/vote")

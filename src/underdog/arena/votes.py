@@ -127,12 +127,6 @@ def next_ballot(store: Store, voter_id: str, rng: random.Random | None = None) -
     return ballot
 
 
-def get_ballot(store: Store, voter_id: str, ballot_id: str) -> Ballot | None:
-    rows = store.query("SELECT * FROM arena_ballots WHERE id = ? AND voter_id = ?", (ballot_id, voter_id))
-    return Ballot(ballot_id, voter_id, rows[0]["question_id"], rows[0]["shown_a"], rows[0]["shown_b"]) if rows \
-        else None
-
-
 # -- votes ------------------------------------------------------------------------------------------------
 def cast_vote(store: Store, voter_id: str, ballot_id: str, choice: str) -> int:
     """Record the voter's choice on their ballot; returns the vote id. Raises VoteRefused for a bad choice, a
