@@ -16,9 +16,10 @@ from underdog.cli import app
 from underdog.config import ModelSpec
 from underdog.errors import ConfigError
 from underdog.evaluate.evalset import Question, save_evalset
+from underdog.evaluate.leaderboard import leaderboard
 from underdog.project import Project
 from underdog.testing import ScriptedOpenAI, ServerThread
-from underdog.tune.prompt import Prompt, load_prompts, tune_prompt, write_report
+from underdog.tune.prompt import Prompt, load_prompts, record_best, tune_prompt, write_report
 
 QUESTIONS = [f"How do I renew permit number {i}?" for i in range(4)]
 SENTENCE = "Go to the permit office."
@@ -94,6 +95,10 @@ def test_grid_ranks_cells_and_writes_the_report(project: Project, fakes: dict, t
     calls = {name: fake.requests for name, (fake, _) in fakes.items()}
     tune_prompt(project, "student", PROMPTS, [0.3, 0.9], [1.0], evalset="ev", progress=False)
     assert {name: fake.requests for name, (fake, _) in fakes.items()} == calls  # answers and verdicts cached
+    recorded = record_best(project, result)  # through evaluate.judge, for the leaderboard: all cached
+    assert {name: fake.requests for name, (fake, _) in fakes.items()} == calls
+    assert recorded.win_rate == 1.0 and recorded.candidate == "student tuned [detailed t=0.3 p=1]"
+    assert [e.name for e in leaderboard(project, evalset="ev")] == [recorded.candidate]
 
 
 def test_best_of_n_keeps_the_sample_the_judge_prefers(project: Project, fakes: dict) -> None:
@@ -114,6 +119,7 @@ def test_cli_tune_prompt(project_dir: Path, fakes: dict, project: Project) -> No
                                       "--top-p", "0.9", "--evalset", "ev"])
     assert result.exit_code == 0, result.output
     assert re.search(r"1 .*p2 .*0\.3 .*0\.9 .*100\.0%", result.output)
+    assert "on the leaderboard as 'student tuned [p2 t=0.3 p=0.9]'" in result.output
     [out] = (project_dir / "reports" / "tune").iterdir()
     assert {p.name for p in out.iterdir()} == {"results.csv", "heatmap.png", "summary.md", "best.yaml"}
     missing = CliRunner().invoke(app, [*overrides, "tune-prompt", "--prompts", "nope.yaml"])

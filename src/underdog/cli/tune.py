@@ -10,7 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from underdog.cli import app, console, get_project
-from underdog.tune.prompt import load_prompts, tune_prompt, write_report
+from underdog.tune.prompt import load_prompts, record_best, tune_prompt, write_report
 
 
 @app.command("tune-prompt")
@@ -48,4 +48,8 @@ def tune_prompt_command(
                       f"{c.ci[0]:.0%}-{c.ci[1]:.0%}", f"{c.count('first')}/{c.count('tie')}/{c.count('second')}",
                       f"{c.mean_chars:.0f}")
     console.print(table)
-    console.print(f"heatmap: {paths['heatmap']}\nbest settings (paste into the model's spec): {paths['best']}")
+    console.print(f"heatmap: {paths['heatmap']}\nbest settings (paste into the model's spec, or `underdog arena add "
+                  f"{model} --settings`): {paths['best']}", soft_wrap=True)
+    recorded = record_best(project, result)
+    if recorded:
+        console.print(f"on the leaderboard as {recorded.candidate!r}", markup=False, highlight=False)

@@ -24,6 +24,7 @@ from underdog.errors import ConfigError, UnderdogError
 from underdog.evaluate import stats
 from underdog.evaluate.answer import Answer, Candidate, answer, resolve_candidate
 from underdog.evaluate.evalset import resolve_evalset
+from underdog.evaluate.judge import JudgeResult, judge
 from underdog.llm import LLM
 from underdog.project import Project
 from underdog.tune.pairs import judge_pairs
@@ -173,6 +174,19 @@ def best_of_n(project: Project, cand: Candidate, evalset: str, n: int, progress:
             if outcome == "second":
                 best[i] = Answer(first[i].question_id, first[i].question, replies[i].text, replies[i].output_tokens)
     return best
+
+
+def record_best(project: Project, result: TuneResult) -> JudgeResult | None:
+    """Record the best cell through `evaluate.judge`, so it appears on the leaderboard as a baseline. Its answers
+    and verdicts are already cached: no model is called. Best-of-n answers are not what `judge` would answer
+    with, so those results are not recorded (None)."""
+    if result.best_of > 1 or not result.cells:
+        return None
+    best = result.ranked()[0]
+    spec = resolve_candidate(project, result.model, system_prompt=best.prompt.text, temperature=best.temperature,
+                             top_p=best.top_p).spec
+    name = f"{result.model} tuned [{best.prompt.name} t={best.temperature:g} p={best.top_p:g}]"
+    return judge(project, Candidate(name, spec), result.reference, result.evalset, progress=False)
 
 
 # -- report -----------------------------------------------------------------------------------------------
