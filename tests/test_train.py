@@ -18,6 +18,17 @@ from underdog.train.data import IGNORE, build_splits, make_collator, tokenize_ex
 
 pytestmark = pytest.mark.slow
 
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread():
+    """The CI box's 2 cores are shared: two torch threads fighting other jobs run ~5x slower than one."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
 WORDS = ["apple", "river", "stone", "cloud", "permit", "license", "office", "county", "tax", "form", "vote",
          "school", "road", "water", "fire"]
 
@@ -268,3 +279,19 @@ def test_merge_and_cli(project_dir: Path, tiny_llama_dir: Path) -> None:
     ids = torch.tensor([[1, 4093, 198, 26843, 665, 2]])
     with torch.no_grad():
         assert torch.allclose(merged(input_ids=ids).logits, with_adapter.model(input_ids=ids).logits, atol=1e-4)
+
+
+def test_embedded_smollm2_few_steps(project_dir: Path, embedded_model_dir: Path) -> None:
+    """The real student (SmolLM2-135M-Instruct, the default config's): a few steps lower its loss and the
+    adapter answers through the local backend."""
+    from underdog.train import train
+
+    project = Project(project_dir)
+    save_dataset(project_dir, "arith", arithmetic(8))
+    m = train(project, "arith", {"max_steps": 4, "per_device_train_batch_size": 3, "learning_rate": 2e-3,
+                                 "validation_split_ratio": 0.25, "evals_per_epoch": 1, "logging_steps": 1})
+    assert m.status == "done" and m.base_model == "smollm2-135m" and m.metrics["steps"] == 4
+    losses = [h["loss"] for h in m.history if "loss" in h]
+    assert len(losses) == 4 and losses[-1] < losses[0]
+    reply = project.llm(m.id).chat("What is 21 plus 21?", temperature=0.0, max_tokens=12)
+    assert reply.text and not reply.cached

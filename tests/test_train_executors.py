@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from test_train import arithmetic, use_student
+from test_train import _one_torch_thread, arithmetic, use_student  # noqa: F401
 from underdog.data.dataset import save_dataset
 from underdog.project import Project
 
@@ -16,7 +16,8 @@ pytestmark = pytest.mark.slow
 TINY = {"epoch": 1, "per_device_train_batch_size": 2, "validation_split_ratio": 0.25, "max_steps": 2}
 
 
-def test_ray_tune_sweep_on_a_local_instance(project_dir: Path, tiny_llama_dir: Path) -> None:
+def test_ray_tune_sweep_on_a_local_instance(project_dir: Path, tiny_llama_dir: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
     ray = pytest.importorskip("ray", reason="Ray Tune is the optional extra 'ray' (pip install 'underdog[ray]')")
     from underdog.train import run_sweep
 
@@ -25,6 +26,7 @@ def test_ray_tune_sweep_on_a_local_instance(project_dir: Path, tiny_llama_dir: P
     sweep = project_dir / "sweep.yaml"
     sweep.write_text(json.dumps({"name": "r", "method": "list", "executor": "ray", "max_concurrent": 1,
                                  "fixed": TINY, "runs": [{"lora_r": 4}, {"target_modules": ["nope_proj"]}]}))
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # the Ray workers inherit it
     ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)
     try:
         runs = run_sweep(project, str(sweep))
@@ -35,7 +37,8 @@ def test_ray_tune_sweep_on_a_local_instance(project_dir: Path, tiny_llama_dir: P
     assert (project_dir / "runs" / "r-000" / "adapter" / "adapter_config.json").exists()
 
 
-def test_accelerate_launch_runs_one_run_on_two_processes(project_dir: Path, tiny_llama_dir: Path) -> None:
+def test_accelerate_launch_runs_one_run_on_two_processes(project_dir: Path, tiny_llama_dir: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     """The multi-GPU path (`underdog train --processes N`) on 2 CPU processes with the gloo backend."""
     from underdog.train import load_run
     from underdog.train.launch import accelerate_command, launch
@@ -44,6 +47,7 @@ def test_accelerate_launch_runs_one_run_on_two_processes(project_dir: Path, tiny
     save_dataset(project_dir, "arith", arithmetic(16))
     from conftest import free_port
 
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
     launch(project_dir, "arith", "ddp", ["epoch=1", "per_device_train_batch_size=2", "validation_split_ratio=0.25"],
            processes=2, cpu=True, port=free_port())
     m = load_run(project, "ddp")

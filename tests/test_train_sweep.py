@@ -7,7 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from test_train import arithmetic, use_student
+from test_train import (
+    _one_torch_thread,  # noqa: F401  (autouse: one torch thread here too)
+    arithmetic,
+    use_student,
+)
 from underdog.data.dataset import save_dataset
 from underdog.errors import ConfigError
 from underdog.train.diagnose import diagnose
