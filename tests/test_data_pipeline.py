@@ -8,6 +8,7 @@ import json
 import os
 import re
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -118,6 +119,16 @@ def teacher(serve_app):
         fake.release = True
 
 
+def cached_replies(root: Path) -> int:
+    db = sqlite3.connect(root / "underdog.db", timeout=30)
+    try:
+        return db.execute("SELECT COUNT(*) FROM llm_cache").fetchone()[0]
+    except sqlite3.OperationalError:  # not created yet
+        return 0
+    finally:
+        db.close()
+
+
 def write_documents(folder: Path) -> None:
     import docx
     import matplotlib
@@ -217,7 +228,8 @@ def test_resume_after_kill_loses_nothing_and_repeats_no_call(project_dir: Path, 
     deadline = time.time() + 120
     while teacher.total < 13 and time.time() < deadline and first.poll() is None:
         time.sleep(0.1)
-    time.sleep(1.0)  # the client writes each reply to its cache as it arrives
+    while cached_replies(project_dir) < 13 and time.time() < deadline:  # each reply is cached as it arrives
+        time.sleep(0.1)
     first.send_signal(signal.SIGKILL)
     first.wait()
     assert teacher.total == 13 and not (project_dir / "datasets" / "base" / "manifest.json").exists()
@@ -229,3 +241,7 @@ def test_resume_after_kill_loses_nothing_and_repeats_no_call(project_dir: Path, 
     examples = load_dataset(project_dir, "base")
     assert len(examples) == 6 * 4  # nothing lost
     assert teacher.total == 6 + 24 and max(teacher.answered.values()) == 1  # no request answered twice
+    db = sqlite3.connect(project_dir / "underdog.db")
+    cached = db.execute("SELECT COUNT(*) FROM llm_calls WHERE cached = 1").fetchone()[0]
+    db.close()
+    assert cached == 7  # the 6 question lists came from the checkpoint, the 7 answers from the reply cache
