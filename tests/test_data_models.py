@@ -52,6 +52,8 @@ def test_every_command_on_the_embedded_teacher(project_dir: Path, embedded_model
     run("curate", "base", "--threshold", "0")
     report = json.loads((project_dir / "datasets" / "base-curated" / "curation.json").read_text())
     assert report["kept"] + sum(report["removed"].values()) == base.count  # each example kept or a reason
+    assert "rating_unparseable" not in report["removed"]  # a local rater falls back to log-probabilities
+    assert all(1 <= e.meta["rating"] <= 10 for e in load_dataset(project_dir, "base-curated"))
 
     run("export", "base", "--format", "jumpstart", "--validation", "0")
     assert "base-curated" in run("datasets")

@@ -11,8 +11,9 @@ Steps, in order (cheap before paid):
 3. decontamination: drop every example whose question nearly repeats a question of any eval set
    (`evalsets/*/questions.jsonl`, `decontam_threshold`);
 4. LLM quality rating (rubric 1-10: accuracy 0-3, relevance 0-2, clarity 0-2, usefulness 0-3), keeping ratings
-   >= `rating_threshold`. An unparseable rating is retried (a fresh sample) and, if still unparseable, dropped
-   and counted: never silently passed.
+   >= `rating_threshold`. An unparseable rating is retried (a fresh sample); a local rater then picks its most
+   likely total among "1".."10" by log-probability (counted as `rating_from_logprobs`); an API rater's rating that
+   is still unparseable is dropped and counted: never silently passed.
 The full report (counts plus up to 3 examples per reason) is saved as `datasets/<name>/curation.json`.
 """
 
@@ -29,6 +30,7 @@ from underdog.data.dedup import NearDupIndex, near_duplicates, normalize
 from underdog.data.parse import parse_rating
 from underdog.data.prompts import PROMPT_VERSION, render
 from underdog.errors import UnderdogError
+from underdog.llm import LLM
 from underdog.project import Project
 
 REPORT_FILE = "curation.json"
@@ -201,6 +203,8 @@ def rate_examples(project: Project, examples: list[Example], report: Report, thr
                             seed=(llm.spec.params.seed or 0) + attempt)
         for i, reply in zip(todo, replies, strict=True):
             ratings[i] = parse_rating(reply.text) if not reply.error else None
+    if hasattr(llm.backend, "score_options"):
+        _rate_by_logprobs(llm, prompts, ratings, report)
     kept = []
     for example, rating in zip(examples, ratings, strict=True):
         if rating is None:
@@ -210,3 +214,14 @@ def rate_examples(project: Project, examples: list[Example], report: Report, thr
         else:
             kept.append(Example(example.messages, {**example.meta, "rating": rating}))
     return kept
+
+
+def _rate_by_logprobs(llm: LLM, prompts: list[str], ratings: list[float | None], report: Report) -> None:
+    """A local rater whose text stayed unparseable picks its most likely total among "1".."10" instead."""
+    options = [str(n) for n in range(1, 11)]
+    for i, rating in enumerate(ratings):
+        if rating is None:
+            messages = [{"role": "user", "content": prompts[i] + "\nAnswer with the total only: one number, 1-10."}]
+            scores = llm.backend.score_options(messages, options)
+            ratings[i] = float(options[scores.index(max(scores))])
+            report.fixed["rating_from_logprobs"] += 1
