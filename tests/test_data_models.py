@@ -55,6 +55,8 @@ def test_every_command_on_the_embedded_teacher(project_dir: Path, embedded_model
     assert "rating_unparseable" not in report["removed"]  # a local rater falls back to log-probabilities
     assert all(1 <= e.meta["rating"] <= 10 for e in load_dataset(project_dir, "base-curated"))
 
+    (project_dir / "old.jsonl").write_text('{"prompt": "Where do I vote?", "completion": "At school."}\n')
+    run("import", "old.jsonl")
     run("export", "base", "--format", "jumpstart", "--validation", "0")
     assert "base-curated" in run("datasets")
     assert "food truck permits" in run("datasets", "show", "base")

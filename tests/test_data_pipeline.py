@@ -34,6 +34,8 @@ def fake_reply(messages: list[dict]) -> str:
     """A deterministic, well-behaved teacher: the right shape of reply for each data prompt."""
     user = messages[-1]["content"]
     system = next((m["content"] for m in messages if m["role"] == "system"), "")
+    if "already covered" in user:
+        return "1. Health\n- restaurant inspections\n- vaccination records\n2. Business\n- business licensing"
     if "Categorize them" in user:
         return ("1. Business\n- business licensing\n- food truck permits\n- Business Licensing\n"
                 "2. Property\n- property tax appeals\n- fallen tree disputes\n3. Transport\n- DMV renewals")
@@ -206,6 +208,11 @@ def test_every_command_end_to_end_through_openai_backend(project_dir: Path, teac
     # import: a malformed line is reported with its line number
     (project_dir / "old.jsonl").write_text('{"prompt": "Where do I vote?", "completion": "At school."}\n{oops\n')
     assert "old.jsonl:2: not valid JSON" in run("import", "old.jsonl")
+
+    # topics again, bigger: the existing file is kept, a second round asks for uncovered aspects
+    assert "7 topics" in run("topics", "-n", "7")
+    topics_after = yaml.safe_load((project_dir / "topics.yaml").read_text())["categories"]
+    assert topics_after == {**topics, "Health": ["restaurant inspections", "vaccination records"]}
 
     # export + datasets
     run("export", "base-curated", "--format", "jumpstart")

@@ -45,6 +45,8 @@ def generate(project: Project, topics: list[Topic] | list[str] | None = None, qu
     questions = _questions(llm, project.config.domain, topics, n, checkpoint, counts)
     examples = _answers(llm, project, questions, checkpoint, counts)
     counts["examples"] = len(examples)
+    if not examples:
+        raise UnderdogError(f"the teacher produced no usable examples ({counts}); finished calls are cached")
     manifest = save_dataset(project.root, name, examples, recipe=recipe, counts=counts)
     checkpoint.clear()
     return manifest

@@ -111,6 +111,8 @@ def ingest(project: Project, paths: list[Path | str], name: str = "ingested", ch
     counts = {"files": len(recipe["files"]), "chunks": len(chunks), "skipped": skipped,
               "malformed_pairs": sum(r["malformed"] for r in results.values()),
               "failed_calls": sum(bool(r["error"]) for r in results.values()), "examples": len(examples)}
+    if not examples:
+        raise UnderdogError(f"the teacher produced no usable Q&A pairs ({counts}); finished calls are cached")
     manifest = save_dataset(project.root, name, examples, recipe=recipe, counts=counts)
     checkpoint.clear()
     return manifest

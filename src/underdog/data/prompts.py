@@ -32,6 +32,10 @@ Categorize them, for example:
 And so on, for all possible things one would likely reach out about. Answer only with the numbered categories
 and their "- " subtopics."""
 
+TOPICS_MORE = """
+
+These are already covered, so list other aspects, in new categories where they fit: {covered}"""
+
 QUESTIONS = """Domain: {domain}
 Topic: {topic}
 
@@ -103,7 +107,7 @@ Score it on this rubric:
 Answer only with JSON: {{"accuracy": n, "relevance": n, "clarity": n, "usefulness": n, "total": n}}"""
 
 TEMPLATES = {
-    "topics": TOPICS, "questions": QUESTIONS, "question_single": QUESTION_SINGLE,
+    "topics": TOPICS, "topics_more": TOPICS_MORE, "questions": QUESTIONS, "question_single": QUESTION_SINGLE,
     "answer_system": ANSWER_SYSTEM, "chunk_qa": CHUNK_QA,
     "refusal_questions": REFUSAL_QUESTIONS, "refusal_answer_system": REFUSAL_ANSWER_SYSTEM,
     "translate": TRANSLATE, "locality": LOCALITY, "summary": SUMMARY, "rating": RATING,

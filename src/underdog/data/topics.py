@@ -5,7 +5,8 @@
 
 Uses the seed blog's few-shot prompt (domain + the user's own topics + "Categorize them, for example ...").
 The user's topics (config `data.topics`, `extra`, and whatever an existing topics.yaml holds) always stay;
-teacher topics are added round-robin across categories until `size`, dropping near-duplicates.
+teacher topics are added round-robin across categories until `size`, dropping near-duplicates; while fewer than
+`size`, another round (up to `data.topic_rounds`) asks for aspects not yet covered.
 """
 
 from __future__ import annotations
@@ -79,7 +80,9 @@ def expand_topics(project: Project, size: int | None = None, extra: list[str] | 
         if len(merged.topics) >= size:
             break
         seed = (llm.spec.params.seed or 0) + round_  # a fresh sample per round, from APIs too
-        reply = llm.batch([prompt], samples=[round_], errors="return", seed=seed)[0]
+        covered = "; ".join(t.name for t in merged.topics)[:3000]
+        more = render("topics_more", covered=covered) if round_ else ""
+        reply = llm.batch([prompt + more], samples=[round_], errors="return", seed=seed)[0]
         merged.add_round(parse_categories(reply.text), size)
     if not merged.topics:
         raise UnderdogError("the teacher produced no parseable topics; add your own under data.topics "
