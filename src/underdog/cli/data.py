@@ -141,8 +141,12 @@ def datasets(ctx: typer.Context) -> None:
     """List dataset versions with counts, parents and recipes."""
     if ctx.invoked_subcommand:
         return
+    rows = dataset_rows(get_project(ctx))
+    if not rows:
+        console.print("no dataset versions yet: create one with `underdog generate`, `ingest` or `import`")
+        return
     table = Table(Column("name", no_wrap=True), "examples", "parent", "recipe", "created")
-    for row in dataset_rows(get_project(ctx)):
+    for row in rows:
         table.add_row(row["name"], str(row["count"]), row["parent"], escape(row["recipe"]), row["created"])
     console.print(table)
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 import time
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,7 @@ def read_document(path: Path) -> str:
     if suffix == ".pdf":
         from pypdf import PdfReader
 
+        logging.getLogger("pypdf").setLevel(logging.ERROR)  # a corrupt file is reported once, by us
         return "\n\n".join(page.extract_text() or "" for page in PdfReader(path).pages)
     if suffix == ".docx":
         import docx
@@ -128,7 +130,8 @@ def _chunks(paths: list[Path], size: int, overlap: int) -> tuple[list[tuple[str,
             if not text.strip():
                 raise ValueError("no text found")
         except Exception as exc:  # noqa: BLE001 - any reader failure skips just this file
-            skipped.append({"file": str(file), "reason": f"{type(exc).__name__}: {exc}"[:200]})
+            reason = str(exc) if type(exc) is ValueError else f"{type(exc).__name__}: {exc}"
+            skipped.append({"file": str(file), "reason": reason[:200]})
             continue
         chunks.extend((str(file), chunk) for chunk in chunk_text(text, size, overlap))
     return chunks, skipped

@@ -53,7 +53,8 @@ def dataset_stats(project: Project, name: str, sample: int = 3, seed: int = 0) -
     return {
         "name": name, "count": len(examples), "parent": manifest.parent, "recipe": manifest.recipe,
         "counts": manifest.counts, "sha256": manifest.sha256,
-        "topics": Counter(str(e.meta.get("topic", "-")) for e in examples).most_common(),
+        "topics": Counter(str(e.meta.get("topic") or f"({e.meta.get('slice', 'no topic')})")
+                          for e in examples).most_common(),
         "slices": dict(Counter(str(e.meta.get("slice", "base")) for e in examples)),
         "sources": dict(Counter(str(e.meta.get("source", "-")) for e in examples)),
         "question_words": _summary([len(e.question.split()) for e in examples]),
