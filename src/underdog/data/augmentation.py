@@ -19,8 +19,8 @@ import random
 from collections.abc import Callable
 from typing import Any
 
-from underdog.data.dataset import Example, Manifest, dataset_dir, load_dataset, save_dataset
-from underdog.data.jobs import Checkpoint, fingerprint, provenance, run_checkpointed
+from underdog.data.dataset import Example, Manifest, load_dataset, save_dataset
+from underdog.data.jobs import Checkpoint, check_new_name, fingerprint, provenance, run_checkpointed
 from underdog.data.parse import clean_text, is_question, parse_questions
 from underdog.data.prompts import PROMPT_VERSION, REFUSAL_KINDS, render
 from underdog.errors import UnderdogError
@@ -53,8 +53,7 @@ def augment(project: Project, base: str, slices: list[str], name: str | None = N
         raise UnderdogError("name at least one slice (refusals, spanish, locality, summary)")
     labels = [slice_label(s) for s in slices]
     name = name or "+".join([base, *[(arg or kind).lower() for kind, arg in labels]])
-    if (dataset_dir(project.root, name) / "manifest.json").exists():
-        raise UnderdogError(f"dataset {name!r} already exists (versions are immutable; pick another --name)")
+    check_new_name(project.root, name)
     examples = load_dataset(project.root, base)
     llm = project.llm(teacher, stage="augment")
     cfg = project.config.data.augment

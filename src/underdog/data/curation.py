@@ -27,6 +27,7 @@ from typing import Any
 
 from underdog.data.dataset import Example, Manifest, dataset_dir, load_dataset, save_dataset
 from underdog.data.dedup import NearDupIndex, near_duplicates, normalize
+from underdog.data.jobs import check_new_name
 from underdog.data.parse import parse_rating
 from underdog.data.prompts import PROMPT_VERSION, render
 from underdog.errors import UnderdogError
@@ -65,8 +66,7 @@ def curate(project: Project, dataset: str, name: str | None = None, *, rate: boo
     """Curate dataset version `dataset` into `name` (default `<dataset>-curated`); return (manifest, report)."""
     cfg = project.config.data.curate
     name = name or f"{dataset}-curated"
-    if (dataset_dir(project.root, name) / "manifest.json").exists():
-        raise UnderdogError(f"dataset {name!r} already exists (versions are immutable; pick another --name)")
+    check_new_name(project.root, name)
     settings = {"rate": cfg.rate if rate is None else rate, "threshold": threshold or cfg.rating_threshold,
                 "near_dup_threshold": near_dup_threshold or cfg.near_dup_threshold,
                 "decontam_threshold": decontam_threshold or cfg.decontam_threshold,

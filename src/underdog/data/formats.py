@@ -23,8 +23,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from underdog.data.dataset import Example, Manifest, dataset_dir, load_dataset, save_dataset
-from underdog.data.jobs import provenance
+from underdog.data.dataset import Example, Manifest, load_dataset, save_dataset
+from underdog.data.jobs import check_new_name, provenance
 from underdog.errors import UnderdogError
 from underdog.project import Project
 
@@ -94,8 +94,7 @@ def import_dataset(project: Project, path: Path | str, name: str | None = None) 
     if not path.exists():
         raise UnderdogError(f"{path}: not found")
     name = name or path.stem
-    if (dataset_dir(project.root, name) / "manifest.json").exists():
-        raise UnderdogError(f"dataset {name!r} already exists (versions are immutable; pick another --name)")
+    check_new_name(project.root, name)
     examples, problems, shapes = [], [], Counter()
     for number, record in _records(path):
         try:

@@ -17,9 +17,9 @@ import time
 import zlib
 from typing import Any
 
-from underdog.data.dataset import Example, Manifest, dataset_dir, save_dataset
+from underdog.data.dataset import Example, Manifest, save_dataset
 from underdog.data.dedup import normalize
-from underdog.data.jobs import Checkpoint, fingerprint, provenance, run_checkpointed
+from underdog.data.jobs import Checkpoint, check_new_name, fingerprint, provenance, run_checkpointed
 from underdog.data.parse import clean_text, is_question, parse_questions
 from underdog.data.prompts import PERSONAS, PROMPT_VERSION, TONES, render
 from underdog.data.topics import YOUR_TOPICS, Topic, load_topics
@@ -32,8 +32,7 @@ from underdog.project import Project
 def generate(project: Project, topics: list[Topic] | list[str] | None = None, questions_per_topic: int | None = None,
              name: str = "base", teacher: str = "teacher") -> Manifest:
     """Generate questions and answers for every topic (default: topics.yaml) into dataset version `name`."""
-    if (dataset_dir(project.root, name) / "manifest.json").exists():
-        raise UnderdogError(f"dataset {name!r} already exists (versions are immutable; pick another --name)")
+    check_new_name(project.root, name)
     topics = [t if isinstance(t, Topic) else Topic(YOUR_TOPICS, t) for t in (topics or load_topics(project))]
     n = questions_per_topic or project.config.data.questions_per_topic
     llm = project.llm(teacher, stage="generate")

@@ -18,8 +18,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from underdog.data.dataset import Example, Manifest, dataset_dir, save_dataset
-from underdog.data.jobs import Checkpoint, fingerprint, provenance, run_checkpointed
+from underdog.data.dataset import Example, Manifest, save_dataset
+from underdog.data.jobs import Checkpoint, check_new_name, fingerprint, provenance, run_checkpointed
 from underdog.data.parse import parse_qa_pairs
 from underdog.data.prompts import PROMPT_VERSION, render
 from underdog.errors import UnderdogError
@@ -91,8 +91,7 @@ def ingest(project: Project, paths: list[Path | str], name: str = "ingested", ch
     cfg = project.config.data
     size, overlap = chunk_size or cfg.chunk_size, cfg.chunk_overlap if overlap is None else overlap
     n = pairs_per_chunk or cfg.pairs_per_chunk
-    if (dataset_dir(project.root, name) / "manifest.json").exists():
-        raise UnderdogError(f"dataset {name!r} already exists (versions are immutable; pick another --name)")
+    check_new_name(project.root, name)
     chunks, skipped = _chunks([Path(p) for p in paths], size, overlap)
     if not chunks:
         reasons = "; ".join(f"{s['file']}: {s['reason']}" for s in skipped) or "no files given"

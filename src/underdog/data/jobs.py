@@ -12,13 +12,17 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from underdog.data.dataset import MANIFEST_FILE, dataset_dir
 from underdog.data.prompts import PROMPT_VERSION
+from underdog.errors import UnderdogError
 from underdog.llm import LLM
 from underdog.llm.base import Reply
 from underdog.llm.caller import Prompt, RateColumn
@@ -43,6 +47,18 @@ class Checkpoint:
 
     def clear(self) -> None:
         self.store.execute("DELETE FROM data_checkpoints WHERE job = ?", (self.job,))
+
+
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,99}$")
+
+
+def check_new_name(root: Path, name: str) -> str:
+    """`name` if it is a valid, unused dataset version name; else a one-line error before any paid call."""
+    if not NAME.match(name):
+        raise UnderdogError(f"dataset name {name!r}: use letters, digits and . _ + - (e.g. base+refusals)")
+    if (dataset_dir(root, name) / MANIFEST_FILE).exists():
+        raise UnderdogError(f"dataset {name!r} already exists (versions are immutable; pick another --name)")
+    return name
 
 
 def fingerprint(recipe: Any) -> str:
