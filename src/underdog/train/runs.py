@@ -131,7 +131,8 @@ def plot_losses(history: list[dict[str, Any]], path: Path, title: str = "") -> N
     ax.set_xlabel("epoch")
     ax.set_ylabel("loss")
     ax.set_title(title)
-    ax.legend()
+    if train or evals:
+        ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
