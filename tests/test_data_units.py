@@ -184,3 +184,18 @@ def test_other_exports_roundtrip_through_import(project_dir: Path, fmt: str):
         assert manifest.count == 4 and manifest.counts["malformed"] == 0
         back = {e.question: e.answer for e in load_dataset(project_dir, f"back-{fmt}")}
         assert all(back[e.question] == e.answer for e in items if e.question in back)
+
+
+def test_checkpoint_table_and_roundtrip():
+    from underdog.data.jobs import Checkpoint, check_new_name
+    from underdog.store import Store
+
+    store = Store(":memory:")
+    assert store.columns("data_checkpoints") == ["job", "key", "value", "created"]
+    first, other = Checkpoint(store, "generate:base:1"), Checkpoint(store, "generate:base:2")
+    first.put_many({"q:a": {"questions": ["x?"]}, "a:1": {"answer": "y"}})
+    assert first.done() == {"q:a": {"questions": ["x?"]}, "a:1": {"answer": "y"}} and other.done() == {}
+    first.clear()
+    assert first.done() == {}
+    with pytest.raises(UnderdogError, match="use letters"):
+        check_new_name(Path("."), "../escape")
