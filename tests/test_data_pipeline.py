@@ -84,6 +84,8 @@ class FakeTeacher:
 
     async def chat(self, request: Request) -> JSONResponse:
         body = await request.json()
+        if "FORBIDDEN" in body["messages"][-1]["content"]:
+            return JSONResponse({"error": {"message": "content policy"}}, status_code=400)
         if self.hold_after is not None and self.total >= self.hold_after:
             while not self.release:
                 await asyncio.sleep(0.05)
@@ -252,3 +254,18 @@ def test_resume_after_kill_loses_nothing_and_repeats_no_call(project_dir: Path, 
     cached = db.execute("SELECT COUNT(*) FROM llm_calls WHERE cached = 1").fetchone()[0]
     db.close()
     assert cached == 7  # the 6 question lists came from the checkpoint, the 7 answers from the reply cache
+
+
+def test_failed_calls_stop_before_writing_then_retry_or_skip(project_dir: Path, teacher: FakeTeacher):
+    use_teacher(project_dir, teacher.url)
+    (project_dir / "topics.yaml").write_text(yaml.safe_dump(
+        {"categories": {"Services": ["parking permits", "FORBIDDEN things"]}}))
+    result = CliRunner().invoke(app, ["generate", "-q", "2"])
+    assert result.exit_code == 1 and "3 teacher call(s) failed (first: " in result.output
+    assert not (project_dir / "datasets" / "base" / "manifest.json").exists()
+    answered = teacher.total  # parking permits: 1 list + 2 answers
+    assert answered == 3
+
+    manifest = load_manifest(project_dir, "base") if "wrote dataset base: 2 examples" in run(
+        "generate", "-q", "2", "--skip-failed") else None
+    assert manifest.counts["failed_question_calls"] == 3 and teacher.total == answered  # nothing paid twice

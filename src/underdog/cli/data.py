@@ -37,7 +37,10 @@ def topics(
     size: int | None = typer.Option(None, "--size", "-n", help="How many topics in all (default: data.num_topics)."),
     topic: list[str] = typer.Option([], "--topic", "-t", help="A topic of your own (repeatable)."),
 ) -> None:
-    """Expand the domain into categories and subtopics with the teacher; write an editable topics.yaml."""
+    """Expand the domain into categories and subtopics with the teacher; write an editable topics.yaml.
+
+    Your topics (--topic, data.topics, and an existing topics.yaml) are always kept.
+    """
     project = get_project(ctx)
     found = expand_topics(project, size=size, extra=topic)
     categories = {t.category for t in found}
@@ -51,9 +54,11 @@ def generate(
     questions: int | None = typer.Option(None, "--questions", "-q",
                                          help="Questions per topic (default: data.questions_per_topic)."),
     teacher: str = typer.Option("teacher", "--teacher", help="Model (role, provider:model) that writes the data."),
+    skip_failed: bool = typer.Option(False, "--skip-failed", help="Write the dataset even if some calls failed."),
 ) -> None:
     """Generate realistic questions per topic (topics.yaml) and answer each with the teacher. Resumable."""
-    _report(generate_dataset(get_project(ctx), questions_per_topic=questions, name=name, teacher=teacher))
+    _report(generate_dataset(get_project(ctx), questions_per_topic=questions, name=name, teacher=teacher,
+                             allow_failures=skip_failed))
 
 
 @app.command()
@@ -64,10 +69,11 @@ def ingest(
     chunk_size: int | None = typer.Option(None, "--chunk-size", help="Characters per chunk (data.chunk_size)."),
     overlap: int | None = typer.Option(None, "--overlap", help="Characters of overlap (data.chunk_overlap)."),
     pairs: int | None = typer.Option(None, "--pairs", help="Q&A pairs per chunk (data.pairs_per_chunk)."),
+    skip_failed: bool = typer.Option(False, "--skip-failed", help="Write the dataset even if some calls failed."),
 ) -> None:
     """Turn documents into chunks and grounded Q&A pairs; corrupt or unsupported files are reported and skipped."""
     manifest = ingest_documents(get_project(ctx), paths, name=name, chunk_size=chunk_size, overlap=overlap,
-                           pairs_per_chunk=pairs)
+                           pairs_per_chunk=pairs, allow_failures=skip_failed)
     _report(manifest, skip=("skipped",))
     for item in manifest.counts.get("skipped", []):
         console.print(f"[yellow]skipped[/] {escape(item['file'])}: {escape(item['reason'])}", highlight=False)
@@ -79,9 +85,10 @@ def augment(
     slices: list[str] = typer.Argument(..., help="Slices: refusals, spanish (any language), locality, summary."),
     base: str = typer.Option("base", "--base", help="Dataset version to add the slices to."),
     name: str | None = typer.Option(None, "--name", help="New version name (default: base+slice+...)."),
+    skip_failed: bool = typer.Option(False, "--skip-failed", help="Write the dataset even if some calls failed."),
 ) -> None:
     """Mix named slices (refusals, translations, locality variants, summaries) into a new dataset version."""
-    _report(augment_dataset(get_project(ctx), base, slices, name=name))
+    _report(augment_dataset(get_project(ctx), base, slices, name=name, allow_failures=skip_failed))
 
 
 @app.command()

@@ -47,7 +47,7 @@ def slice_label(spec: str) -> tuple[str, str | None]:
 
 
 def augment(project: Project, base: str, slices: list[str], name: str | None = None,
-            teacher: str = "teacher") -> Manifest:
+            teacher: str = "teacher", allow_failures: bool = False) -> Manifest:
     """A new version `name` (default `base+slice+...`): the base examples plus the chosen slices."""
     if not slices:
         raise UnderdogError("name at least one slice (refusals, spanish, locality, summary)")
@@ -67,6 +67,8 @@ def augment(project: Project, base: str, slices: list[str], name: str | None = N
         counts[(arg or kind).lower()] = len(new)
         added += new
     counts["examples"] = len(examples) + len(added)
+    counts["failed_calls"] = len(work.checkpoint.failures)
+    work.checkpoint.raise_if_failed(allow_failures)
     manifest = save_dataset(project.root, name, examples + added, parent=base, recipe=recipe, counts=counts)
     work.checkpoint.clear()
     return manifest

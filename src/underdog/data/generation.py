@@ -30,8 +30,12 @@ from underdog.project import Project
 
 
 def generate(project: Project, topics: list[Topic] | list[str] | None = None, questions_per_topic: int | None = None,
-             name: str = "base", teacher: str = "teacher") -> Manifest:
-    """Generate questions and answers for every topic (default: topics.yaml) into dataset version `name`."""
+             name: str = "base", teacher: str = "teacher", allow_failures: bool = False) -> Manifest:
+    """Generate questions and answers for every topic (default: topics.yaml) into dataset version `name`.
+
+    A call that fails for good stops the command before the dataset is written (finished work is kept; run
+    again to retry), unless `allow_failures` writes the dataset without those items.
+    """
     check_new_name(project.root, name)
     topics = [t if isinstance(t, Topic) else Topic(YOUR_TOPICS, t) for t in (topics or load_topics(project))]
     n = questions_per_topic or project.config.data.questions_per_topic
@@ -44,6 +48,7 @@ def generate(project: Project, topics: list[Topic] | list[str] | None = None, qu
     questions = _questions(llm, project.config.domain, topics, n, checkpoint, counts)
     examples = _answers(llm, project, questions, checkpoint, counts)
     counts["examples"] = len(examples)
+    checkpoint.raise_if_failed(allow_failures)
     if not examples:
         raise UnderdogError(f"the teacher produced no usable examples ({counts}); finished calls are cached")
     manifest = save_dataset(project.root, name, examples, recipe=recipe, counts=counts)

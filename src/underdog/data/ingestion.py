@@ -86,7 +86,8 @@ def collect_files(paths: list[Path]) -> list[Path]:
 
 
 def ingest(project: Project, paths: list[Path | str], name: str = "ingested", chunk_size: int | None = None,
-           overlap: int | None = None, pairs_per_chunk: int | None = None, teacher: str = "teacher") -> Manifest:
+           overlap: int | None = None, pairs_per_chunk: int | None = None, teacher: str = "teacher",
+           allow_failures: bool = False) -> Manifest:
     """Read documents, chunk them, and ask the teacher for grounded Q&A pairs per chunk."""
     cfg = project.config.data
     size, overlap = chunk_size or cfg.chunk_size, cfg.chunk_overlap if overlap is None else overlap
@@ -112,6 +113,7 @@ def ingest(project: Project, paths: list[Path | str], name: str = "ingested", ch
     counts = {"files": len(recipe["files"]), "chunks": len(chunks), "skipped": skipped,
               "malformed_pairs": sum(r["malformed"] for r in results.values()),
               "failed_calls": sum(bool(r["error"]) for r in results.values()), "examples": len(examples)}
+    checkpoint.raise_if_failed(allow_failures)
     if not examples:
         raise UnderdogError(f"the teacher produced no usable Q&A pairs ({counts}); finished calls are cached")
     manifest = save_dataset(project.root, name, examples, recipe=recipe, counts=counts)

@@ -5,7 +5,9 @@
 
 Each finished chunk of replies is handled and its results written to the checkpoint at once; a killed run
 re-runs only the keys without a result (and the LLM reply cache makes even those free when their reply had
-already arrived). `Checkpoint.clear()` after the dataset version is saved.
+already arrived). Calls that failed for good are not checkpointed, so the next run retries them;
+`checkpoint.raise_if_failed()` stops a command before it writes a dataset with holes (unless allowed).
+`Checkpoint.clear()` after the dataset version is saved.
 """
 
 from __future__ import annotations
@@ -35,6 +37,15 @@ class Checkpoint:
     def __init__(self, store: Store, job: str):
         self.store = store
         self.job = job
+        self.failures: dict[str, str] = {}  # key -> error of calls that failed for good in this run
+
+    def raise_if_failed(self, allow: bool = False) -> None:
+        """Stop before writing a dataset with holes, unless told to (`--skip-failed`)."""
+        if self.failures and not allow:
+            first = next(iter(self.failures.values()))
+            raise UnderdogError(f"{len(self.failures)} teacher call(s) failed (first: {first}); finished work is "
+                                "kept: run the same command again to retry them, or add --skip-failed to write "
+                                "the dataset without them")
 
     def done(self) -> dict[str, Any]:
         rows = self.store.query("SELECT key, value FROM data_checkpoints WHERE job = ?", (self.job,))
@@ -78,7 +89,9 @@ def run_checkpointed(llm: LLM, prompts: dict[str, Prompt], checkpoint: Checkpoin
             keys = todo[start:start + size]
             replies = llm.batch([prompts[k] for k in keys], errors="return", **params)
             new = {k: handle(k, r) for k, r in zip(keys, replies, strict=True)}
-            checkpoint.put_many(new)
+            errors = {k: r.error for k, r in zip(keys, replies, strict=True) if r.error}
+            checkpoint.failures.update(errors)
+            checkpoint.put_many({k: v for k, v in new.items() if k not in errors})  # failures: retried next run
             results.update(new)
             advance(len(keys))
     return {k: results[k] for k in prompts}
