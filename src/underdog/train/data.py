@@ -92,10 +92,12 @@ def padding_share(batches: list[list[Row]], packed: bool) -> float:
     return 1 - real / computed if computed else 0.0
 
 
-def make_collator(tokenizer: Any, packing: bool) -> Any:
-    """Padding-free flattening collator, or (packing off) pad-to-longest with labels padded by -100."""
+def make_collator(tokenizer: Any, packing: bool, flash: bool = False) -> Any:
+    """Padding-free flattening collator (+ the sequence boundaries flash-attn's varlen kernels read), or
+    (packing off) pad-to-longest with labels padded by -100."""
     from transformers import DataCollatorForSeq2Seq, DataCollatorWithFlattening
 
     if packing:
-        return DataCollatorWithFlattening(return_position_ids=True, separator_id=IGNORE)
+        return DataCollatorWithFlattening(return_position_ids=True, separator_id=IGNORE,
+                                          return_flash_attn_kwargs=flash)
     return DataCollatorForSeq2Seq(tokenizer, padding="longest", label_pad_token_id=IGNORE, return_tensors="pt")

@@ -170,6 +170,14 @@ def _check_memory(manifest: RunManifest, cfg: TrainConfig, model_path: str, devi
     return max_length
 
 
+def attention(device: str) -> str:
+    """flash_attention_2 on a GPU when the flash-attn package is installed (varlen kernels: a packed batch costs
+    what its examples cost apart), else PyTorch's sdpa with transformers' block-diagonal packed mask."""
+    import importlib.util
+
+    return "flash_attention_2" if device.startswith("cuda") and importlib.util.find_spec("flash_attn") else "sdpa"
+
+
 def setup_model(model_path: str, cfg: TrainConfig, device: str) -> tuple[Any, Any]:
     """The student in bf16 (GPU) or fp32 (CPU) with LoRA adapters on `cfg.target_modules`, and its tokenizer."""
     import torch
@@ -180,7 +188,7 @@ def setup_model(model_path: str, cfg: TrainConfig, device: str) -> tuple[Any, An
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
-    model = AutoModelForCausalLM.from_pretrained(model_path, dtype=dtype, attn_implementation="sdpa")
+    model = AutoModelForCausalLM.from_pretrained(model_path, dtype=dtype, attn_implementation=attention(device))
     # Without a KV cache, transformers reads restarting position_ids as packed sequences and builds a
     # block-diagonal mask; with one (the config default) the flattened examples would attend to each other.
     model.config.use_cache = False
@@ -223,7 +231,8 @@ def make_trainer(model: Any, tokenizer: Any, splits: Any, cfg: TrainConfig, devi
     if eval_ds is None:
         args.eval_strategy = "no"
     return Trainer(model=model, args=args, train_dataset=train_ds, eval_dataset=eval_ds,
-                   data_collator=make_collator(tokenizer, cfg.packing), callbacks=callbacks)
+                   data_collator=make_collator(tokenizer, cfg.packing, flash=attention(device) != "sdpa"),
+                   callbacks=callbacks)
 
 
 def _last_checkpoint(folder: Path) -> str | None:
