@@ -152,3 +152,31 @@ def test_optuna_search(project_dir: Path, tiny_llama_dir: Path) -> None:
 
     study = optuna.load_study(study_name="o", storage=f"sqlite:///{project_dir / 'runs/_sweeps/o/optuna.db'}")
     assert sorted(t.value for t in study.trials) == sorted(m.metrics["eval_loss"] for m in runs)
+
+
+def test_sweep_cli_runs_concurrent_slots_in_subprocesses(project_dir: Path, tiny_llama_dir: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two slots (as with two GPUs): each run in its own `underdog train` process, a failure recorded."""
+    from typer.testing import CliRunner
+
+    from underdog.cli import app
+    from underdog.train import list_runs
+    from underdog.train import sweep as sweep_module
+
+    project = use_student(project_dir, tiny_llama_dir)
+    save_dataset(project_dir, "arith", arithmetic(12))
+    sweep = project_dir / "sweep.yaml"
+    sweep.write_text(json.dumps({"name": "c", "method": "grid", "max_concurrent": 2, "fixed": TINY,
+                                 "grid": {"lora_r": [4, 8], "target_modules": [["q_proj", "v_proj"], ["nope"]]}}))
+    monkeypatch.setattr(sweep_module, "devices", lambda n: ["cpu"] * n)
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    monkeypatch.setenv("COLUMNS", "250")
+    result = CliRunner().invoke(app, ["sweep", str(sweep)])
+    assert result.exit_code == 0, result.output
+    runs = {m.id: m for m in list_runs(project)}
+    assert sorted(runs) == ["c-000", "c-001", "c-002", "c-003"]
+    assert [runs[i].status for i in sorted(runs)] == ["done", "failed", "done", "failed"]
+    assert runs["c-002"].hyperparameters["lora_r"] == 8 and runs["c-002"].sweep == "c"
+    assert runs["c-002"].hyperparameters["target_modules"] == ["q_proj", "v_proj"]
+    assert "nope" in runs["c-003"].error and "c-003" in result.output
+    assert runs["c-001"].created < runs["c-000"].updated  # the second slot started before the first finished

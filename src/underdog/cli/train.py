@@ -45,7 +45,16 @@ def train(
         launch(project.root, name, run, overrides, processes=processes, fsdp=fsdp)
         manifest = load_run(project.root, run)
     else:
-        manifest = train_run(project, dataset, overrides, run_id=resume or run_id, sweep=sweep)
+        try:
+            manifest = train_run(project, dataset, overrides, run_id=resume or run_id, sweep=sweep)
+        except KeyboardInterrupt:
+            from underdog.train.runs import list_runs
+
+            stopped = [m for m in list_runs(project.root) if (m.error or "").startswith("interrupted")]
+            if stopped:
+                console.print(f"run {stopped[-1].id} stopped at its last checkpoint: "
+                              f"underdog train --resume {stopped[-1].id}")
+            raise
     _print_run(manifest)
 
 

@@ -106,8 +106,11 @@ def devices(max_concurrent: int) -> list[str | None]:
     return [f"cuda:{i}" for i in range(min(n, max_concurrent))] or [None]
 
 
-def run_sweep(project: Project, sweep_path: str | Path, *, retry_failed: bool = False) -> list[RunManifest]:
-    """Run or resume a sweep and return the manifests of its runs (failed ones included, with their reason)."""
+def run_sweep(project: Project, sweep_path: str | Path, *, retry_failed: bool = False,
+              slots: list[str | None] | None = None) -> list[RunManifest]:
+    """Run or resume a sweep and return the manifests of its runs (failed ones included, with their reason).
+
+    `slots` overrides the local devices runs are queued on (default: one per GPU, else one CPU slot)."""
     sweep = load_sweep(Path(sweep_path))
     default_dataset = project.config.train.dataset
     if not sweep.datasets and default_dataset is None:
@@ -129,7 +132,7 @@ def run_sweep(project: Project, sweep_path: str | Path, *, retry_failed: bool = 
         for item in planned:  # one JumpStart training job each; SageMaker queues them on its instances
             submit(project, item["dataset"], item["overrides"], run_id=item["id"])
     else:
-        run_local(project, sweep, planned)
+        run_local(project, sweep, planned, slots)
     return [load_run(project.root, p["id"]) for p in plan(sweep, default_dataset)
             if (run_dir(project.root, p["id"]) / "manifest.json").exists()]
 
@@ -141,17 +144,18 @@ def _needs_run(root: Path, run_id: str, retry_failed: bool) -> bool:
     return status == "running" or (status == "failed" and retry_failed)
 
 
-def run_local(project: Project, sweep: SweepConfig, planned: list[dict[str, Any]]) -> None:
-    """Queue the runs on the local devices: in this process on one slot, one subprocess per GPU on several."""
-    slots = devices(sweep.max_concurrent or project.config.train.max_concurrent)
+def run_local(project: Project, sweep: SweepConfig, planned: list[dict[str, Any]],
+              slots: list[str | None] | None = None) -> None:
+    """Queue the runs on the local devices: in this process on one slot, one subprocess per slot on several."""
+    slots = slots or devices(sweep.max_concurrent or project.config.train.max_concurrent)
     if len(slots) == 1:
         for item in planned:
             run_one(project, sweep.name, item, slots[0])
         return
     queue = list(planned)
     with ThreadPoolExecutor(len(slots)) as pool:
-        for slot in slots:
-            pool.submit(_drain, project, sweep.name, queue, slot)
+        for future in [pool.submit(_drain, project, sweep.name, queue, slot or "cpu") for slot in slots]:
+            future.result()
 
 
 def _drain(project: Project, sweep_name: str, queue: list[dict[str, Any]], device: str) -> None:
@@ -177,9 +181,19 @@ def run_one(project: Project, sweep_name: str, item: dict[str, Any], device: str
 
 
 def _run_subprocess(project: Project, sweep_name: str, item: dict[str, Any], device: str) -> None:
-    """One run on one GPU in its own process (`CUDA_VISIBLE_DEVICES` pins it); failures land in its manifest."""
+    """One run in its own process (a GPU slot is pinned with `CUDA_VISIBLE_DEVICES`). Failures land in its
+    manifest; a process killed from outside (the OOM killer) is recorded with its exit code."""
     overrides = [f"{k}={json.dumps(v)}" for k, v in item["overrides"].items()]  # JSON values are YAML
-    env = {**os.environ, "CUDA_VISIBLE_DEVICES": device.split(":")[1]}
+    env = dict(os.environ)
+    if device.startswith("cuda"):
+        env["CUDA_VISIBLE_DEVICES"] = device.split(":")[1] if ":" in device else "0"
     cmd = [sys.executable, "-c", "from underdog.cli import main; main()", "-C", str(project.root), "train",
-           "--dataset", item["dataset"], "--run-id", item["id"], "--sweep", sweep_name, *overrides, "device=cuda"]
-    subprocess.run(cmd, env=env, check=False, stdout=subprocess.DEVNULL)
+           "--dataset", item["dataset"], "--run-id", item["id"], "--sweep", sweep_name, *overrides,
+           f"device={'cuda' if device.startswith('cuda') else 'cpu'}"]
+    code = subprocess.run(cmd, env=env, check=False, stdout=subprocess.DEVNULL).returncode
+    manifest_path = run_dir(project.root, item["id"]) / "manifest.json"
+    if code != 0 and (not manifest_path.exists() or load_run(project.root, item["id"]).status == "running"):
+        from underdog.train.lora import _fail, _start_manifest
+
+        manifest = _start_manifest(project, item["dataset"], item["overrides"], item["id"], sweep_name)
+        _fail(project, manifest, f"the training process exited with code {code} (killed: out of memory?)")
