@@ -153,7 +153,10 @@ def test_real_local_judge_reads_log_probabilities(project: Project, tiny_llama_d
     assert calls == [12] and first.n == 6 and first.calls == 12
     cached = project.store.query("SELECT verdict, raw FROM judge_cache")
     assert {r["verdict"] for r in cached} <= {"A", "B", "tie"}
-    assert all(set(json.loads(r["raw"])) == {"A", "B", "tie"} for r in cached)
+    for r in cached:
+        raw = json.loads(r["raw"])
+        lift = {k: raw["logprobs"][k] - raw["content_free"][k] for k in ("A", "B", "tie")}
+        assert r["verdict"] == max(lift, key=lift.get)  # the calibrated choice
     again = judge(project, "candidate", "reference", "ev", judges=["local_judge"], progress=False)
     assert calls == [12] and again.calls == 0  # no model call at all on the re-run
     assert [r.outcome for r in again.rows] == [r.outcome for r in first.rows]

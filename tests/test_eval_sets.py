@@ -72,6 +72,10 @@ def test_clean_question():
         "How do I appeal a parking ticket?"
     assert clean_question("Question 1: Where do I register my car\n") == "Where do I register my car"
     assert clean_question("ok") == ""
+    assert clean_question('A member of the public might ask: "How do I renew my license? I am not sure') == \
+        "How do I renew my license?"
+    assert clean_question("Here is a question: how do I pay my property tax? It is due soon.") == \
+        "how do I pay my property tax?"
 
 
 @pytest.mark.slow

@@ -183,8 +183,13 @@ def generate_evalset(project: Project, name: str = "default", size: int | None =
 
 
 def clean_question(text: str) -> str:
-    """The question in a model's reply: the first line ending in '?', else the first non-empty line."""
+    """The question in a model's reply: a quoted question, else the first line with a '?' (cut after it),
+    else the first non-empty line; lead-ins such as 'Question 1:' or 'Here is one:' are dropped."""
+    quoted = re.search(r'"([^"\n]{10,}?\?)', text)
+    if quoted:
+        return quoted.group(1).strip()
     lines = [re.sub(r"^(question\s*\d*\s*[:.-]|\d+[.)]|[-*\"'])\s*", "", ln.strip(), flags=re.I).strip(" \"'")
              for ln in text.splitlines()]
     lines = [ln for ln in lines if len(ln) >= 10]
-    return next((ln for ln in lines if ln.endswith("?")), lines[0] if lines else "")[:500]
+    asked = next((ln[: ln.index("?") + 1] for ln in lines if "?" in ln), lines[0] if lines else "")
+    return re.sub(r"^[^:?]{0,60}:\s*", "", asked).strip(" \"'")[:500]

@@ -5,7 +5,8 @@
 
 Every question is judged twice per judge, the candidate's answer first ("ab") and second ("ba"). A verdict
 that flips with the order is a tie. Several judges vote per question; without a majority it is a tie.
-A local judge gives its verdict by comparing the log-probabilities of "A", "B" and "tie" as its reply; an API
+A local judge gives its verdict by comparing the log-probabilities of "A", "B" and "tie" as its reply
+(calibrated against a content-free pair, see `_ask_local`); an API
 judge answers in JSON mode and is parsed strictly: an unparseable verdict is re-asked `judge_retries` times,
 then recorded as an error (never a win). Verdicts are cached in `judge_cache`, so a re-run calls no model.
 Each call of `judge` is recorded in `judge_results` with its per-question, per-order verdicts in `judgments`.
@@ -31,6 +32,7 @@ from underdog.llm.caller import _adapter_fingerprint
 from underdog.project import Project
 
 PROMPT_VERSION = "judge-v1"
+NULL_PAIR = ("N/A", "N/A", "N/A")  # question, answer A, answer B: the content-free input
 VERDICTS = ("A", "B", "tie")
 RUBRIC_TEXT = {
     "correctness": "factually correct and accurate",
@@ -87,7 +89,8 @@ def judge_identity(llm: LLM) -> str:
     s = llm.spec
     return json.dumps({"provider": s.provider, "model": s.model, "base_url": s.base_url,
                        "adapter": _adapter_fingerprint(s.adapter), "params": s.params.model_dump(),
-                       "logprobs": uses_logprobs(llm), "prompt": PROMPT_VERSION}, sort_keys=True)
+                       "logprobs": "calibrated" if uses_logprobs(llm) else False, "prompt": PROMPT_VERSION},
+                      sort_keys=True)
 
 
 def verdict_key(identity: str, rubric: Sequence[str], question: str, first: str, second: str) -> str:
@@ -134,13 +137,20 @@ def _cached(project: Project, key: str) -> Verdict | None:
 
 def _ask_local(llm: LLM, rubric: Sequence[str], pairs: Sequence[tuple[str, str, str]], keys: list[str],
                retries: int, progress: str | None) -> list[Verdict]:
+    """Verdict = the option most raised above its log-probability for a content-free pair ("N/A" answers):
+    contextual calibration (Zhao et al., 2021) removes a small judge's constant preference for one letter,
+    so what is left of its position bias is measured by the swap instead of deciding every verdict."""
+    null = llm.backend.score_options(judge_messages(*NULL_PAIR, rubric, json_mode=False), list(VERDICTS))
     out = []
     with Progress(disable=not progress or len(pairs) < 2) as bar:
         task = bar.add_task(progress or "", total=len(pairs))
         for pair, key in zip(pairs, keys, strict=True):
             scores = llm.backend.score_options(judge_messages(*pair, rubric, json_mode=False), list(VERDICTS))
-            best = max(range(len(VERDICTS)), key=lambda j: scores[j])
-            out.append(Verdict(VERDICTS[best], key, raw=json.dumps(dict(zip(VERDICTS, scores, strict=True)))))
+            lift = [s - n for s, n in zip(scores, null, strict=True)]
+            best = max(range(len(VERDICTS)), key=lambda j: lift[j])
+            raw = {"logprobs": dict(zip(VERDICTS, scores, strict=True)),
+                   "content_free": dict(zip(VERDICTS, null, strict=True))}
+            out.append(Verdict(VERDICTS[best], key, raw=json.dumps(raw)))
             bar.advance(task)
     return out
 
