@@ -47,7 +47,8 @@ def test_every_command_on_the_embedded_teacher(project_dir: Path, embedded_model
 
     (project_dir / "notes.md").write_text("A mobile food permit costs $150 and must be renewed every year.\n")
     run("ingest", "notes.md", "--name", "docs")
-    assert load_manifest(project_dir, "docs").counts["chunks"] == 1
+    docs = load_manifest(project_dir, "docs")
+    assert docs.counts["chunks"] == 1 and docs.count >= 1  # grounded pairs even from 135M (via the fallback)
 
     run("curate", "base", "--threshold", "0")
     report = json.loads((project_dir / "datasets" / "base-curated" / "curation.json").read_text())

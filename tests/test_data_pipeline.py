@@ -49,6 +49,12 @@ def fake_reply(messages: list[dict]) -> str:
         return "I'm sorry, I can't help with that. I can help with permits, licenses and other local services."
     if "Answer the user's question" in system:
         return f"Start at your county office. Bring ID and the form for: {user} Then pay the fee online."
+    if "Write one question that a person could ask" in user:
+        return "How often must a street vendor renew?"
+    if user.startswith("Answer the question using only this passage"):
+        return "Every two years, according to the notice."
+    if "question-answer pairs" in user and "MESSY" in user:
+        return "Sure, this passage is about vendors and renewals."  # no pairs in it
     if "question-answer pairs" in user:
         passage = re.search(r"<passage>\n(.*?)\n</passage>", user, re.S).group(1)
         first = passage.split(".")[0].strip()
@@ -123,10 +129,10 @@ def teacher(serve_app):
         fake.release = True
 
 
-def cached_replies(root: Path) -> int:
+def count_rows(root: Path, table: str) -> int:
     db = sqlite3.connect(root / "underdog.db", timeout=30)
     try:
-        return db.execute("SELECT COUNT(*) FROM llm_cache").fetchone()[0]
+        return db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
     except sqlite3.OperationalError:  # not created yet
         return 0
     finally:
@@ -152,6 +158,7 @@ def write_documents(folder: Path) -> None:
     fig.text(0.1, 0.5, "Dog licenses are issued by the county clerk.")
     fig.savefig(folder / "dogs.pdf")
     plt.close(fig)
+    (folder / "notice.txt").write_text("MESSY notice: street vendors renew their license every two years.\n")
     (folder / "broken.pdf").write_bytes(b"%PDF-1.7\n1 0 obj garbage without xref")
     (folder / "slides.pptx").write_bytes(b"not supported")
 
@@ -204,7 +211,8 @@ def test_every_command_end_to_end_through_openai_backend(project_dir: Path, teac
     assert "broken.pdf" in output and "slides.pptx" in output
     docs = load_dataset(project_dir, "docs")
     assert {Path(e.meta["file"]).name for e in docs} == {"guide.md", "page.html", "fees.csv", "voting.docx",
-                                                         "dogs.pdf"}
+                                                         "dogs.pdf", "notice.txt"}
+    assert load_manifest(project_dir, "docs").counts["single_pair_fallbacks"] == 1
     assert any("Dog licenses" in e.meta["context"] for e in docs)
 
     # import: a malformed line is reported with its line number
@@ -237,11 +245,12 @@ def test_resume_after_kill_loses_nothing_and_repeats_no_call(project_dir: Path, 
     deadline = time.time() + 120
     while teacher.total < 13 and time.time() < deadline and first.poll() is None:
         time.sleep(0.1)
-    while cached_replies(project_dir) < 13 and time.time() < deadline:  # each reply is cached as it arrives
+    while count_rows(project_dir, "data_checkpoints") < 13 and time.time() < deadline:  # saved per reply
         time.sleep(0.1)
     first.send_signal(signal.SIGKILL)
     first.wait()
     assert teacher.total == 13 and not (project_dir / "datasets" / "base" / "manifest.json").exists()
+    assert count_rows(project_dir, "llm_cache") == 13 and count_rows(project_dir, "data_checkpoints") == 13
 
     teacher.hold_after = None
     second = subprocess.run(command, cwd=project_dir, env=os.environ.copy(), capture_output=True, text=True,
@@ -250,10 +259,7 @@ def test_resume_after_kill_loses_nothing_and_repeats_no_call(project_dir: Path, 
     examples = load_dataset(project_dir, "base")
     assert len(examples) == 6 * 4  # nothing lost
     assert teacher.total == 6 + 24 and max(teacher.answered.values()) == 1  # no request answered twice
-    db = sqlite3.connect(project_dir / "underdog.db")
-    cached = db.execute("SELECT COUNT(*) FROM llm_calls WHERE cached = 1").fetchone()[0]
-    db.close()
-    assert cached == 7  # the 6 question lists came from the checkpoint, the 7 answers from the reply cache
+    assert count_rows(project_dir, "data_checkpoints") == 0  # cleared once the version is written
 
 
 def test_failed_calls_stop_before_writing_then_retry_or_skip(project_dir: Path, teacher: FakeTeacher):

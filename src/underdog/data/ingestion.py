@@ -6,7 +6,8 @@
 Readers: PDF (pypdf), HTML (BeautifulSoup), DOCX (python-docx), CSV (csv: one "column: value" line per row),
 Markdown and TXT (as is). Folders are walked. A corrupt or unsupported file is reported by name with the reason
 (`manifest.counts["skipped"]`) and skipped; the others go on. Each chunk gets one teacher call asking for
-`pairs_per_chunk` pairs grounded in the passage; every example keeps `meta.context` (the chunk) and its file.
+`pairs_per_chunk` pairs grounded in the passage (JSON, else "Q:/A:" lines); a chunk that yields none gets one
+question call and one grounded answer call instead. Every example keeps `meta.context` (the chunk) and its file.
 """
 
 from __future__ import annotations
@@ -20,9 +21,10 @@ from typing import Any
 
 from underdog.data.dataset import Example, Manifest, save_dataset
 from underdog.data.jobs import Checkpoint, check_new_name, fingerprint, provenance, run_checkpointed
-from underdog.data.parse import parse_qa_pairs
+from underdog.data.parse import clean_text, is_question, parse_qa_pairs
 from underdog.data.prompts import PROMPT_VERSION, render
 from underdog.errors import UnderdogError
+from underdog.llm import LLM
 from underdog.llm.base import Reply
 from underdog.project import Project
 
@@ -104,6 +106,7 @@ def ingest(project: Project, paths: list[Path | str], name: str = "ingested", ch
     prompts = {f"{file}#{i}": render("chunk_qa", source=Path(file).name, chunk=text, n=n)
                for i, (file, text) in enumerate(chunks)}
     results = run_checkpointed(llm, prompts, checkpoint, "chunks", _handle_chunk)
+    _fill_empty_chunks(llm, chunks, results, checkpoint)
     examples = []
     for (file, text), result in zip(chunks, results.values(), strict=True):
         for question, answer in result["pairs"]:
@@ -112,13 +115,37 @@ def ingest(project: Project, paths: list[Path | str], name: str = "ingested", ch
                                      {"role": "assistant", "content": answer}], meta))
     counts = {"files": len(recipe["files"]), "chunks": len(chunks), "skipped": skipped,
               "malformed_pairs": sum(r["malformed"] for r in results.values()),
-              "failed_calls": sum(bool(r["error"]) for r in results.values()), "examples": len(examples)}
+              "single_pair_fallbacks": sum(bool(r.get("fallback")) for r in results.values()),
+              "failed_calls": len(checkpoint.failures), "examples": len(examples)}
     checkpoint.raise_if_failed(allow_failures)
     if not examples:
         raise UnderdogError(f"the teacher produced no usable Q&A pairs ({counts}); finished calls are cached")
     manifest = save_dataset(project.root, name, examples, recipe=recipe, counts=counts)
     checkpoint.clear()
     return manifest
+
+
+def _fill_empty_chunks(llm: LLM, chunks: list[tuple[str, str]], results: dict[str, Any],
+                       checkpoint: Checkpoint) -> None:
+    """A chunk whose pairs reply gave nothing usable gets one question call and one grounded answer call
+    (two short tasks a small teacher can do)."""
+    keys = [k for k, r in results.items() if not r["pairs"] and not r["error"]]
+    texts = dict(zip(results, chunks, strict=True))
+    asked = run_checkpointed(llm, {f"q1:{k}": render("chunk_question", source=Path(texts[k][0]).name,
+                                                     chunk=texts[k][1]) for k in keys},
+                             checkpoint, "chunk questions", _handle_question)
+    questions = {k: asked[f"q1:{k}"] for k in keys if asked[f"q1:{k}"]}
+    answered = run_checkpointed(llm, {f"a1:{k}": render("chunk_answer", source=Path(texts[k][0]).name,
+                                                        chunk=texts[k][1], question=q) for k, q in questions.items()},
+                                checkpoint, "chunk answers", lambda key, reply: reply.text.strip())
+    for k, question in questions.items():
+        if answer := answered[f"a1:{k}"]:
+            results[k] = {**results[k], "pairs": [(question, answer)], "fallback": True}
+
+
+def _handle_question(key: str, reply: Reply) -> str | None:
+    lines = [clean_text(line) for line in reply.text.splitlines() if line.strip()]
+    return next((line for line in lines if is_question(line)), None)
 
 
 def _chunks(paths: list[Path], size: int, overlap: int) -> tuple[list[tuple[str, str]], list[dict[str, str]]]:

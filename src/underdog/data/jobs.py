@@ -12,6 +12,7 @@ already arrived). Calls that failed for good are not checkpointed, so the next r
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import re
@@ -27,7 +28,7 @@ from underdog.data.prompts import PROMPT_VERSION
 from underdog.errors import UnderdogError
 from underdog.llm import LLM
 from underdog.llm.base import Reply
-from underdog.llm.caller import Prompt, RateColumn
+from underdog.llm.caller import Prompt, RateColumn, run_sync
 from underdog.store import Store
 
 
@@ -78,22 +79,33 @@ def fingerprint(recipe: Any) -> str:
 
 
 def run_checkpointed(llm: LLM, prompts: dict[str, Prompt], checkpoint: Checkpoint, label: str,
-                     handle: Callable[[str, Reply], Any], chunk_size: int | None = None,
-                     **params: Any) -> dict[str, Any]:
-    """`handle(key, reply)` for every prompt not yet in the checkpoint; returns all results (old and new)."""
+                     handle: Callable[[str, Reply], Any], **params: Any) -> dict[str, Any]:
+    """`handle(key, reply)` for every prompt not yet in the checkpoint; returns all results (old and new).
+
+    All requests go out together through the shared call path (concurrent for APIs, gathered into batches for
+    local models); each result is checkpointed the moment its reply arrives, and the bar advances per reply.
+    """
     results = checkpoint.done()
     todo = [k for k in prompts if k not in results]
-    size = chunk_size or max(8, 2 * max(llm.spec.concurrency, llm.spec.batch_size))
+
+    async def one(key: str, advance: Callable[[int], None]) -> None:
+        reply = (await llm.abatch([prompts[key]], errors="return", **params))[0]
+        results[key] = handle(key, reply)
+        if reply.error:
+            checkpoint.failures[key] = reply.error  # not checkpointed: the next run retries it
+        else:
+            checkpoint.put_many({key: results[key]})
+        advance(1)
+
+    async def run_all(advance: Callable[[int], None]) -> None:
+        outcomes = await asyncio.gather(*(one(k, advance) for k in todo), return_exceptions=True)
+        for outcome in outcomes:  # e.g. BudgetExceeded: raised once every other request has finished
+            if isinstance(outcome, BaseException):
+                raise outcome
+
     with progress_bar(label, len(prompts), completed=len(prompts) - len(todo)) as advance:
-        for start in range(0, len(todo), size):
-            keys = todo[start:start + size]
-            replies = llm.batch([prompts[k] for k in keys], errors="return", **params)
-            new = {k: handle(k, r) for k, r in zip(keys, replies, strict=True)}
-            errors = {k: r.error for k, r in zip(keys, replies, strict=True) if r.error}
-            checkpoint.failures.update(errors)
-            checkpoint.put_many({k: v for k, v in new.items() if k not in errors})  # failures: retried next run
-            results.update(new)
-            advance(len(keys))
+        if todo:
+            run_sync(run_all(advance))
     return {k: results[k] for k in prompts}
 
 

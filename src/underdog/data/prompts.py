@@ -63,6 +63,22 @@ CHUNK_QA = """Here is a passage from {source}:
 Write {n} question-answer pairs that a person could ask and that the passage answers. Each answer must be
 grounded in the passage only. Answer only with a JSON array of objects with keys "question" and "answer"."""
 
+CHUNK_QUESTION = """Here is a passage from {source}:
+
+<passage>
+{chunk}
+</passage>
+
+Write one question that a person could ask and that this passage answers. Answer only with the question."""
+
+CHUNK_ANSWER = """Answer the question using only this passage from {source}.
+
+<passage>
+{chunk}
+</passage>
+
+Question: {question}"""
+
 REFUSAL_QUESTIONS = """Domain of the assistant: {domain}
 
 Write {n} questions that such an assistant must decline: {kind}.
@@ -108,7 +124,8 @@ Answer only with JSON: {{"accuracy": n, "relevance": n, "clarity": n, "usefulnes
 
 TEMPLATES = {
     "topics": TOPICS, "topics_more": TOPICS_MORE, "questions": QUESTIONS, "question_single": QUESTION_SINGLE,
-    "answer_system": ANSWER_SYSTEM, "chunk_qa": CHUNK_QA,
+    "answer_system": ANSWER_SYSTEM, "chunk_qa": CHUNK_QA, "chunk_question": CHUNK_QUESTION,
+    "chunk_answer": CHUNK_ANSWER,
     "refusal_questions": REFUSAL_QUESTIONS, "refusal_answer_system": REFUSAL_ANSWER_SYSTEM,
     "translate": TRANSLATE, "locality": LOCALITY, "summary": SUMMARY, "rating": RATING,
 }
