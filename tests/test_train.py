@@ -251,6 +251,9 @@ def test_bad_hyperparameters_and_unfit_runs_fail_clearly(project_dir: Path, tiny
         train(project, "arith", {"device_memory_gb": 0.01}, run_id="too-big")
     refused = load_run(project, "too-big")
     assert refused.status == "failed" and "GiB" in refused.error and refused.memory_estimate_gb > 0.01
+    api = Project(project_dir, overrides=["models.student.provider=openai", "models.student.model=gpt-4o-mini"])
+    with pytest.raises(ConfigError, match="training needs a local one"):
+        train(api, "arith")
 
 
 def test_merge_and_cli(project_dir: Path, tiny_llama_dir: Path) -> None:
@@ -271,6 +274,8 @@ def test_merge_and_cli(project_dir: Path, tiny_llama_dir: Path) -> None:
     assert result.exit_code == 0 and "cli-run" in result.output and "done" in result.output
     result = runner.invoke(app, ["train", "lora_r=zero"])
     assert result.exit_code == 2 and "lora_r" in result.output and "Traceback" not in result.output
+    result = runner.invoke(app, ["train", "--resume", "nope"])
+    assert result.exit_code == 1 and "no run named 'nope'" in result.output
 
     result = runner.invoke(app, ["merge", "cli-run"])
     assert result.exit_code == 0, result.output

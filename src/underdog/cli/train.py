@@ -8,6 +8,7 @@ import typer
 from rich.table import Table
 
 from underdog.cli import app, console, get_project
+from underdog.train.runs import load_run
 
 
 @app.command()
@@ -29,6 +30,8 @@ def train(
 
     project = get_project(ctx)
     overrides = overrides or []
+    if resume:
+        load_run(project.root, resume)  # an unknown run is an error, not a new run
     if on_sagemaker:
         from underdog.train.sagemaker import submit
 
@@ -38,7 +41,6 @@ def train(
     if processes > 1:
         from underdog.train.launch import launch
         from underdog.train.lora import _newest_dataset
-        from underdog.train.runs import load_run
 
         name = dataset or project.config.train.dataset or _newest_dataset(project.root)
         run = resume or run_id or new_run_id(name)

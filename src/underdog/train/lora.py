@@ -106,6 +106,9 @@ def _start_manifest(project: Project, dataset: str | None, overrides: Any, run_i
     dataset = dataset or cfg.dataset or _newest_dataset(project.root)
     data_manifest = load_manifest(project.root, dataset)
     student = project.config.models["student"]
+    if student.provider != "local":
+        raise ConfigError(f"models.student is a {student.provider} model; training needs a local one "
+                          "(provider: local, model: an HF id or path)")
     manifest = RunManifest(id=run_id or new_run_id(dataset), status="running", dataset=dataset,
                            base_model=student.model, hyperparameters=cfg.model_dump(exclude={"sagemaker"}),
                            dataset_sha256=data_manifest.sha256, sweep=sweep, versions=library_versions())
