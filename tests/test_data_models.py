@@ -63,18 +63,19 @@ def test_every_command_on_the_embedded_teacher(project_dir: Path, embedded_model
     assert "food truck permits" in run("datasets", "show", "base")
 
 
-def test_generate_through_openai_backend_against_served_model(project_dir: Path, tiny_llama_dir: Path, serve_app):
+def test_generate_through_openai_backend_against_served_model(project_dir: Path, embedded_model_dir: Path,
+                                                              serve_app):
     from underdog.serve import create_app
 
-    spec = ModelSpec(provider="local", model=str(tiny_llama_dir), device="cpu")
-    with serve_app(create_app(spec, served_name="tiny")) as server:
+    spec = ModelSpec(provider="local", model="smollm2-135m", device="cpu")
+    with serve_app(create_app(spec, served_name="served-smollm")) as server:
         project = Project(project_dir, overrides=[
-            "models.teacher.provider=openai", "models.teacher.model=tiny",
-            f"models.teacher.base_url={server.url}/v1", "models.teacher.params.max_tokens=12"])
-        manifest = generate(project, topics=["food truck permits", "dog licenses"], questions_per_topic=2,
-                            name="served")
+            "models.teacher.provider=openai", "models.teacher.model=served-smollm",
+            f"models.teacher.base_url={server.url}/v1", "models.teacher.params.max_tokens=16"])
+        manifest = generate(project, topics=["food truck permits"], questions_per_topic=1, name="served")
     counts = manifest.counts
     assert counts["failed_question_calls"] == 0 and counts["failed_answer_calls"] == 0
-    assert counts["question_calls"] >= 2 and manifest.count == counts["questions"] - counts["empty_answers"]
+    assert counts["question_calls"] >= 1 and manifest.count == counts["questions"] - counts["empty_answers"]
+    assert manifest.count >= 1 and load_dataset(project_dir, "served")[0].meta["teacher"] == "openai:served-smollm"
     calls = project.store.query("SELECT COUNT(*) AS n FROM llm_calls WHERE stage = 'generate' AND cached = 0")
     assert calls[0]["n"] == counts["question_calls"] + counts["questions"]

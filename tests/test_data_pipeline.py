@@ -23,7 +23,9 @@ from typer.testing import CliRunner
 
 from underdog.cli import app
 from underdog.data.dataset import load_dataset, load_manifest
+from underdog.data.generation import generate
 from underdog.data.prompts import PROMPT_VERSION
+from underdog.project import Project
 
 SHAPES = ["How do I apply for {t}?", "What documents do I need for {t}?", "How long does {t} usually take?",
           "Who do I contact about problems with {t}?", "How much does {t} cost in fees?",
@@ -39,6 +41,10 @@ def fake_reply(messages: list[dict]) -> str:
     if "Categorize them" in user:
         return ("1. Business\n- business licensing\n- food truck permits\n- Business Licensing\n"
                 "2. Property\n- property tax appeals\n- fallen tree disputes\n3. Transport\n- DMV renewals")
+    if "TERSE" in user and "realistic questions" in user:
+        return "Questions are hard to write."  # no usable question: single calls fill the shortfall
+    if m := re.search(r"You are (.*?) and you feel (\w+)\. You need help with: (.*?) \(", user):
+        return f"I am {m.group(1)}, a bit {m.group(2)}: what do I do first about {m.group(3)}?"
     if m := re.search(r"Write (\d+) realistic questions", user):
         topic = re.search(r"Topic: (.*)", user).group(1)
         return json.dumps([s.format(t=topic) for s in SHAPES[: int(m.group(1))]] + [42])  # one malformed item
@@ -180,7 +186,7 @@ def test_every_command_end_to_end_through_openai_backend(project_dir: Path, teac
     assert {e.meta["topic"] for e in base} == {t for ts in topics.values() for t in ts}
     meta = base[0].meta
     assert meta["teacher"] == "openai:fake-teacher" and meta["prompt_version"] == PROMPT_VERSION
-    assert meta["source"] == "generate" and meta["created"] > 0 and meta["asker"]
+    assert meta["source"] == "generate" and meta["created"] > 0 and "asker" not in meta  # listed: asker unknown
     assert teacher.total == 1 + 5 + 15 and max(teacher.answered.values()) == 1  # topics, lists, answers
 
     # augment: refusals + spanish -> base+refusals+spanish (3 refusals, 20% of 15 = 3 translations)
@@ -275,3 +281,12 @@ def test_failed_calls_stop_before_writing_then_retry_or_skip(project_dir: Path, 
     manifest = load_manifest(project_dir, "base") if "wrote dataset base: 2 examples" in run(
         "generate", "-q", "2", "--skip-failed") else None
     assert manifest.counts["failed_question_calls"] == 3 and teacher.total == answered  # nothing paid twice
+
+
+def test_single_question_fallback_records_the_asker(project_dir: Path, teacher: FakeTeacher):
+    use_teacher(project_dir, teacher.url)
+    manifest = generate(Project(project_dir), topics=["TERSE permits"], questions_per_topic=2, name="terse")
+    assert manifest.counts["question_calls"] == 3 and manifest.counts["malformed_questions"] == 1
+    examples = load_dataset(project_dir, "terse")
+    assert len(examples) == 2 and len({e.meta["asker"] for e in examples}) == 2
+    assert all(e.meta["asker"].split(" (")[0] in e.question for e in examples)

@@ -56,39 +56,38 @@ def generate(project: Project, topics: list[Topic] | list[str] | None = None, qu
     return manifest
 
 
-def askers(topic: Topic, n: int) -> list[str]:
-    """N varied askers (persona, tone) for a topic, stable across runs."""
+def askers(topic: Topic, n: int) -> list[tuple[str, str]]:
+    """N varied (persona, tone) askers for a topic, stable across runs."""
     h = zlib.crc32(topic.key.encode())
-    return [f"{PERSONAS[(h + i) % len(PERSONAS)]} ({TONES[(h // 7 + i) % len(TONES)]})" for i in range(n)]
+    return [(PERSONAS[(h + i) % len(PERSONAS)], TONES[(h // 7 + i) % len(TONES)]) for i in range(n)]
 
 
 def _questions(llm: LLM, domain: str, topics: list[Topic], n: int, checkpoint: Checkpoint,
-               counts: dict[str, Any]) -> list[tuple[Topic, str, str]]:
-    """(topic, asker, question) for every topic: a list call per topic, single calls for any shortfall."""
+               counts: dict[str, Any]) -> list[tuple[Topic, str | None, str]]:
+    """(topic, asker or None, question) for every topic: a list call per topic, single calls for a shortfall.
+
+    A listed question's asker is unknown (the prompt names several); a single call's asker is recorded.
+    """
     by_key = {t.key: t for t in topics}
-    prompts = {f"q:{t.key}": render("questions", domain=domain, topic=t.name, n=n, askers="; ".join(askers(t, n)))
-               for t in topics}
+    prompts = {f"q:{t.key}": render("questions", domain=domain, topic=t.name, n=n,
+                                    askers="; ".join(f"{p} ({tone})" for p, tone in askers(t, n))) for t in topics}
     listed = run_checkpointed(llm, prompts, checkpoint, "questions", _handle_questions)
-    found: dict[str, list[tuple[str, str]]] = {}
-    for key, result in listed.items():
-        topic = by_key[key[2:]]
-        unique = list({normalize(q): q for q in result["questions"]}.values())[:n]
-        found[topic.key] = list(zip(askers(topic, n), unique, strict=False))
-    single = {}
-    for topic in topics:
-        for i in range(len(found[topic.key]), n):
-            persona, tone = askers(topic, n)[i].rstrip(")").split(" (")
-            single[f"q1:{topic.key}:{i}"] = render("question_single", asker=persona, tone=tone, topic=topic.name,
-                                                   domain=domain)
+    found: dict[str, list[tuple[str | None, str]]] = {
+        key[2:]: [(None, q) for q in list({normalize(q): q for q in result["questions"]}.values())[:n]]
+        for key, result in listed.items()}
+    single = {f"q1:{t.key}:{i}": render("question_single", asker=persona, tone=tone, topic=t.name, domain=domain)
+              for t in topics for i, (persona, tone) in enumerate(askers(t, n)) if i >= len(found[t.key])}
     singles = run_checkpointed(llm, single, checkpoint, "single questions", _handle_single)
     for key, result in singles.items():
         topic_key, i = key[3:].rsplit(":", 1)
         known = {normalize(q) for _, q in found[topic_key]}
         if result["question"] and normalize(result["question"]) not in known:
-            found[topic_key].append((askers(by_key[topic_key], n)[int(i)], result["question"]))
+            persona, tone = askers(by_key[topic_key], n)[int(i)]
+            found[topic_key].append((f"{persona} ({tone})", result["question"]))
+    results = [*listed.values(), *singles.values()]
     counts["question_calls"] = len(prompts) + len(single)
-    counts["malformed_questions"] = sum(r["malformed"] for r in [*listed.values(), *singles.values()])
-    counts["failed_question_calls"] = sum(bool(r["error"]) for r in [*listed.values(), *singles.values()])
+    counts["malformed_questions"] = sum(r["malformed"] for r in results)
+    counts["failed_question_calls"] = sum(bool(r["error"]) for r in results)
     out = [(by_key[k], asker, q) for k, items in found.items() for asker, q in items]
     counts["questions"] = len(out)
     return out
@@ -105,7 +104,7 @@ def _handle_single(key: str, reply: Reply) -> dict[str, Any]:
     return {"question": question, "malformed": int(question is None and not reply.error), "error": reply.error}
 
 
-def _answers(llm: LLM, project: Project, questions: list[tuple[Topic, str, str]], checkpoint: Checkpoint,
+def _answers(llm: LLM, project: Project, questions: list[tuple[Topic, str | None, str]], checkpoint: Checkpoint,
              counts: dict[str, Any]) -> list[Example]:
     system = render("answer_system", domain=project.config.domain, **project.config.data.answer.model_dump())
     keys = [f"a:{t.key}:{normalize(q)}" for t, _, q in questions]

@@ -66,10 +66,17 @@ def clean_text(value: str) -> str:
     return value.replace("**", "").strip()
 
 
+_OPENERS = ("how what where when why who which whom whose can could should would will do does did is are "
+            "was were may might must am i i'm my we our us me please help any if")
+OPENERS = frozenset(_OPENERS.split())
+
+
 def is_question(text: str) -> bool:
-    """Plausibly a user question: 3-80 words, has letters, not a JSON fragment or a heading."""
+    """Plausibly a user request: 3-80 words, not a JSON fragment, and a "?" or a question/first-person opener."""
     words = text.split()
-    return 3 <= len(words) <= 80 and any(c.isalpha() for c in text) and not text.startswith(("{", "[", "]"))
+    if not 3 <= len(words) <= 80 or text.startswith(("{", "[", "]")):
+        return False
+    return "?" in text or words[0].lower().strip(",:;\"'") in OPENERS
 
 
 def parse_questions(text: str) -> tuple[list[str], int]:
