@@ -37,6 +37,12 @@ def test_diagnosis_rising_eval_loss_gap_and_healthy() -> None:
     assert gap.flag and "exceeds" in gap.reason and gap.epoch == 1.5  # step 6: 2.9 - mean(2.4, 2.2, 2.0) > 0.5
     healthy = diagnose(_history(falling, [2.9, 2.5, 2.1, 1.7, 1.4, 1.2]), gap=0.5, patience=2)
     assert not healthy.flag and healthy.reason is None and healthy.epoch is None
+    both_history = _history(falling, [3.0, 2.9, 2.6, 2.7, 2.8, 2.9])
+    rise_only = diagnose(both_history, gap=100.0, patience=2)
+    gap_only = diagnose(both_history, gap=0.5, patience=100)
+    both = diagnose(both_history, gap=0.5, patience=2)
+    assert rise_only.flag and gap_only.flag and gap_only.epoch < rise_only.epoch
+    assert both.epoch == gap_only.epoch and "rose" in both.reason and "exceeds" in both.reason
     flat_train = diagnose(_history([2.0] * 12, [2.0, 1.9, 2.0, 2.1, 2.2, 2.3]), gap=5.0, patience=2)
     assert not flat_train.flag  # eval rising while train does not fall is not memorisation
 

@@ -4,7 +4,8 @@ A run is flagged when either
 - eval loss rose for `patience` evaluations in a row after its minimum while train loss kept falling
   (the model is memorising its training set), or
 - eval loss exceeds train loss by more than `gap` (nats per token) at some evaluation.
-The flag records the epoch where it started: the eval minimum for a rise, the first evaluation over the gap.
+The flag records the epoch where it started: the eval minimum for a rise, the first evaluation over the gap
+(the earlier of the two when both happen).
 """
 
 from __future__ import annotations
@@ -30,17 +31,23 @@ def _train_loss_near(history: list[dict[str, Any]], step: int, window: int = 3) 
 
 
 def diagnose(history: list[dict[str, Any]], *, gap: float = 0.5, patience: int = 2) -> Overfit:
-    """Check a history of `{"step", "epoch", "loss"}` and `{"step", "epoch", "eval_loss"}` entries."""
+    """Check a history of `{"step", "epoch", "loss"}` and `{"step", "epoch", "eval_loss"}` entries; when both
+    signs are present, the flag carries both reasons and the earlier epoch."""
     evals = [h for h in history if "eval_loss" in h]
-    rising = _rising(history, evals, patience)
-    if rising:
-        return rising
+    found = [f for f in (_rising(history, evals, patience), _gap(history, evals, gap)) if f is not None]
+    if not found:
+        return Overfit()
+    first = min(found, key=lambda f: f.epoch or 0.0)
+    return Overfit(True, "; ".join(f.reason or "" for f in found), first.epoch)
+
+
+def _gap(history: list[dict[str, Any]], evals: list[dict[str, Any]], gap: float) -> Overfit | None:
     for h in evals:
         train = _train_loss_near(history, h["step"])
         if train is not None and h["eval_loss"] - train > gap:
             reason = f"eval loss {h['eval_loss']:.3f} exceeds train loss {train:.3f} by more than {gap}"
             return Overfit(True, reason, round(h["epoch"], 2))
-    return Overfit()
+    return None
 
 
 def _rising(history: list[dict[str, Any]], evals: list[dict[str, Any]], patience: int) -> Overfit | None:

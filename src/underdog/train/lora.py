@@ -276,7 +276,7 @@ def _save(project: Project, manifest: RunManifest, cfg: TrainConfig, trainer: An
     }
     manifest.overfit = diagnose(manifest.history, gap=cfg.overfit_gap, patience=cfg.overfit_patience).to_json()
     manifest.status, manifest.error = "done", None
-    plot_losses(manifest.history, folder / "loss.png", title=manifest.id)
+    plot_losses(manifest.history, folder / "loss.png", title=manifest.id, overfit_epoch=manifest.overfit["epoch"])
     save_manifest(project.root, manifest, project.store)
     shutil.rmtree(folder / "checkpoints", ignore_errors=True)
 

@@ -115,8 +115,9 @@ def record_run(store: Store, m: RunManifest) -> None:
         )
 
 
-def plot_losses(history: list[dict[str, Any]], path: Path, title: str = "") -> None:
-    """Train and eval loss against the epoch, as a PNG (matplotlib, Agg backend)."""
+def plot_losses(history: list[dict[str, Any]], path: Path, title: str = "", overfit_epoch: float | None = None) -> None:
+    """Train and eval loss against the epoch, as a PNG (matplotlib, Agg backend), with a red line where
+    overfitting started when it did."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -128,10 +129,12 @@ def plot_losses(history: list[dict[str, Any]], path: Path, title: str = "") -> N
     for points, label, style in ((train, "train", "-"), (evals, "eval", "o-")):
         if points:
             ax.plot(*zip(*points, strict=True), style, label=label)
+    if overfit_epoch is not None:
+        ax.axvline(overfit_epoch, color="red", linestyle="--", label=f"overfitting from epoch {overfit_epoch}")
     ax.set_xlabel("epoch")
     ax.set_ylabel("loss")
     ax.set_title(title)
-    if train or evals:
+    if train or evals or overfit_epoch is not None:
         ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=100)
