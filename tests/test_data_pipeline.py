@@ -219,6 +219,9 @@ def test_every_command_end_to_end_through_openai_backend(project_dir: Path, teac
     assert {Path(e.meta["file"]).name for e in docs} == {"guide.md", "page.html", "fees.csv", "voting.docx",
                                                          "dogs.pdf", "notice.txt"}
     assert load_manifest(project_dir, "docs").counts["single_pair_fallbacks"] == 1
+    assert "base+docs: " in run("augment", "docs")  # another version mixed in as a slice
+    mixed = load_manifest(project_dir, "base+docs")
+    assert mixed.parent == ["base", "docs"] and mixed.count == 15 + len(docs) and mixed.counts["docs"] == len(docs)
     assert any("Dog licenses" in e.meta["context"] for e in docs)
 
     # import: a malformed line is reported with its line number

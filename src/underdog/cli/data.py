@@ -82,12 +82,12 @@ def ingest(
 @app.command()
 def augment(
     ctx: typer.Context,
-    slices: list[str] = typer.Argument(..., help="Slices: refusals, spanish (any language), locality, summary."),
+    slices: list[str] = typer.Argument(..., help="refusals, spanish (any language), locality, summary, or a dataset."),
     base: str = typer.Option("base", "--base", help="Dataset version to add the slices to."),
     name: str | None = typer.Option(None, "--name", help="New version name (default: base+slice+...)."),
     skip_failed: bool = typer.Option(False, "--skip-failed", help="Write the dataset even if some calls failed."),
 ) -> None:
-    """Mix named slices (refusals, translations, locality variants, summaries) into a new dataset version."""
+    """Mix named slices (refusals, translations, locality variants, summaries, other versions) into a new one."""
     _report(augment_dataset(get_project(ctx), base, slices, name=name, allow_failures=skip_failed))
 
 

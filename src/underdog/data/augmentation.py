@@ -8,6 +8,7 @@ Slices (sizes in `data.augment`):
     <language>   a share of the base examples translated (question and answer), e.g. `spanish`, `translation:de`
     locality     a share of the questions rewritten for a place (`data.augment.localities`) and answered anew
     summary      a share of the answers condensed into short summary-style answers
+    <dataset>    another version mixed in as it is, e.g. `docs` from `underdog ingest` -> "base+docs"
 The seed blog ran exactly these ablations (refusals helped; Spanish, locality and summaries did not). Each slice's
 calls are cached, so `base+refusals` and `base+refusals+spanish` share their refusal examples.
 """
@@ -19,7 +20,7 @@ import random
 from collections.abc import Callable
 from typing import Any
 
-from underdog.data.dataset import Example, Manifest, load_dataset, save_dataset
+from underdog.data.dataset import Example, Manifest, list_datasets, load_dataset, load_manifest, save_dataset
 from underdog.data.jobs import Checkpoint, check_new_name, fingerprint, provenance, run_checkpointed
 from underdog.data.parse import clean_text, is_question, parse_questions
 from underdog.data.prompts import PROMPT_VERSION, REFUSAL_KINDS, render
@@ -32,8 +33,9 @@ LANGUAGES = {"spanish", "french", "german", "portuguese", "chinese", "vietnamese
              "russian", "italian", "japanese", "hindi"}
 
 
-def slice_label(spec: str) -> tuple[str, str | None]:
-    """("refusals", None) / ("translation", "Spanish") / ... for a slice name; raises for an unknown one."""
+def slice_label(spec: str, datasets: list[str] | tuple[str, ...] = ()) -> tuple[str, str | None]:
+    """("refusals", None) / ("translation", "Spanish") / ("dataset", "docs") / ... for a slice name; raises for
+    an unknown one. An existing dataset version's name mixes that version in as it is."""
     kind, _, arg = spec.partition(":")
     kind = kind.strip().lower()
     if kind in ("refusals", "locality", "summary") and not arg:
@@ -42,8 +44,14 @@ def slice_label(spec: str) -> tuple[str, str | None]:
         return "translation", arg.strip().capitalize()
     if kind in LANGUAGES:
         return "translation", kind.capitalize()
+    if spec in datasets:
+        return "dataset", spec
     raise UnderdogError(f"unknown slice {spec!r} (known: refusals, locality, summary, a language such as "
-                        f"spanish, or translation:<language>)")
+                        f"spanish, translation:<language>, or a dataset version to mix in)")
+
+
+def _slice_name(kind: str, arg: str | None) -> str:
+    return arg if kind == "dataset" and arg else (arg or kind).lower()
 
 
 def augment(project: Project, base: str, slices: list[str], name: str | None = None,
@@ -51,25 +59,28 @@ def augment(project: Project, base: str, slices: list[str], name: str | None = N
     """A new version `name` (default `base+slice+...`): the base examples plus the chosen slices."""
     if not slices:
         raise UnderdogError("name at least one slice (refusals, spanish, locality, summary)")
-    labels = [slice_label(s) for s in slices]
-    name = name or "+".join([base, *[(arg or kind).lower() for kind, arg in labels]])
+    labels = [slice_label(s, list_datasets(project.root)) for s in slices]
+    name = name or "+".join([base, *[_slice_name(kind, arg) for kind, arg in labels]])
     check_new_name(project.root, name)
     examples = load_dataset(project.root, base)
     llm = project.llm(teacher, stage="augment")
     cfg = project.config.data.augment
+    mixed = [arg for kind, arg in labels if kind == "dataset" and arg]
     recipe = {"command": "augment", "base": base, "slices": slices, "teacher": llm.name,
-              "prompt_version": PROMPT_VERSION, "settings": cfg.model_dump(), "seed": project.config.data.seed}
+              "prompt_version": PROMPT_VERSION, "settings": cfg.model_dump(), "seed": project.config.data.seed,
+              "mixed_sha256": {m: load_manifest(project.root, m).sha256 for m in mixed}}
     work = _Work(project, llm, Checkpoint(project.store, f"augment:{name}:{fingerprint(recipe)}"), examples)
     counts: dict[str, Any] = {"base": len(examples)}
     added: list[Example] = []
     for kind, arg in labels:
         new = SLICES[kind](work, arg)
-        counts[(arg or kind).lower()] = len(new)
+        counts[_slice_name(kind, arg)] = len(new)
         added += new
     counts["examples"] = len(examples) + len(added)
     counts["failed_calls"] = len(work.checkpoint.failures)
     work.checkpoint.raise_if_failed(allow_failures)
-    manifest = save_dataset(project.root, name, examples + added, parent=base, recipe=recipe, counts=counts)
+    manifest = save_dataset(project.root, name, examples + added, parent=[base, *mixed] if mixed else base,
+                            recipe=recipe, counts=counts)
     work.checkpoint.clear()
     return manifest
 
@@ -160,6 +171,12 @@ def summary(work: _Work, _: str | None) -> list[Example]:
                          topic=e.meta.get("topic")) for e in picked if done[f"sum:{e.id}"]]
 
 
+def mixed_dataset(work: _Work, name: str | None) -> list[Example]:
+    """Another version's examples as they are (e.g. ingested documents), labelled with its name."""
+    return [Example(e.messages, {**e.meta, "slice": name}, e.id) for e in load_dataset(work.project.root, str(name))]
+
+
 SLICES: dict[str, Callable[[_Work, str | None], list[Example]]] = {
     "refusals": refusals, "translation": translation, "locality": locality, "summary": summary,
+    "dataset": mixed_dataset,
 }
