@@ -37,7 +37,7 @@ def test_diagnosis_rising_eval_loss_gap_and_healthy() -> None:
     assert gap.flag and "exceeds" in gap.reason and gap.epoch == 1.5  # step 6: 2.9 - mean(2.4, 2.2, 2.0) > 0.5
     healthy = diagnose(_history(falling, [2.9, 2.5, 2.1, 1.7, 1.4, 1.2]), gap=0.5, patience=2)
     assert not healthy.flag and healthy.reason is None and healthy.epoch is None
-    both_history = _history(falling, [3.0, 3.2, 3.1, 3.0, 3.1, 3.2])
+    both_history = _history(falling, [3.0, 3.2, 3.1, 2.9, 3.0, 3.1])
     rise_only = diagnose(both_history, gap=100.0, patience=2)
     gap_only = diagnose(both_history, gap=0.5, patience=100)
     both = diagnose(both_history, gap=0.5, patience=2)
