@@ -54,6 +54,7 @@ def test_every_command_on_the_embedded_teacher(project_dir: Path, embedded_model
     report = json.loads((project_dir / "datasets" / "base-curated" / "curation.json").read_text())
     assert report["kept"] + sum(report["removed"].values()) == base.count  # each example kept or a reason
     assert "rating_unparseable" not in report["removed"]  # a local rater falls back to log-probabilities
+    assert "low_rating" not in report["removed"]  # --threshold 0 keeps every rated example
     assert all(1 <= e.meta["rating"] <= 10 for e in load_dataset(project_dir, "base-curated"))
 
     (project_dir / "old.jsonl").write_text('{"prompt": "Where do I vote?", "completion": "At school."}\n')

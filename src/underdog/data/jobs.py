@@ -1,11 +1,11 @@
-"""Resumable teacher work: checkpoints in the store, chunked batches with one progress bar, provenance.
+"""Resumable teacher work: checkpoints in the store, one progress bar per phase, provenance, name checks.
 
     checkpoint = Checkpoint(project.store, "generate:base:ab12")
     results = run_checkpointed(llm, {"key": prompt, ...}, checkpoint, "answers", handle=lambda key, reply: ...)
 
-Each finished chunk of replies is handled and its results written to the checkpoint at once; a killed run
-re-runs only the keys without a result (and the LLM reply cache makes even those free when their reply had
-already arrived). Calls that failed for good are not checkpointed, so the next run retries them;
+Each reply is handled and its result written to the checkpoint the moment it arrives; a killed run re-runs only
+the keys without a result (and the LLM reply cache makes even those free when their reply had already
+arrived). Calls that failed for good are not checkpointed, so the next run retries them;
 `checkpoint.raise_if_failed()` stops a command before it writes a dataset with holes (unless allowed).
 `Checkpoint.clear()` after the dataset version is saved.
 """
