@@ -99,11 +99,14 @@ def curate(
     rate: bool | None = typer.Option(None, "--rate/--no-rate", help="LLM quality rating (data.curate.rate)."),
     threshold: float | None = typer.Option(None, "--threshold", help="Keep ratings >= this (1-10)."),
     near_dup: float | None = typer.Option(None, "--near-dup", help="Near-duplicate Jaccard threshold."),
+    decontam: float | None = typer.Option(None, "--decontam", help="Eval-question similarity that removes."),
+    rater: str = typer.Option("teacher", "--rater", help="Model that rates (role or provider:model)."),
     evalset: list[str] = typer.Option([], "--evalset", help="Eval sets to decontaminate against (default: all)."),
 ) -> None:
     """Rate, deduplicate, clean and decontaminate a dataset; report what was removed and why."""
     manifest, report = curate_dataset(get_project(ctx), dataset, name, rate=rate, threshold=threshold,
-                                   near_dup_threshold=near_dup, evalsets=evalset or None)
+                                   near_dup_threshold=near_dup, decontam_threshold=decontam,
+                                   evalsets=evalset or None, rater=rater)
     console.print(f"[green]wrote dataset[/] [bold]{manifest.name}[/]: kept {report['kept']} of {report['input']}")
     _print_reasons(report)
 
