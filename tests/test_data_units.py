@@ -64,15 +64,17 @@ def test_decontamination_removes_planted_paraphrase_keeps_unrelated(tmp_path: Pa
     evalset.mkdir(parents=True)
     (evalset / "questions.jsonl").write_text(
         json.dumps({"id": "q7", "question": "What permits do I need to open a food truck in Austin?"}) + "\n"
-        + json.dumps({"id": "q8", "question": "How do I report a pothole on my street?"}) + "\n")
+        + json.dumps({"id": "q8", "question": "How do I renew my driver's license online?"}) + "\n")
     questions = read_eval_questions(tmp_path / "evalsets")
     train = [ex("Which licenses and permits does a food truck in Austin need before opening?"),  # paraphrase
+             ex("Can I renew my driver license on the internet?"),  # paraphrase
              ex("How do I renew a food truck license in Austin?"),   # same area, different question
+             ex("How do I get a replacement driver's license?"),
              ex("Can my landlord keep my security deposit?"), ex("Where do I vote in the primary election?")]
     report = Report(len(train))
     kept = decontaminate(train, questions, report, threshold=0.5)
-    assert [e.question for e in kept] == [e.question for e in train[1:]]
-    assert report.removed == {"eval_contamination": 1} and "heldout/q7" in report.samples["eval_contamination"][0]
+    assert [e.question for e in kept] == [e.question for e in train[2:]]
+    assert report.removed == {"eval_contamination": 2} and "heldout/q7" in report.samples["eval_contamination"][0]
 
 
 def test_dedup_exact_and_near_within_slice():

@@ -42,7 +42,8 @@ def stem(word: str) -> str:
 def features(text: str) -> frozenset[str]:
     """The content-word stems of a text."""
     words = WORD.findall(text.lower())
-    return frozenset(stem(w) for w in words if w not in STOPWORDS) or frozenset(words)
+    content = [w for w in words if w not in STOPWORDS and (len(w) > 1 or w.isdigit())]  # "driver's" -> driver
+    return frozenset(stem(w) for w in content) or frozenset(words)
 
 
 def normalize(text: str) -> str:
