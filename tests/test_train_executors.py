@@ -118,3 +118,34 @@ def test_sagemaker_jumpstart_job_exact_requests(project_dir: Path) -> None:
     assert sorted((folder / "train.jsonl").read_text().splitlines()) == sorted(train_jsonl.splitlines())
     assert json.loads((folder / "template.json").read_text())["completion"] == " {response}"
     assert manifest.status == "running" and load_run(Project(project_dir), "j1").metrics["sagemaker_job_arn"] == arn
+
+
+def test_killed_training_process_resumes(project_dir: Path, tiny_llama_dir: Path) -> None:
+    """`underdog train` killed with SIGKILL after a checkpoint (no chance to clean up) resumes from it."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from underdog.train import load_run, train
+
+    project = use_student(project_dir, tiny_llama_dir)
+    save_dataset(project_dir, "arith", arithmetic(20))
+    cmd = [sys.executable, "-c", "from underdog.cli import main; main()", "train", "--dataset", "arith",
+           "--run-id", "k", "epoch=2", "per_device_train_batch_size=2", "save_steps=2", "validation_split_ratio=0.1",
+           "evals_per_epoch=1"]
+    proc = subprocess.Popen(cmd, cwd=project_dir, env={**os.environ, "OMP_NUM_THREADS": "1"},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    checkpoints = project_dir / "runs" / "k" / "checkpoints"
+    deadline = time.time() + 120
+    while not list(checkpoints.glob("checkpoint-*/trainer_state.json")) and time.time() < deadline:
+        assert proc.poll() is None, "training ended before it could be killed"
+        time.sleep(0.05)
+    proc.kill()
+    proc.wait()
+    assert load_run(project, "k").status == "running"  # killed: nothing recorded the end
+    assert list(checkpoints.glob("checkpoint-*"))
+
+    done = train(project, run_id="k")
+    assert done.status == "done" and done.metrics["steps"] == 18  # 18 train examples / 2 per step x 2 epochs
+    assert [h["step"] for h in done.history if "loss" in h] == list(range(1, 19))
