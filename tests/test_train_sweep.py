@@ -124,6 +124,7 @@ def test_sweep_goes_on_after_a_failed_run_and_resumes(project_dir: Path, tiny_ll
     monkeypatch.setenv("COLUMNS", "250")
     listing = CliRunner().invoke(app, ["runs"])
     assert listing.exit_code == 0 and "failed" in listing.output and "no_such_proj" in listing.output
+    assert "s-000" not in CliRunner().invoke(app, ["runs", "--sweep", "other"]).output
 
 
 def test_refused_run_is_recorded_before_launch(project_dir: Path, tiny_llama_dir: Path) -> None:

@@ -101,11 +101,15 @@ def sweep(
 
 
 @app.command()
-def runs(ctx: typer.Context) -> None:
+def runs(
+    ctx: typer.Context,
+    sweep: str | None = typer.Option(None, "--sweep", help="Only the runs of this sweep."),
+) -> None:
     """List training runs: dataset, hyperparameters, final losses, overfit flag, status."""
     from underdog.train.runs import list_runs
 
-    console.print(runs_table(list_runs(get_project(ctx).root)))
+    manifests = [m for m in list_runs(get_project(ctx).root) if sweep is None or m.sweep == sweep]
+    console.print(runs_table(manifests))
 
 
 SHOWN = ("epoch", "learning_rate", "lora_r", "lora_alpha", "per_device_train_batch_size")
