@@ -38,6 +38,15 @@ def test_parse_questions_json_fenced_and_lines():
     assert parse.parse_questions(lines) == (["How do I get a food permit?", "Who inspects food trucks here?"], 1)
 
 
+def test_parse_salvages_arrays_cut_off_and_python_quoting():
+    cut = '["How do I renew my license?", "Where is the \\"main\\" DMV office?", "What is'
+    assert parse.parse_questions(cut) == (["How do I renew my license?", 'Where is the "main" DMV office?'], 1)
+    assert parse.parse_questions("['How do I renew my license?', 'Where do I vote?',]") == (
+        ["How do I renew my license?", "Where do I vote?"], 0)
+    pairs = '[{"question": "Where do I pay?", "answer": "At the clerk."}, {"question": "When do'
+    assert parse.parse_qa_pairs(pairs) == ([("Where do I pay?", "At the clerk.")], 1)
+
+
 def test_parse_qa_pairs_and_categories_and_rating():
     pairs, bad = parse.parse_qa_pairs('[{"question": "Q one here?", "answer": "A."}, {"q": "x"}]')
     assert pairs == [("Q one here?", "A.")] and bad == 1

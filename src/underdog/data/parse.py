@@ -1,6 +1,7 @@
 """Robust parsing of teacher replies. Small models write poor JSON, so every parser falls back gracefully:
 
-    parse_items(text)        -> (items, malformed)   JSON array/object, fenced code, then numbered/bulleted lines
+    parse_items(text)        -> (items, malformed)   JSON array/object (fenced, Python-quoted or cut off at
+                                                     max_tokens: complete items kept), then numbered/bulleted lines
     parse_questions(text)    -> (questions, malformed)
     parse_qa_pairs(text)     -> (pairs, malformed)   [{"question", "answer"}], then "Q: ... A: ..." lines
     parse_categories(text)   -> {category: [subtopics]}
@@ -10,6 +11,7 @@ Items that cannot be used are counted as malformed, never fatal.
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 from typing import Any
@@ -35,8 +37,36 @@ def _load_json(text: str) -> Any:
         try:
             return json.loads(candidate.strip())
         except json.JSONDecodeError:
-            continue
+            pass
+        try:  # Python-style lists: single quotes, trailing commas
+            value = ast.literal_eval(candidate.strip())
+            if isinstance(value, list | dict):
+                return value
+        except (ValueError, SyntaxError, MemoryError, RecursionError):
+            pass
     return None
+
+
+OBJECT = re.compile(r"\{[^{}]*\}")
+STRING = re.compile(r'"((?:[^"\\]|\\.)*)"')
+
+
+def _salvage(text: str) -> tuple[list[Any], int] | None:
+    """The complete items of a JSON array cut off mid-way (e.g. at max_tokens); the cut tail is one malformed."""
+    start = text.find("[")
+    if start < 0:
+        return None
+    body = text[start + 1:]
+    objects = []
+    for raw in OBJECT.findall(body):
+        try:
+            objects.append(json.loads(raw))
+        except json.JSONDecodeError:
+            continue
+    if objects:
+        return objects, 1
+    strings = [json.loads(f'"{s}"') for s in STRING.findall(body)]
+    return (strings, 1) if strings else None
 
 
 def _as_list(value: Any) -> list | None:
@@ -53,6 +83,8 @@ def parse_items(text: str) -> tuple[list[Any], int]:
     items = _as_list(_load_json(text))
     if items is not None:
         return items, 0
+    if salvaged := _salvage(text):
+        return salvaged
     lines = [line for line in text.splitlines() if line.strip() and not line.strip().startswith("```")]
     marked = [MARKER.sub("", line).strip() for line in lines if MARKER.match(line)]
     return (marked if marked else [line.strip() for line in lines]), 0
@@ -123,7 +155,13 @@ def _qa_lines(text: str) -> list[tuple[str, str]]:
 
 def parse_qa_pairs(text: str) -> tuple[list[tuple[str, str]], int]:
     """(question, answer) pairs from JSON objects, else from "Q: ... A: ..." lines."""
-    data = _as_list(_load_json(text))
+    loaded = _load_json(text)
+    data = _as_list(loaded)
+    salvaged = _salvage(text) if not isinstance(loaded, list) else None  # an array cut off mid-way
+    if salvaged:
+        pairs = [p for p in map(_pair, salvaged[0]) if p]
+        if pairs:
+            return pairs, len(salvaged[0]) - len(pairs) + salvaged[1]
     if data is not None:
         pairs = [p for p in map(_pair, data) if p]
         if pairs or not _qa_lines(text):
