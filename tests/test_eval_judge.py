@@ -44,6 +44,8 @@ def servers() -> Iterator[dict[str, tuple[ScriptedOpenAI, str]]]:
         "always_a": ScriptedOpenAI(lambda m: '{"reason": "first", "verdict": "A"}', model="always_a"),
         "longer": ScriptedOpenAI(prefers_longer, model="longer"),
         "garbage": ScriptedOpenAI(lambda m: "I think A is better", model="garbage"),
+        "flaky": ScriptedOpenAI(lambda m: f"A long and careful answer: {m[-1]['content']}", model="flaky",
+                                faults=["401"] * len(QUESTIONS)),  # every first call fails for good
         # two "runs": run-a always answers at length, run-b only on even-numbered questions
         "run-a": ScriptedOpenAI(lambda m: f"Detailed steps for: {m[-1]['content']}", model="run-a"),
         "run-b": ScriptedOpenAI(lambda m: "Ask the office!" if int(m[-1]["content"][-2]) % 2 else
@@ -160,3 +162,20 @@ def test_real_local_judge_reads_log_probabilities(project: Project, tiny_llama_d
     again = judge(project, "candidate", "reference", "ev", judges=["local_judge"], progress=False)
     assert calls == [12] and again.calls == 0  # no model call at all on the re-run
     assert [r.outcome for r in again.rows] == [r.outcome for r in first.rows]
+
+
+def test_failed_answers_are_errors_then_retried(project: Project, servers: dict):
+    first = judge(project, "flaky", "reference", "ev", judges=["longer"], progress=False)
+    assert (first.errors, first.n, first.wins, first.win_rate) == (6, 0, 0, 0.0)
+    assert servers["longer"][0].requests == 0  # nothing to judge
+    again = judge(project, "flaky", "reference", "ev", judges=["longer"], progress=False)
+    assert (again.errors, again.wins) == (0, 6)  # the failed calls were not cached: the re-run answered them
+
+
+def test_rubric_reaches_the_judge(project: Project, servers: dict):
+    judge(project, "candidate", "reference", "ev", judges=["longer"], rubric=["empathy", "be brief"],
+          progress=False)
+    prompt = servers["longer"][0].bodies[-1]["messages"][-1]["content"]
+    assert "- empathy: acknowledges" in prompt and "- be brief: be brief" in prompt
+    assert "correctness" not in prompt
+    assert servers["longer"][0].bodies[-1]["response_format"] == {"type": "json_object"}

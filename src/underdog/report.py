@@ -144,7 +144,7 @@ def plot_win_rate_against(entries: list[Entry], path: Path) -> Path | None:
     for ax, key in zip(axes[0], ("lora_r", "epoch", "dataset"), strict=True):
         labels = [str(e.dataset if key == "dataset" else e.hyperparameters.get(key, "?")) for e in runs]
         ticks = sorted(set(labels), key=_numeric_first)
-        xs = [ticks.index(label) for label in labels]
+        xs = _spread([ticks.index(label) for label in labels])
         ys = [100 * e.win_rate for e in runs]
         yerr = [[y - 100 * e.ci[0] for y, e in zip(ys, runs, strict=True)],
                 [100 * e.ci[1] - y for y, e in zip(ys, runs, strict=True)]]
@@ -154,6 +154,15 @@ def plot_win_rate_against(entries: list[Entry], path: Path) -> Path | None:
         ax.set_ylim(0, 100)
     axes[0][0].set_ylabel("win rate (%)")
     return _save(fig, path)
+
+
+def _spread(xs: list[int], width: float = 0.25) -> list[float]:
+    """Shift points that share an x position side by side so their error bars do not hide each other."""
+    out = []
+    for i, x in enumerate(xs):
+        same, k = xs.count(x), xs[:i].count(x)
+        out.append(x + (k - (same - 1) / 2) * width / max(same - 1, 1))
+    return out
 
 
 def _numeric_first(label: str) -> tuple[int, float, str]:
