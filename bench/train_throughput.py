@@ -1,7 +1,7 @@
 """Training throughput: real (non-padding) tokens/s of `underdog train` vs a plain HF Trainer + PEFT run.
 
     .venv/bin/python bench/train_throughput.py [--model smollm2-135m] [--examples 24] [--batch 8] [--device cpu]
-                                               [--threads 1]
+                                               [--threads 1] [--repeats 2]
 
 Both runs see the same rows (the student's chat template, assistant-only labels), the same LoRA (r=8, all
 linear layers), batch size, learning rate and one epoch, in this process, one after the other. The baseline is
@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import random
 import shutil
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -90,6 +91,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--max-length", type=int, default=1024)
     parser.add_argument("--device", default=None)
+    parser.add_argument("--repeats", type=int, default=2, help="passes of each stack, in alternating order")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     args = parser.parse_args()
     if args.threads:
@@ -119,11 +121,21 @@ def main() -> None:
         trained = sum(sum(label != IGNORE for label in r.labels) for r in rows)
         print(f"{args.model} on {device}: {len(rows)} examples, {real_tokens} real tokens "
               f"({trained} trained), batch {args.batch}")
-        plain_tps, plain_pad = plain_stack(model_path, cfg, device, rows, tmp / "plain")
-        print(f"plain HF Trainer + PEFT (padded): {plain_tps:8.1f} real tokens/s, padding share {plain_pad:.1%}")
-        ours_tps, ours_pad = underdog_stack(tmp, hp, rows)
-        print(f"underdog train (padding-free):    {ours_tps:8.1f} real tokens/s, padding share {ours_pad:.1%}")
-        print(f"ratio underdog / plain: {ours_tps / plain_tps:.2f}x")
+        results: dict[str, list[float]] = {"plain": [], "underdog": []}
+        pads: dict[str, float] = {}
+        for i in range(args.repeats):  # alternate the order (ABBA...) so drift in a shared machine's load cancels
+            order = ("plain", "underdog") if i % 2 == 0 else ("underdog", "plain")
+            for name in order:
+                if name == "plain":
+                    tps, pads[name] = plain_stack(model_path, cfg, device, rows, tmp / f"plain-{i}")
+                else:
+                    tps, pads[name] = underdog_stack(tmp, hp, rows)
+                results[name].append(tps)
+                print(f"  pass {i + 1} {name:8s}: {tps:8.1f} real tokens/s", flush=True)
+        plain_tps, ours_tps = statistics.median(results["plain"]), statistics.median(results["underdog"])
+        print(f"plain HF Trainer + PEFT (padded): {plain_tps:8.1f} real tokens/s, padding share {pads['plain']:.1%}")
+        print(f"underdog train (padding-free):    {ours_tps:8.1f} real tokens/s, padding share {pads['underdog']:.1%}")
+        print(f"ratio underdog / plain: {ours_tps / plain_tps:.2f}x (medians of {args.repeats} pass(es) each)")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
