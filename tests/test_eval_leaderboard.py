@@ -102,3 +102,18 @@ def test_leaderboard_without_runs_or_evalsets(project_dir: Path):
     assert entries == [] and recommend(entries) is None
     paths = write_report(Project(project_dir), entries)
     assert "No finished, judged run" in paths["html"].read_text()
+
+
+def test_evalset_import_answer_and_judge_table_cli(project: Project, monkeypatch):  # noqa: F811
+    monkeypatch.setattr("underdog.cli.evaluate.get_project", lambda ctx: project)
+    runner = CliRunner()
+    (project.root / "mine.txt").write_text("How do I renew permit number 7?\nHow do I renew permit number 8?\n")
+    result = runner.invoke(app, ["evalset", "import", "mine.txt"])
+    assert result.exit_code == 0 and "imported 2 questions as eval set 'mine'" in result.output
+    result = runner.invoke(app, ["answer", "run-a", "-e", "mine", "--show", "--system", "Be brief."])
+    assert result.exit_code == 0, result.output
+    assert "Detailed steps for: How do I renew permit number 8?" in result.output
+    assert "2 answers from run-a" in result.output
+    result = runner.invoke(app, ["judge", "run-a", "-e", "mine", "-j", "always_a", "--rubric", "clarity"])
+    assert result.exit_code == 0, result.output
+    assert result.output.count("A/A") == 2 and "win rate 50.0%" in " ".join(result.output.split())
