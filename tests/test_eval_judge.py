@@ -6,10 +6,10 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
-from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
+from fastapi import FastAPI
 
 from underdog.config import ModelSpec
 from underdog.evaluate import judge as judge_mod
@@ -51,8 +51,11 @@ def servers() -> Iterator[dict[str, tuple[ScriptedOpenAI, str]]]:
         "run-b": ScriptedOpenAI(lambda m: "Ask the office!" if int(m[-1]["content"][-2]) % 2 else
                                 f"Detailed steps for: {m[-1]['content']}", model="run-b"),
     }
-    with ExitStack() as stack:
-        yield {name: (fake, stack.enter_context(ServerThread(fake.app)).url + "/v1") for name, fake in fakes.items()}
+    root = FastAPI()
+    for name, fake in fakes.items():
+        root.mount(f"/{name}", fake.app)  # one loopback server, one OpenAI-compatible endpoint per model
+    with ServerThread(root) as server:
+        yield {name: (fake, f"{server.url}/{name}/v1") for name, fake in fakes.items()}
 
 
 @pytest.fixture
