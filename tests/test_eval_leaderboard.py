@@ -25,7 +25,8 @@ def write_run(proj: Project, run_id: str, *, lora_r: int, overfit: bool = False,
     history += [{"step": 2, "epoch": 0.5, "eval_loss": 1.9}, {"step": 4, "epoch": 1.0, "eval_loss": 1.7}]
     (folder / "manifest.json").write_text(json.dumps({
         "id": run_id, "status": status, "dataset": f"ds-{lora_r}", "base_model": "smollm2-135m",
-        "hyperparameters": {"epoch": 1, "learning_rate": 1e-4, "lora_r": lora_r, "lora_alpha": 2 * lora_r},
+        "hyperparameters": {"epoch": 1, "learning_rate": 1e-4, "lora_r": lora_r, "lora_alpha": 2 * lora_r,
+                            "target_modules": ["q_proj", "v_proj"]},
         "metrics": {"train_loss": 1.2, "eval_loss": 1.7}, "error": None, "created": lora_r,
         "overfit": {"flag": overfit, "reason": "eval loss rose" if overfit else None, "epoch": None},
         "history": history}))
@@ -57,7 +58,7 @@ def test_leaderboard_report_and_recommendation(project: Project):  # noqa: F811
     assert html.count("data:image/png;base64,") == 3
     table = list(csv.DictReader(paths["csv"].open()))
     assert [r["candidate"] for r in table] == ["run-a", "candidate", "run-b", "run-c"]
-    assert float(table[2]["win_rate"]) == 0.75 and table[2]["lora_r"] == "8"
+    assert float(table[2]["win_rate"]) == 0.75 and table[2]["lora_r"] == "8" and table[2]["modules"] == "q,v"
     assert "**run-b**" in paths["markdown"].read_text()
 
 

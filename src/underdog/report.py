@@ -20,7 +20,7 @@ from underdog.evaluate.leaderboard import Entry, leaderboard, recommend
 from underdog.project import Project
 
 COLUMNS = ("rank", "candidate", "kind", "status", "dataset", "epoch", "learning_rate", "lora_r", "lora_alpha",
-           "train_loss", "eval_loss", "overfit", "win_rate", "ci_low", "ci_high", "n", "ties", "errors",
+           "modules", "train_loss", "eval_loss", "overfit", "win_rate", "ci_low", "ci_high", "n", "ties", "errors",
            "lc_win_rate", "consistency")
 
 
@@ -33,13 +33,21 @@ def rows(entries: list[Entry]) -> list[dict[str, Any]]:
         out.append({
             "rank": rank, "candidate": e.name, "kind": e.kind, "status": e.status, "dataset": e.dataset,
             "epoch": hp.get("epoch"), "learning_rate": hp.get("learning_rate"), "lora_r": hp.get("lora_r"),
-            "lora_alpha": hp.get("lora_alpha"), "train_loss": m.get("train_loss"), "eval_loss": m.get("eval_loss"),
+            "lora_alpha": hp.get("lora_alpha"), "modules": _modules(hp.get("target_modules")),
+            "train_loss": m.get("train_loss"), "eval_loss": m.get("eval_loss"),
             "overfit": (e.overfit_reason or "yes") if e.overfit else ("no" if e.kind == "run" else None),
             "win_rate": r.get("win_rate"), "ci_low": r.get("ci_low"), "ci_high": r.get("ci_high"), "n": r.get("n"),
             "ties": r.get("ties"), "errors": r.get("errors"), "lc_win_rate": r.get("lc_win_rate"),
             "consistency": r.get("consistency"),
         })
     return out
+
+
+def _modules(names: Any) -> str | None:
+    """LoRA target modules, short: q,k,v,o,gate,up,down."""
+    if isinstance(names, list):
+        return ",".join(str(n).removesuffix("_proj") for n in names)
+    return str(names) if names else None
 
 
 def fmt(value: Any, column: str = "") -> str:

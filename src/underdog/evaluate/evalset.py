@@ -162,7 +162,8 @@ def generate_evalset(project: Project, name: str = "default", size: int | None =
     llm = project.llm(teacher, stage="evalset")
     seen: dict[str, Question] = {}
     start = 0
-    for _ in range(3):  # rounds of sampling until there are enough distinct questions
+    base_seed = llm.spec.params.seed or 0
+    for round_ in range(3):  # rounds of sampling until there are enough distinct questions
         missing = size - len(seen)
         if missing <= 0:
             break
@@ -170,7 +171,9 @@ def generate_evalset(project: Project, name: str = "default", size: int | None =
         start += len(samples)
         prompts = [QUESTION_PROMPT.format(domain=project.config.domain, topic=topics[i % len(topics)])
                    for i in samples]
-        replies = llm.batch(prompts, samples=samples, errors="return", progress="eval questions")
+        # a new seed per round: the same prompts with the same seed would repeat the same questions
+        replies = llm.batch(prompts, samples=samples, errors="return", progress="eval questions",
+                            seed=base_seed + round_)
         for i, reply in zip(samples, replies, strict=True):
             text = clean_question(reply.text)
             if text and text.lower() not in seen and len(seen) < size:
