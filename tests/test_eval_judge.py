@@ -20,6 +20,7 @@ from underdog.project import Project
 from underdog.testing import ScriptedOpenAI, ServerThread
 
 QUESTIONS = [f"How do I renew permit number {i}?" for i in range(6)]
+JUDGES = ("always_a", "longer", "garbage")
 
 
 def _answer_a_then_b(messages: list[dict]) -> tuple[str, str]:
@@ -61,7 +62,9 @@ def servers() -> Iterator[dict[str, tuple[ScriptedOpenAI, str]]]:
 @pytest.fixture
 def project(project_dir: Path, servers: dict) -> Project:
     proj = Project(project_dir)
-    models = {name: ModelSpec(provider="openai", base_url=url, model=name, max_retries=0)
+    judge_params = {"temperature": 0.0, "max_tokens": 16}  # as the default config's judge role
+    models = {name: ModelSpec(provider="openai", base_url=url, model=name, max_retries=0,
+                              params=judge_params if name in JUDGES else {})
               for name, (_, url) in servers.items()}
     proj.config.models.update(models)
     save_evalset(proj, "ev", [Question(f"q{i}", q) for i, q in enumerate(QUESTIONS)], source="test")
@@ -124,6 +127,9 @@ def test_unparseable_verdicts_are_retried_then_errors_never_wins(project: Projec
     assert servers["garbage"][0].requests == 12 * 3  # first try + judge_retries (2)
     errors = project.store.query("SELECT error FROM judgments WHERE result_id = ?", (result.result_id,))
     assert all("unparseable verdict" in r["error"] for r in errors)
+    bodies = servers["garbage"][0].bodies
+    assert {b["max_tokens"] for b in bodies} == {256}  # room for the JSON even with a judge role's small limit
+    assert [b["temperature"] for b in bodies[::12]] == [0.0, 0.7, 0.7]  # re-asks can change the reply
 
 
 def test_jury_majority_vote(project: Project):

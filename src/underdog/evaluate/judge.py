@@ -34,6 +34,8 @@ from underdog.project import Project
 PROMPT_VERSION = "judge-v1"
 NULL_PAIR = ("N/A", "N/A", "N/A")  # question, answer A, answer B: the content-free input
 VERDICTS = ("A", "B", "tie")
+JSON_MAX_TOKENS = 256
+RETRY_TEMPERATURE = 0.7
 RUBRIC_TEXT = {
     "correctness": "factually correct and accurate",
     "helpfulness": "actually helps the person do what they asked",
@@ -160,9 +162,14 @@ def _ask_api(llm: LLM, rubric: Sequence[str], pairs: Sequence[tuple[str, str, st
     prompts = [judge_messages(*pair, rubric, json_mode=True) for pair in pairs]
     out = [Verdict("error", key) for key in keys]
     todo = list(range(len(pairs)))
-    for attempt in range(retries + 1):  # a re-ask is a new sample, so the reply cache does not repeat it
+    params = llm.spec.params
+    max_tokens = max(params.max_tokens, JSON_MAX_TOKENS)  # a judge role set up for "A"/"B" needs room for JSON
+    for attempt in range(retries + 1):
+        # a re-ask is a new sample (its own cache entry) at a temperature that lets the reply change
+        temperature = params.temperature if attempt == 0 else max(params.temperature, RETRY_TEMPERATURE)
         replies = llm.batch([prompts[i] for i in todo], errors="return", json_mode=True,
-                            samples=[attempt] * len(todo), progress=progress if attempt == 0 else None)
+                            samples=[attempt] * len(todo), progress=progress if attempt == 0 else None,
+                            max_tokens=max_tokens, temperature=temperature)
         for i, reply in zip(todo, replies, strict=True):
             verdict = parse_verdict(reply.text) if not reply.error else None
             error = reply.error or f"unparseable verdict after {attempt + 1} tries: {reply.text[:200]!r}"
