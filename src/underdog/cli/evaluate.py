@@ -132,7 +132,9 @@ def compare(
     print_result(cmp.a, rows=False)
     print_result(cmp.b, rows=False)
     boot = cmp.bootstrap
-    needed = "no difference seen" if math.isinf(cmp.needed) else f"about {cmp.needed:.0f} questions"
+    needed = "no difference seen" if math.isinf(cmp.needed) else f"about {cmp.needed:.0f} questions (paired)"
+    if not math.isinf(cmp.needed_unpaired):
+        needed += f", {cmp.needed_unpaired:.0f} per candidate if judged on different questions"
     console.print(
         f"difference {escape(a)} - {escape(b)}: {100 * boot.diff:+.1f} points (95% CI {100 * boot.low:+.1f} to "
         f"{100 * boot.high:+.1f}) on {boot.n} shared questions; P({escape(a)} better) = {boot.p_better:.2f}\n"
