@@ -69,6 +69,9 @@ def overrides(size: DemoSize) -> list[str]:
 
 def run_demo(directory: Path, quick: bool = False, console: Console | None = None) -> dict[str, Path]:
     """Run every stage in `directory` (created if needed); return the report's paths."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # one "Loading weights" bar per model load is noise here
     console = console or Console()
     size = QUICK if quick else FULL
     if not (directory / "underdog.yaml").exists():
