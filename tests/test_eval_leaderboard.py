@@ -105,7 +105,7 @@ def test_leaderboard_without_runs_or_evalsets(project_dir: Path):
     assert "No finished, judged run" in paths["html"].read_text()
 
 
-def test_evalset_import_answer_and_judge_table_cli(project: Project, monkeypatch):  # noqa: F811
+def test_evalset_import_answer_and_judge_table_cli(project: Project, servers: dict, monkeypatch):  # noqa: F811
     monkeypatch.setattr("underdog.cli.evaluate.get_project", lambda ctx: project)
     runner = CliRunner()
     (project.root / "mine.txt").write_text("How do I renew permit number 7?\nHow do I renew permit number 8?\n")
@@ -118,3 +118,7 @@ def test_evalset_import_answer_and_judge_table_cli(project: Project, monkeypatch
     result = runner.invoke(app, ["judge", "run-a", "-e", "mine", "-j", "always_a", "--rubric", "clarity"])
     assert result.exit_code == 0, result.output
     assert result.output.count("A/A") == 2 and "win rate 50.0%" in " ".join(result.output.split())
+    result = runner.invoke(app, ["judge", "run-a", "-e", "mine", "-j", "longer", "-t", "0.2", "-q"])
+    assert result.exit_code == 0, result.output
+    assert "run-a [t=0.2] vs reference" in " ".join(result.output.split())
+    assert servers["run-a"][0].bodies[-1]["temperature"] == 0.2

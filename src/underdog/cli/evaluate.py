@@ -11,6 +11,7 @@ from rich.table import Table
 
 from underdog.cli import app, console, get_project
 from underdog.evaluate.answer import answer as answer_questions
+from underdog.evaluate.answer import variant
 from underdog.evaluate.compare import compare as compare_candidates
 from underdog.evaluate.evalset import generate_evalset, import_evalset, list_evalsets, load_evalset
 from underdog.evaluate.judge import JudgeResult
@@ -73,8 +74,9 @@ def answer(
     show: bool = typer.Option(False, "--show", help="Print every answer."),
 ) -> None:
     """Answer every eval question with a candidate (batched, cached, stored)."""
-    answers = answer_questions(get_project(ctx), candidate, evalset, system_prompt=system,
-                               temperature=temperature, top_p=top_p)
+    project = get_project(ctx)
+    cand = variant(project, candidate, system_prompt=system, temperature=temperature, top_p=top_p)
+    answers = answer_questions(project, cand, evalset)
     failed = [a for a in answers if a.error]
     for a in answers if show else []:
         console.print(f"[bold]{escape(a.question)}[/]\n{escape(a.answer or '(error) ' + str(a.error))}\n")
@@ -108,10 +110,15 @@ def judge(
     evalset: str | None = EVALSET,
     judges: list[str] | None = JUDGES,
     rubric: str | None = RUBRIC,
+    system: str | None = typer.Option(None, "--system", "-s", help="Candidate's system prompt."),
+    temperature: float | None = typer.Option(None, "--temperature", "-t", help="Candidate's temperature."),
+    top_p: float | None = typer.Option(None, "--top-p", help="Candidate's top_p."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Summary only, no per-question table."),
 ) -> None:
     """Pairwise LLM-as-judge against a reference, both orders per question; win rate with a 95% interval."""
-    result = judge_candidate(get_project(ctx), candidate, against, evalset, judges=judges or None,
+    project = get_project(ctx)
+    cand = variant(project, candidate, system_prompt=system, temperature=temperature, top_p=top_p)
+    result = judge_candidate(project, cand, against, evalset, judges=judges or None,
                              rubric=rubric.split(",") if rubric else None)
     print_result(result, rows=not quiet)
 

@@ -65,6 +65,17 @@ def resolve_candidate(project: Project, candidate: str | ModelSpec | Candidate, 
     return Candidate(name, spec)
 
 
+def variant(project: Project, name: str, *, system_prompt: str | None = None, temperature: float | None = None,
+            top_p: float | None = None) -> Candidate:
+    """`name` with another system prompt / sampling, labelled so that it does not replace `name` on the
+    leaderboard: `run-3 [system=1a2b3c t=0.3]`."""
+    cand = resolve_candidate(project, name, system_prompt=system_prompt, temperature=temperature, top_p=top_p)
+    changes = [f"system={hashlib.sha256(system_prompt.encode()).hexdigest()[:6]}" if system_prompt else None,
+               f"t={temperature:g}" if temperature is not None else None, f"p={top_p:g}" if top_p is not None else None]
+    changes = [c for c in changes if c]
+    return Candidate(f"{name} [{' '.join(changes)}]", cand.spec) if changes else cand
+
+
 def spec_label(spec: ModelSpec) -> str:
     return f"{spec.provider}:{spec.model}" + (f"+{spec.adapter}" if spec.adapter else "")
 
