@@ -56,7 +56,7 @@ def fmt(value: Any, column: str = "") -> str:
     if column in ("win_rate", "ci_low", "ci_high", "lc_win_rate", "consistency"):
         return f"{100 * value:.1f}%"
     if isinstance(value, float):
-        return f"{value:.4g}"
+        return f"{value:.3g}"
     return str(value)
 
 
@@ -188,12 +188,21 @@ def _img(path: Path | None, alt: str) -> str:
     return f'<figure><img alt="{html.escape(alt)}" src="data:image/png;base64,{data}"></figure>'
 
 
+def _cell(row: dict[str, Any], column: str) -> str:
+    if column == "overfit" and row[column] not in (None, "no"):
+        return "yes (see below)"
+    return fmt(row[column], column)
+
+
 def html_report(project: Project, entries: list[Entry], charts: dict[str, Path | None], extra: str = "") -> str:
     table = rows(entries)
     head = "".join(f"<th>{c}</th>" for c in COLUMNS)
+    flagged = [(r["candidate"], r["overfit"]) for r in table if r["overfit"] not in (None, "no")]
     body = "".join(
         "<tr" + (' class="overfit"' if r["overfit"] not in (None, "no") else "") + ">"
-        + "".join(f"<td>{html.escape(fmt(r[c], c))}</td>" for c in COLUMNS) + "</tr>" for r in table)
+        + "".join(f"<td>{html.escape(_cell(r, c))}</td>" for c in COLUMNS) + "</tr>" for r in table)
+    notes = "".join(f"<li><b>{html.escape(name)}</b> is flagged as overfit: {html.escape(reason)}</li>"
+                    for name, reason in flagged)
     best = recommend(entries)
     verdict = (f"Recommended run: <b>{html.escape(best.name)}</b>" if best
                else "No finished, judged run without an overfit flag yet.")
@@ -208,7 +217,8 @@ tr.overfit{{background:#fde8e8}}figure{{margin:1em 0}}img{{max-width:100%}}</sty
 <p>{verdict}</p><p>Win rate = (wins + ties/2) / n, each question judged in both orders (a flip is a tie), with a
 95% Wilson interval; lc = length-controlled win rate. Overlapping intervals mean the eval set cannot tell the
 runs apart.</p>
-<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>
+<div style="overflow-x:auto"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>
+<ul>{notes}</ul>
 {figures}{extra}</body></html>
 """
 

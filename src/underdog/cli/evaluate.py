@@ -158,17 +158,17 @@ def leaderboard(
     """Every run with data, hyperparameters, losses, overfit flag and win rate; writes reports/."""
     project = get_project(ctx)
     entries = leaderboard_entries(project, against, evalset)
-    table = Table("#", "candidate", "dataset", "epoch", "lr", "r", "alpha", "train loss", "eval loss", "overfit",
+    table = Table("#", "candidate", "dataset", "epoch", "lr", "r/alpha", "loss train/eval", "overfit",
                   "win rate [95% CI]", "n", "lc")
     for i, e in enumerate(entries, 1):
         hp, m = e.hyperparameters, e.metrics
-        rate = f"{pct(e.win_rate)} [{pct(e.ci[0])}, {pct(e.ci[1])}]" if e.result else "-"
+        rate = f"{pct(e.win_rate)} [{100 * e.ci[0]:.0f}-{100 * e.ci[1]:.0f}]" if e.result else "-"
         flag = "[red]yes[/]" if e.overfit else ("no" if e.kind == "run" else "-")
+        losses = f"{fmt(m.get('train_loss'))}/{fmt(m.get('eval_loss'))}" if e.kind == "run" else "-"
+        shape = f"{fmt(hp.get('lora_r'))}/{fmt(hp.get('lora_alpha'))}" if e.kind == "run" else "-"
         table.add_row(str(i), escape(e.name) + ("" if e.status in ("done", "judged") else f" ({e.status})"),
-                      e.dataset or "-", fmt(hp.get("epoch")), fmt(hp.get("learning_rate")), fmt(hp.get("lora_r")),
-                      fmt(hp.get("lora_alpha")), fmt(m.get("train_loss")), fmt(m.get("eval_loss")), flag, rate,
-                      fmt(e.result["n"] if e.result else None),
-                      pct(e.result["lc_win_rate"]) if e.result else "-")
+                      e.dataset or "-", fmt(hp.get("epoch")), fmt(hp.get("learning_rate")), shape, losses, flag, rate,
+                      fmt(e.result["n"] if e.result else None), pct(e.result["lc_win_rate"]) if e.result else "-")
     console.print(table)
     best = recommend(entries)
     console.print(f"recommended: [bold]{escape(best.name)}[/]" if best else
