@@ -7,7 +7,7 @@ instead of being silently ignored.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -168,7 +168,9 @@ class TrainConfig(Strict):
     lr_scheduler_type: str = "linear"  # any transformers SchedulerType: linear, cosine, constant_with_warmup...
     weight_decay: float = Field(0.0, ge=0)
     max_grad_norm: float = Field(1.0, gt=0)
-    packing: bool = True  # padding-free batches (DataCollatorWithFlattening); False pads to the longest
+    # auto: flatten with flash-attn on a GPU, else group; flatten: padding-free rows (DataCollatorWithFlattening);
+    # group: length-grouped batches padded to their longest; off: random batches padded (the plain stack)
+    packing: Literal["auto", "flatten", "group", "off"] = "auto"
     gradient_checkpointing: bool = False
     logging_steps: int = Field(1, ge=1)
     evals_per_epoch: int = Field(2, ge=1)
@@ -180,6 +182,11 @@ class TrainConfig(Strict):
     device_memory_gb: float | None = Field(None, gt=0)  # refuse runs estimated above this (default: the GPU's)
     max_concurrent: int = Field(1, ge=1)  # sweeps: runs at once (at most one per GPU), like scarce instances
     sagemaker: SageMakerConfig = SageMakerConfig()
+
+    @field_validator("packing", mode="before")
+    @classmethod
+    def _packing_bool(cls, value: Any) -> Any:
+        return {True: "auto", False: "off"}.get(value, value) if isinstance(value, bool) else value
 
 
 class EvaluateConfig(Strict):

@@ -1,16 +1,22 @@
-"""Turning dataset examples into training rows: the student's chat template, assistant-only labels, packing.
+"""Turning dataset examples into training rows: the student's chat template, assistant-only labels, batching.
 
 Each example is rendered with the tokenizer's own chat template. Labels are -100 everywhere except on the tokens
 the assistant wrote (its content and its end-of-turn token), so the loss never rewards predicting the system
-prompt, the question or the template's markup. Batches are padding-free: `DataCollatorWithFlattening` puts the
-examples of a batch one after another in a single row with `position_ids` restarting at 0 for each, and
-transformers turns those into a block-diagonal attention mask, so no example sees another and no padding is
-computed or trained on.
+prompt, the question or the template's markup.
+
+Batches waste no compute on padding, in one of two ways (`packing`):
+- `flatten`: `DataCollatorWithFlattening` puts a batch's examples one after another in a single row with
+  `position_ids` restarting at 0 for each; transformers turns those into a block-diagonal attention mask (or
+  flash-attn's varlen kernels), so no example sees another and there is no padding at all. Best with flash-attn:
+  with sdpa the masked attention over the whole flattened row costs what the padding saved.
+- `group`: the Trainer's length-grouped sampler makes batches of similar lengths, padded to their longest; the
+  padding left is small and each example's attention costs only its own length.
 """
 
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -82,22 +88,31 @@ def build_splits(tokenizer: Any, examples: list[Example], *, max_length: int, va
     return Splits(train=kept[0], eval=kept[1], dropped=dropped)
 
 
-def padding_share(batches: list[list[Row]], packed: bool) -> float:
-    """Share of the positions a model computes that are padding, for batches padded to their longest row
-    (`packed=False`) or flattened into one row (`packed=True`, always 0)."""
-    if packed:
-        return 0.0
-    real = sum(len(r.input_ids) for batch in batches for r in batch)
-    computed = sum(max(len(r.input_ids) for r in batch) * len(batch) for batch in batches if batch)
-    return 1 - real / computed if computed else 0.0
-
-
-def make_collator(tokenizer: Any, packing: bool, flash: bool = False) -> Any:
-    """Padding-free flattening collator (+ the sequence boundaries flash-attn's varlen kernels read), or
-    (packing off) pad-to-longest with labels padded by -100."""
+def make_collator(tokenizer: Any, mode: str, flash: bool = False) -> Any:
+    """`flatten`: padding-free rows (+ the sequence boundaries flash-attn's varlen kernels read);
+    `group` / `off`: pad each batch to its longest row, labels padded with -100."""
     from transformers import DataCollatorForSeq2Seq, DataCollatorWithFlattening
 
-    if packing:
+    if mode == "flatten":
         return DataCollatorWithFlattening(return_position_ids=True, separator_id=IGNORE,
                                           return_flash_attn_kwargs=flash)
     return DataCollatorForSeq2Seq(tokenizer, padding="longest", label_pad_token_id=IGNORE, return_tensors="pt")
+
+
+class CountingCollator:
+    """Wraps a collator and counts the real and the computed (padded) token positions of the batches it makes
+    while `active()` (e.g. while the model is in training mode, to leave evaluation batches out)."""
+
+    def __init__(self, collator: Any, active: Callable[[], bool] = lambda: True):
+        self.collator, self.active, self.real, self.computed = collator, active, 0, 0
+
+    def __call__(self, features: list[dict[str, Any]]) -> Any:
+        batch = self.collator(features)
+        if self.active():
+            self.real += sum(len(f["input_ids"]) for f in features)
+            self.computed += batch["input_ids"].numel()
+        return batch
+
+    @property
+    def padding_share(self) -> float:
+        return 1 - self.real / self.computed if self.computed else 0.0

@@ -26,7 +26,7 @@ from underdog.config import TrainConfig, describe_validation_error
 from underdog.data.dataset import list_datasets, load_dataset, load_manifest
 from underdog.errors import ConfigError, UnderdogError
 from underdog.project import Project
-from underdog.train.data import build_splits, make_collator
+from underdog.train.data import CountingCollator, build_splits, make_collator
 from underdog.train.diagnose import diagnose
 from underdog.train.memory import check_fits, device_memory_gb, estimate, model_shape
 from underdog.train.runs import RunManifest, load_run, plot_losses, run_dir, save_manifest
@@ -188,6 +188,7 @@ def setup_model(model_path: str, cfg: TrainConfig, device: str) -> tuple[Any, An
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(model_path)
+    tokenizer.padding_side = "right"  # left padding would shift the positions of padded training rows
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
@@ -201,6 +202,13 @@ def setup_model(model_path: str, cfg: TrainConfig, device: str) -> tuple[Any, An
     lora = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
                       target_modules=cfg.target_modules, task_type="CAUSAL_LM")
     return get_peft_model(model, lora), tokenizer
+
+
+def batching(cfg: TrainConfig, device: str) -> str:
+    """The effective `packing` mode: `auto` flattens with flash-attn, groups by length otherwise."""
+    if cfg.packing != "auto":
+        return cfg.packing
+    return "flatten" if attention(device) == "flash_attention_2" else "group"
 
 
 def training_arguments(cfg: TrainConfig, device: str, output_dir: Path, n_train: int, world_size: int = 1) -> Any:
@@ -220,6 +228,7 @@ def training_arguments(cfg: TrainConfig, device: str, output_dir: Path, n_train:
         eval_strategy="steps", eval_steps=max(1, steps_per_epoch // cfg.evals_per_epoch),
         save_strategy="steps", save_steps=cfg.save_steps, save_total_limit=1, report_to=[],
         remove_unused_columns=False, dataloader_num_workers=0, disable_tqdm=False,
+        train_sampling_strategy="group_by_length" if batching(cfg, device) == "group" else "random",
     )
 
 
@@ -233,9 +242,12 @@ def make_trainer(model: Any, tokenizer: Any, splits: Any, cfg: TrainConfig, devi
     args = training_arguments(cfg, device, output_dir, len(splits.train), int(os.environ.get("WORLD_SIZE", "1")))
     if eval_ds is None:
         args.eval_strategy = "no"
-    return Trainer(model=model, args=args, train_dataset=train_ds, eval_dataset=eval_ds,
-                   data_collator=make_collator(tokenizer, cfg.packing, flash=attention(device) != "sdpa"),
-                   callbacks=callbacks)
+    collator = CountingCollator(make_collator(tokenizer, batching(cfg, device), flash=attention(device) != "sdpa"),
+                                active=lambda: model.training)  # evaluation batches are not counted
+    trainer = Trainer(model=model, args=args, train_dataset=train_ds, eval_dataset=eval_ds, data_collator=collator,
+                      callbacks=callbacks)
+    trainer.counting = collator
+    return trainer
 
 
 def _last_checkpoint(folder: Path) -> str | None:
@@ -261,7 +273,7 @@ def _save(project: Project, manifest: RunManifest, cfg: TrainConfig, trainer: An
     train_losses = [h["loss"] for h in manifest.history if "loss" in h]
     eval_losses = [h["eval_loss"] for h in manifest.history if "eval_loss" in h]
     runtime = result.metrics.get("train_runtime") or 0.0
-    tokens_per_epoch = sum(len(r.input_ids) for r in splits.train)
+    counted = trainer.counting  # this process's training batches (since the resume, for a resumed run)
     manifest.metrics = {
         **{k: v for k, v in manifest.metrics.items() if k == "stopped_early_at_epoch"},
         "train_loss": train_losses[-1] if train_losses else None,
@@ -271,8 +283,8 @@ def _save(project: Project, manifest: RunManifest, cfg: TrainConfig, trainer: An
         "steps": trainer.state.global_step, "epochs": round(trainer.state.epoch or 0, 3),
         "train_examples": len(splits.train), "eval_examples": len(splits.eval), "dropped_examples": splits.dropped,
         "train_runtime_s": round(runtime, 2),
-        "train_tokens_per_s": round(tokens_per_epoch * (trainer.state.epoch or 0) / runtime, 1) if runtime else None,
-        "padding_share": 0.0 if cfg.packing else None,
+        "train_tokens_per_s": round(counted.real / runtime, 1) if runtime else None,
+        "padding_share": round(counted.padding_share, 4), "batching": batching(cfg, manifest.device or "cpu"),
     }
     manifest.overfit = diagnose(manifest.history, gap=cfg.overfit_gap, patience=cfg.overfit_patience).to_json()
     manifest.status, manifest.error = "done", None
