@@ -12,6 +12,7 @@ underdog.yaml stays the commented default. Steps whose artifact exists are skipp
 from __future__ import annotations
 
 import json
+import shlex
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 
 from underdog.evaluate.evalset import generate_evalset, list_evalsets
 from underdog.evaluate.judge import JudgeResult, judge
@@ -77,8 +79,9 @@ def run_demo(directory: Path, quick: bool = False, console: Console | None = Non
     if not (directory / "underdog.yaml").exists():
         init_project(DOMAIN, directory)
     project = Project(directory, overrides=overrides(size))
-    console.print(f"[bold]underdog demo[/] in {project.root} ({'quick' if quick else 'full'} size), offline on the "
-                  "embedded smollm2-135m; settings: " + " ".join(f"--set '{o}'" for o in project.overrides))
+    console.print(f"[bold]underdog demo[/] in {project.root} ({'quick' if quick else 'full'} size), offline: every "
+                  "role is the embedded smollm2-135m, so the reference to beat is the base model itself.\nSettings: "
+                  + escape(" ".join(f"--set {shlex.quote(o)}" for o in project.overrides)), highlight=False)
     started = time.perf_counter()
     step = _stepper(console, started)
     say = console.print
