@@ -188,3 +188,15 @@ def test_rubric_reaches_the_judge(project: Project, servers: dict):
     assert "- empathy: acknowledges" in prompt and "- be brief: be brief" in prompt
     assert "correctness" not in prompt
     assert servers["longer"][0].bodies[-1]["response_format"] == {"type": "json_object"}
+
+
+def test_reference_answers_of_the_evalset_are_shown_to_the_judge(project: Project, servers: dict):
+    save_evalset(project, "refd", [Question("r0", QUESTIONS[0], reference="Fill in form P-7 at city hall.")],
+                 source="test")
+    result = judge(project, "candidate", "reference", "refd", judges=["longer"], progress=False)
+    prompts = [b["messages"][-1]["content"] for b in servers["longer"][0].bodies[-2:]]
+    assert all("[Reference answer, known to be correct" in p and "Fill in form P-7" in p for p in prompts)
+    assert result.wins == 1
+    plain = judge(project, "candidate", "reference", "ev", judges=["longer"], progress=False)
+    assert "[Reference answer" not in servers["longer"][0].bodies[-1]["messages"][-1]["content"]
+    assert plain.calls == 12

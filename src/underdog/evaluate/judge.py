@@ -26,7 +26,7 @@ from rich.progress import Progress
 from underdog.config import ModelSpec
 from underdog.evaluate import stats
 from underdog.evaluate.answer import Answer, Candidate, answer, resolve_candidate
-from underdog.evaluate.evalset import resolve_evalset
+from underdog.evaluate.evalset import load_evalset, resolve_evalset
 from underdog.llm import LLM
 from underdog.llm.caller import _adapter_fingerprint
 from underdog.project import Project
@@ -34,6 +34,7 @@ from underdog.project import Project
 PROMPT_VERSION = "judge-v1"
 NULL_PAIR = ("N/A", "N/A", "N/A")  # question, answer A, answer B: the content-free input
 VERDICTS = ("A", "B", "tie")
+Pair = tuple[str, str, str] | tuple[str, str, str, str | None]  # question, first, second[, reference]
 JSON_MAX_TOKENS = 256
 RETRY_TEMPERATURE = 0.7
 RUBRIC_TEXT = {
@@ -50,7 +51,7 @@ Do not let the order of the answers or their length influence you.
 
 [Question]
 {question}
-
+{reference}
 [Answer A]
 {first}
 
@@ -77,10 +78,19 @@ def rubric_text(rubric: Sequence[str]) -> str:
     return "\n".join(f"- {name}: {RUBRIC_TEXT.get(name, name)}" for name in rubric)
 
 
-def judge_messages(question: str, first: str, second: str, rubric: Sequence[str], json_mode: bool) -> list[dict]:
-    prompt = PROMPT.format(rubric=rubric_text(rubric), question=question, first=first, second=second,
-                           instruction=JSON_INSTRUCTION if json_mode else LOCAL_INSTRUCTION)
+def judge_messages(question: str, first: str, second: str, rubric: Sequence[str], json_mode: bool,
+                   reference: str | None = None) -> list[dict]:
+    """The judge's prompt; an eval set's reference answer, when it has one, is shown to the judge only."""
+    known = f"\n[Reference answer, known to be correct: judge both answers against it]\n{reference}\n" \
+        if reference else ""
+    prompt = PROMPT.format(rubric=rubric_text(rubric), question=question, reference=known, first=first,
+                           second=second, instruction=JSON_INSTRUCTION if json_mode else LOCAL_INSTRUCTION)
     return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": prompt}]
+
+
+def pair_messages(pair: Pair, rubric: Sequence[str], json_mode: bool) -> list[dict]:
+    question, first, second, *reference = pair
+    return judge_messages(question, first, second, rubric, json_mode, reference[0] if reference else None)
 
 
 def uses_logprobs(llm: LLM) -> bool:
@@ -95,8 +105,9 @@ def judge_identity(llm: LLM) -> str:
                       sort_keys=True)
 
 
-def verdict_key(identity: str, rubric: Sequence[str], question: str, first: str, second: str) -> str:
-    body = json.dumps([identity, list(rubric), question, first, second])
+def verdict_key(identity: str, rubric: Sequence[str], question: str, first: str, second: str,
+                reference: str | None = None) -> str:
+    body = json.dumps([identity, list(rubric), question, first, second] + ([reference] if reference else []))
     return hashlib.sha256(body.encode()).hexdigest()
 
 
@@ -113,9 +124,9 @@ def parse_verdict(text: str) -> str | None:
     return {"a": "A", "b": "B", "tie": "tie"}.get(verdict.strip().lower())
 
 
-def ask_judge(project: Project, llm: LLM, rubric: Sequence[str], pairs: Sequence[tuple[str, str, str]],
-              retries: int = 2, progress: str | None = None) -> list[Verdict]:
-    """Verdicts for (question, first answer, second answer) pairs, from the cache where possible."""
+def ask_judge(project: Project, llm: LLM, rubric: Sequence[str], pairs: Sequence[Pair], retries: int = 2,
+              progress: str | None = None) -> list[Verdict]:
+    """Verdicts for (question, first answer, second answer[, reference answer]) pairs, cached ones first."""
     identity = judge_identity(llm)
     keys = [verdict_key(identity, rubric, *pair) for pair in pairs]
     verdicts: list[Verdict | None] = [_cached(project, key) for key in keys]
@@ -137,7 +148,7 @@ def _cached(project: Project, key: str) -> Verdict | None:
     return Verdict(rows[0]["verdict"], key, cached=True, raw=rows[0]["raw"]) if rows else None
 
 
-def _ask_local(llm: LLM, rubric: Sequence[str], pairs: Sequence[tuple[str, str, str]], keys: list[str],
+def _ask_local(llm: LLM, rubric: Sequence[str], pairs: Sequence[Pair], keys: list[str],
                retries: int, progress: str | None) -> list[Verdict]:
     """Verdict = the option most raised above its log-probability for a content-free pair ("N/A" answers):
     contextual calibration (Zhao et al., 2021) removes a small judge's constant preference for one letter,
@@ -147,7 +158,7 @@ def _ask_local(llm: LLM, rubric: Sequence[str], pairs: Sequence[tuple[str, str, 
     with Progress(disable=not progress or len(pairs) < 2) as bar:
         task = bar.add_task(progress or "", total=len(pairs))
         for pair, key in zip(pairs, keys, strict=True):
-            scores = llm.backend.score_options(judge_messages(*pair, rubric, json_mode=False), list(VERDICTS))
+            scores = llm.backend.score_options(pair_messages(pair, rubric, json_mode=False), list(VERDICTS))
             lift = [s - n for s, n in zip(scores, null, strict=True)]
             best = max(range(len(VERDICTS)), key=lambda j: lift[j])
             raw = {"logprobs": dict(zip(VERDICTS, scores, strict=True)),
@@ -157,9 +168,9 @@ def _ask_local(llm: LLM, rubric: Sequence[str], pairs: Sequence[tuple[str, str, 
     return out
 
 
-def _ask_api(llm: LLM, rubric: Sequence[str], pairs: Sequence[tuple[str, str, str]], keys: list[str],
+def _ask_api(llm: LLM, rubric: Sequence[str], pairs: Sequence[Pair], keys: list[str],
              retries: int, progress: str | None) -> list[Verdict]:
-    prompts = [judge_messages(*pair, rubric, json_mode=True) for pair in pairs]
+    prompts = [pair_messages(pair, rubric, json_mode=True) for pair in pairs]
     out = [Verdict("error", key) for key in keys]
     todo = list(range(len(pairs)))
     params = llm.spec.params
@@ -300,6 +311,7 @@ def judge(project: Project, candidate: str | ModelSpec | Candidate, reference: s
     cand = resolve_candidate(project, candidate)
     ref = resolve_candidate(project, reference or cfg.reference)
     rubric = list(rubric or cfg.rubric)
+    known = {q.id: q.reference for q in load_evalset(project, name)}
     ours = answer(project, cand, name, progress=progress)
     theirs = {a.question_id: a for a in answer(project, ref, name, progress=progress)}
     pairs = [(a, theirs[a.question_id]) for a in ours]
@@ -308,8 +320,8 @@ def judge(project: Project, candidate: str | ModelSpec | Candidate, reference: s
     votes: list[dict[str, tuple[str, str]]] = [{} for _ in pairs]
     verdicts: list[tuple[str, str, str, Verdict]] = []  # (judge, question id, order, verdict), for the record
     for llm in llms:
-        asked = [(pairs[i][0].question, pairs[i][0].answer, pairs[i][1].answer) for i in ok]
-        asked += [(q, second, first) for q, first, second in asked]
+        asked = [(a.question, a.answer, b.answer, known.get(a.question_id)) for a, b in (pairs[i] for i in ok)]
+        asked += [(q, second, first, ref) for q, first, second, ref in asked]
         got = ask_judge(project, llm, rubric, asked, cfg.judge_retries,
                         progress=f"judging with {llm.label}" if progress else None)
         for slot, i in enumerate(ok):
