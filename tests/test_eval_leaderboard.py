@@ -77,6 +77,9 @@ def test_leaderboard_cli_numbers_match_stored_judgments(project: Project, monkey
     row = next(r for r in csv.DictReader((project.reports_dir / "leaderboard.csv").open())
                if r["candidate"] == "run-b")
     assert float(row["win_rate"]) == pytest.approx(recompute_win_rate(project, "run-b"))
+    exported = runner.invoke(app, ["leaderboard", "--format", "csv"])
+    assert exported.exit_code == 0 and exported.output.splitlines()[0].startswith("rank,candidate,kind")
+    assert "| 1 | run-b |" in runner.invoke(app, ["leaderboard", "-f", "markdown"]).output
 
 
 def recompute_win_rate(proj: Project, candidate: str) -> float:

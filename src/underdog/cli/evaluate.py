@@ -154,10 +154,17 @@ def leaderboard(
     ctx: typer.Context,
     against: str | None = typer.Option(None, "--against", help="Reference (default: evaluate.reference)."),
     evalset: str | None = EVALSET,
+    output: str = typer.Option("table", "--format", "-f", help="table, markdown or csv (to stdout)."),
 ) -> None:
     """Every run with data, hyperparameters, losses, overfit flag and win rate; writes reports/."""
     project = get_project(ctx)
     entries = leaderboard_entries(project, against, evalset)
+    paths = write_report(project, entries)
+    if output in ("markdown", "csv"):
+        typer.echo(paths[output].read_text(), nl=False)
+        return
+    if output != "table":
+        raise typer.BadParameter(f"--format {output!r}: use table, markdown or csv")
     table = Table("#", "candidate", "dataset", "epoch", "lr", "r/alpha", "loss train/eval", "overfit",
                   "win rate [95% CI]", "n", "lc")
     for i, e in enumerate(entries, 1):
@@ -173,5 +180,4 @@ def leaderboard(
     best = recommend(entries)
     console.print(f"recommended: [bold]{escape(best.name)}[/]" if best else
                   "no recommendation yet: no finished, judged run without an overfit flag")
-    paths = write_report(project, entries)
     console.print(f"report: {paths['html']} (also {paths['markdown'].name}, {paths['csv'].name})")
