@@ -1,6 +1,6 @@
 """Training throughput: real (non-padding) tokens/s of `underdog train` vs a plain HF Trainer + PEFT run.
 
-    .venv/bin/python bench/train_throughput.py [--model smollm2-135m] [--examples 24] [--batch 8] [--device cpu]
+    .venv/bin/python bench/train_throughput.py [--model smollm2-135m] [--examples 64] [--batch 4] [--device cpu]
                                                [--threads 1] [--repeats 2]
 
 Both runs see the same rows (the student's chat template, assistant-only labels), the same LoRA (r=8, all
@@ -71,8 +71,8 @@ def underdog_stack(root: Path, cfg: dict, rows: list) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="smollm2-135m")
-    parser.add_argument("--examples", type=int, default=24)
-    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--examples", type=int, default=64)
+    parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--max-length", type=int, default=1024)
     parser.add_argument("--device", default=None)
     parser.add_argument("--packing", default="auto", choices=["auto", "flatten", "group", "off"])
