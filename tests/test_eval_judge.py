@@ -12,6 +12,7 @@ import pytest
 from fastapi import FastAPI
 
 from underdog.config import ModelSpec
+from underdog.errors import ModelError
 from underdog.evaluate import judge as judge_mod
 from underdog.evaluate.answer import answer, load_answers, resolve_candidate
 from underdog.evaluate.evalset import Question, save_evalset
@@ -46,7 +47,8 @@ def servers() -> Iterator[dict[str, tuple[ScriptedOpenAI, str]]]:
         "longer": ScriptedOpenAI(prefers_longer, model="longer"),
         "garbage": ScriptedOpenAI(lambda m: "I think A is better", model="garbage"),
         "flaky": ScriptedOpenAI(lambda m: f"A long and careful answer: {m[-1]['content']}", model="flaky",
-                                faults=["401"] * len(QUESTIONS)),  # every first call fails for good
+                                faults=["401"] * 3),  # the first three calls fail for good
+        "dead": ScriptedOpenAI(model="dead", faults=["401"] * 100),
         # two "runs": run-a always answers at length, run-b only on even-numbered questions
         "run-a": ScriptedOpenAI(lambda m: f"Detailed steps for: {m[-1]['content']}", model="run-a"),
         "run-b": ScriptedOpenAI(lambda m: "Ask the office!" if int(m[-1]["content"][-2]) % 2 else
@@ -175,10 +177,14 @@ def test_real_local_judge_reads_log_probabilities(project: Project, tiny_llama_d
 
 def test_failed_answers_are_errors_then_retried(project: Project, servers: dict):
     first = judge(project, "flaky", "reference", "ev", judges=["longer"], progress=False)
-    assert (first.errors, first.n, first.wins, first.win_rate) == (6, 0, 0, 0.0)
-    assert servers["longer"][0].requests == 0  # nothing to judge
+    assert (first.errors, first.n, first.wins, first.losses) == (3, 3, 3, 0)  # an error is never a win
+    assert servers["longer"][0].requests == 6  # only the answered questions were judged, in both orders
     again = judge(project, "flaky", "reference", "ev", judges=["longer"], progress=False)
     assert (again.errors, again.wins) == (0, 6)  # the failed calls were not cached: the re-run answered them
+    with pytest.raises(ModelError, match="every answer of dead failed, e.g.: .*HTTP 401"):
+        judge(project, "dead", "reference", "ev", judges=["longer"], progress=False)
+    with pytest.raises(ModelError, match="judge dead .* failed on every question, e.g.: .*HTTP 401"):
+        judge(project, "candidate", "reference", "ev", judges=["dead"], progress=False)
 
 
 def test_rubric_reaches_the_judge(project: Project, servers: dict):

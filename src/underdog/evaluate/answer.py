@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass
 
 from underdog.config import ModelSpec
+from underdog.errors import ModelError
 from underdog.evaluate.evalset import load_evalset, resolve_evalset
 from underdog.llm import LLM
 from underdog.llm.caller import _adapter_fingerprint
@@ -85,7 +86,8 @@ def answer(project: Project, candidate: str | ModelSpec | Candidate, evalset: st
     """Answers of `candidate` to every question of `evalset`, in eval-set order (stored and cached).
 
     `changes` are resolve_candidate's keyword arguments (system_prompt, temperature, top_p, max_tokens).
-    A failed call becomes an Answer with `error` set; it is retried on the next run.
+    A failed call becomes an Answer with `error` set; it is retried on the next run. When every call failed
+    (a wrong key or endpoint), ModelError says why.
     """
     cand = resolve_candidate(project, candidate, **changes)  # type: ignore[arg-type]
     name = resolve_evalset(project, evalset)
@@ -97,6 +99,8 @@ def answer(project: Project, candidate: str | ModelSpec | Candidate, evalset: st
     answers = [Answer(q.id, q.question, r.text, r.output_tokens, r.error) for q, r in zip(questions, replies,
                                                                                           strict=True)]
     _store_answers(project, cand, name, answers)
+    if answers and all(a.error for a in answers):
+        raise ModelError(f"every answer of {cand.name} failed, e.g.: {answers[0].error}")
     return answers
 
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from rich.progress import Progress
 
 from underdog.config import ModelSpec
+from underdog.errors import ModelError
 from underdog.evaluate import stats
 from underdog.evaluate.answer import Answer, Candidate, answer, resolve_candidate
 from underdog.evaluate.evalset import load_evalset, resolve_evalset
@@ -324,6 +325,8 @@ def judge(project: Project, candidate: str | ModelSpec | Candidate, reference: s
         asked += [(q, second, first, ref) for q, first, second, ref in asked]
         got = ask_judge(project, llm, rubric, asked, cfg.judge_retries,
                         progress=f"judging with {llm.label}" if progress else None)
+        if got and all(v.verdict == "error" and not v.raw for v in got):  # no reply at all: say why
+            raise ModelError(f"judge {llm.label} failed on every question, e.g.: {got[0].error}")
         for slot, i in enumerate(ok):
             ab, ba = got[slot], got[slot + len(ok)]
             votes[i][llm.label] = (ab.verdict, ba.verdict)
