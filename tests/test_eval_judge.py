@@ -94,6 +94,7 @@ def test_position_swap_turns_a_position_biased_judge_into_ties(project: Project)
     result = judge(project, "candidate", "reference", "ev", judges=["always_a"], progress=False)
     assert (result.wins, result.ties, result.losses, result.errors) == (0, 6, 0, 0)
     assert result.win_rate == 0.5 and result.tie_share == 1.0 and result.consistency == 0.0
+    assert result.first_position_share == 1.0
     row = result.rows[0]
     assert row.votes == {"always_a (openai:always_a)": ("A", "A")} and row.outcome == "tie"
 
@@ -101,6 +102,7 @@ def test_position_swap_turns_a_position_biased_judge_into_ties(project: Project)
 def test_consistent_judge_and_statistics(project: Project):
     result = judge(project, "candidate", "reference", "ev", judges=["longer"], progress=False)
     assert (result.wins, result.n, result.win_rate, result.consistency) == (6, 6, 1.0, 1.0)
+    assert result.first_position_share == 0.5  # "A" when the candidate came first, "B" after the swap
     low, high = result.ci
     assert high == pytest.approx(1.0) and low == pytest.approx(6 / (6 + 1.959964**2), abs=1e-3)
     assert result.mean_len_candidate > result.mean_len_reference == len("Ask the office.")

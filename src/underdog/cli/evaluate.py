@@ -93,13 +93,15 @@ def print_result(result: JudgeResult, rows: bool = True) -> None:
                           str(len(r.reference_answer)))
         console.print(table)
     low, high = result.ci
+    first = result.first_position_share
+    bias = f" · first answer preferred in {pct(first)} of A/B verdicts" if first is not None else ""
     console.print(
         f"[bold]{escape(result.candidate)}[/] vs {escape(result.reference)} on {result.evalset}: win rate "
         f"[bold]{pct(result.win_rate)}[/] (95% CI {pct(low)}-{pct(high)}), {result.wins} wins / {result.ties} ties"
         f" / {result.losses} losses of n={result.n}" + (f", {result.errors} errors" if result.errors else "")
         + f"\ntie share {pct(result.tie_share)} · position consistency {pct(result.consistency)} · mean length "
         f"{result.mean_len_candidate:.0f} vs {result.mean_len_reference:.0f} chars · length-controlled win rate "
-        f"{pct(result.lc_win_rate)} · {result.calls} new verdicts", highlight=False)
+        f"{pct(result.lc_win_rate)} · {result.calls} new verdicts" + bias, highlight=False)
 
 
 @app.command()

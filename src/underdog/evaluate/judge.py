@@ -298,6 +298,12 @@ class JudgeResult:
         return stats.length_controlled_win_rate([r.score for r in valid], [len(r.candidate_answer) for r in valid],
                                                 [len(r.reference_answer) for r in valid])
 
+    @property
+    def first_position_share(self) -> float | None:
+        """Share of "A" among the judges' A/B verdicts: 0.5 for a judge without position bias."""
+        letters = [v for r in self.rows for pair in r.votes.values() for v in pair if v in ("A", "B")]
+        return letters.count("A") / len(letters) if letters else None
+
     def scores(self) -> dict[str, float]:
         """Per-question score (1 win, 0.5 tie, 0 loss) of the judged questions."""
         return {r.question_id: r.score for r in self.valid if r.score is not None}
