@@ -6,9 +6,10 @@
 Every question is judged twice per judge, the candidate's answer first ("ab") and second ("ba"). A verdict
 that flips with the order is a tie. Several judges vote per question; without a majority it is a tie.
 A local judge gives its verdict by comparing the log-probabilities of "A", "B" and "tie" as its reply
-(calibrated against a content-free pair, see `_ask_local`); an API
-judge answers in JSON mode and is parsed strictly: an unparseable verdict is re-asked `judge_retries` times,
-then recorded as an error (never a win). Verdicts are cached in `judge_cache`, so a re-run calls no model.
+(calibrated against a content-free pair, see `_ask_local`); an API judge answers in JSON mode and is parsed
+strictly: an unparseable verdict is re-asked `judge_retries` times, then recorded as an error (never a win).
+An eval set's reference answers, when present, are shown to the judge. Verdicts are cached in `judge_cache`,
+so a re-run calls no model.
 Each call of `judge` is recorded in `judge_results` with its per-question, per-order verdicts in `judgments`.
 """
 
