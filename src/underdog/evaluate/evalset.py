@@ -142,6 +142,7 @@ def _question(record: object, file: Path, number: int) -> Question:
 
 
 # -- generation -------------------------------------------------------------------------------------------
+QUESTION_TOKENS = 64  # a question is short: no need to wait for the teacher's full answer length
 QUESTION_PROMPT = """You write test questions for an assistant about: {domain}.
 Topic: {topic}
 Write ONE realistic question a member of the public would ask about this topic. Reply with the question only."""
@@ -173,7 +174,7 @@ def generate_evalset(project: Project, name: str = "default", size: int | None =
                    for i in samples]
         # a new seed per round: the same prompts with the same seed would repeat the same questions
         replies = llm.batch(prompts, samples=samples, errors="return", progress="eval questions",
-                            seed=base_seed + round_)
+                            seed=base_seed + round_, max_tokens=min(llm.spec.params.max_tokens, QUESTION_TOKENS))
         for i, reply in zip(samples, replies, strict=True):
             text = clean_question(reply.text)
             if text and text.lower() not in seen and len(seen) < size:
