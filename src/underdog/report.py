@@ -209,8 +209,8 @@ def html_report(project: Project, entries: list[Entry], charts: dict[str, Path |
     figures = "".join(_img(p, name) for name, p in charts.items())
     return f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>underdog leaderboard: {html.escape(project.config.domain)}</title>
-<style>body{{font-family:system-ui,sans-serif;margin:2em;max-width:1200px}}table{{border-collapse:collapse;
-font-size:13px}}td,th{{border:1px solid #ccc;padding:3px 6px;text-align:right}}th{{background:#eee}}
+<style>body{{font-family:system-ui,sans-serif;margin:2em;max-width:1500px}}table{{border-collapse:collapse;
+font-size:13px}}td,th{{border:1px solid #ccc;padding:3px 6px;text-align:right;white-space:nowrap}}th{{background:#eee}}
 tr.overfit{{background:#fde8e8}}figure{{margin:1em 0}}img{{max-width:100%}}</style></head><body>
 <h1>Leaderboard</h1><p>Domain: {html.escape(project.config.domain)}<br>Reference:
 {html.escape(project.config.evaluate.reference)} · generated {time.strftime('%Y-%m-%d %H:%M')}</p>
