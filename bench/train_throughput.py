@@ -51,6 +51,7 @@ def plain_stack(model_path: str, cfg: TrainConfig, device: str, rows: list, out:
     from datasets import Dataset
     from transformers import Trainer
 
+    cfg = cfg.model_copy(update={"packing": "off"})  # random batches, as the plain Trainer samples them
     model, tokenizer = setup_model(model_path, cfg, device)
     collator = CountingCollator(make_collator(tokenizer, "off"))
     args = training_arguments(cfg, device, out, len(rows))
