@@ -11,7 +11,7 @@ from rich.table import Table
 
 from underdog.cli import app, console, get_project
 from underdog.evaluate.answer import answer as answer_questions
-from underdog.evaluate.answer import variant
+from underdog.evaluate.answer import check_answered, variant
 from underdog.evaluate.compare import compare as compare_candidates
 from underdog.evaluate.evalset import generate_evalset, import_evalset, list_evalsets, load_evalset
 from underdog.evaluate.judge import JudgeResult
@@ -80,8 +80,9 @@ def answer(
     failed = [a for a in answers if a.error]
     for a in answers if show else []:
         console.print(f"[bold]{escape(a.question)}[/]\n{escape(a.answer or '(error) ' + str(a.error))}\n")
-    console.print(f"{len(answers) - len(failed)} answers from {candidate}" + (f", {len(failed)} failed (run again "
-                                                                             "to retry)" if failed else ""))
+    check_answered(cand.name, answers)
+    console.print(f"{len(answers) - len(failed)} answers from {candidate}" + (
+        f", {len(failed)} failed (run again to retry), e.g.: {escape(str(failed[0].error))}" if failed else ""))
 
 
 def print_result(result: JudgeResult, rows: bool = True) -> None:

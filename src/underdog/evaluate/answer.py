@@ -86,8 +86,7 @@ def answer(project: Project, candidate: str | ModelSpec | Candidate, evalset: st
     """Answers of `candidate` to every question of `evalset`, in eval-set order (stored and cached).
 
     `changes` are resolve_candidate's keyword arguments (system_prompt, temperature, top_p, max_tokens).
-    A failed call becomes an Answer with `error` set; it is retried on the next run. When every call failed
-    (a wrong key or endpoint), ModelError says why.
+    A failed call becomes an Answer with `error` set; it is retried on the next run.
     """
     cand = resolve_candidate(project, candidate, **changes)  # type: ignore[arg-type]
     name = resolve_evalset(project, evalset)
@@ -99,9 +98,13 @@ def answer(project: Project, candidate: str | ModelSpec | Candidate, evalset: st
     answers = [Answer(q.id, q.question, r.text, r.output_tokens, r.error) for q, r in zip(questions, replies,
                                                                                           strict=True)]
     _store_answers(project, cand, name, answers)
-    if answers and all(a.error for a in answers):
-        raise ModelError(f"every answer of {cand.name} failed, e.g.: {answers[0].error}")
     return answers
+
+
+def check_answered(name: str, answers: list[Answer]) -> None:
+    """Raise ModelError, saying why, when every call of a candidate failed (a wrong key or endpoint)."""
+    if answers and all(a.error for a in answers):
+        raise ModelError(f"every answer of {name} failed, e.g.: {answers[0].error}")
 
 
 def _store_answers(project: Project, cand: Candidate, evalset: str, answers: list[Answer]) -> None:

@@ -27,7 +27,7 @@ from rich.progress import Progress
 from underdog.config import ModelSpec
 from underdog.errors import ModelError
 from underdog.evaluate import stats
-from underdog.evaluate.answer import Answer, Candidate, answer, resolve_candidate
+from underdog.evaluate.answer import Answer, Candidate, answer, check_answered, resolve_candidate
 from underdog.evaluate.evalset import load_evalset, resolve_evalset
 from underdog.llm import LLM
 from underdog.llm.caller import _adapter_fingerprint
@@ -321,7 +321,10 @@ def judge(project: Project, candidate: str | ModelSpec | Candidate, reference: s
     rubric = list(rubric or cfg.rubric)
     known = {q.id: q.reference for q in load_evalset(project, name)}
     ours = answer(project, cand, name, progress=progress)
-    theirs = {a.question_id: a for a in answer(project, ref, name, progress=progress)}
+    check_answered(cand.name, ours)
+    theirs = answer(project, ref, name, progress=progress)
+    check_answered(ref.name, theirs)
+    theirs = {a.question_id: a for a in theirs}
     pairs = [(a, theirs[a.question_id]) for a in ours]
     ok = [i for i, (a, b) in enumerate(pairs) if not a.error and not b.error]
     llms = [_judge_llm(project, j) for j in (judges or cfg.judges)]
