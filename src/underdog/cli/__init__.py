@@ -59,5 +59,5 @@ def main() -> None:
     app()
 
 
-# Stage modules register their commands on import.
-from underdog.cli import arena, core, data, demo, evaluate, train, tune  # noqa: E402,F401
+# Stage modules register their commands on import, in pipeline order (the order of `underdog --help`).
+from underdog.cli import core, data, train, evaluate, tune, arena, demo  # noqa: E402,F401,I001

@@ -152,11 +152,15 @@ def _train(project: Project, dataset: str, size: DemoSize, say: Callable[..., No
         except UnderdogError as exc:
             say(f"  {run_id}: {exc}")
             continue
-        m = manifest.metrics
-        say(f"  {run_id}: train loss {m.get('train_loss')}, eval loss {m.get('eval_loss')}, overfit "
-              f"{manifest.overfit.get('flag')}")
+        say(f"  {run_id}: train loss {_loss(manifest.metrics.get('train_loss'))}, eval loss "
+            f"{_loss(manifest.metrics.get('eval_loss'))}, "
+            f"{'OVERFIT' if manifest.overfit.get('flag') else 'not overfit'}")
         done.append(run_id)
     return done
+
+
+def _loss(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
 
 
 def _judge_all(project: Project, candidates: list[str]) -> list[JudgeResult]:

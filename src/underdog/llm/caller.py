@@ -287,10 +287,11 @@ def _adapter_fingerprint(adapter: str | None) -> str | None:
 
 
 class RateColumn(ProgressColumn):
-    """Requests per second, as rich measures it."""
+    """Average completions per second since the bar started (local batches finish in bursts)."""
 
     def render(self, task: Task) -> Text:
-        return Text(f"{task.speed:.1f}/s" if task.speed else "–/s", style="progress.data.speed")
+        rate = task.completed / task.elapsed if task.elapsed and task.completed else None
+        return Text(f"{rate:.2f}/s" if rate else "–/s", style="progress.data.speed")
 
 
 def _progress(label: str | None, total: int) -> Progress | None:

@@ -17,6 +17,7 @@ import os
 import secrets
 import shutil
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,9 @@ from underdog.train.data import CountingCollator, build_splits, make_collator
 from underdog.train.diagnose import diagnose
 from underdog.train.memory import check_fits, device_memory_gb, estimate, model_shape
 from underdog.train.runs import RunManifest, load_run, plot_losses, run_dir, save_manifest
+
+# peft still calls this transformers property; the notice says nothing a user can act on.
+warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
 
 
 def resolve_config(project: Project, overrides: dict[str, Any] | list[str] | None = None) -> TrainConfig:
@@ -154,7 +158,8 @@ def _run(project: Project, manifest: RunManifest, cfg: TrainConfig, callbacks: l
         raise UnderdogError(f"dataset {manifest.dataset!r} has no example with an assistant reply to train on")
     folder = run_dir(project.root, manifest.id)
     trainer = make_trainer(model, tokenizer, splits, cfg, device, folder / "checkpoints",
-                           [StoreCallback(project, manifest, cfg), *callbacks])
+                           [StoreCallback(project, manifest, cfg), ProgressCallback(f"training {manifest.id}"),
+                            *callbacks])
     last = _last_checkpoint(folder / "checkpoints")
     result = trainer.train(resume_from_checkpoint=last)
     final_eval = trainer.evaluate() if splits.eval and not _evaluated_last(trainer) else {}
@@ -227,7 +232,7 @@ def training_arguments(cfg: TrainConfig, device: str, output_dir: Path, n_train:
         bf16=device.startswith("cuda"), use_cpu=device == "cpu", logging_steps=cfg.logging_steps,
         eval_strategy="steps", eval_steps=max(1, steps_per_epoch // cfg.evals_per_epoch),
         save_strategy="steps", save_steps=cfg.save_steps, save_total_limit=1, report_to=[],
-        remove_unused_columns=False, dataloader_num_workers=0, disable_tqdm=False,
+        remove_unused_columns=False, dataloader_num_workers=0, disable_tqdm=True,
         train_sampling_strategy="group_by_length" if batching(cfg, device) == "group" else "random",
     )
 
@@ -235,7 +240,7 @@ def training_arguments(cfg: TrainConfig, device: str, output_dir: Path, n_train:
 def make_trainer(model: Any, tokenizer: Any, splits: Any, cfg: TrainConfig, device: str, output_dir: Path,
                  callbacks: list[Any]) -> Any:
     from datasets import Dataset
-    from transformers import Trainer
+    from transformers import PrinterCallback, Trainer
 
     train_ds = Dataset.from_list([r.to_dict() for r in splits.train])
     eval_ds = Dataset.from_list([r.to_dict() for r in splits.eval]) if splits.eval else None
@@ -246,6 +251,7 @@ def make_trainer(model: Any, tokenizer: Any, splits: Any, cfg: TrainConfig, devi
                                 active=lambda: model.training)  # evaluation batches are not counted
     trainer = Trainer(model=model, args=args, train_dataset=train_ds, eval_dataset=eval_ds, data_collator=collator,
                       callbacks=callbacks)
+    trainer.remove_callback(PrinterCallback)  # losses show in our progress bar and go to the store
     trainer.counting = collator
     return trainer
 
@@ -335,3 +341,42 @@ def StoreCallback(project: Project, manifest: RunManifest, cfg: TrainConfig) -> 
                 control.should_training_stop = True
 
     return _StoreCallback()
+
+
+def ProgressCallback(label: str) -> Any:  # noqa: N802
+    """A TrainerCallback drawing one rich progress bar per run (step, rate, ETA, latest losses), in place of the
+    Trainer's tqdm bars and printed log dictionaries."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from transformers import TrainerCallback
+
+    class _ProgressCallback(TrainerCallback):
+        def __init__(self) -> None:
+            self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                TimeRemainingColumn(), TextColumn("{task.fields[losses]}"))
+            self.task: Any = None
+
+        def on_train_begin(self, args, state, control, **kwargs):  # type: ignore[no-untyped-def]
+            if state.is_world_process_zero:
+                self.bar.start()
+                self.task = self.bar.add_task(label, total=state.max_steps, completed=state.global_step,
+                                              losses="")
+
+        def on_step_end(self, args, state, control, **kwargs):  # type: ignore[no-untyped-def]
+            if self.task is not None:
+                self.bar.update(self.task, completed=state.global_step)
+
+        def on_log(self, args, state, control, logs=None, **kwargs):  # type: ignore[no-untyped-def]
+            if self.task is None or not logs:
+                return
+            fields = self.bar.tasks[0].fields
+            parts = dict(p.split(" ", 1) for p in fields["losses"].split(" · ") if " " in p)
+            for key, name in (("loss", "train"), ("eval_loss", "eval")):
+                if key in logs:
+                    parts[name] = f"{logs[key]:.3f}"
+            self.bar.update(self.task, losses=" · ".join(f"{k} {v}" for k, v in parts.items()))
+
+        def on_train_end(self, args, state, control, **kwargs):  # type: ignore[no-untyped-def]
+            if self.task is not None:
+                self.bar.stop()
+
+    return _ProgressCallback()
