@@ -1,6 +1,6 @@
 """Throughput of the shared call path against a loopback server that answers after a fixed 200 ms.
 
-    .venv/bin/python bench/call_throughput.py [--requests-per-slot 8]
+    .venv/bin/python bench/call_throughput.py [--requests-per-slot 20]
 
 For each concurrency (1, 8, 32, 64) it prints requests/s achieved through `LLM.batch` (openai SDK, retries,
 rate limiter, semaphore; no cache) as a ratio of the ideal concurrency / 0.2 s, and, as a baseline measured in
@@ -70,7 +70,8 @@ async def _bare(url: str, concurrency: int, n: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requests-per-slot", type=int, default=8)
+    parser.add_argument("--requests-per-slot", type=int, default=20,
+                        help="requests per concurrency slot: more cycles, less ramp-up and tail in the ratio")
     args = parser.parse_args()
     port = free_port()
     server = multiprocessing.get_context("spawn").Process(target=_serve, args=(port,), daemon=True)
