@@ -91,3 +91,9 @@ def test_missing_config_is_a_clean_error(tmp_path: Path) -> None:
 def test_init_refuses_to_overwrite(project_dir: Path) -> None:
     result = CliRunner().invoke(app, ["init", "anything", str(project_dir)])
     assert result.exit_code == 2 and "already exists" in result.output
+
+
+def test_wrong_override_key_is_named_as_an_override(project_dir: Path) -> None:
+    result = CliRunner().invoke(app, ["--set", "train.epochs=3", "models", "--no-check"])
+    assert result.exit_code == 2
+    assert result.output.strip() == "error: --set train.epochs: unknown key"

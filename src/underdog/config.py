@@ -279,16 +279,18 @@ def load_config(path: Path, overrides: list[str] | None = None) -> Config:
     try:
         return Config.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(describe_validation_error(exc, path, text)) from None
+        raise ConfigError(describe_validation_error(exc, path, text, overrides or [])) from None
 
 
-def describe_validation_error(exc: ValidationError, path: Path, text: str) -> str:
-    """One line: `file:line: key.path: what is wrong` for the first error (+ how many more)."""
+def describe_validation_error(exc: ValidationError, path: Path, text: str, overrides: list[str] = ()) -> str:
+    """One line: `file:line: key.path: what is wrong` for the first error (+ how many more); a key that came
+    from a `--set key=value` override is named as such instead of a file line."""
     err = exc.errors()[0]
     loc = [str(part) for part in err["loc"]]
-    line = _yaml_line(text, loc)
-    where = f"{path}:{line}" if line else str(path)
     key = ".".join(loc) or "(top level)"
+    from_override = any(key == o.split("=", 1)[0].strip() for o in overrides)
+    line = None if from_override else _yaml_line(text, loc)
+    where = "--set" if from_override else f"{path}:{line}" if line else str(path)
     if err["type"] == "extra_forbidden":
         message = "unknown key"
     elif err["type"] == "missing":
