@@ -96,4 +96,4 @@ def test_init_refuses_to_overwrite(project_dir: Path) -> None:
 def test_wrong_override_key_is_named_as_an_override(project_dir: Path) -> None:
     result = CliRunner().invoke(app, ["--set", "train.epochs=3", "models", "--no-check"])
     assert result.exit_code == 2
-    assert result.output.strip() == "error: --set train.epochs: unknown key"
+    assert result.output.strip() == "error: --set: train.epochs: unknown key"
