@@ -58,3 +58,10 @@ def test_score_options_equals_manual_log_probability(tiny_llama_dir) -> None:
 def test_missing_model_is_one_clear_line(tmp_path) -> None:
     with pytest.raises(ModelError, match="cannot load model"):
         LLM(ModelSpec(model=str(tmp_path / "nothing-here"))).chat("hi")
+
+
+def test_queued_local_requests_are_not_timed_out(tiny_llama_dir) -> None:
+    # batch_size 1 makes later requests wait behind earlier ones far longer than timeout_s
+    llm = LLM(ModelSpec(model=str(tiny_llama_dir), batch_size=1, timeout_s=0.001, max_retries=0))
+    replies = llm.batch([f"prompt {i}" for i in range(4)], max_tokens=4)
+    assert all(r.output_tokens > 0 for r in replies) and llm.http_calls == 4

@@ -219,7 +219,7 @@ class LLM:
             started = time.perf_counter()
             try:
                 self.http_calls += 1
-                async with asyncio.timeout(self.spec.timeout_s):  # no extra task per call, unlike wait_for
+                async with asyncio.timeout(self._timeout_s):  # no extra task per call, unlike wait_for
                     reply = await self.backend.complete(request)
                 reply.latency_s = time.perf_counter() - started
                 return reply
@@ -235,6 +235,11 @@ class LLM:
                 self._log(key, Reply(text=""), error=str(exc))
                 raise type(exc)(redact(f"{self.label}: {exc}")) from None
         raise AssertionError("unreachable")
+
+    @property
+    def _timeout_s(self) -> float | None:
+        """No timeout for backends that queue requests for batching: waiting in the queue is not a hang."""
+        return None if getattr(self.backend, "queues_requests", False) else self.spec.timeout_s
 
     @property
     def label(self) -> str:

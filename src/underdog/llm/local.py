@@ -171,6 +171,8 @@ def score_options(loaded: LoadedModel, messages: list[Message], options: list[st
 class LocalBackend:
     """Backend for `provider: local`. Requests arriving together are generated as one batch."""
 
+    queues_requests = True  # a request may wait behind earlier batches: the call path sets no timeout
+
     def __init__(self, spec: ModelSpec):
         self.spec = spec
         self._pending: list[tuple[Request, asyncio.Future]] = []
