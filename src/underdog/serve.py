@@ -140,6 +140,5 @@ def serve(spec: ModelSpec, host: str = "127.0.0.1", port: int = 8000, served_nam
     """Load the model, then serve until interrupted."""
     import uvicorn
 
-    backend_check = LocalBackend(spec)
-    _ = backend_check.loaded  # load before accepting requests, so errors show before "running on"
+    LocalBackend(spec).loaded  # noqa: B018 - load (process-wide cache) before serving, so errors show first
     uvicorn.run(create_app(spec, served_name), host=host, port=port, log_level="warning")

@@ -12,6 +12,7 @@ A reply is cached as soon as it arrives, so a crashed or interrupted batch resum
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import json
 import random
@@ -280,15 +281,22 @@ class LLM:
 
 
 def _adapter_fingerprint(adapter: str | None) -> str | None:
-    """Adapter path plus a hash of its weights, so retraining into the same folder invalidates the cache."""
+    """Adapter path plus a hash of its weights, so retraining into the same folder invalidates the cache.
+    The hash is computed once per weights file version (path, size, mtime), not once per `LLM`."""
     if not adapter:
         return None
-    digest = hashlib.sha256(adapter.encode())
     for name in ("adapter_model.safetensors", "adapter_model.bin"):
         weights = Path(adapter) / name
         if weights.exists():
-            digest.update(weights.read_bytes())
-            break
+            stat = weights.stat()
+            return _hash_weights(adapter, str(weights), stat.st_size, stat.st_mtime_ns)
+    return hashlib.sha256(adapter.encode()).hexdigest()
+
+
+@functools.lru_cache(maxsize=64)
+def _hash_weights(adapter: str, weights: str, size: int, mtime_ns: int) -> str:
+    digest = hashlib.sha256(adapter.encode())
+    digest.update(Path(weights).read_bytes())
     return digest.hexdigest()
 
 

@@ -36,18 +36,18 @@ def _check_local(spec: ModelSpec) -> str:
 
 
 def _check_openai(spec: ModelSpec, timeout_s: float) -> str:
+    """List the server's models: cheap, and it exercises the URL, the key and (Azure) the api_version."""
     import openai
 
-    from underdog.llm.openai_api import AzureOpenAIBackend, OpenAIBackend, translate_error
+    from underdog.llm.openai_api import api_key, translate_error
 
-    backend = (AzureOpenAIBackend if spec.provider == "azure" else OpenAIBackend)(
-        spec.model_copy(update={"timeout_s": timeout_s}))
-    client: openai.AsyncOpenAI = backend.make_client()
-    sync = openai.OpenAI(base_url=str(client.base_url), api_key=client.api_key, max_retries=0,
-                         timeout=timeout_s) if spec.provider == "openai" else None
+    common = {"api_key": api_key(spec), "max_retries": 0, "timeout": timeout_s}
+    if spec.provider == "azure":
+        client = openai.AzureOpenAI(azure_endpoint=spec.base_url, api_version=spec.api_version, **common)
+    else:
+        client = openai.OpenAI(base_url=spec.base_url, **common)
     try:
-        if sync is not None:
-            sync.models.list()
+        client.models.list()
         return "ok"
     except Exception as exc:  # noqa: BLE001
         return str(translate_error(exc, spec))
