@@ -177,7 +177,7 @@ class TrainConfig(Strict):
     save_steps: int = Field(50, ge=1)  # checkpoint every N steps (and at each epoch's end) for resuming
     overfit_gap: float = Field(0.5, gt=0)  # flag when eval loss - train loss exceeds this
     overfit_patience: int = Field(2, ge=1)  # ... or eval loss rose this many evals in a row while train fell
-    early_stopping: bool = False  # stop once the overfit flag is raised (keeps the best checkpoint)
+    early_stopping: bool = False  # stop once the overfit flag is raised (the adapter is saved where it stopped)
     device: str | None = None  # "cuda", "cpu"; default: cuda when available
     device_memory_gb: float | None = Field(None, gt=0)  # refuse runs estimated above this (default: the GPU's)
     max_concurrent: int = Field(1, ge=1)  # sweeps: runs at once (at most one per GPU), like scarce instances
