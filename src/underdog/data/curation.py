@@ -67,13 +67,11 @@ def curate(project: Project, dataset: str, name: str | None = None, *, rate: boo
     cfg = project.config.data.curate
     name = name or f"{dataset}-curated"
     check_new_name(project.root, name)
-    def pick(value: Any, default: Any) -> Any:
-        return default if value is None else value
-
-    settings = {"rate": pick(rate, cfg.rate), "threshold": pick(threshold, cfg.rating_threshold),
-                "rater": project.model_spec(rater).model if pick(rate, cfg.rate) else None,
-                "near_dup_threshold": pick(near_dup_threshold, cfg.near_dup_threshold),
-                "decontam_threshold": pick(decontam_threshold, cfg.decontam_threshold),
+    rate = cfg.rate if rate is None else rate
+    settings = {"rate": rate, "threshold": cfg.rating_threshold if threshold is None else threshold,
+                "rater": project.model_spec(rater).model if rate else None,
+                "near_dup_threshold": cfg.near_dup_threshold if near_dup_threshold is None else near_dup_threshold,
+                "decontam_threshold": cfg.decontam_threshold if decontam_threshold is None else decontam_threshold,
                 "min_answer_chars": cfg.min_answer_chars, "max_answer_chars": cfg.max_answer_chars}
     examples = load_dataset(project.root, dataset)
     report = Report(len(examples))

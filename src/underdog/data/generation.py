@@ -20,7 +20,7 @@ from typing import Any
 from underdog.data.dataset import Example, Manifest, save_dataset
 from underdog.data.dedup import normalize
 from underdog.data.jobs import Checkpoint, check_new_name, fingerprint, provenance, run_checkpointed
-from underdog.data.parse import clean_text, is_question, parse_questions
+from underdog.data.parse import first_question, parse_questions
 from underdog.data.prompts import PERSONAS, PROMPT_VERSION, TONES, render
 from underdog.data.topics import YOUR_TOPICS, Topic, load_topics
 from underdog.errors import UnderdogError
@@ -99,8 +99,7 @@ def _handle_questions(key: str, reply: Reply) -> dict[str, Any]:
 
 
 def _handle_single(key: str, reply: Reply) -> dict[str, Any]:
-    lines = [clean_text(line) for line in reply.text.splitlines() if line.strip()]
-    question = next((line for line in lines if is_question(line)), None)
+    question = first_question(reply.text)
     return {"question": question, "malformed": int(question is None and not reply.error), "error": reply.error}
 
 

@@ -21,7 +21,7 @@ from typing import Any
 
 from underdog.data.dataset import Example, Manifest, save_dataset
 from underdog.data.jobs import Checkpoint, check_new_name, fingerprint, provenance, run_checkpointed
-from underdog.data.parse import clean_text, is_question, parse_qa_pairs
+from underdog.data.parse import first_question, parse_qa_pairs
 from underdog.data.prompts import PROMPT_VERSION, render
 from underdog.errors import UnderdogError
 from underdog.llm import LLM
@@ -133,7 +133,7 @@ def _fill_empty_chunks(llm: LLM, chunks: list[tuple[str, str]], results: dict[st
     texts = dict(zip(results, chunks, strict=True))
     asked = run_checkpointed(llm, {f"q1:{k}": render("chunk_question", source=Path(texts[k][0]).name,
                                                      chunk=texts[k][1]) for k in keys},
-                             checkpoint, "chunk questions", _handle_question)
+                             checkpoint, "chunk questions", lambda key, reply: first_question(reply.text))
     questions = {k: asked[f"q1:{k}"] for k in keys if asked[f"q1:{k}"]}
     answered = run_checkpointed(llm, {f"a1:{k}": render("chunk_answer", source=Path(texts[k][0]).name,
                                                         chunk=texts[k][1], question=q) for k, q in questions.items()},
@@ -141,11 +141,6 @@ def _fill_empty_chunks(llm: LLM, chunks: list[tuple[str, str]], results: dict[st
     for k, question in questions.items():
         if answer := answered[f"a1:{k}"]:
             results[k] = {**results[k], "pairs": [(question, answer)], "fallback": True}
-
-
-def _handle_question(key: str, reply: Reply) -> str | None:
-    lines = [clean_text(line) for line in reply.text.splitlines() if line.strip()]
-    return next((line for line in lines if is_question(line)), None)
 
 
 def _chunks(paths: list[Path], size: int, overlap: int) -> tuple[list[tuple[str, str]], list[dict[str, str]]]:

@@ -18,17 +18,16 @@ import json
 import re
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
-
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from underdog.data.dataset import MANIFEST_FILE, dataset_dir
 from underdog.data.prompts import PROMPT_VERSION
 from underdog.errors import UnderdogError
 from underdog.llm import LLM
 from underdog.llm.base import Reply
-from underdog.llm.caller import Prompt, RateColumn, run_sync
+from underdog.llm.caller import Prompt, _progress, run_sync
 from underdog.store import Store
 
 
@@ -88,45 +87,29 @@ def run_checkpointed(llm: LLM, prompts: dict[str, Prompt], checkpoint: Checkpoin
     results = checkpoint.done()
     todo = [k for k in prompts if k not in results]
 
-    async def one(key: str, advance: Callable[[int], None]) -> None:
+    bar = _progress(label, len(prompts))
+    task = bar.add_task(label, total=len(prompts), completed=len(prompts) - len(todo)) if bar else None
+
+    async def one(key: str) -> None:
         reply = (await llm.abatch([prompts[key]], errors="return", **params))[0]
         results[key] = handle(key, reply)
         if reply.error:
             checkpoint.failures[key] = reply.error  # not checkpointed: the next run retries it
         else:
             checkpoint.put_many({key: results[key]})
-        advance(1)
+        if bar:
+            bar.advance(task)
 
-    async def run_all(advance: Callable[[int], None]) -> None:
-        outcomes = await asyncio.gather(*(one(k, advance) for k in todo), return_exceptions=True)
+    async def run_all() -> None:
+        outcomes = await asyncio.gather(*(one(k) for k in todo), return_exceptions=True)
         for outcome in outcomes:  # e.g. BudgetExceeded: raised once every other request has finished
             if isinstance(outcome, BaseException):
                 raise outcome
 
-    with progress_bar(label, len(prompts), completed=len(prompts) - len(todo)) as advance:
+    with bar or nullcontext():
         if todo:
-            run_sync(run_all(advance))
+            run_sync(run_all())
     return {k: results[k] for k in prompts}
-
-
-class progress_bar:  # noqa: N801 - used as a context manager like rich's
-    """A rich progress bar with rate and ETA; yields `advance(n)`. Silent for a single item."""
-
-    def __init__(self, label: str, total: int, completed: int = 0):
-        self.progress = None
-        if total > 1:
-            self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                     RateColumn(), TimeRemainingColumn())
-            self.task = self.progress.add_task(label, total=total, completed=completed)
-
-    def __enter__(self) -> Callable[[int], None]:
-        if self.progress:
-            self.progress.__enter__()
-        return lambda n: self.progress.advance(self.task, n) if self.progress else None
-
-    def __exit__(self, *exc: object) -> None:
-        if self.progress:
-            self.progress.__exit__(*exc)
 
 
 def provenance(llm: LLM | None, source: str, **fields: Any) -> dict[str, Any]:

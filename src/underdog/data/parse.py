@@ -3,6 +3,7 @@
     parse_items(text)        -> (items, malformed)   JSON array/object (fenced, Python-quoted or cut off at
                                                      max_tokens: complete items kept), then numbered/bulleted lines
     parse_questions(text)    -> (questions, malformed)
+    first_question(text)     -> str | None           the first question-like line of a single-question reply
     parse_qa_pairs(text)     -> (pairs, malformed)   [{"question", "answer"}], then "Q: ... A: ..." lines
     parse_categories(text)   -> {category: [subtopics]}
     parse_rating(text)       -> float | None         rubric JSON, "total: 7", "7/10"
@@ -109,6 +110,12 @@ def is_question(text: str) -> bool:
     if not 3 <= len(words) <= 80 or text.startswith(("{", "[", "]")):
         return False
     return "?" in text or words[0].lower().strip(",:;\"'") in OPENERS
+
+
+def first_question(text: str) -> str | None:
+    """The first line of a reply that looks like a question (a single-question reply), else None."""
+    lines = [clean_text(line) for line in text.splitlines() if line.strip()]
+    return next((line for line in lines if is_question(line)), None)
 
 
 def parse_questions(text: str) -> tuple[list[str], int]:
