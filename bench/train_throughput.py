@@ -62,11 +62,10 @@ def plain_stack(model_path: str, cfg: TrainConfig, device: str, rows: list, out:
     return collator.real / result.metrics["train_runtime"], collator.padding_share
 
 
-def underdog_stack(root: Path, cfg: dict, rows: list) -> tuple[float, float]:
-    """`underdog train` on the same data: (real tokens/s, padding share)."""
-    manifest = train(Project(root), "bench", cfg)
-    real = sum(len(r.input_ids) for r in rows)
-    return real / manifest.metrics["train_runtime_s"], manifest.metrics["padding_share"]
+def underdog_stack(root: Path, cfg: dict) -> tuple[float, float]:
+    """`underdog train` on the same data: (real tokens/s, padding share), as its manifest records them."""
+    metrics = train(Project(root), "bench", cfg).metrics
+    return metrics["train_tokens_per_s"], metrics["padding_share"]
 
 
 def main() -> None:
@@ -116,7 +115,7 @@ def main() -> None:
                 if name == "plain":
                     tps, pads[name] = plain_stack(model_path, cfg, device, rows, tmp / f"plain-{i}")
                 else:
-                    tps, pads[name] = underdog_stack(tmp, hp, rows)
+                    tps, pads[name] = underdog_stack(tmp, hp)
                 results[name].append(tps)
                 print(f"  pass {i + 1} {name:8s}: {tps:8.1f} real tokens/s", flush=True)
         plain_tps, ours_tps = statistics.median(results["plain"]), statistics.median(results["underdog"])

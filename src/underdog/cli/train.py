@@ -40,9 +40,9 @@ def train(
         return
     if processes > 1:
         from underdog.train.launch import launch
-        from underdog.train.lora import _newest_dataset
+        from underdog.train.lora import resolve_dataset
 
-        name = dataset or project.config.train.dataset or _newest_dataset(project.root)
+        name = resolve_dataset(project.root, dataset or project.config.train.dataset)
         run = resume or run_id or new_run_id(name)
         launch(project.root, name, run, overrides, processes=processes, fsdp=fsdp)
         manifest = load_run(project.root, run)

@@ -23,7 +23,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from underdog.config import TrainConfig, describe_validation_error
+from underdog.config import TrainConfig, apply_overrides, describe_validation_error
 from underdog.data.dataset import list_datasets, load_dataset, load_manifest
 from underdog.errors import ConfigError, UnderdogError
 from underdog.project import Project
@@ -38,8 +38,6 @@ warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprec
 
 def resolve_config(project: Project, overrides: dict[str, Any] | list[str] | None = None) -> TrainConfig:
     """The project's `train:` section with overrides (`{"epoch": 3}` or `["epoch=3", "train.lora_r=16"]`)."""
-    from underdog.config import apply_overrides
-
     data = project.config.train.model_dump()
     if isinstance(overrides, dict):
         data.update(overrides)
@@ -107,7 +105,7 @@ def _start_manifest(project: Project, dataset: str | None, overrides: Any, run_i
             _record(project, manifest)
         return manifest
     cfg = resolve_config(project, overrides)
-    dataset = dataset or cfg.dataset or _newest_dataset(project.root)
+    dataset = resolve_dataset(project.root, dataset or cfg.dataset)
     data_manifest = load_manifest(project.root, dataset)
     student = project.config.models["student"]
     if student.provider != "local":
@@ -120,7 +118,10 @@ def _start_manifest(project: Project, dataset: str | None, overrides: Any, run_i
     return manifest
 
 
-def _newest_dataset(root: Path) -> str:
+def resolve_dataset(root: Path, name: str | None = None) -> str:
+    """`name`, else the newest dataset version."""
+    if name:
+        return name
     names = list_datasets(root)
     if not names:
         raise UnderdogError("no dataset yet: create one with the data commands, or pass --dataset NAME")
@@ -263,8 +264,7 @@ def _last_checkpoint(folder: Path) -> str | None:
 
 
 def _evaluated_last(trainer: Any) -> bool:
-    history = trainer.state.log_history
-    return bool(history) and any("eval_loss" in h and h["step"] == trainer.state.global_step for h in history)
+    return any("eval_loss" in h and h["step"] == trainer.state.global_step for h in trainer.state.log_history)
 
 
 def _save(project: Project, manifest: RunManifest, cfg: TrainConfig, trainer: Any, tokenizer: Any, result: Any,
@@ -354,6 +354,7 @@ def ProgressCallback(label: str) -> Any:  # noqa: N802
             self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                                 TimeRemainingColumn(), TextColumn("{task.fields[losses]}"))
             self.task: Any = None
+            self.losses: dict[str, str] = {}  # latest "train" / "eval" loss, as shown
 
         def on_train_begin(self, args, state, control, **kwargs):  # type: ignore[no-untyped-def]
             if state.is_world_process_zero:
@@ -368,12 +369,10 @@ def ProgressCallback(label: str) -> Any:  # noqa: N802
         def on_log(self, args, state, control, logs=None, **kwargs):  # type: ignore[no-untyped-def]
             if self.task is None or not logs:
                 return
-            fields = self.bar.tasks[0].fields
-            parts = dict(p.split(" ", 1) for p in fields["losses"].split(" · ") if " " in p)
             for key, name in (("loss", "train"), ("eval_loss", "eval")):
                 if key in logs:
-                    parts[name] = f"{logs[key]:.3f}"
-            self.bar.update(self.task, losses=" · ".join(f"{k} {v}" for k, v in parts.items()))
+                    self.losses[name] = f"{logs[key]:.3f}"
+            self.bar.update(self.task, losses=" · ".join(f"{k} {v}" for k, v in self.losses.items()))
 
         def on_train_end(self, args, state, control, **kwargs):  # type: ignore[no-untyped-def]
             if self.task is not None:

@@ -61,11 +61,12 @@ def save_manifest(root: Path, manifest: RunManifest, store: Store | None = None)
     manifest.updated = time.time()
     folder = run_dir(root, manifest.id)
     folder.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(manifest.to_json(), indent=2)
     tmp = folder / f".{MANIFEST}.tmp"
-    tmp.write_text(json.dumps(manifest.to_json(), indent=2))
+    tmp.write_text(text)
     tmp.replace(folder / MANIFEST)
     if (folder / "adapter").is_dir():
-        (folder / "adapter" / "underdog_run.json").write_text(json.dumps(manifest.to_json(), indent=2))
+        (folder / "adapter" / "underdog_run.json").write_text(text)
     if store is not None:
         record_run(store, manifest)
 

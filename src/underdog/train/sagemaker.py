@@ -80,10 +80,10 @@ def submit(project: Project, dataset: str | None = None, overrides: dict[str, An
     """Export, upload and submit one run as a JumpStart training job; the clients default to boto3's."""
     from underdog.data.dataset import load_manifest
     from underdog.data.formats import export_dataset
-    from underdog.train.lora import _newest_dataset, _record, library_versions, new_run_id, resolve_config
+    from underdog.train.lora import _record, library_versions, new_run_id, resolve_config, resolve_dataset
 
     cfg = resolve_config(project, overrides)
-    dataset = dataset or cfg.dataset or _newest_dataset(project.root)
+    dataset = resolve_dataset(project.root, dataset or cfg.dataset)
     _required(cfg.sagemaker)
     run_id = run_id or new_run_id(dataset)
     job_name = ("underdog-" + run_id.replace("_", "-").replace(".", "-"))[:63]

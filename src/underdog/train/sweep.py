@@ -114,9 +114,9 @@ def run_sweep(project: Project, sweep_path: str | Path, *, retry_failed: bool = 
     sweep = load_sweep(Path(sweep_path))
     default_dataset = project.config.train.dataset
     if not sweep.datasets and default_dataset is None:
-        from underdog.train.lora import _newest_dataset
+        from underdog.train.lora import resolve_dataset
 
-        default_dataset = _newest_dataset(project.root)
+        default_dataset = resolve_dataset(project.root)
     if sweep.method == "optuna":
         from underdog.train.search import run_search
 
