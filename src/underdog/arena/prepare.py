@@ -17,8 +17,8 @@ from underdog.arena.votes import add_items
 from underdog.errors import ConfigError, UnderdogError
 from underdog.evaluate.answer import answer, resolve_candidate
 from underdog.evaluate.evalset import resolve_evalset
+from underdog.evaluate.judge import judge_pairs
 from underdog.project import Project
-from underdog.tune.pairs import judge_pairs
 
 _PAIRS = """SELECT i1.question_id, i1.question, i1.candidate AS c1, i1.answer AS a1, i2.candidate AS c2,
                    i2.answer AS a2

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import html
 import math
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -68,12 +69,6 @@ def _game(cand_1: str, cand_2: str, winner: str | None) -> Game:
     return Game(cand_1, cand_2, 1.0 if winner == cand_1 else 0.0 if winner == cand_2 else 0.5)
 
 
-def vote_games(store: Store, role: str | None = None) -> list[Game]:
-    """One game per vote (of one voter group, or all); "tie" and "both are bad" are ties."""
-    sql = "SELECT cand_1, cand_2, winner FROM arena_votes" + (" WHERE role = ?" if role else "") + " ORDER BY id"
-    return [_game(*r) for r in store.query(sql, (role,) if role else ())]
-
-
 def llm_games(store: Store) -> list[Game]:
     return [_game(*r) for r in store.query("SELECT cand_1, cand_2, winner FROM arena_llm_verdicts")]
 
@@ -94,15 +89,18 @@ def agreement(store: Store) -> Agreement | None:
 def standings(store: Store, weights: dict[str, float] | None = None, rounds: int = 100) -> Standings:
     """Every candidate with votes: rating (all human votes), win rates per group, blended score; best first."""
     weights = weights or DEFAULT_WEIGHTS
-    ratings = bradley_terry_ci(vote_games(store), rounds=rounds)
-    components = {"human": win_rates(vote_games(store, "judge")), "audience": win_rates(vote_games(store, "audience")),
+    votes = store.query("SELECT voter_id, role, cand_1, cand_2, winner FROM arena_votes ORDER BY id")
+    games = [(v["role"], _game(v["cand_1"], v["cand_2"], v["winner"])) for v in votes]
+    ratings = bradley_terry_ci([g for _, g in games], rounds=rounds)
+    components = {"human": win_rates([g for role, g in games if role == "judge"]),
+                  "audience": win_rates([g for role, g in games if role == "audience"]),
                   "llm": win_rates(llm_games(store))}
     blended = blended_scores(components, weights)
     rows = [Row(c, r, components["human"].get(c), components["audience"].get(c), components["llm"].get(c),
                 blended.get(c, math.nan)) for c, r in ratings.items()]
     rows.sort(key=lambda r: (-_nan_low(r.blended), -r.rating.rating))
-    counts = {r["role"]: r["n"] for r in store.query("SELECT role, COUNT(*) AS n FROM arena_votes GROUP BY role")}
-    voters = store.query("SELECT COUNT(DISTINCT voter_id) FROM arena_votes")[0][0]
+    counts = dict(sorted(Counter(v["role"] for v in votes).items()))
+    voters = len({v["voter_id"] for v in votes})
     return Standings(rows, counts, voters, agreement(store), dict(weights))
 
 

@@ -2,6 +2,7 @@
 
     result = judge(project, "my-run", "reference")          # judges from evaluate.judges, rubric from config
     result.win_rate, result.ci, result.rows[0].outcome
+    outcomes = judge_pairs(project, [(question, answer_1, answer_2), ...])   # "first" | "second" | "tie" | "error"
 
 Every question is judged twice per judge, the candidate's answer first ("ab") and second ("ba"). A verdict
 that flips with the order is a tie. Several judges vote per question; without a majority it is a tie.
@@ -131,7 +132,8 @@ def ask_judge(project: Project, llm: LLM, rubric: Sequence[str], pairs: Sequence
     """Verdicts for (question, first answer, second answer[, reference answer]) pairs, cached ones first."""
     identity = judge_identity(llm)
     keys = [verdict_key(identity, rubric, *pair) for pair in pairs]
-    verdicts: list[Verdict | None] = [_cached(project, key) for key in keys]
+    cached = _cached(project, keys)
+    verdicts: list[Verdict | None] = [cached.get(key) for key in keys]
     todo = [i for i, v in enumerate(verdicts) if v is None]
     if todo:
         ask = _ask_local if uses_logprobs(llm) else _ask_api
@@ -145,9 +147,16 @@ def ask_judge(project: Project, llm: LLM, rubric: Sequence[str], pairs: Sequence
     return [v for v in verdicts if v is not None]
 
 
-def _cached(project: Project, key: str) -> Verdict | None:
-    rows = project.store.query("SELECT verdict, raw FROM judge_cache WHERE key = ?", (key,))
-    return Verdict(rows[0]["verdict"], key, cached=True, raw=rows[0]["raw"]) if rows else None
+def _cached(project: Project, keys: Sequence[str]) -> dict[str, Verdict]:
+    """The cached verdicts among `keys`, looked up a chunk of keys per query."""
+    unique = list(dict.fromkeys(keys))
+    out = {}
+    for start in range(0, len(unique), 500):  # under SQLite's limit on parameters per statement
+        chunk = unique[start:start + 500]
+        rows = project.store.query(f"SELECT key, verdict, raw FROM judge_cache WHERE key IN "
+                                   f"({', '.join('?' * len(chunk))})", tuple(chunk))
+        out.update({r["key"]: Verdict(r["verdict"], r["key"], cached=True, raw=r["raw"]) for r in rows})
+    return out
 
 
 def _ask_local(llm: LLM, rubric: Sequence[str], pairs: Sequence[Pair], keys: list[str],
@@ -330,15 +339,13 @@ def judge(project: Project, candidate: str | ModelSpec | Candidate, reference: s
     llms = [_judge_llm(project, j) for j in (judges or cfg.judges)]
     votes: list[dict[str, tuple[str, str]]] = [{} for _ in pairs]
     verdicts: list[tuple[str, str, str, Verdict]] = []  # (judge, question id, order, verdict), for the record
+    asked = [(a.question, a.answer, b.answer, known.get(a.question_id)) for a, b in (pairs[i] for i in ok)]
     for llm in llms:
-        asked = [(a.question, a.answer, b.answer, known.get(a.question_id)) for a, b in (pairs[i] for i in ok)]
-        asked += [(q, second, first, ref) for q, first, second, ref in asked]
-        got = ask_judge(project, llm, rubric, asked, cfg.judge_retries,
-                        progress=f"judging with {llm.label}" if progress else None)
-        if got and all(v.verdict == "error" and not v.raw for v in got):  # no reply at all: say why
-            raise ModelError(f"judge {llm.label} failed on every question, e.g.: {got[0].error}")
-        for slot, i in enumerate(ok):
-            ab, ba = got[slot], got[slot + len(ok)]
+        got = ask_both_orders(project, llm, rubric, asked, cfg.judge_retries,
+                              progress=f"judging with {llm.label}" if progress else None)
+        if got and all(v.verdict == "error" and not v.raw for pair in got for v in pair):  # no reply at all
+            raise ModelError(f"judge {llm.label} failed on every question, e.g.: {got[0][0].error}")
+        for i, (ab, ba) in zip(ok, got, strict=True):
             votes[i][llm.label] = (ab.verdict, ba.verdict)
             qid = pairs[i][0].question_id
             verdicts += [(llm.label, qid, "ab", ab), (llm.label, qid, "ba", ba)]
@@ -347,6 +354,33 @@ def judge(project: Project, candidate: str | ModelSpec | Candidate, reference: s
                          _consistency(votes), sum(not v.cached for *_, v in verdicts))
     result.result_id = _record(project, result, cand, ref, verdicts)
     return result
+
+
+def ask_both_orders(project: Project, llm: LLM, rubric: Sequence[str], pairs: Sequence[Pair], retries: int = 2,
+                    progress: str | None = None) -> list[tuple[Verdict, Verdict]]:
+    """One judge's (first-second, second-first) verdicts on each pair, asked in one batch."""
+    asked = list(pairs) + [(q, second, first, *ref) for q, first, second, *ref in pairs]
+    got = ask_judge(project, llm, rubric, asked, retries, progress)
+    return list(zip(got[:len(pairs)], got[len(pairs):], strict=True))
+
+
+PAIR_OUTCOME = {"candidate": "first", "reference": "second", "tie": "tie", "error": "error"}
+
+
+def judge_pairs(project: Project, pairs: Sequence[tuple[str, str, str]], *, judges: Sequence[str] | None = None,
+                rubric: Sequence[str] | None = None, progress: str | None = None) -> list[str]:
+    """The jury on answer pairs it did not produce (best-of-n samples, two arena candidates): for each (question,
+    first answer, second answer), "first", "second", "tie" or "error", judged like `judge` (both orders, each
+    judge, majority) with the same verdict cache, but not recorded."""
+    if not pairs:
+        return []
+    cfg = project.config.evaluate
+    rubric = list(rubric or cfg.rubric)
+    per_judge = [[combine_orders(winner("ab", ab.verdict), winner("ba", ba.verdict))
+                  for ab, ba in ask_both_orders(project, _judge_llm(project, name), rubric, pairs,
+                                                cfg.judge_retries, progress)]
+                 for name in judges or cfg.judges]
+    return [PAIR_OUTCOME[majority([votes[i] for votes in per_judge])] for i in range(len(pairs))]
 
 
 def _judge_llm(project: Project, judge_: str | ModelSpec) -> LLM:

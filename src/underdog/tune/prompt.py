@@ -24,12 +24,9 @@ from underdog.errors import ConfigError, UnderdogError
 from underdog.evaluate import stats
 from underdog.evaluate.answer import Answer, Candidate, answer, resolve_candidate
 from underdog.evaluate.evalset import resolve_evalset
-from underdog.evaluate.judge import JudgeResult, judge
+from underdog.evaluate.judge import JudgeResult, judge, judge_pairs
 from underdog.llm import LLM
 from underdog.project import Project
-from underdog.tune.pairs import judge_pairs
-
-SCORE = {"first": 1.0, "tie": 0.5, "second": 0.0}
 
 
 @dataclass(frozen=True)
