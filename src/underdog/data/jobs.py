@@ -27,7 +27,7 @@ from underdog.data.prompts import PROMPT_VERSION
 from underdog.errors import UnderdogError
 from underdog.llm import LLM
 from underdog.llm.base import Reply
-from underdog.llm.caller import Prompt, _progress, run_sync
+from underdog.llm.caller import Prompt, progress_bar, run_sync
 from underdog.store import Store
 
 
@@ -87,7 +87,7 @@ def run_checkpointed(llm: LLM, prompts: dict[str, Prompt], checkpoint: Checkpoin
     results = checkpoint.done()
     todo = [k for k in prompts if k not in results]
 
-    bar = _progress(label, len(prompts))
+    bar = progress_bar(label, len(prompts))
     task = bar.add_task(label, total=len(prompts), completed=len(prompts) - len(todo)) if bar else None
 
     async def one(key: str) -> None:

@@ -20,7 +20,7 @@ from underdog.config import ModelSpec
 from underdog.errors import ModelError
 from underdog.evaluate.evalset import load_evalset, resolve_evalset
 from underdog.llm import LLM
-from underdog.llm.caller import _adapter_fingerprint
+from underdog.llm.caller import adapter_fingerprint
 from underdog.project import Project
 
 
@@ -35,7 +35,7 @@ class Candidate:
     def id(self) -> str:
         s = self.spec
         identity = {"provider": s.provider, "model": s.model, "base_url": s.base_url,
-                    "adapter": _adapter_fingerprint(s.adapter), "system_prompt": s.system_prompt,
+                    "adapter": adapter_fingerprint(s.adapter), "system_prompt": s.system_prompt,
                     "params": s.params.model_dump()}
         return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
 

@@ -31,7 +31,7 @@ from underdog.evaluate import stats
 from underdog.evaluate.answer import Answer, Candidate, answer, check_answered, resolve_candidate
 from underdog.evaluate.evalset import load_evalset, resolve_evalset
 from underdog.llm import LLM
-from underdog.llm.caller import _adapter_fingerprint
+from underdog.llm.caller import adapter_fingerprint
 from underdog.project import Project
 
 PROMPT_VERSION = "judge-v1"
@@ -103,7 +103,7 @@ def uses_logprobs(llm: LLM) -> bool:
 def judge_identity(llm: LLM) -> str:
     s = llm.spec
     return json.dumps({"provider": s.provider, "model": s.model, "base_url": s.base_url,
-                       "adapter": _adapter_fingerprint(s.adapter), "params": s.params.model_dump(),
+                       "adapter": adapter_fingerprint(s.adapter), "params": s.params.model_dump(),
                        "logprobs": "calibrated" if uses_logprobs(llm) else False, "prompt": PROMPT_VERSION},
                       sort_keys=True)
 

@@ -118,7 +118,7 @@ class LLM:
         self.budget_usd = budget_usd
         self.stage_budget_usd = stage_budget_usd
         self.name = f"{spec.provider}:{spec.model}" + (f"+{spec.adapter}" if spec.adapter else "")
-        self._adapter_hash = _adapter_fingerprint(spec.adapter)
+        self._adapter_hash = adapter_fingerprint(spec.adapter)
         self._semaphore: asyncio.Semaphore | None = None
         self._limiter = RateLimiter(spec.requests_per_minute)
         self._reserved_usd = 0.0  # estimated cost of calls in flight, counted against budgets
@@ -158,7 +158,7 @@ class LLM:
         gen = self.spec.with_params(**params).params
         requests = [Request(self._messages(p), gen, json_mode, samples[i] if samples else 0)
                     for i, p in enumerate(prompts)]
-        bar = _progress(progress, len(requests))
+        bar = progress_bar(progress, len(requests))
         task = bar.add_task(progress or "", total=len(requests)) if bar else None
 
         async def one(request: Request) -> Reply:
@@ -280,7 +280,7 @@ class LLM:
         )
 
 
-def _adapter_fingerprint(adapter: str | None) -> str | None:
+def adapter_fingerprint(adapter: str | None) -> str | None:
     """Adapter path plus a hash of its weights, so retraining into the same folder invalidates the cache.
     The hash is computed once per weights file version (path, size, mtime), not once per `LLM`."""
     if not adapter:
@@ -308,7 +308,7 @@ class RateColumn(ProgressColumn):
         return Text(f"{rate:.2f}/s" if rate else "–/s", style="progress.data.speed")
 
 
-def _progress(label: str | None, total: int) -> Progress | None:
+def progress_bar(label: str | None, total: int) -> Progress | None:
     if not label or total <= 1:
         return None
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), RateColumn(),
