@@ -97,3 +97,10 @@ def test_wrong_override_key_is_named_as_an_override(project_dir: Path) -> None:
     result = CliRunner().invoke(app, ["--set", "train.epochs=3", "models", "--no-check"])
     assert result.exit_code == 2
     assert result.output.strip() == "error: --set: train.epochs: unknown key"
+
+
+def test_unquoted_azure_api_version_stays_text(project_dir: Path) -> None:
+    overrides = ["models.judge.provider=azure", "models.judge.base_url=https://x.example",
+                 "models.judge.api_version=2024-10-21"]
+    config = load_config(project_dir / "underdog.yaml", overrides)
+    assert config.models["judge"].api_version == "2024-10-21"

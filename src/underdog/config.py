@@ -6,6 +6,7 @@ instead of being silently ignored.
 
 from __future__ import annotations
 
+import datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -61,6 +62,12 @@ class ModelSpec(Strict):
         if value not in provider_names():
             raise ValueError(f"unknown provider {value!r} (known: {', '.join(provider_names())})")
         return value
+
+    @field_validator("api_version", mode="before")
+    @classmethod
+    def _date_as_text(cls, value: Any) -> Any:
+        """YAML reads an unquoted 2024-10-21 as a date; Azure wants the text."""
+        return value.isoformat() if isinstance(value, datetime.date) else value
 
     @model_validator(mode="after")
     def _api_needs_url(self) -> ModelSpec:
