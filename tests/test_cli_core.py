@@ -37,7 +37,7 @@ def test_models_reports_unreachable_server(project_dir: Path) -> None:
         "  reference:          # the big model to beat\n    provider: local\n    model: smollm2-135m",
         "  reference:\n    provider: openai\n    model: big\n    base_url: http://127.0.0.1:9/v1"))
     result = runner.invoke(app, ["models"], env={"COLUMNS": "200"})
-    assert result.exit_code == 0
+    assert result.exit_code == 1  # a role that does not answer fails the check
     assert "cannot reach http://127.0.0.1:9/v1" in result.output
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 
 
 class UnderdogError(Exception):
@@ -33,10 +34,16 @@ def register_secret_env(name: str) -> None:
     _SECRET_ENV_NAMES.add(name)
 
 
+# Key shapes of the common providers (OpenAI/Anthropic "sk-...", AWS access key ids, Google "AIza..."), hidden
+# even when they come from a variable underdog was not told about (litellm reads its own).
+_KEY_SHAPES = re.compile(r"\b(sk-|AKIA|ASIA|AIza)[A-Za-z0-9_\-]{8,}")
+
+
 def redact(text: str) -> str:
-    """Replace the value of every registered secret environment variable in `text` with `***`."""
+    """Replace the value of every registered secret environment variable, and anything shaped like an API
+    key, in `text` with `***`."""
     for name in _SECRET_ENV_NAMES:
         value = os.environ.get(name)
         if value and len(value) >= 4:
             text = text.replace(value, "***")
-    return text
+    return _KEY_SHAPES.sub(lambda m: f"{m.group(1)}***", text)

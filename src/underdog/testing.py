@@ -5,7 +5,9 @@ OpenAI-compatible server for tests and benchmarks (fault injection).
     # serve fake.app with uvicorn; each request takes the next fault, then the scripted reply.
 
 Faults: "429" / "429:<retry-after s>", "500", "slow:<s>" (delay before replying), "malformed" (not JSON),
-"401" (an OpenAI-style auth error that echoes the key it was given, as real servers partially do).
+"401" (an OpenAI-style auth error that echoes the key it was given, as real servers partially do),
+"echo:<status>" (an error of that HTTP status whose message echoes the key, as OpenAI's 400/401/403 do).
+`model_faults` script `GET /v1/models` the same way.
 """
 
 from __future__ import annotations
@@ -25,10 +27,11 @@ Reply = Callable[[list[dict[str, str]]], str]
 
 class ScriptedOpenAI:
     def __init__(self, reply: Reply | None = None, *, delay_s: float = 0.0, faults: list[str | None] | None = None,
-                 model: str = "scripted"):
+                 model: str = "scripted", model_faults: list[str | None] | None = None):
         self.reply = reply or (lambda messages: f"echo: {messages[-1]['content']}")
         self.delay_s = delay_s
         self.faults = list(faults or [])
+        self.model_faults = list(model_faults or [])
         self.model = model
         self.requests = 0
         self.bodies: list[dict[str, Any]] = []
@@ -37,8 +40,11 @@ class ScriptedOpenAI:
     def _build(self) -> FastAPI:
         app = FastAPI()
 
-        @app.get("/v1/models")
-        async def models() -> dict:
+        @app.get("/v1/models", response_model=None)
+        async def models(request: Request) -> dict | Response:
+            fault = self.model_faults.pop(0) if self.model_faults else None
+            if fault and fault.startswith("echo:"):
+                return _echo_key(request, int(fault.partition(":")[2]))
             return {"object": "list", "data": [{"id": self.model, "object": "model", "created": 0, "owned_by": "x"}]}
 
         @app.post("/v1/chat/completions")
@@ -62,8 +68,9 @@ class ScriptedOpenAI:
                 if kind == "malformed":
                     return Response("{not json", media_type="application/json")
                 if kind == "401":
-                    key = request.headers.get("authorization", "").removeprefix("Bearer ")
-                    return _error(401, f"Incorrect API key provided: {key}.", "invalid_api_key")
+                    return _echo_key(request, 401)
+                if kind == "echo":
+                    return _echo_key(request, int(arg))
             text = self.reply(body["messages"])
             return JSONResponse({
                 "id": f"chatcmpl-{self.requests}", "object": "chat.completion", "created": int(time.time()),
@@ -79,6 +86,12 @@ class ScriptedOpenAI:
 def _error(status: int, message: str, code: str, headers: dict[str, str] | None = None) -> JSONResponse:
     return JSONResponse({"error": {"message": message, "type": code, "code": code}}, status_code=status,
                         headers=headers)
+
+
+def _echo_key(request: Request, status: int) -> JSONResponse:
+    """An error whose message repeats the key the client sent (OpenAI does this for a wrong key)."""
+    key = request.headers.get("authorization", "").removeprefix("Bearer ") or request.headers.get("api-key", "")
+    return _error(status, f"Incorrect API key provided: {key}. You can find your API key at ...", "invalid_api_key")
 
 
 def free_port() -> int:

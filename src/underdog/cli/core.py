@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from underdog.cli import app, console, get_project
-from underdog.llm.health import check_model
+from underdog.llm.health import NOT_CHECKED, OK, check_model
 from underdog.project import init_project
 
 
@@ -28,15 +29,19 @@ def models(
     ctx: typer.Context,
     check: bool = typer.Option(True, "--check/--no-check", help="Check that each model answers."),
 ) -> None:
-    """List the configured roles and whether each model is reachable."""
+    """List the configured roles and whether each model is reachable (exit 1 when one is not)."""
     project = get_project(ctx)
     table = Table("role", "provider", "model", "endpoint / adapter", "status")
+    failed = 0
     for role, spec in project.config.models.items():
         status = check_model(spec) if check else "-"
-        colour = "green" if status == "ok" else "red" if check else ""
+        failed += check and status not in (OK, NOT_CHECKED)
+        colour = "green" if status == OK else "red" if check else ""
         where = spec.base_url or spec.adapter or ""
-        table.add_row(role, spec.provider, spec.model, where, f"[{colour}]{status}[/]" if colour else status)
+        table.add_row(role, spec.provider, spec.model, where, f"[{colour}]{escape(status)}[/]" if colour else status)
     console.print(table)
+    if failed:
+        raise typer.Exit(1)
 
 
 @app.command()

@@ -83,6 +83,10 @@ def expand_topics(project: Project, size: int | None = None, extra: list[str] | 
         covered = "; ".join(t.name for t in merged.topics)[:3000]
         more = render("topics_more", covered=covered) if round_ else ""
         reply = llm.batch([prompt + more], samples=[round_], errors="return", seed=seed)[0]
+        if reply.error and round_ == 0:  # say why, instead of "no parseable topics" or the user's topics alone
+            raise UnderdogError(f"the teacher failed: {reply.error}")
+        if reply.error:
+            break  # keep what earlier rounds found
         merged.add_round(parse_categories(reply.text), size)
     if not merged.topics:
         raise UnderdogError("the teacher produced no parseable topics; add your own under data.topics "

@@ -17,7 +17,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from underdog.errors import UnderdogError
+from underdog.errors import ModelError, UnderdogError
 from underdog.project import Project
 
 QUESTIONS_FILE = "questions.jsonl"
@@ -175,6 +175,8 @@ def generate_evalset(project: Project, name: str = "default", size: int | None =
         # a new seed per round: the same prompts with the same seed would repeat the same questions
         replies = llm.batch(prompts, samples=samples, errors="return", progress="eval questions",
                             seed=base_seed + round_, max_tokens=min(llm.spec.params.max_tokens, QUESTION_TOKENS))
+        if all(reply.error for reply in replies):
+            raise ModelError(f"the teacher ({llm.name}) failed on every question, e.g.: {replies[0].error}")
         for i, reply in zip(samples, replies, strict=True):
             text = clean_question(reply.text)
             if text and text.lower() not in seen and len(seen) < size:

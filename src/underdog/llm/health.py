@@ -7,19 +7,26 @@ from pathlib import Path
 from underdog.config import EMBEDDED_MODEL, ModelSpec
 from underdog.errors import UnderdogError, redact
 
+OK = "ok"
+NOT_CHECKED = "not checked (no cheap probe for this provider)"
+
 
 def check_model(spec: ModelSpec, timeout_s: float = 5.0) -> str:
-    """"ok", or a short reason the model cannot be used."""
+    """"ok", or a short reason the model cannot be used (secrets redacted)."""
+    return redact(_check(spec, timeout_s))
+
+
+def _check(spec: ModelSpec, timeout_s: float) -> str:
     try:
         if spec.provider == "local":
             return _check_local(spec)
         if spec.provider in ("openai", "azure"):
             return _check_openai(spec, timeout_s)
-        return "not checked (no cheap probe for this provider)"
+        return NOT_CHECKED
     except UnderdogError as exc:
-        return redact(str(exc))
+        return str(exc)
     except Exception as exc:  # noqa: BLE001 - any failure is the answer here
-        return redact(f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+        return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
 
 
 def _check_local(spec: ModelSpec) -> str:

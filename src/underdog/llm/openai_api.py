@@ -12,7 +12,7 @@ import os
 import openai
 
 from underdog.config import ModelSpec
-from underdog.errors import ModelError, register_secret_env
+from underdog.errors import ModelError, redact, register_secret_env
 from underdog.llm.base import Reply, Request, RetryableError
 
 NO_KEY = "not-needed"  # local servers (vLLM, Ollama, underdog serve) accept any key
@@ -59,7 +59,7 @@ def translate_error(exc: Exception, spec: ModelSpec) -> Exception:
     if isinstance(exc, openai.APIStatusError):
         if exc.status_code >= 500 or exc.status_code == 408:
             return RetryableError(f"HTTP {exc.status_code} server error", retry_after(exc))
-        return ModelError(f"HTTP {exc.status_code} from {where}: {_short(exc.message)}")
+        return ModelError(f"HTTP {exc.status_code} from {where}: {_short(redact(exc.message))}")
     if isinstance(exc, openai.APIResponseValidationError | ValueError | KeyError | IndexError | TypeError):
         return RetryableError(f"malformed reply from {where}")
     return exc
