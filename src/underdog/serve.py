@@ -5,6 +5,10 @@
 
 Implements `/v1/models` and `/v1/chat/completions` (with `stream: true` as server-sent events). Concurrent
 requests are batched by the local backend. Binds to 127.0.0.1 unless told otherwise.
+
+One request cannot stall the server: `max_tokens` beyond the model's context is refused (400), a client that
+goes away stops its generation at the next token, at most `max_queue` requests are in progress (503 beyond),
+and SIGTERM / Ctrl-C stop every generation at once.
 """
 
 from __future__ import annotations
@@ -14,7 +18,8 @@ import json
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -23,8 +28,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from underdog.config import GenerationParams, ModelSpec
 from underdog.errors import UnderdogError
+from underdog.llm.base import Reply
 from underdog.llm.base import Request as ChatRequest
 from underdog.llm.local import LocalBackend
+
+SEED_RANGE = (-(2**63), 2**64 - 1)  # OpenAI's int64, and torch's uint64
+DISCONNECT_POLL_S = 0.25
 
 
 class ChatMessage(BaseModel):
@@ -43,26 +52,36 @@ class ChatCompletionRequest(BaseModel):
     top_p: float = Field(1.0, gt=0, le=1)
     max_tokens: int | None = Field(None, ge=1)
     max_completion_tokens: int | None = Field(None, ge=1)
-    seed: int | None = None
+    seed: int | None = Field(None, ge=SEED_RANGE[0], le=SEED_RANGE[1])
     stop: str | list[str] | None = None
     stream: bool = False
     n: int = Field(1, ge=1, le=1)
 
-    def params(self, default_max_tokens: int) -> GenerationParams:
+    @property
+    def requested_max_tokens(self) -> int | None:
+        return self.max_completion_tokens or self.max_tokens
+
+    def params(self, max_tokens: int) -> GenerationParams:
         stop = [self.stop] if isinstance(self.stop, str) else self.stop
         return GenerationParams(temperature=self.temperature, top_p=self.top_p, seed=self.seed, stop=stop,
-                                max_tokens=self.max_completion_tokens or self.max_tokens or default_max_tokens)
+                                max_tokens=max_tokens)
 
 
-def _error(status: int, message: str, kind: str = "invalid_request_error") -> JSONResponse:
-    return JSONResponse({"error": {"message": message, "type": kind, "code": status}}, status_code=status)
+def _error(status: int, message: str, kind: str = "invalid_request_error",
+           headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": {"message": message, "type": kind, "code": status}}, status_code=status,
+                        headers=headers)
 
 
-def create_app(spec: ModelSpec, served_name: str | None = None) -> FastAPI:
-    """The FastAPI app serving `spec` (provider local) under `served_name` (default: the model name)."""
+def create_app(spec: ModelSpec, served_name: str | None = None, max_queue: int = 64) -> FastAPI:
+    """The FastAPI app serving `spec` (provider local) under `served_name` (default: the model name).
+
+    `app.state.backend` is the LocalBackend; set its `closing` event to stop every generation."""
     name = served_name or spec.model
     backend = LocalBackend(spec)
     app = FastAPI(title="underdog serve", version="1")
+    app.state.backend = backend
+    busy = {"requests": 0}
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -74,52 +93,62 @@ def create_app(spec: ModelSpec, served_name: str | None = None) -> FastAPI:
         return {"object": "list", "data": [{"id": name, "object": "model", "created": 0, "owned_by": "underdog"}]}
 
     @app.post("/v1/chat/completions", response_model=None)
-    async def chat(body: ChatCompletionRequest) -> JSONResponse | StreamingResponse:
+    async def chat(body: ChatCompletionRequest, http: Request) -> JSONResponse | StreamingResponse:
         if body.model != name:
             return _error(404, f"model {body.model!r} not found (this server serves {name!r})", "not_found")
+        if busy["requests"] >= max_queue:
+            return _error(503, f"server busy: {max_queue} requests in progress, retry later", "server_busy",
+                          {"retry-after": "1"})
         messages = [{"role": m.role, "content": m.content} for m in body.messages]
-        request = ChatRequest(messages, body.params(spec.params.max_tokens))
+        room = await asyncio.to_thread(backend.room_for_reply, messages)
+        wanted = body.requested_max_tokens
+        if room is not None and (room < 1 or (wanted or 0) > room):
+            return _error(400, f"max_tokens: {wanted} is more than the model's context leaves for a reply "
+                               f"({max(room, 0)} tokens after this prompt)")
+        default = spec.params.max_tokens if room is None else min(spec.params.max_tokens, room)
+        request = ChatRequest(messages, body.params(wanted or default))
+        busy["requests"] += 1
         if body.stream:
-            return StreamingResponse(_stream(backend, request, name), media_type="text/event-stream")
+            return StreamingResponse(_stream(backend, request, name, busy), media_type="text/event-stream")
         try:
-            reply = await backend.complete(request)
+            reply = await _unless_disconnected(http, backend.complete(request))
         except UnderdogError as exc:
             return _error(500, str(exc), "server_error")
-        return JSONResponse({
-            "id": f"chatcmpl-{uuid.uuid4().hex}", "object": "chat.completion", "created": int(time.time()),
-            "model": name,
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": reply.text},
-                         "finish_reason": reply.finish_reason}],
-            "usage": {"prompt_tokens": reply.input_tokens, "completion_tokens": reply.output_tokens,
-                      "total_tokens": reply.input_tokens + reply.output_tokens},
-        })
+        finally:
+            busy["requests"] -= 1
+        if reply is None:  # the client went away; nobody reads this
+            return _error(499, "client closed the request")
+        return JSONResponse(_completion(name, reply))
 
     return app
 
 
-async def _stream(backend: LocalBackend, request: ChatRequest, name: str) -> AsyncIterator[str]:
-    """Server-sent events: one chunk per decoded piece of text, then [DONE]."""
-    import torch
-    from transformers import TextIteratorStreamer
+async def _unless_disconnected(http: Request, work: Awaitable[Reply]) -> Reply | None:
+    """The reply, or None (and the work cancelled: its generation stops) when the client disconnects first."""
+    task = asyncio.ensure_future(work)
+    while True:
+        done, _ = await asyncio.wait({task}, timeout=DISCONNECT_POLL_S)
+        if done:
+            return task.result()
+        if await http.is_disconnected():
+            task.cancel()
+            return None
 
-    loaded = backend.loaded
-    tok = loaded.tokenizer
-    streamer = TextIteratorStreamer(tok, skip_prompt=True, skip_special_tokens=True)
-    ids = tok.apply_chat_template(request.messages, add_generation_prompt=True, return_tensors="pt",
-                                  return_dict=True).to(loaded.device)
-    params = request.params
-    kwargs = {"max_new_tokens": params.max_tokens, "do_sample": params.temperature > 0, "streamer": streamer,
-              "pad_token_id": tok.pad_token_id}
-    if params.temperature > 0:
-        kwargs.update(temperature=params.temperature, top_p=params.top_p)
 
-    def run() -> None:
-        with loaded.lock, torch.inference_mode():
-            if params.seed is not None:
-                torch.manual_seed(params.seed)
-            loaded.model.generate(**ids, **kwargs)
+def _completion(name: str, reply: Reply) -> dict[str, Any]:
+    return {
+        "id": f"chatcmpl-{uuid.uuid4().hex}", "object": "chat.completion", "created": int(time.time()),
+        "model": name,
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": reply.text},
+                     "finish_reason": reply.finish_reason}],
+        "usage": {"prompt_tokens": reply.input_tokens, "completion_tokens": reply.output_tokens,
+                  "total_tokens": reply.input_tokens + reply.output_tokens},
+    }
 
-    threading.Thread(target=run, daemon=True).start()
+
+async def _stream(backend: LocalBackend, request: ChatRequest, name: str, busy: dict[str, int]) -> AsyncIterator[str]:
+    """Server-sent events: one chunk per decoded piece of text, then the finish reason and [DONE]. A failed
+    generation ends the stream with an error event; a client that goes away stops the generation."""
     chunk_id = f"chatcmpl-{uuid.uuid4().hex}"
 
     def event(delta: dict, finish: str | None = None) -> str:
@@ -127,18 +156,36 @@ async def _stream(backend: LocalBackend, request: ChatRequest, name: str) -> Asy
                 "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
         return f"data: {json.dumps(body)}\n\n"
 
-    yield event({"role": "assistant", "content": ""})
-    iterator = iter(streamer)
-    while (piece := await asyncio.to_thread(next, iterator, None)) is not None:
-        if piece:
-            yield event({"content": piece})
-    yield event({}, "stop")
-    yield "data: [DONE]\n\n"
+    cancel = threading.Event()
+    try:
+        pieces = await asyncio.to_thread(backend.stream, request, cancel)
+        yield event({"role": "assistant", "content": ""})
+        while (piece := await asyncio.to_thread(next, pieces, None)) is not None:
+            if isinstance(piece, Reply):
+                yield event({}, piece.finish_reason)
+            elif piece:
+                yield event({"content": piece})
+        yield "data: [DONE]\n\n"
+    except UnderdogError as exc:
+        yield f"data: {json.dumps({'error': {'message': str(exc), 'type': 'server_error', 'code': 500}})}\n\n"
+    finally:
+        cancel.set()  # a client that went away (the generator is closed) stops the generation
+        busy["requests"] -= 1
 
 
-def serve(spec: ModelSpec, host: str = "127.0.0.1", port: int = 8000, served_name: str | None = None) -> None:
-    """Load the model, then serve until interrupted."""
+def serve(spec: ModelSpec, host: str = "127.0.0.1", port: int = 8000, served_name: str | None = None,
+          max_queue: int = 64) -> None:
+    """Load the model, then serve until interrupted (SIGINT/SIGTERM stop every generation at once)."""
     import uvicorn
 
-    LocalBackend(spec).loaded  # noqa: B018 - load (process-wide cache) before serving, so errors show first
-    uvicorn.run(create_app(spec, served_name), host=host, port=port, log_level="warning")
+    app = create_app(spec, served_name, max_queue)
+    backend: LocalBackend = app.state.backend
+    backend.loaded  # noqa: B018 - load before serving, so errors show first
+
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            backend.closing.set()
+            super().handle_exit(sig, frame)
+
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=5)
+    Server(config).run()

@@ -71,6 +71,7 @@ def serve(
     host: str = typer.Option("127.0.0.1", "--host", help="Use 0.0.0.0 to accept other machines."),
     port: int = typer.Option(8000, "--port"),
     name: str | None = typer.Option(None, "--name", help="Model name clients use (default: MODEL)."),
+    max_queue: int = typer.Option(64, "--max-queue", min=1, help="Requests in progress at most (503 beyond)."),
 ) -> None:
     """Serve a local model (+ adapter) as an OpenAI-compatible API (/v1/chat/completions, /v1/models)."""
     from underdog.config import ModelSpec
@@ -84,7 +85,7 @@ def serve(
         spec = spec.model_copy(update={"adapter": str(adapter)})
     console.print(f"loading {spec.model}{' + ' + spec.adapter if spec.adapter else ''} …")
     console.print(f"serving as {name or model!r} on http://{host}:{port}/v1 (Ctrl-C to stop)")
-    run_server(spec, host=host, port=port, served_name=name or model)
+    run_server(spec, host=host, port=port, served_name=name or model, max_queue=max_queue)
 
 
 @app.command()

@@ -12,6 +12,7 @@ import importlib.util
 import os
 import shutil
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -87,13 +88,23 @@ class LoadedModel:
     lock: threading.Lock
 
 
-@cache
+_LOADING = threading.Lock()
+
+
 def load_model(model: str, adapter: str | None = None, device: str | None = None) -> LoadedModel:
-    """Load (once per process) a causal LM, its tokenizer, and optionally a PEFT adapter on top."""
+    """Load (once per process) a causal LM, its tokenizer, and optionally a PEFT adapter on top.
+
+    Thread-safe, and `device=None` means the same copy as the device it resolves to (one copy per GPU)."""
+    device = pick_device(device)
+    with _LOADING:
+        return _load_model(model, adapter, device)
+
+
+@cache
+def _load_model(model: str, adapter: str | None, device: str) -> LoadedModel:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    device = pick_device(device)
     path = resolve_model_path(model)
     dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
     try:
@@ -120,39 +131,155 @@ def _prompt_ids(loaded: LoadedModel, messages: list[Message]) -> list[int]:
                                                 return_dict=True)["input_ids"]
 
 
-def generate(loaded: LoadedModel, batch: list[list[Message]], params: GenerationParams) -> list[Reply]:
-    """Generate replies for a batch of conversations that share the same params."""
+def context_length(loaded: LoadedModel) -> int | None:
+    """How many tokens (prompt + reply) the model can attend to, when its config says."""
+    return getattr(loaded.model.config, "max_position_embeddings", None)
+
+
+def room_for_reply(loaded: LoadedModel, messages: list[Message]) -> int | None:
+    """Tokens left for the reply after the prompt, within the model's context (None: unknown)."""
+    context = context_length(loaded)
+    return None if context is None else context - len(_prompt_ids(loaded, messages))
+
+
+def _stop_rows(rows: list[threading.Event], closing: threading.Event | None) -> Any:
+    """A stopping criterion that ends each row whose event is set, and every row once `closing` is set."""
     import torch
+    from transformers import StoppingCriteria
+
+    class StopRows(StoppingCriteria):
+        def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor, **kwargs: Any) -> torch.Tensor:
+            stop = [closing is not None and closing.is_set() or row.is_set() for row in rows]
+            return torch.tensor(stop, dtype=torch.bool, device=input_ids.device)
+
+    return StopRows()
+
+
+def _generate_kwargs(loaded: LoadedModel, params: GenerationParams, max_new_tokens: int) -> dict[str, Any]:
+    tok = loaded.tokenizer
+    kwargs: dict[str, Any] = {"max_new_tokens": max_new_tokens, "do_sample": params.temperature > 0,
+                              "pad_token_id": tok.pad_token_id}
+    if params.temperature > 0:
+        kwargs.update(temperature=params.temperature, top_p=params.top_p)
+    if params.stop:
+        kwargs.update(stop_strings=params.stop, tokenizer=tok)
+    return kwargs
+
+
+def _max_new_tokens(loaded: LoadedModel, prompts: list[list[int]], params: GenerationParams) -> int:
+    """The requested max_tokens, capped so the longest prompt plus its reply fits the context."""
+    context = context_length(loaded)
+    room = params.max_tokens if context is None else context - max(len(p) for p in prompts)
+    if room < 1:
+        raise ModelError(f"the prompt ({max(len(p) for p in prompts)} tokens) fills the model's context ({context})")
+    return min(params.max_tokens, room)
+
+
+def cut_at_stop(text: str, stop: list[str] | None) -> tuple[str, bool]:
+    """`text` up to its first stop string (which is not part of the reply, as with OpenAI), and whether one
+    was found."""
+    hits = [i for i in (text.find(s) for s in stop or []) if i >= 0]
+    return (text[:min(hits)], True) if hits else (text, False)
+
+
+def _seed(params: GenerationParams) -> None:
+    import torch
+
+    if params.seed is not None:
+        torch.manual_seed(params.seed % 2**64)  # OpenAI's seeds are int64; torch takes uint64
+
+
+def generate(loaded: LoadedModel, batch: list[list[Message]], params: GenerationParams,
+             cancel: list[threading.Event] | None = None, closing: threading.Event | None = None) -> list[Reply]:
+    """Generate replies for a batch of conversations that share the same params. A row stops early when its
+    `cancel` event is set (its caller went away), and every row when `closing` is set (the server stops)."""
+    import torch
+    from transformers import StoppingCriteriaList
 
     tok = loaded.tokenizer
     prompts = [_prompt_ids(loaded, messages) for messages in batch]
     inputs = tok.pad({"input_ids": prompts}, return_tensors="pt").to(loaded.device)
-    sampling = params.temperature > 0
-    kwargs: dict[str, Any] = {"max_new_tokens": params.max_tokens, "do_sample": sampling,
-                              "pad_token_id": tok.pad_token_id}
-    if sampling:
-        kwargs.update(temperature=params.temperature, top_p=params.top_p)
-    if params.stop:
-        kwargs.update(stop_strings=params.stop, tokenizer=tok)
+    max_new = _max_new_tokens(loaded, prompts, params)
+    rows = cancel or [threading.Event() for _ in batch]
+    kwargs = _generate_kwargs(loaded, params, max_new)
     with loaded.lock, torch.inference_mode():
-        if params.seed is not None:
-            torch.manual_seed(params.seed)
-        out = loaded.model.generate(**inputs, **kwargs)
+        _seed(params)
+        out = loaded.model.generate(**inputs, **kwargs, stopping_criteria=StoppingCriteriaList(
+            [_stop_rows(rows, closing)]))
     new = out[:, inputs["input_ids"].shape[1]:]
-    replies = []
-    for prompt, row in zip(prompts, new, strict=True):
-        ids = row.tolist()
-        n_out = next((i + 1 for i, t in enumerate(ids) if t == tok.eos_token_id), len(ids))
-        text = tok.decode(ids[:n_out], skip_special_tokens=True).strip()
-        finish = "stop" if n_out < params.max_tokens or (ids and ids[n_out - 1] == tok.eos_token_id) else "length"
-        replies.append(Reply(text=text, input_tokens=len(prompt), output_tokens=n_out, finish_reason=finish))
-    return replies
+    return [_reply(tok, prompt, row.tolist(), params, max_new) for prompt, row in zip(prompts, new, strict=True)]
+
+
+def _reply(tok: Any, prompt: list[int], ids: list[int], params: GenerationParams, max_new: int) -> Reply:
+    pad = tok.pad_token_id if tok.pad_token_id != tok.eos_token_id else None
+    ids = [t for t in ids if t != pad]  # a row stopped early is padded to the batch's length
+    n_out = next((i + 1 for i, t in enumerate(ids) if t == tok.eos_token_id), len(ids))
+    text, stopped = cut_at_stop(tok.decode(ids[:n_out], skip_special_tokens=True), params.stop)
+    ended = n_out < max_new or (ids and ids[n_out - 1] == tok.eos_token_id)
+    return Reply(text=text.strip(), input_tokens=len(prompt), output_tokens=n_out,
+                 finish_reason="stop" if stopped or ended else "length")
+
+
+def stream(loaded: LoadedModel, messages: list[Message], params: GenerationParams, cancel: threading.Event,
+           closing: threading.Event | None = None) -> Iterator[str | Reply]:
+    """Yield the reply's text piece by piece as it is generated, then the whole `Reply` (its finish_reason and
+    token counts). Stop strings end the reply and are not sent. A failure in generation is raised here: the
+    stream always ends. Setting `cancel` (the client went away) stops the generation at its next token."""
+    from transformers import StoppingCriteriaList, TextIteratorStreamer
+
+    tok = loaded.tokenizer
+    prompt = _prompt_ids(loaded, messages)
+    max_new = _max_new_tokens(loaded, [prompt], params)
+    streamer = TextIteratorStreamer(tok, skip_prompt=True, skip_special_tokens=True)
+    outcome: dict[str, Any] = {}
+
+    def run() -> None:
+        import torch
+
+        try:
+            with loaded.lock, torch.inference_mode():
+                _seed(params)
+                ids = torch.tensor([prompt], device=loaded.device)
+                out = loaded.model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), streamer=streamer,
+                                            stopping_criteria=StoppingCriteriaList([_stop_rows([cancel], closing)]),
+                                            **_generate_kwargs(loaded, params, max_new))
+            outcome["ids"] = out[0, len(prompt):].tolist()
+        except Exception as exc:  # noqa: BLE001 - raised in the consumer below
+            outcome["error"] = exc
+        finally:
+            streamer.end()  # on failure too, or the consumer would wait for ever
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    sent, text, stopped = 0, "", False
+    hold = max((len(s) for s in params.stop or []), default=1) - 1  # a stop string may span pieces
+    for piece in streamer:
+        text += piece
+        visible, stopped = cut_at_stop(text, params.stop)
+        end = len(visible) if stopped else max(sent, len(text) - hold)
+        if end > sent:
+            yield text[sent:end]
+            sent = end
+        if stopped:
+            cancel.set()
+            break
+    thread.join()
+    if "error" in outcome:
+        exc = outcome["error"]
+        raise ModelError(f"local generation failed: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}")
+    if not stopped and len(text) > sent:
+        yield text[sent:]
+    reply = _reply(tok, prompt, outcome["ids"], params, max_new)
+    yield Reply(text=cut_at_stop(text, params.stop)[0].strip(), input_tokens=reply.input_tokens,
+                output_tokens=reply.output_tokens, finish_reason="stop" if stopped else reply.finish_reason)
 
 
 def score_options(loaded: LoadedModel, messages: list[Message], options: list[str]) -> list[float]:
     """Log-probability of each option as the assistant's reply (sum over its tokens).
 
-    Lets a small local judge give a verdict ("A", "B", "tie") without parsing free text.
+    Lets a small local judge give a verdict ("A", "B", "tie") without parsing free text. Only the option's
+    positions are turned into log-probabilities, in fp32 from the model's own logits (bf16 on a GPU), so memory
+    stays at (options x option tokens x vocabulary) instead of the whole prompt's length.
     """
     import torch
 
@@ -162,20 +289,26 @@ def score_options(loaded: LoadedModel, messages: list[Message], options: list[st
     pad = loaded.tokenizer.pad_token_id
     ids = torch.tensor([r + [pad] * (width - len(r)) for r in rows], device=loaded.device)
     mask = torch.tensor([[1] * len(r) + [0] * (width - len(r)) for r in rows], device=loaded.device)
+    keep = width - len(prompt) + 1  # the positions that predict an option token
     with loaded.lock, torch.inference_mode():
-        logits = loaded.model(input_ids=ids, attention_mask=mask).logits.float()
-    logprobs = torch.log_softmax(logits[:, :-1], dim=-1).gather(-1, ids[:, 1:, None]).squeeze(-1)
-    return [float(logprobs[i, len(prompt) - 1: len(r) - 1].sum()) for i, r in enumerate(rows)]
+        logits = loaded.model(input_ids=ids, attention_mask=mask, logits_to_keep=keep).logits
+    logprobs = torch.log_softmax(logits[:, :-1].float(), dim=-1).gather(-1, ids[:, len(prompt):, None]).squeeze(-1)
+    return [float(logprobs[i, : len(r) - len(prompt)].sum()) for i, r in enumerate(rows)]
 
 
 class LocalBackend:
-    """Backend for `provider: local`. Requests arriving together are generated as one batch."""
+    """Backend for `provider: local`. Requests arriving together are generated as one batch.
+
+    A request whose caller is cancelled (a client that went away) leaves the queue, or stops its row of the
+    batch at the next token; `closing` set (the server is stopping) ends every generation at its next token.
+    """
 
     queues_requests = True  # a request may wait behind earlier batches: the call path sets no timeout
 
     def __init__(self, spec: ModelSpec):
         self.spec = spec
-        self._pending: list[tuple[Request, asyncio.Future]] = []
+        self.closing = threading.Event()
+        self._pending: list[tuple[Request, asyncio.Future, threading.Event]] = []
         self._worker: asyncio.Task | None = None
 
     @property
@@ -184,36 +317,53 @@ class LocalBackend:
 
     async def complete(self, request: Request) -> Reply:
         future = asyncio.get_running_loop().create_future()
-        self._pending.append((request, future))
+        cancel = threading.Event()
+        self._pending.append((request, future, cancel))
         if self._worker is None or self._worker.done():
             self._worker = asyncio.create_task(self._drain())
-        return await future
+        try:
+            return await future
+        except asyncio.CancelledError:
+            cancel.set()
+            raise
 
     async def _drain(self) -> None:
         await asyncio.sleep(0)  # let concurrently submitted requests join the queue
         while self._pending:
+            self._pending = [item for item in self._pending if not item[1].done()]  # callers that went away
+            if not self._pending:
+                break
             params = self._pending[0][0].params
             same = [item for item in self._pending if item[0].params == params][: self.spec.batch_size]
             for item in same:
                 self._pending.remove(item)
             try:
-                replies = await asyncio.to_thread(self._generate, [r.messages for r, _ in same], params)
+                replies = await asyncio.to_thread(self._generate, [r.messages for r, _, _ in same], params,
+                                                  [cancel for *_, cancel in same])
             except Exception as exc:  # noqa: BLE001 - handed to every waiting caller
-                for _, future in same:
+                for _, future, _ in same:
                     if not future.done():
                         future.set_exception(exc)
                 continue
-            for (_, future), reply in zip(same, replies, strict=True):
+            for (_, future, _), reply in zip(same, replies, strict=True):
                 if not future.done():
                     future.set_result(reply)
 
-    def _generate(self, batch: list[list[Message]], params: GenerationParams) -> list[Reply]:
+    def _generate(self, batch: list[list[Message]], params: GenerationParams,
+                  cancel: list[threading.Event]) -> list[Reply]:
         try:
-            return generate(self.loaded, batch, params)
+            return generate(self.loaded, batch, params, cancel, self.closing)
         except ModelError:
             raise
         except (RuntimeError, ValueError) as exc:
             raise ModelError(f"local generation failed: {str(exc).splitlines()[0]}") from None
+
+    def stream(self, request: Request, cancel: threading.Event) -> Iterator[str | Reply]:
+        """Text pieces, then the Reply (see `stream`)."""
+        return stream(self.loaded, request.messages, request.params, cancel, self.closing)
+
+    def room_for_reply(self, messages: list[Message]) -> int | None:
+        return room_for_reply(self.loaded, messages)
 
     def score_options(self, messages: list[Message], options: list[str]) -> list[float]:
         return score_options(self.loaded, messages, options)

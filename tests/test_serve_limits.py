@@ -1,0 +1,148 @@
+"""`underdog serve` cannot be stalled by one request: context-capped max_tokens, generation stopped when the
+client goes away, a bounded queue, prompt exit on SIGTERM, a failed stream that ends. Driven over loopback
+with httpx / the openai SDK against a tiny random Llama whose context is long enough to generate for minutes
+(it almost never samples its end token)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import openai
+import pytest
+
+from underdog.config import ModelSpec
+from underdog.serve import create_app
+from underdog.testing import ServerThread, free_port
+
+LONG = 30_000  # tokens: minutes of generation for the tiny model on 2 cores, unless it is stopped
+
+
+@pytest.fixture(scope="module")
+def long_llama(tmp_path_factory: pytest.TempPathFactory, tiny_llama_dir: Path) -> Path:
+    """The tiny Llama with a 32k context: a request for LONG tokens is legal and slow."""
+    import json
+    import shutil
+
+    out = tmp_path_factory.mktemp("long-llama")
+    shutil.copytree(tiny_llama_dir, out, dirs_exist_ok=True)
+    config = json.loads((out / "config.json").read_text())
+    (out / "config.json").write_text(json.dumps(config | {"max_position_embeddings": 32_768}))
+    return out
+
+
+def _chat(url: str, max_tokens: int, timeout: float, **extra) -> httpx.Response:
+    return httpx.post(f"{url}/v1/chat/completions", timeout=timeout, json={
+        "model": "tiny", "messages": [{"role": "user", "content": "hi"}], "max_tokens": max_tokens,
+        "temperature": 0, **extra})
+
+
+def _gone_after(url: str, seconds: float, stream: bool = False) -> None:
+    """A client that asks for LONG tokens and hangs up: after `seconds` without a reply, or (streamed) after
+    the first pieces."""
+    if not stream:
+        with pytest.raises(httpx.ReadTimeout):
+            _chat(url, LONG, seconds)
+        return
+    body = {"model": "tiny", "messages": [{"role": "user", "content": "hi"}], "max_tokens": LONG, "stream": True}
+    with httpx.stream("POST", f"{url}/v1/chat/completions", json=body, timeout=seconds) as response:
+        lines = response.iter_lines()
+        assert [next(lines) for _ in range(6)]
+
+
+def test_too_many_tokens_and_huge_seed_are_400(tiny_llama_dir: Path) -> None:
+    with ServerThread(create_app(ModelSpec(model=str(tiny_llama_dir)), "tiny")) as server:
+        too_long = _chat(server.url, 1_000_000, 30)
+        huge_seed = _chat(server.url, 4, 30, seed=2**70)
+        ok = _chat(server.url, 4, 30, seed=2**63 + 5)
+    assert too_long.status_code == 400 and "context" in too_long.json()["error"]["message"]
+    assert huge_seed.status_code == 400 and "seed" in huge_seed.json()["error"]["message"]
+    assert ok.status_code == 200
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_client_that_goes_away_stops_its_generation(long_llama: Path, stream: bool) -> None:
+    with ServerThread(create_app(ModelSpec(model=str(long_llama)), "tiny")) as server:
+        _gone_after(server.url, 1.0, stream=stream)
+        # without the stop, the next request waits behind minutes of generation
+        after = _chat(server.url, 4, 60)
+    assert after.status_code == 200 and after.json()["usage"]["completion_tokens"] == 4
+
+
+def test_a_full_queue_answers_503(long_llama: Path) -> None:
+    with ServerThread(create_app(ModelSpec(model=str(long_llama)), "tiny", max_queue=1)) as server:
+        hung = threading.Thread(target=_gone_after, args=(server.url, 3.0))
+        hung.start()
+        time.sleep(1.0)
+        busy = _chat(server.url, 4, 30)
+        hung.join()
+        time.sleep(0.5)
+        later = _chat(server.url, 4, 60)
+    assert busy.status_code == 503 and busy.headers["retry-after"] == "1"
+    assert later.status_code == 200
+
+
+def test_sigterm_stops_a_long_generation_at_once(long_llama: Path, tmp_path: Path) -> None:
+    port = free_port()
+    command = [sys.executable, "-m", "underdog", "serve", str(long_llama), "--name", "tiny", "--port", str(port)]
+    process = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               env=os.environ | {"PYTHONUNBUFFERED": "1"})
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 60
+        while True:
+            try:
+                httpx.get(f"{url}/v1/models", timeout=2)
+                break
+            except httpx.HTTPError:
+                assert process.poll() is None and time.time() < deadline, process.stdout.read().decode()
+                time.sleep(0.3)
+        client = threading.Thread(target=lambda: httpx.post(f"{url}/v1/chat/completions", timeout=120, json={
+            "model": "tiny", "messages": [{"role": "user", "content": "hi"}], "max_tokens": LONG}), daemon=True)
+        client.start()
+        time.sleep(1.5)
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)  # without the stop: minutes of generation first
+    finally:
+        process.kill()
+        process.wait()
+
+
+def test_a_failed_stream_ends_with_an_error(tiny_llama_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    app = create_app(ModelSpec(model=str(tiny_llama_dir)), "tiny")
+    model = app.state.backend.loaded.model
+
+    def out_of_memory(*args, **kwargs):
+        raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    with ServerThread(app) as server:
+        client = openai.OpenAI(base_url=server.url + "/v1", api_key="unused", max_retries=0, timeout=30)
+        monkeypatch.setattr(model, "generate", out_of_memory)
+        with pytest.raises(openai.APIError, match="out of memory"):
+            list(client.chat.completions.create(model="tiny", stream=True, max_tokens=8,
+                                                messages=[{"role": "user", "content": "hi"}]))
+        monkeypatch.undo()
+        done = list(client.chat.completions.create(model="tiny", stream=True, max_tokens=5, temperature=0,
+                                                   messages=[{"role": "user", "content": "hi"}]))
+    assert done[-1].choices[0].finish_reason == "length"
+
+
+def test_stream_honours_stop(tiny_llama_dir: Path) -> None:
+    with ServerThread(create_app(ModelSpec(model=str(tiny_llama_dir)), "tiny")) as server:
+        client = openai.OpenAI(base_url=server.url + "/v1", api_key="unused", max_retries=0, timeout=30)
+        ask = {"model": "tiny", "max_tokens": 12, "temperature": 1, "seed": 3,
+               "messages": [{"role": "user", "content": "hi"}]}
+        full = client.chat.completions.create(**ask).choices[0].message.content
+        stop = full.split()[2] if len(full.split()) > 2 else full[4:8]
+        chunks = list(client.chat.completions.create(**ask, stream=True, stop=[stop]))
+        plain = client.chat.completions.create(**ask, stop=[stop]).choices[0]
+    streamed = "".join(c.choices[0].delta.content or "" for c in chunks)
+    assert stop in full and stop not in streamed and full.startswith(streamed.strip())
+    assert chunks[-1].choices[0].finish_reason == "stop"
+    assert plain.finish_reason == "stop" and plain.message.content == streamed.strip()
