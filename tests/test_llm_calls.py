@@ -172,8 +172,9 @@ def test_litellm_backend_over_loopback(scripted) -> None:
     fake, server = scripted
     spec = ModelSpec(provider="litellm", model="openai/scripted", base_url=server.url + "/v1", max_retries=2)
     fake.faults = ["429"]
-    assert LLM(spec).chat("hello").text == "echo: hello"
+    assert LLM(spec).chat("hello", seed=7, stop=["###"]).text == "echo: hello"
     assert fake.requests == 2
+    assert fake.bodies[-1]["seed"] == 7 and fake.bodies[-1]["stop"] == ["###"]  # not silently dropped
 
 
 def test_json_mode_is_requested(scripted) -> None:

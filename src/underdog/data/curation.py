@@ -205,7 +205,7 @@ def rate_examples(project: Project, examples: list[Example], report: Report, thr
                             seed=(llm.spec.params.seed or 0) + attempt)
         for i, reply in zip(todo, replies, strict=True):
             ratings[i] = parse_rating(reply.text) if not reply.error else None
-    if hasattr(llm.backend, "score_options"):
+    if llm.backend.can_score:
         _rate_by_logprobs(llm, prompts, ratings, report)
     kept = []
     for example, rating in zip(examples, ratings, strict=True):

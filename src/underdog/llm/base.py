@@ -62,6 +62,32 @@ class RetryableError(Exception):
 
 
 class Backend(Protocol):
-    """What a provider implements. Raise RetryableError for transient faults, ModelError for fatal ones."""
+    """What a provider implements. Raise RetryableError for transient faults, ModelError for fatal ones.
+
+    Capabilities are declared, not guessed (as simonw/llm's `can_stream`): `BackendBase` gives the defaults.
+    """
+
+    queues_requests: bool  # requests wait in a local batch queue, so the call path sets no timeout
+    can_score: bool  # score_options(messages, options) -> a log-probability per option
+    can_stream: bool  # stream(request, cancel) -> text pieces, then the Reply
 
     async def complete(self, request: Request) -> Reply: ...
+
+    def check(self, timeout_s: float) -> str:
+        """"ok", or why the model cannot be used now, without spending tokens."""
+        ...
+
+
+class BackendBase:
+    """Defaults for the declared capabilities: a plain remote chat model."""
+
+    queues_requests = False
+    can_score = False
+    can_stream = False
+
+    def check(self, timeout_s: float) -> str:
+        return NOT_CHECKED
+
+
+OK = "ok"
+NOT_CHECKED = "not checked (no cheap probe for this provider)"

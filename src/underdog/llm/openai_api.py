@@ -13,7 +13,7 @@ import openai
 
 from underdog.config import ModelSpec
 from underdog.errors import ModelError, redact, register_secret_env
-from underdog.llm.base import Reply, Request, RetryableError
+from underdog.llm.base import OK, BackendBase, Reply, Request, RetryableError
 
 NO_KEY = "not-needed"  # local servers (vLLM, Ollama, underdog serve) accept any key
 
@@ -65,7 +65,7 @@ def translate_error(exc: Exception, spec: ModelSpec) -> Exception:
     return exc
 
 
-class OpenAIBackend:
+class OpenAIBackend(BackendBase):
     """Chat completions against any OpenAI-compatible `base_url`."""
 
     def __init__(self, spec: ModelSpec):
@@ -75,6 +75,23 @@ class OpenAIBackend:
     def make_client(self) -> openai.AsyncOpenAI:
         return openai.AsyncOpenAI(base_url=self.spec.base_url, api_key=api_key(self.spec), max_retries=0,
                                   timeout=self.spec.timeout_s)
+
+    def check(self, timeout_s: float) -> str:
+        """List the server's models: cheap, and it exercises the URL, the key and (Azure) the api_version."""
+        client = self.make_client().with_options(timeout=timeout_s)
+
+        async def probe() -> str:
+            try:
+                await client.models.list()
+                return OK
+            except Exception as exc:  # noqa: BLE001 - the reason is the answer
+                return str(translate_error(exc, self.spec))
+            finally:
+                await client.close()
+
+        import asyncio
+
+        return asyncio.run(probe())
 
     async def complete(self, request: Request) -> Reply:
         self._client = self._client or self.make_client()
