@@ -24,8 +24,8 @@ evalset_app = typer.Typer(no_args_is_help=True, help="Held-out eval sets (never 
 app.add_typer(evalset_app, name="evalset")
 
 EVALSET = typer.Option(None, "--evalset", "-e", help="Eval set name (default: evaluate.evalset, else the newest).")
-JUDGES = typer.Option(None, "--judge", "-j", help="Judge role or model; repeat for a jury (default: "
-                      "evaluate.judges).")
+JUDGES = typer.Option(None, "--judge", "-j", help="Judge role or model, or the grounded `facts` / `similarity`; "
+                      "repeat for a jury (default: evaluate.judges).")
 RUBRIC = typer.Option(None, "--rubric", help="Comma-separated criteria, e.g. correctness,empathy.")
 
 

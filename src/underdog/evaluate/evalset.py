@@ -1,10 +1,13 @@
 """Eval sets: held-out questions the candidates are judged on, never trained on.
 
-    evalsets/<name>/questions.jsonl   {"id", "question", "reference"?, "topic"?} per line
+    evalsets/<name>/questions.jsonl   {"id", "question", "reference"?, "topic"?, "facts"?, "expect"?} per line
     evalsets/<name>/manifest.json     {"name", "count", "sha256", "source", "created"}
 
 `import_evalset` reads JSONL, JSON, CSV or plain text (one question per line); `generate_evalset` asks the
-teacher for questions on the project's topics. Data curation removes training examples too close to any of them.
+teacher for questions on the project's topics. Ground truth for the grounded judges (evaluate/judges/): `facts`,
+strings (or `/regex/`) a correct answer must state (a CSV `facts` column separates them with `|`), and
+`expect: "refusal"` for a question the assistant should decline. Data curation removes training examples too
+close to any of them.
 """
 
 from __future__ import annotations
@@ -18,11 +21,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from underdog.errors import UnderdogError
+from underdog.evaluate.judges.facts import is_regex
 from underdog.project import Project
 
 QUESTIONS_FILE = "questions.jsonl"
 MANIFEST_FILE = "manifest.json"
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+EXPECTATIONS = ("refusal",)
 
 
 @dataclass
@@ -31,6 +36,8 @@ class Question:
     question: str
     reference: str | None = None
     topic: str | None = None
+    facts: list[str] | None = None  # what a correct answer states: text, or /regex/ (judges/facts.py)
+    expect: str | None = None  # "refusal": a probe the assistant should decline
 
     def to_json(self) -> dict:
         return {k: v for k, v in asdict(self).items() if v is not None}
@@ -87,9 +94,12 @@ def load_evalset(project: Project, name: str | None = None) -> list[Question]:
     for number, line in enumerate(path.read_text().splitlines(), 1):
         if line.strip():
             try:
-                questions.append(Question(**json.loads(line)))
+                question = Question(**json.loads(line))
             except (json.JSONDecodeError, TypeError) as exc:
                 raise UnderdogError(f"{path}:{number}: malformed question ({exc})") from None
+            question.facts = _facts(question.facts, path, number)
+            question.expect = _expect(question.expect, path, number)
+            questions.append(question)
     return questions
 
 
@@ -138,7 +148,33 @@ def _question(record: object, file: Path, number: int) -> Question:
         raise UnderdogError(f"{file}:{number}: missing 'question'")
     return Question(id=str(record.get("id") or question_id(text)), question=text.strip(),
                     reference=record.get("reference") or record.get("answer") or None,
-                    topic=record.get("topic") or None)
+                    topic=record.get("topic") or None, facts=_facts(record.get("facts"), file, number),
+                    expect=_expect(record.get("expect"), file, number))
+
+
+def _facts(value: object, file: Path, number: int) -> list[str] | None:
+    """A question's facts: a list of non-empty strings, or one string of facts separated by `|` (CSV)."""
+    if value is None or value == "" or value == []:
+        return None
+    if isinstance(value, str):
+        value = [part.strip() for part in value.split("|")]
+    if not isinstance(value, list) or not all(isinstance(f, str) and f.strip() for f in value):
+        raise UnderdogError(f"{file}:{number}: 'facts' must be a list of non-empty strings (got {value!r})")
+    for fact in value:
+        if is_regex(fact):
+            try:
+                re.compile(fact.strip()[1:-1])
+            except re.error as exc:
+                raise UnderdogError(f"{file}:{number}: fact {fact!r} is not a valid regex ({exc})") from None
+    return [f.strip() for f in value]
+
+
+def _expect(value: object, file: Path, number: int) -> str | None:
+    if value is None or value == "":
+        return None
+    if value not in EXPECTATIONS:
+        raise UnderdogError(f"{file}:{number}: 'expect' must be one of {', '.join(EXPECTATIONS)} (got {value!r})")
+    return str(value)
 
 
 # -- generation -------------------------------------------------------------------------------------------
