@@ -12,12 +12,14 @@ import pytest
 from fastapi import FastAPI
 from typer.testing import CliRunner
 
+from underdog.arena.prepare import add_candidate, judge_arena
 from underdog.cli import app
 from underdog.config import ModelSpec, load_config
 from underdog.errors import ConfigError, UnderdogError
 from underdog.evaluate.evalset import Question, import_evalset, load_evalset, save_evalset
 from underdog.evaluate.judge import judge, judge_pairs
 from underdog.evaluate.judges.facts import coverage, is_refusal, normalise, states
+from underdog.evaluate.judges.similarity import embed, model_dir, similarities
 from underdog.evaluate.leaderboard import board_config, leaderboard
 from underdog.project import Project
 from underdog.testing import ScriptedOpenAI, ServerThread
@@ -335,3 +337,29 @@ def test_judge_pairs_find_ground_truth_by_question_text(scripted):
     assert judge_pairs(project, pairs[2:], judges=["longer", "facts"], truth=[Question("x", pairs[2][0],
                                                                                     facts=["no"])]) == ["tie"]
     assert fakes["longer"].requests == 6
+
+
+def test_arena_llm_verdicts_from_the_facts_judge_skip_abstentions(scripted):
+    project, _ = scripted
+    add_candidate(project, "right", evalset="facts")
+    add_candidate(project, "long_wrong", evalset="facts")
+    assert judge_arena(project, progress=False) == 7  # `plain` has no ground truth: no verdict, not a tie
+    verdicts = project.store.query("SELECT question_id, winner, judge FROM arena_llm_verdicts")
+    assert {v["winner"] for v in verdicts} == {"right"} and "plain" not in {v["question_id"] for v in verdicts}
+
+
+@pytest.mark.slow
+def test_similarity_judge_prefers_the_answer_closer_to_the_reference(scripted):
+    project, fakes = scripted
+    result = judge(project, "right", "long_wrong", "facts", judges=["similarity"], progress=False)
+    assert (result.wins, result.losses, result.abstentions) == (6, 0, 2)  # probe and plain have no reference
+    raw = project.store.query("SELECT COUNT(*) FROM judgments WHERE result_id = ?", (result.result_id,))[0][0]
+    assert raw == 12 and result.calls == 0 and fakes["longer"].requests == 0
+    first, unrelated = similarities([("The fee is $45.", "You pay 45 dollars."), ("The fee is $45.", "Cats nap.")])
+    assert first > 0.5 > unrelated and embed(["x"]).shape == (1, 384)
+    assert abs(float(embed(["The fee is $45."]).norm()) - 1.0) < 1e-5  # L2-normalised
+    folder = model_dir()
+    assert (folder / "model.safetensors").exists() and not list(folder.parent.glob(f"{folder.name}.tmp-*"))
+    project.config.evaluate.similarity_margin = 1.0  # nothing is closer by more than the margin: all ties
+    wide = judge(project, "right", "long_wrong", "facts", judges=["similarity"], progress=False)
+    assert (wide.wins, wide.ties) == (0, 6) and wide.config_id != result.config_id
