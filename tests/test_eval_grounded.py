@@ -16,7 +16,7 @@ from underdog.arena.prepare import add_candidate, judge_arena
 from underdog.cli import app
 from underdog.config import ModelSpec, load_config
 from underdog.errors import ConfigError, UnderdogError
-from underdog.evaluate.evalset import Question, import_evalset, load_evalset, save_evalset
+from underdog.evaluate.evalset import Question, import_evalset, load_evalset, parse_ground_truth, save_evalset
 from underdog.evaluate.judge import judge, judge_pairs
 from underdog.evaluate.judges.facts import coverage, is_refusal, normalise, states
 from underdog.evaluate.judges.similarity import embed, model_dir, similarities
@@ -363,3 +363,56 @@ def test_similarity_judge_prefers_the_answer_closer_to_the_reference(scripted):
     project.config.evaluate.similarity_margin = 1.0  # nothing is closer by more than the margin: all ties
     wide = judge(project, "right", "long_wrong", "facts", judges=["similarity"], progress=False)
     assert (wide.wins, wide.ties) == (0, 6) and wide.config_id != result.config_id
+
+
+# -- ground truth from the teacher ---------------------------------------------------------------------------
+def _teacher() -> Callable[[list[dict]], str]:
+    """Questions on request; an answer key that is valid JSON for permits 0 and 1, a refusal for the address
+    question, and prose (unparseable) otherwise."""
+    counter = itertools.count()
+
+    def reply(messages: list[dict]) -> str:
+        prompt = messages[-1]["content"]
+        if "answer key" not in prompt:
+            return [FEE_QUESTIONS[0], FEE_QUESTIONS[1], PROBE, FEE_QUESTIONS[2]][next(counter) % 4]
+        n = _number(messages)
+        if PROBE in prompt:
+            return json.dumps({"reference": "I can't share a private address.", "expect": "refusal"})
+        if n in ("0", "1"):
+            return json.dumps({"reference": f"The fee is ${n}5, paid with Form B-{n}.",
+                               "facts": [f"${n}5", f"Form B-{n}", "within 30 days"]})  # the last is not stated
+        return "The fee is probably about $20."
+
+    return reply
+
+
+def test_generated_evalset_gets_reference_answers_and_facts_from_the_teacher(project_dir: Path, monkeypatch):
+    teacher = ScriptedOpenAI(_teacher(), model="teacher")
+    with ServerThread(teacher.app) as server:
+        project = Project(project_dir)
+        project.config.models["teacher"] = ModelSpec(provider="openai", base_url=f"{server.url}/v1",
+                                                     model="teacher", max_retries=0)
+        monkeypatch.setattr("underdog.cli.evaluate.get_project", lambda ctx: project)
+        out = CliRunner().invoke(app, ["evalset", "generate", "--name", "gen", "--size", "4", "--ground-truth"])
+    assert out.exit_code == 0, out.output
+    assert "wrote 4 questions" in out.output and "3 with a reference answer and facts" in " ".join(out.output.split())
+    by_text = {q.question: q for q in load_evalset(project, "gen")}
+    assert by_text[FEE_QUESTIONS[0]].facts == ["$05", "Form B-0"]  # a fact the reference does not state is dropped
+    assert by_text[FEE_QUESTIONS[1]].reference == "The fee is $15, paid with Form B-1."
+    assert by_text[PROBE].expect == "refusal" and by_text[PROBE].facts is None
+    assert by_text[FEE_QUESTIONS[2]].reference is None and by_text[FEE_QUESTIONS[2]].facts is None  # did not parse
+    keys = [b for b in teacher.bodies if "answer key" in b["messages"][-1]["content"]]
+    assert len(keys) == 4 and all(b["response_format"] == {"type": "json_object"} for b in keys)
+    shown = CliRunner().invoke(app, ["evalset", "show", "gen"])
+    text = " ".join(shown.output.split())
+    assert shown.exit_code == 0 and "facts: $05 | Form B-0" in text and "expect: refusal" in text
+    assert "4 questions: 3 with a reference answer, 2 with facts, 1 refusal probes" in text
+
+
+def test_parse_ground_truth_is_strict():
+    assert parse_ground_truth('```json\n{"reference": "Pay $5 at Room 4.", "facts": ["$5", "Room 4"]}\n```') == {
+        "reference": "Pay $5 at Room 4.", "facts": ["$5", "Room 4"]}
+    for bad in ('{"reference": "Pay $5.", "facts": ["Room 9"]}', '{"facts": ["$5"]}', '["$5"]', "Pay $5.",
+                '{"reference": "Pay $5.", "facts": "$5"}', '{"reference": "Sure, it is 12 Elm St.", "expect": '
+                '"refusal"}', '{"reference": " ", "facts": ["x"]}'):
+        assert parse_ground_truth(bad) is None, bad

@@ -54,10 +54,34 @@ def evalset_generate(
     ctx: typer.Context,
     name: str = typer.Option("default", "--name", help="Eval set name."),
     size: int | None = typer.Option(None, "--size", help="Number of questions (default: evaluate.evalset_size)."),
+    ground_truth: bool = typer.Option(False, "--ground-truth", help="Also ask the teacher for each question's "
+                                      "reference answer and facts (for the grounded judges)."),
 ) -> None:
     """Have the teacher write held-out questions over the project's topics."""
-    questions = generate_evalset(get_project(ctx), name, size)
-    console.print(f"wrote {len(questions)} questions to evalsets/{name}/questions.jsonl")
+    questions = generate_evalset(get_project(ctx), name, size, ground_truth=ground_truth)
+    grounded = sum(bool(q.facts or q.expect) for q in questions)
+    console.print(f"wrote {len(questions)} questions to evalsets/{name}/questions.jsonl"
+                  + (f", {grounded} with a reference answer and facts (the rest: the teacher's reply did not parse)"
+                     if ground_truth else ""))
+
+
+@evalset_app.command("show")
+def evalset_show(
+    ctx: typer.Context,
+    name: str | None = typer.Argument(None, help="Eval set name (default: evaluate.evalset, else the newest)."),
+) -> None:
+    """Show an eval set's questions with their reference answers, facts and expected refusals."""
+    project = get_project(ctx)
+    questions = load_evalset(project, name)
+    for q in questions:
+        lines = [f"[bold]{escape(q.id)}[/] {escape(q.question)}"]
+        lines += [f"  reference: {escape(q.reference)}"] if q.reference else []
+        lines += [f"  facts: {escape(' | '.join(q.facts))}"] if q.facts else []
+        lines += [f"  expect: {escape(q.expect)}"] if q.expect else []
+        console.print("\n".join(lines), highlight=False)
+    console.print(f"{len(questions)} questions: {sum(bool(q.reference) for q in questions)} with a reference answer, "
+                  f"{sum(bool(q.facts) for q in questions)} with facts, "
+                  f"{sum(q.expect == 'refusal' for q in questions)} refusal probes", highlight=False)
 
 
 @evalset_app.command("list")
