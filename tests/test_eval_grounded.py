@@ -245,13 +245,18 @@ def test_facts_judge_decides_without_a_model_and_records_like_any_judge(scripted
     assert (swapped.wins, swapped.losses) == (0, 7)
 
 
-def test_a_jury_of_grounded_judges_alone_that_abstains_everywhere_records_nothing(scripted):
+def test_a_jury_of_grounded_judges_alone_that_abstains_everywhere_records_nothing(scripted, monkeypatch):
     project, _ = scripted
     save_evalset(project, "bare", [Question("b0", FEE_QUESTIONS[0])], source="test")
     with pytest.raises(UnderdogError, match=r"no valid verdict .*abstained on every question: the grounded judges "
                                             r"need facts"):
         judge(project, "right", "long_wrong", "bare", judges=["facts"], progress=False)
+    monkeypatch.setattr("underdog.cli.evaluate.get_project", lambda ctx: project)
+    out = CliRunner().invoke(app, ["judge", "right", "--against", "long_wrong", "-e", "bare", "-j", "facts"])
+    assert out.exit_code == 1 and "nothing recorded" in out.output and "Traceback" not in out.output
     assert project.store.query("SELECT COUNT(*) FROM judge_results")[0][0] == 0
+    typo = CliRunner().invoke(app, ["judge", "right", "-e", "facts", "-j", "fatcs"])
+    assert typo.exit_code == 2 and "--judge 'fatcs': unknown judge" in typo.output
 
 
 def test_grounded_and_llm_judges_agreement_and_the_length_warning(scripted, monkeypatch):
@@ -262,6 +267,7 @@ def test_grounded_and_llm_judges_agreement_and_the_length_warning(scripted, monk
     [agree] = result.agreement
     assert agree.judge.startswith("longer") and (agree.compared, agree.agreed) == (7, 0)
     assert agree.longer_share == 1.0 and agree.grounded_longer_share == 0.0 and agree.follows_length
+    assert result.consistency == 1.0 and result.first_position_share == 0.5  # of the LLM judge's verdicts
     monkeypatch.setattr("underdog.cli.evaluate.get_project", lambda ctx: project)
     out = CliRunner().invoke(app, ["judge", "right", "--against", "long_wrong", "-e", "facts", "-j", "facts", "-j",
                                    "longer", "-q"])

@@ -10,6 +10,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from underdog.cli import app, console, get_project
+from underdog.config import known_judge
+from underdog.errors import ConfigError
 from underdog.evaluate.answer import answer as answer_questions
 from underdog.evaluate.answer import check_answered, variant
 from underdog.evaluate.compare import compare as compare_candidates
@@ -18,6 +20,7 @@ from underdog.evaluate.judge import JudgeResult
 from underdog.evaluate.judge import judge as judge_candidate
 from underdog.evaluate.leaderboard import board_config, recommend
 from underdog.evaluate.leaderboard import leaderboard as leaderboard_entries
+from underdog.project import Project
 from underdog.report import describe_config, fmt, write_report
 
 evalset_app = typer.Typer(no_args_is_help=True, help="Held-out eval sets (never trained on).")
@@ -27,6 +30,15 @@ EVALSET = typer.Option(None, "--evalset", "-e", help="Eval set name (default: ev
 JUDGES = typer.Option(None, "--judge", "-j", help="Judge role or model, or the grounded `facts` / `similarity`; "
                       "repeat for a jury (default: evaluate.judges).")
 RUBRIC = typer.Option(None, "--rubric", help="Comma-separated criteria, e.g. correctness,empathy.")
+
+
+def check_judges(project: Project, judges: list[str] | None) -> list[str] | None:
+    """The `--judge` names, or a one-line error for a name that is no judge (most likely a typo)."""
+    for name in judges or []:
+        if not known_judge(name, project.config.models):
+            raise ConfigError(f"--judge {name!r}: unknown judge (use a role of `models`, facts, similarity, "
+                              "provider:model or a model path)")
+    return judges or None
 
 
 def pct(x: float | None) -> str:
@@ -176,7 +188,7 @@ def judge(
     """Pairwise LLM-as-judge against a reference, both orders per question; win rate with a 95% interval."""
     project = get_project(ctx)
     cand = variant(project, candidate, system_prompt=system, temperature=temperature, top_p=top_p)
-    result = judge_candidate(project, cand, against, evalset, judges=judges or None,
+    result = judge_candidate(project, cand, against, evalset, judges=check_judges(project, judges),
                              rubric=rubric.split(",") if rubric else None)
     print_result(result, rows=not quiet)
 
@@ -192,7 +204,8 @@ def compare(
     rubric: str | None = RUBRIC,
 ) -> None:
     """Paired comparison of two candidates on the same questions (bootstrap interval of the difference)."""
-    cmp = compare_candidates(get_project(ctx), a, b, against, evalset, judges=judges or None,
+    project = get_project(ctx)
+    cmp = compare_candidates(project, a, b, against, evalset, judges=check_judges(project, judges),
                              rubric=rubric.split(",") if rubric else None)
     print_result(cmp.a, rows=False)
     print_result(cmp.b, rows=False)
@@ -220,8 +233,9 @@ def leaderboard(
     """Every run with data, hyperparameters, losses, overfit flag and win rate under one judge configuration;
     writes reports/."""
     project = get_project(ctx)
-    board = board_config(project, against, evalset, judges=judges or None, config_id=config)
-    entries = leaderboard_entries(project, against, evalset, judges=judges or None, config_id=config)
+    judges = check_judges(project, judges)
+    board = board_config(project, against, evalset, judges=judges, config_id=config)
+    entries = leaderboard_entries(project, against, evalset, judges=judges, config_id=config)
     paths = write_report(project, entries, board)
     if output in ("markdown", "csv"):
         typer.echo(paths[output].read_text(), nl=False)

@@ -340,8 +340,9 @@ class JudgeResult:
 
     @property
     def first_position_share(self) -> float | None:
-        """Share of "A" among the judges' A/B verdicts: 0.5 for a judge without position bias."""
-        letters = [v for r in self.rows for pair in r.votes.values() for v in pair if v in ("A", "B")]
+        """Share of "A" among the LLM judges' A/B verdicts: 0.5 for a judge without position bias."""
+        letters = [v for r in self.rows for j, pair in r.votes.items() if not is_grounded(j) for v in pair
+                   if v in ("A", "B")]
         return letters.count("A") / len(letters) if letters else None
 
     def scores(self) -> dict[str, float]:
@@ -532,8 +533,11 @@ def _row(a: Answer, b: Answer, votes: dict[str, tuple[str, str]]) -> QuestionRow
 
 
 def _consistency(votes: list[dict[str, tuple[str, str]]]) -> float:
-    """Share of (judge, question) verdict pairs that name the same winner in both orders."""
-    pairs = [(winner("ab", ab), winner("ba", ba)) for per_q in votes for ab, ba in per_q.values()]
+    """Share of (judge, question) verdict pairs that name the same winner in both orders; over the LLM judges
+    only when there are any (grounded judges are consistent by construction)."""
+    llm_judges = any(not is_grounded(j) for per_q in votes for j in per_q)
+    pairs = [(winner("ab", ab), winner("ba", ba)) for per_q in votes for j, (ab, ba) in per_q.items()
+             if not (llm_judges and is_grounded(j))]
     pairs = [(x, y) for x, y in pairs if x not in NO_VERDICT and y not in NO_VERDICT]
     return sum(x == y for x, y in pairs) / len(pairs) if pairs else 0.0
 
