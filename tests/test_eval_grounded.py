@@ -240,6 +240,7 @@ def test_facts_judge_decides_without_a_model_and_records_like_any_judge(scripted
     assert json.loads(stored["grounded"])["reference_recall"] == {"stated": 0, "facts": 12, "refused": 0, "probes": 1}
     rows = project.store.query("SELECT * FROM judgments WHERE result_id = ?", (result.result_id,))
     assert len(rows) == 14 and {r["winner"] for r in rows} == {"candidate"}  # the abstention is no vote
+    assert {r["cached"] for r in rows} == {1}  # no model was called for any of them
     assert fakes["longer"].requests == 0
     swapped = judge(project, "long_wrong", "right", "facts", judges=["facts"], progress=False)
     assert (swapped.wins, swapped.losses) == (0, 7)

@@ -13,7 +13,8 @@ An eval set's reference answers, when present, are shown to the judge. Verdicts 
 so a re-run calls no model. Two identical answers are a tie without a model call.
 The grounded judges `facts` and `similarity` (evaluate/judges/) decide from the eval set's facts and reference
 answers without a model; on a question without that ground truth they abstain (no vote).
-Each call of `judge` is recorded in `judge_results` with its per-question, per-order verdicts in `judgments`,
+Each call of `judge` is recorded in `judge_results` with its per-question, per-order verdicts in `judgments`
+(`cached` = 1 when no model was called for the verdict: cached, identical answers, or a grounded judge),
 its jury's configuration id (`jury_config`: only results of one configuration are comparable), its absolute
 fact recall / refusal accuracy, and how the LLM judges agree with the grounded ones. A run without any valid
 verdict raises and records nothing.
@@ -566,6 +567,6 @@ def _record(project: Project, result: JudgeResult, cand: Candidate, ref: Candida
         result_id = int(cursor.lastrowid)
         db.executemany(
             "INSERT INTO judgments VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [(result_id, qid, label, order, v.verdict, winner(order, v.verdict), v.key, int(v.cached), v.error)
-             for label, qid, order, v in verdicts if v.verdict != ABSTAIN])  # an abstention is no vote
+            [(result_id, qid, label, order, v.verdict, winner(order, v.verdict), v.key, int(v.cached or not v.called),
+              v.error) for label, qid, order, v in verdicts if v.verdict != ABSTAIN])  # an abstention is no vote
     return result_id
