@@ -23,6 +23,7 @@ from underdog.evaluate.judges.similarity import embed, model_dir, similarities
 from underdog.evaluate.leaderboard import board_config, leaderboard
 from underdog.project import Project
 from underdog.testing import ScriptedOpenAI, ServerThread
+from underdog.tune.prompt import Cell, Prompt
 
 
 # -- facts.py ------------------------------------------------------------------------------------------------
@@ -423,3 +424,8 @@ def test_parse_ground_truth_is_strict():
                 '{"reference": "Pay $5.", "facts": "$5"}', '{"reference": "Sure, it is 12 Elm St.", "expect": '
                 '"refusal"}', '{"reference": " ", "facts": ["x"]}'):
         assert parse_ground_truth(bad) is None, bad
+
+
+def test_tune_cells_do_not_count_abstentions():
+    cell = Cell(Prompt("p", ""), 0.3, 1.0, outcomes=["first", "abstain", "tie", "error"])
+    assert cell.n == 2 and cell.win_rate == 0.75
