@@ -18,6 +18,7 @@ from underdog.errors import ConfigError
 CONFIG_NAME = "underdog.yaml"
 ROLES = ("teacher", "judge", "student", "reference")
 EMBEDDED_MODEL = "smollm2-135m"
+GROUNDED_JUDGES = ("facts", "similarity")  # judges without a model (evaluate/judges/), reserved names
 
 
 class Strict(BaseModel):
@@ -202,9 +203,10 @@ class EvaluateConfig(Strict):
     evalset_size: int = Field(50, ge=1)  # questions per generated eval set (the league used 50)
     evalset: str | None = None  # default eval set (else the newest)
     reference: str = "reference"  # what candidates are judged against
-    judges: list[str] = ["judge"]  # a jury: several roles / models, majority vote
+    judges: list[str] = ["judge"]  # a jury: roles / models and the grounded `facts`, `similarity`; majority vote
     rubric: list[str] = ["correctness", "helpfulness", "empathy", "clarity", "conciseness"]
     judge_retries: int = Field(2, ge=0)  # re-asks after an unparseable verdict, then it is recorded as an error
+    similarity_margin: float = Field(0.02, ge=0.0, le=1.0)  # `similarity` judge: a closer answer by less is a tie
     answer_max_tokens: int | None = Field(None, ge=1)  # cap answer length (default: each model's max_tokens)
     bootstrap_rounds: int = Field(10_000, ge=100)
     seed: int = 0
@@ -284,9 +286,28 @@ def load_config(path: Path, overrides: list[str] | None = None) -> Config:
         raise ConfigError(f"{path}: expected a mapping of keys at the top level")
     data = apply_overrides(data, overrides or [], source=path)
     try:
-        return Config.model_validate(data)
+        config = Config.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(describe_validation_error(exc, path, text, overrides or [])) from None
+    _check_judges(config, path, text, overrides or [])
+    return config
+
+
+def known_judge(name: str, models: dict[str, ModelSpec]) -> bool:
+    """A judge is a grounded judge, a configured model, `provider:model`, a model path / HF id, or the
+    embedded model; anything else is most likely a typo."""
+    return name in GROUNDED_JUDGES or name in models or name == EMBEDDED_MODEL or ":" in name or "/" in name
+
+
+def _check_judges(config: Config, path: Path, text: str, overrides: list[str]) -> None:
+    for index, name in enumerate(config.evaluate.judges):
+        if not known_judge(name, config.models):
+            key = f"evaluate.judges.{index}"
+            from_override = any(o.split("=", 1)[0].strip().startswith("evaluate") for o in overrides)
+            line = None if from_override else _yaml_line(text, ["evaluate", "judges"])
+            where = "--set" if from_override else f"{path}:{line}" if line else str(path)
+            raise ConfigError(f"{where}: {key}: unknown judge {name!r} (use a role of `models`, "
+                              f"{', '.join(GROUNDED_JUDGES)}, provider:model or a model path)")
 
 
 def describe_validation_error(exc: ValidationError, path: Path, text: str, overrides: list[str] = ()) -> str:

@@ -1,10 +1,13 @@
 """Eval sets: held-out questions the candidates are judged on, never trained on.
 
-    evalsets/<name>/questions.jsonl   {"id", "question", "reference"?, "topic"?} per line
+    evalsets/<name>/questions.jsonl   {"id", "question", "reference"?, "topic"?, "facts"?, "expect"?} per line
     evalsets/<name>/manifest.json     {"name", "count", "sha256", "source", "created"}
 
 `import_evalset` reads JSONL, JSON, CSV or plain text (one question per line); `generate_evalset` asks the
-teacher for questions on the project's topics. Data curation removes training examples too close to any of them.
+teacher for questions on the project's topics. Ground truth for the grounded judges (evaluate/judges/): `facts`,
+strings (or `/regex/`) a correct answer must state (a CSV `facts` column separates them with `|`), and
+`expect: "refusal"` for a question the assistant should decline. Data curation removes training examples too
+close to any of them.
 """
 
 from __future__ import annotations
@@ -14,15 +17,21 @@ import hashlib
 import json
 import re
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from underdog.errors import ModelError, UnderdogError
+from underdog.evaluate.judges.facts import is_refusal, is_regex, states
 from underdog.project import Project
+
+if TYPE_CHECKING:
+    from underdog.llm import LLM
 
 QUESTIONS_FILE = "questions.jsonl"
 MANIFEST_FILE = "manifest.json"
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+EXPECTATIONS = ("refusal",)
 
 
 @dataclass
@@ -31,6 +40,8 @@ class Question:
     question: str
     reference: str | None = None
     topic: str | None = None
+    facts: list[str] | None = None  # what a correct answer states: text, or /regex/ (judges/facts.py)
+    expect: str | None = None  # "refusal": a probe the assistant should decline
 
     def to_json(self) -> dict:
         return {k: v for k, v in asdict(self).items() if v is not None}
@@ -87,9 +98,12 @@ def load_evalset(project: Project, name: str | None = None) -> list[Question]:
     for number, line in enumerate(path.read_text().splitlines(), 1):
         if line.strip():
             try:
-                questions.append(Question(**json.loads(line)))
+                question = Question(**json.loads(line))
             except (json.JSONDecodeError, TypeError) as exc:
                 raise UnderdogError(f"{path}:{number}: malformed question ({exc})") from None
+            question.facts = _facts(question.facts, path, number)
+            question.expect = _expect(question.expect, path, number)
+            questions.append(question)
     return questions
 
 
@@ -138,7 +152,33 @@ def _question(record: object, file: Path, number: int) -> Question:
         raise UnderdogError(f"{file}:{number}: missing 'question'")
     return Question(id=str(record.get("id") or question_id(text)), question=text.strip(),
                     reference=record.get("reference") or record.get("answer") or None,
-                    topic=record.get("topic") or None)
+                    topic=record.get("topic") or None, facts=_facts(record.get("facts"), file, number),
+                    expect=_expect(record.get("expect"), file, number))
+
+
+def _facts(value: object, file: Path, number: int) -> list[str] | None:
+    """A question's facts: a list of non-empty strings, or one string of facts separated by `|` (CSV)."""
+    if value is None or value == "" or value == []:
+        return None
+    if isinstance(value, str):
+        value = [part.strip() for part in value.split("|")]
+    if not isinstance(value, list) or not all(isinstance(f, str) and f.strip() for f in value):
+        raise UnderdogError(f"{file}:{number}: 'facts' must be a list of non-empty strings (got {value!r})")
+    for fact in value:
+        if is_regex(fact):
+            try:
+                re.compile(fact.strip()[1:-1])
+            except re.error as exc:
+                raise UnderdogError(f"{file}:{number}: fact {fact!r} is not a valid regex ({exc})") from None
+    return [f.strip() for f in value]
+
+
+def _expect(value: object, file: Path, number: int) -> str | None:
+    if value is None or value == "":
+        return None
+    if value not in EXPECTATIONS:
+        raise UnderdogError(f"{file}:{number}: 'expect' must be one of {', '.join(EXPECTATIONS)} (got {value!r})")
+    return str(value)
 
 
 # -- generation -------------------------------------------------------------------------------------------
@@ -156,8 +196,9 @@ def project_topics(project: Project) -> list[str]:
 
 
 def generate_evalset(project: Project, name: str = "default", size: int | None = None,
-                     teacher: str = "teacher") -> list[Question]:
-    """Ask the teacher for `size` distinct questions spread over the project's topics."""
+                     teacher: str = "teacher", ground_truth: bool = False) -> list[Question]:
+    """Ask the teacher for `size` distinct questions spread over the project's topics; with `ground_truth`,
+    also for each one's reference answer and facts (see `add_ground_truth`)."""
     size = size or project.config.evaluate.evalset_size
     topics = project_topics(project)
     llm = project.llm(teacher, stage="evalset")
@@ -184,8 +225,55 @@ def generate_evalset(project: Project, name: str = "default", size: int | None =
     if not seen:
         raise UnderdogError(f"the teacher ({llm.name}) produced no usable question")
     questions = list(seen.values())
+    if ground_truth:
+        questions = add_ground_truth(llm, project.config.domain, questions)
     save_evalset(project, name, questions, source=f"generated by {llm.name}")
     return questions
+
+
+GROUND_TRUTH_TOKENS = 400
+GROUND_TRUTH_PROMPT = """You write the answer key for a test question an assistant about {domain} will be asked.
+Question: {question}
+Reply with a JSON object only:
+{{"reference": "<a correct, complete answer in one to four sentences>",
+  "facts": ["<a few words a correct answer must state: a number, fee, deadline, form, office or name>", ...]}}
+Give one to five facts, each copied word for word from your reference answer.
+If an assistant should decline the question (unsafe, or private information), reply instead:
+{{"reference": "<a polite refusal>", "expect": "refusal"}}"""
+
+
+def add_ground_truth(llm: LLM, domain: str, questions: list[Question]) -> list[Question]:
+    """Each question with the teacher's reference answer and facts (JSON mode, parsed strictly by
+    `parse_ground_truth`); a question whose reply does not parse keeps no ground truth rather than failing."""
+    prompts = [GROUND_TRUTH_PROMPT.format(domain=domain, question=q.question) for q in questions]
+    replies = llm.batch(prompts, errors="return", json_mode=True, progress="answer key",
+                        max_tokens=max(llm.spec.params.max_tokens, GROUND_TRUTH_TOKENS))
+    out = []
+    for question, reply in zip(questions, replies, strict=True):
+        truth = parse_ground_truth(reply.text) if not reply.error else None
+        out.append(replace(question, **truth) if truth else question)
+    return out
+
+
+def parse_ground_truth(text: str) -> dict | None:
+    """{"reference", "facts"} or {"reference", "expect": "refusal"} from a JSON reply, or None when it is not
+    exactly that. Facts the reference answer does not itself state are dropped (they would fail the teacher's
+    own answer); none left -> None."""
+    text = text.strip().removeprefix("```json").removeprefix("```").removesuffix("```").strip()
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError:
+        return None
+    reference = data.get("reference") if isinstance(data, dict) else None
+    if not isinstance(reference, str) or not reference.strip():
+        return None
+    if data.get("expect") == "refusal":
+        return {"reference": reference.strip(), "expect": "refusal"} if is_refusal(reference) else None
+    facts = data.get("facts")
+    if not isinstance(facts, list):
+        return None
+    kept = [f.strip() for f in facts if isinstance(f, str) and f.strip() and states(reference, f)]
+    return {"reference": reference.strip(), "facts": kept} if kept else None
 
 
 def clean_question(text: str) -> str:
