@@ -25,7 +25,7 @@ def _api_project(root: Path, url: str, answers_url: str | None = None) -> Path:
     student and reference at `answers_url` (default: `url` too)."""
     init_project("test", root)
     urls = {"teacher": url, "judge": url, "student": answers_url or url, "reference": answers_url or url}
-    models = "".join(f"  {role}:\n    provider: openai\n    model: scripted\n    base_url: {urls[role]}/v1\n"
+    models = "".join(f"  {role}:\n    provider: openai\n    model: {role}\n    base_url: {urls[role]}/v1\n"
                      f"    api_key_env: UNDERDOG_SECRET_KEY\n    max_retries: 1\n" for role in ROLES)
     text = (root / "underdog.yaml").read_text()
     start, end = text.index("models:\n"), text.index("\n\n", text.index("models:\n"))
@@ -48,7 +48,8 @@ def test_key_echoed_by_an_error_is_never_shown_or_stored(status: int, tmp_path: 
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("UNDERDOG_SECRET_KEY", SECRET)
     failing = ScriptedOpenAI(faults=[f"echo:{status}"] * 500, model_faults=[f"echo:{status}"] * 10)
-    answering = ScriptedOpenAI()
+    replies = iter(range(1000))
+    answering = ScriptedOpenAI(reply=lambda messages: f"answer {next(replies)}")  # two different answers to judge
     runner = CliRunner()
     with ServerThread(failing.app) as bad, ServerThread(answering.app) as good:
         root = _api_project(tmp_path / "p", bad.url, good.url)
