@@ -13,7 +13,7 @@ import os
 import shutil
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -81,49 +81,104 @@ def pick_device(device: str | None = None) -> str:
 
 
 @dataclass
-class LoadedModel:
+class Base:
+    """One base model in memory, shared by every adapter attached to it (a PeftModel once one is)."""
+
     model: Any
     tokenizer: Any
     device: str
-    lock: threading.Lock
+    lock: threading.Lock  # one generation at a time on this model
+    views: dict[str, LoadedModel] = field(default_factory=dict)  # adapter path -> its view
+
+
+@dataclass
+class LoadedModel:
+    """A model as callers use it: a shared base and which of its adapters (None: the base alone) is active.
+
+    Call `model` with `**adapter_args(rows)`: without it, a base with adapters runs the last one attached."""
+
+    base: Base
+    tokenizer: Any
+    adapter: str | None = None  # the PEFT adapter's name inside `base.model`
+
+    @property
+    def model(self) -> Any:
+        return self.base.model
+
+    @property
+    def device(self) -> str:
+        return self.base.device
+
+    @property
+    def lock(self) -> threading.Lock:
+        return self.base.lock
+
+    def adapter_args(self, rows: int) -> dict[str, Any]:
+        """The `adapter_names` that select this view's adapter for each row (PEFT's mixed-adapter batches)."""
+        if not hasattr(self.model, "peft_config"):
+            return {}
+        return {"adapter_names": [self.adapter or "__base__"] * rows}
 
 
 _LOADING = threading.Lock()
 
 
 def load_model(model: str, adapter: str | None = None, device: str | None = None) -> LoadedModel:
-    """Load (once per process) a causal LM, its tokenizer, and optionally a PEFT adapter on top.
+    """A causal LM and its tokenizer, with a PEFT adapter active when given.
 
-    Thread-safe, and `device=None` means the same copy as the device it resolves to (one copy per GPU)."""
+    One copy of each base model per device for the whole process: adapters are attached to it by name
+    (`PeftModel.load_adapter`), so judging five runs of one student holds one base model, not five.
+    Thread-safe; `device=None` is the device it resolves to."""
     device = pick_device(device)
     with _LOADING:
-        return _load_model(model, adapter, device)
+        base = _load_base(model, device)
+        if adapter is None:
+            return LoadedModel(base, base.tokenizer)
+        key = str(Path(adapter).resolve())
+        if key not in base.views:
+            base.views[key] = _attach(base, adapter, f"adapter_{len(base.views)}")
+        return base.views[key]
 
 
 @cache
-def _load_model(model: str, adapter: str | None, device: str) -> LoadedModel:
+def _load_base(model: str, device: str) -> Base:
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM
 
     path = resolve_model_path(model)
     dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
     try:
-        tokenizer = AutoTokenizer.from_pretrained(adapter or path) if adapter and (
-            Path(adapter) / "tokenizer_config.json").exists() else AutoTokenizer.from_pretrained(path)
+        tokenizer = _tokenizer(path)
         lm = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
     except OSError as exc:
         raise ModelError(f"cannot load model {model!r}: {str(exc).splitlines()[0]}") from None
-    if adapter:
-        from peft import PeftModel
+    return Base(lm.to(device).eval(), tokenizer, device, threading.Lock())
 
-        if not (Path(adapter) / "adapter_config.json").exists():
-            raise ModelError(f"{adapter}: not a PEFT adapter directory (no adapter_config.json)")
-        lm = PeftModel.from_pretrained(lm, adapter)
-    lm.to(device).eval()
+
+def _tokenizer(path: str) -> Any:
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(path)
     tokenizer.padding_side = "left"
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    return LoadedModel(lm, tokenizer, device, threading.Lock())
+    return tokenizer
+
+
+def _attach(base: Base, adapter: str, name: str) -> LoadedModel:
+    """Load `adapter` into the shared base under `name` (wrapping the base in a PeftModel the first time)."""
+    from peft import PeftModel
+
+    if not (Path(adapter) / "adapter_config.json").exists():
+        raise ModelError(f"{adapter}: not a PEFT adapter directory (no adapter_config.json)")
+    with base.lock:  # no generation runs while the model changes
+        if hasattr(base.model, "peft_config"):
+            base.model.load_adapter(adapter, adapter_name=name)
+        else:
+            base.model = PeftModel.from_pretrained(base.model, adapter, adapter_name=name)
+        base.model.to(base.device).eval()
+    own_tokenizer = (Path(adapter) / "tokenizer_config.json").exists()
+    return LoadedModel(base, _tokenizer(adapter) if own_tokenizer else base.tokenizer, name)
 
 
 def _prompt_ids(loaded: LoadedModel, messages: list[Message]) -> list[int]:
@@ -204,8 +259,8 @@ def generate(loaded: LoadedModel, batch: list[list[Message]], params: Generation
     kwargs = _generate_kwargs(loaded, params, max_new)
     with loaded.lock, torch.inference_mode():
         _seed(params)
-        out = loaded.model.generate(**inputs, **kwargs, stopping_criteria=StoppingCriteriaList(
-            [_stop_rows(rows, closing)]))
+        out = loaded.model.generate(**inputs, **kwargs, **loaded.adapter_args(len(batch)),
+                                    stopping_criteria=StoppingCriteriaList([_stop_rows(rows, closing)]))
     new = out[:, inputs["input_ids"].shape[1]:]
     return [_reply(tok, prompt, row.tolist(), params, max_new) for prompt, row in zip(prompts, new, strict=True)]
 
@@ -242,7 +297,7 @@ def stream(loaded: LoadedModel, messages: list[Message], params: GenerationParam
                 ids = torch.tensor([prompt], device=loaded.device)
                 out = loaded.model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), streamer=streamer,
                                             stopping_criteria=StoppingCriteriaList([_stop_rows([cancel], closing)]),
-                                            **_generate_kwargs(loaded, params, max_new))
+                                            **_generate_kwargs(loaded, params, max_new), **loaded.adapter_args(1))
             outcome["ids"] = out[0, len(prompt):].tolist()
         except Exception as exc:  # noqa: BLE001 - raised in the consumer below
             outcome["error"] = exc
@@ -291,7 +346,8 @@ def score_options(loaded: LoadedModel, messages: list[Message], options: list[st
     mask = torch.tensor([[1] * len(r) + [0] * (width - len(r)) for r in rows], device=loaded.device)
     keep = width - len(prompt) + 1  # the positions that predict an option token
     with loaded.lock, torch.inference_mode():
-        logits = loaded.model(input_ids=ids, attention_mask=mask, logits_to_keep=keep).logits
+        logits = loaded.model(input_ids=ids, attention_mask=mask, logits_to_keep=keep,
+                              **loaded.adapter_args(len(rows))).logits
     logprobs = torch.log_softmax(logits[:, :-1].float(), dim=-1).gather(-1, ids[:, len(prompt):, None]).squeeze(-1)
     return [float(logprobs[i, : len(r) - len(prompt)].sum()) for i, r in enumerate(rows)]
 

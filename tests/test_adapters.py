@@ -1,0 +1,91 @@
+"""One base model for many adapters: every adapter of a base is attached to one copy of it, and each view still
+answers exactly like a separately loaded base + adapter (PEFT's own loading, compared token for token)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from underdog.config import ModelSpec
+from underdog.llm import LLM
+from underdog.llm.local import load_model
+
+PROMPTS = ["What does a permit cost?", "hello", "Where is the county office?"]
+
+
+def make_adapters(base_dir: Path, out: Path, count: int) -> list[Path]:
+    """`count` LoRA adapters with random (non-zero) weights, so each changes the base model's answers."""
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    paths = []
+    for i in range(count):
+        torch.manual_seed(100 + i)
+        model = get_peft_model(AutoModelForCausalLM.from_pretrained(base_dir), LoraConfig(
+            r=4 + 4 * (i % 2), lora_alpha=32, target_modules=["q_proj", "v_proj", "up_proj", "down_proj"],
+            lora_dropout=0.0))
+        for name, param in model.named_parameters():
+            if "lora_B" in name:
+                torch.nn.init.normal_(param, std=1.0)
+        paths.append(out / f"adapter-{i}")
+        model.save_pretrained(paths[-1])
+    return paths
+
+
+def reference_answers(base_dir: Path, adapter: Path | None) -> list[str]:
+    """Greedy answers of a fresh copy of the base (+ adapter) loaded by transformers/PEFT alone."""
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(base_dir)
+    model = AutoModelForCausalLM.from_pretrained(base_dir)
+    model = (PeftModel.from_pretrained(model, adapter) if adapter else model).eval()
+    answers = []
+    for prompt in PROMPTS:
+        ids = tok.apply_chat_template([{"role": "user", "content": prompt}], add_generation_prompt=True,
+                                      return_tensors="pt", return_dict=True)
+        with torch.inference_mode():
+            out = model.generate(**ids, max_new_tokens=6, do_sample=False, pad_token_id=tok.pad_token_id)
+        answers.append(tok.decode(out[0, ids["input_ids"].shape[1]:], skip_special_tokens=True).strip())
+    return answers
+
+
+@pytest.fixture(scope="module")
+def own_base(tiny_llama_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the tiny Llama, so the adapters attached here stay out of other tests' loaded model."""
+    import shutil
+
+    return Path(shutil.copytree(tiny_llama_dir, tmp_path_factory.mktemp("base") / "tiny"))
+
+
+@pytest.fixture(scope="module")
+def adapters(own_base: Path, tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    return make_adapters(own_base, tmp_path_factory.mktemp("adapters"), 4)
+
+
+def test_four_adapters_share_one_base_and_answer_like_their_own_copy(own_base: Path, adapters: list[Path]) -> None:
+    tiny_llama_dir = own_base
+    base = load_model(str(tiny_llama_dir), device="cpu")
+    weights = sum(p.numel() for n, p in base.model.named_parameters() if "lora_" not in n)
+    views = [load_model(str(tiny_llama_dir), str(a), "cpu") for a in adapters]
+    assert all(v.base is base.base for v in views) and len({v.adapter for v in views}) == 4
+    assert sum(p.numel() for n, p in base.model.named_parameters() if "lora_" not in n) == weights  # no copies
+
+    answers = {}
+    for adapter in [None, *adapters]:
+        spec = ModelSpec(model=str(tiny_llama_dir), adapter=str(adapter) if adapter else None, device="cpu")
+        got = [r.text for r in LLM(spec).batch(PROMPTS, temperature=0.0, max_tokens=6)]
+        assert got == reference_answers(tiny_llama_dir, adapter), adapter
+        answers[adapter] = tuple(got)
+    assert len(set(answers.values())) == 5  # every adapter (and the base) answers differently
+
+
+def test_scoring_uses_the_views_adapter(own_base: Path, adapters: list[Path]) -> None:
+    tiny_llama_dir = own_base
+    messages = [{"role": "user", "content": "Which is better, A or B?"}]
+    scores = [LLM(ModelSpec(model=str(tiny_llama_dir), adapter=str(a), device="cpu")).backend.score_options(
+        messages, ["A", "B"]) for a in adapters[:2]]
+    base = LLM(ModelSpec(model=str(tiny_llama_dir), device="cpu")).backend.score_options(messages, ["A", "B"])
+    assert scores[0] != scores[1] and base not in scores
