@@ -331,6 +331,9 @@ def test_leaderboard_ranks_one_judge_configuration_at_a_time(scripted, monkeypat
     assert f"Other configurations, ranked apart: {other} (1 result)" in text
     markdown = (project.reports_dir / "leaderboard.md").read_text()
     assert "| right |" in markdown and "| long_wrong |" not in markdown
+    bogus = CliRunner().invoke(app, ["leaderboard", "--against", "same_1", "-e", "facts", "--config", "nope"])
+    assert bogus.exit_code == 1 and "no results under judge configuration 'nope'" in bogus.output
+    assert board.config_id in bogus.output and "Traceback" not in bogus.output
 
 
 def test_old_results_without_a_configuration_stay_readable(scripted):
