@@ -22,6 +22,7 @@ from underdog.evaluate.judges.facts import coverage, is_refusal, normalise, stat
 from underdog.evaluate.judges.similarity import embed, model_dir, similarities
 from underdog.evaluate.leaderboard import board_config, leaderboard
 from underdog.project import Project
+from underdog.report import write_report
 from underdog.testing import ScriptedOpenAI, ServerThread
 from underdog.tune.prompt import Cell, Prompt
 
@@ -279,6 +280,12 @@ def test_grounded_and_llm_judges_agreement_and_the_length_warning(scripted, monk
     assert "long_wrong: fact recall 0.0%" in text and "refusal accuracy 0.0% (0 of 1" in text
     assert "agrees with the grounded judges on 0.0% of 7 questions" in text
     assert "warning: it follows answer length more than the ground truth does" in text
+    entries = leaderboard(project, "long_wrong", "facts", judges=["facts", "longer"])
+    paths = write_report(project, entries, board_config(project, "long_wrong", "facts", judges=["facts", "longer"]))
+    for text in (paths["markdown"].read_text(), paths["html"].read_text()):
+        assert "agreed with the grounded judges on 0% of 7 questions" in text
+        assert "Warning: it follows answer length more than the ground truth does." in text
+        assert "judges facts-v1, openai:longer; rubric correctness" in text
     honest = judge(project, "right", "long_wrong", "facts", judges=["facts", "dollar"], progress=False)
     [agree] = honest.agreement
     assert agree.agreement == 1.0 and agree.longer_share == 0.0 and not agree.follows_length
@@ -324,6 +331,9 @@ def test_leaderboard_ranks_one_judge_configuration_at_a_time(scripted, monkeypat
     assert f"Other configurations, ranked apart: {other} (1 result)" in text
     markdown = (project.reports_dir / "leaderboard.md").read_text()
     assert "| right |" in markdown and "| long_wrong |" not in markdown
+    bogus = CliRunner().invoke(app, ["leaderboard", "--against", "same_1", "-e", "facts", "--config", "nope"])
+    assert bogus.exit_code == 1 and "no results under judge configuration 'nope'" in bogus.output
+    assert board.config_id in bogus.output and "Traceback" not in bogus.output
 
 
 def test_old_results_without_a_configuration_stay_readable(scripted):

@@ -47,7 +47,8 @@ def pct(x: float | None) -> str:
 
 def lc_text(x: float | None) -> str:
     """The length-controlled win rate, or why there is none."""
-    return "not identifiable (length alone separates wins from losses)" if x is None else pct(x)
+    return "not identifiable (length separates the outcomes, or no answers of comparable length)" if x is None \
+        else pct(x)
 
 
 @evalset_app.command("import")
