@@ -85,7 +85,7 @@ def test_cli_config_error_is_one_line_exit_2(project_dir: Path, old: str, new: s
 def test_missing_config_is_a_clean_error(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["-C", str(tmp_path), "models"])
     assert result.exit_code == 2
-    assert "underdog.yaml: not found" in result.output
+    assert "not an underdog project (no underdog.yaml here or above): run `underdog init`" in result.output
 
 
 def test_init_refuses_to_overwrite(project_dir: Path) -> None:
@@ -96,7 +96,7 @@ def test_init_refuses_to_overwrite(project_dir: Path) -> None:
 def test_wrong_override_key_is_named_as_an_override(project_dir: Path) -> None:
     result = CliRunner().invoke(app, ["--set", "train.epochs=3", "models", "--no-check"])
     assert result.exit_code == 2
-    assert result.output.strip() == "error: --set: train.epochs: unknown key"
+    assert result.output.strip() == "error: --set 'train.epochs=3': train.epochs: unknown key"
 
 
 def test_unquoted_azure_api_version_stays_text(project_dir: Path) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from functools import cached_property
 from pathlib import Path
 
-from underdog.config import CONFIG_NAME, Config, ModelSpec, load_config, render_default_config
+from underdog.config import CONFIG_NAME, NOT_A_PROJECT, Config, ModelSpec, load_config, render_default_config
 from underdog.errors import ConfigError, UnderdogError
 from underdog.llm import LLM
 from underdog.store import Store
@@ -18,20 +18,33 @@ from underdog.store import Store
 DB_NAME = "underdog.db"
 
 
+def find_root(start: Path) -> Path | None:
+    """The nearest folder at or above `start` that holds an `underdog.yaml`."""
+    return next((folder for folder in (start, *start.parents) if (folder / CONFIG_NAME).is_file()), None)
+
+
 class Project:
-    """Paths, config, store and configured models of one project folder."""
+    """Paths, config, store and configured models of one project folder (the nearest one at or above `root`
+    that holds an `underdog.yaml`)."""
 
     def __init__(self, root: Path | str = ".", overrides: list[str] | None = None):
-        self.root = Path(root).resolve()
+        start = Path(root).resolve()
+        self.root = find_root(start) or start
         self.overrides = overrides or []
+
+    def require(self) -> Project:
+        """This project, or ConfigError when there is no `underdog.yaml` (nothing is created)."""
+        if not self.config_path.is_file():
+            raise ConfigError(NOT_A_PROJECT)
+        return self
 
     @cached_property
     def config(self) -> Config:
-        return load_config(self.config_path, self.overrides)
+        return load_config(self.require().config_path, self.overrides)
 
     @cached_property
     def store(self) -> Store:
-        return Store(self.root / DB_NAME)
+        return Store(self.require().root / DB_NAME)
 
     @property
     def config_path(self) -> Path:

@@ -50,9 +50,11 @@ def _root(
     ctx.obj = Project(project, overrides=set_)
 
 
-def get_project(ctx: typer.Context) -> Project:
-    """The project the command runs in (from -C / $UNDERDOG_PROJECT / the current folder)."""
-    return ctx.find_root().obj
+def get_project(ctx: typer.Context, required: bool = True) -> Project:
+    """The project the command runs in (from -C / $UNDERDOG_PROJECT / the current folder, or the nearest folder
+    above holding an underdog.yaml); unless not `required`, a one-line error outside a project."""
+    project: Project = ctx.find_root().obj
+    return project.require() if required else project
 
 
 def main() -> None:

@@ -71,7 +71,7 @@ def serve(
     from underdog.config import ModelSpec
     from underdog.serve import serve as run_server
 
-    project = get_project(ctx)
+    project = get_project(ctx, required=False)
     spec = project.model_spec(model) if project.config_path.exists() else ModelSpec(model=model)
     if spec.provider != "local":
         raise typer.BadParameter(f"{model} is a {spec.provider} model; serve runs local models only")

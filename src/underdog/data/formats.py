@@ -27,6 +27,7 @@ from underdog.data.dataset import Example, Manifest, load_dataset, save_dataset
 from underdog.data.jobs import check_new_name, provenance
 from underdog.errors import UnderdogError
 from underdog.project import Project
+from underdog.textfile import UTF8, read_user_text
 
 FORMATS = ("messages", "alpaca", "sharegpt", "jumpstart", "csv")
 JUMPSTART_TEMPLATE = {
@@ -72,9 +73,9 @@ def _checked(messages: list[dict[str, str]]) -> list[dict[str, str]]:
     return messages
 
 
-def _records(path: Path) -> list[tuple[int, Any]]:
+def _records(path: Path, encoding: str = UTF8) -> list[tuple[int, Any]]:
     """(line number, record or the exception that stopped parsing it) of a JSONL or CSV file."""
-    text = path.read_text(encoding="utf-8", errors="replace")
+    text = read_user_text(path, encoding)
     if path.suffix.lower() == ".csv":
         reader = csv.DictReader(io.StringIO(text))
         return [(reader.line_num, {k: v for k, v in row.items() if k}) for row in reader]
@@ -88,15 +89,15 @@ def _records(path: Path) -> list[tuple[int, Any]]:
     return records
 
 
-def import_dataset(project: Project, path: Path | str, name: str | None = None) -> Manifest:
-    """Import a JSONL/CSV file as dataset version `name` (default: the file's stem)."""
+def import_dataset(project: Project, path: Path | str, name: str | None = None, encoding: str = UTF8) -> Manifest:
+    """Import a JSONL/CSV file (text in `encoding`) as dataset version `name` (default: the file's stem)."""
     path = Path(path)
     if not path.exists():
         raise UnderdogError(f"{path}: not found")
     name = name or path.stem
     check_new_name(project.root, name)
     examples, problems, shapes = [], [], Counter()
-    for number, record in _records(path):
+    for number, record in _records(path, encoding):
         try:
             if isinstance(record, Exception):
                 raise record

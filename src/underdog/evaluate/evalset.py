@@ -19,6 +19,7 @@ from pathlib import Path
 
 from underdog.errors import UnderdogError
 from underdog.project import Project
+from underdog.textfile import UTF8, read_user_text
 
 QUESTIONS_FILE = "questions.jsonl"
 MANIFEST_FILE = "manifest.json"
@@ -93,17 +94,18 @@ def load_evalset(project: Project, name: str | None = None) -> list[Question]:
     return questions
 
 
-def import_evalset(project: Project, file: Path, name: str | None = None) -> list[Question]:
-    """Import questions from .jsonl / .json / .csv (a `question` field or column) or .txt (one per line)."""
+def import_evalset(project: Project, file: Path, name: str | None = None, encoding: str = UTF8) -> list[Question]:
+    """Import questions from .jsonl / .json / .csv (a `question` field or column) or .txt (one per line), text
+    in `encoding`."""
     if not file.exists():
         raise UnderdogError(f"{file}: not found")
-    questions = [_question(record, file, number) for number, record in _records(file)]
+    questions = [_question(record, file, number) for number, record in _records(file, encoding)]
     save_evalset(project, name or file.stem, questions, source=str(file))
     return questions
 
 
-def _records(file: Path) -> list[tuple[int, dict]]:
-    text = file.read_text(encoding="utf-8")
+def _records(file: Path, encoding: str = UTF8) -> list[tuple[int, dict]]:
+    text = read_user_text(file, encoding)
     suffix = file.suffix.lower()
     if suffix == ".jsonl":
         out = []
