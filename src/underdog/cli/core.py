@@ -68,11 +68,9 @@ def serve(
     name: str | None = typer.Option(None, "--name", help="Model name clients use (default: MODEL)."),
 ) -> None:
     """Serve a local model (+ adapter) as an OpenAI-compatible API (/v1/chat/completions, /v1/models)."""
-    from underdog.config import ModelSpec
     from underdog.serve import serve as run_server
 
-    project = get_project(ctx, required=False)
-    spec = project.model_spec(model) if project.config_path.exists() else ModelSpec(model=model)
+    spec = get_project(ctx, required=False).model_spec(model)
     if spec.provider != "local":
         raise typer.BadParameter(f"{model} is a {spec.provider} model; serve runs local models only")
     if adapter:
