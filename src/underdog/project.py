@@ -25,6 +25,7 @@ from underdog.config import (
 )
 from underdog.errors import ConfigError, UnderdogError
 from underdog.llm import LLM
+from underdog.locking import ProjectLock
 from underdog.store import Store
 
 DB_NAME = "underdog.db"
@@ -85,6 +86,10 @@ class Project:
         if not self.config_path.is_file():
             raise ConfigError(NOT_A_PROJECT)
         return self
+
+    def lock(self, command: str) -> ProjectLock:
+        """The project's writer lock, described as `command` to a second writer (`with project.lock(...)`)."""
+        return ProjectLock(self.require().root, command)
 
     @cached_property
     def config(self) -> Config:

@@ -50,11 +50,32 @@ def _root(
     ctx.obj = Project(project, overrides=set_)
 
 
+# Commands that call models or write artifacts: one at a time per project (a second one says who holds the lock).
+WRITING_COMMANDS = {"topics", "generate", "ingest", "augment", "curate", "import", "train", "sweep", "merge",
+                    "answer", "judge", "compare", "tune-prompt", "evalset import", "evalset generate", "arena add",
+                    "arena judge"}
+
+
 def get_project(ctx: typer.Context, required: bool = True) -> Project:
     """The project the command runs in (from -C / $UNDERDOG_PROJECT / the current folder, or the nearest folder
-    above holding an underdog.yaml); unless not `required`, a one-line error outside a project."""
+    above holding an underdog.yaml); unless not `required`, a one-line error outside a project. A writing
+    command holds the project's lock until it ends."""
     project: Project = ctx.find_root().obj
-    return project.require() if required else project
+    if not required:
+        return project
+    command = " ".join(command_names(ctx))
+    if command in WRITING_COMMANDS and "underdog.lock" not in ctx.meta:
+        ctx.meta["underdog.lock"] = ctx.with_resource(project.lock(f"underdog {command}"))
+    return project.require()
+
+
+def command_names(ctx: click.Context) -> list[str]:
+    """The names from the root to this command, e.g. ["evalset", "import"]."""
+    names = []
+    while ctx.parent is not None:
+        names.append(ctx.info_name or "")
+        ctx = ctx.parent
+    return names[::-1]
 
 
 def main() -> None:
