@@ -17,7 +17,7 @@ REPO = Path(__file__).resolve().parents[1]
 os.environ.setdefault("UNDERDOG_CACHE", str(REPO / ".cache" / "underdog"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-CLI_WIDTH = 100  # every in-process CLI run renders at this width, whatever the terminal or the tmp path length
+CLI_WIDTH = 160  # every in-process CLI run renders at this width, whatever the terminal or the tmp path length
 
 
 def invoke_cli(*args: str, env: dict[str, str] | None = None, input: str | None = None) -> Result:

@@ -18,8 +18,22 @@ from typer.core import TyperGroup
 from underdog.errors import UnderdogError
 from underdog.project import Project
 
-console = Console()
-err_console = Console(stderr=True)
+
+class PipeConsole(Console):
+    """A rich Console that wraps lines only on a terminal: piped or redirected output (files, CI logs, tests)
+    keeps each line whole, so a long path stays on the line that names it."""
+
+    @property
+    def soft_wrap(self) -> bool:  # type: ignore[override]
+        return not self.is_terminal
+
+    @soft_wrap.setter
+    def soft_wrap(self, value: bool) -> None:
+        """Decided by the output, not set."""
+
+
+console = PipeConsole()
+err_console = PipeConsole(stderr=True)
 
 
 class UnderdogGroup(TyperGroup):
