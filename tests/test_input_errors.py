@@ -152,3 +152,9 @@ def test_a_subfolder_of_a_project_uses_the_project(project_dir: Path, monkeypatc
 def test_evalset_import_reports_file_line_for_bad_json(project_dir: Path, cli) -> None:
     (project_dir / "qs.jsonl").write_text(json.dumps({"question": "ok?"}) + "\n{oops\n")
     assert "qs.jsonl:2: not valid JSON" in one_error_line(cli("evalset", "import", project_dir / "qs.jsonl"))
+
+
+def test_short_organiser_token_is_one_line_exit_2(project_dir: Path, cli) -> None:
+    line = one_error_line(cli("arena", "serve", env={"UNDERDOG_ARENA_TOKEN": "short"}), exit_code=2)
+    assert line.startswith("error: the organiser token ($UNDERDOG_ARENA_TOKEN) must have at least 8 characters")
+    assert "short" not in line.removeprefix("error: ").replace("shorter", "")
