@@ -158,3 +158,16 @@ def test_short_organiser_token_is_one_line_exit_2(project_dir: Path, cli) -> Non
     line = one_error_line(cli("arena", "serve", env={"UNDERDOG_ARENA_TOKEN": "short"}), exit_code=2)
     assert line.startswith("error: the organiser token ($UNDERDOG_ARENA_TOKEN) must have at least 8 characters")
     assert "short" not in line.removeprefix("error: ").replace("shorter", "")
+
+
+@pytest.mark.parametrize("reader,name", [("underdog.tune.prompt:load_prompts", "prompts.yaml"),
+                                         ("underdog.train.sweep:load_sweep", "sweep.yaml"),
+                                         ("underdog.arena.prepare:load_settings", "best.yaml")])
+def test_other_yaml_inputs_not_utf8_are_one_line(tmp_path: Path, reader: str, name: str) -> None:
+    import importlib
+
+    module, function = reader.split(":")
+    path = tmp_path / name
+    path.write_bytes("# settings\nsystem_prompt: Caf\u00e9\n".encode("latin-1"))
+    with pytest.raises(ConfigError, match=rf"{name}:2: not UTF-8 text \(byte 0xe9 at column 19\); save it as UTF-8$"):
+        getattr(importlib.import_module(module), function)(path)
