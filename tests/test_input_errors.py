@@ -70,6 +70,8 @@ def test_ingest_skips_a_latin1_page_naming_its_line(project_dir: Path) -> None:
     assert [c[0] for c in chunks] == [str(good)]
     assert [s["file"] for s in skipped] == [str(bad)]
     assert skipped[0]["reason"].startswith("line 1: not UTF-8 text (byte 0xe9 at column 6); save it as UTF-8")
+    chunks, skipped = _chunks([bad], 2000, 200, encoding="latin-1")  # what `ingest --encoding latin-1` passes
+    assert skipped == [] and chunks[0][1].startswith("# Caf\u00e9s")
 
 
 def test_topics_yaml_not_utf8_is_one_line(project_dir: Path) -> None:
