@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from click.testing import Result
+from typer.testing import CliRunner
 
 from underdog.testing import ServerThread, free_port  # noqa: F401 - re-exported for tests
 
@@ -15,6 +17,21 @@ REPO = Path(__file__).resolve().parents[1]
 os.environ.setdefault("UNDERDOG_CACHE", str(REPO / ".cache" / "underdog"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+CLI_WIDTH = 160  # every in-process CLI run renders at this width, whatever the terminal or the tmp path length
+
+
+def invoke_cli(*args: str, env: dict[str, str] | None = None, input: str | None = None) -> Result:
+    """Run `underdog ARGS...` in-process (typer's CliRunner) at a fixed width; stdout and stderr together."""
+    from underdog.cli import app
+
+    return CliRunner().invoke(app, [str(a) for a in args], env={"COLUMNS": str(CLI_WIDTH), **(env or {})},
+                              input=input)
+
+
+@pytest.fixture
+def cli() -> Callable[..., Result]:
+    """`cli("import", path)`: the shared way tests drive the command line (see `invoke_cli`)."""
+    return invoke_cli
 
 
 @pytest.fixture

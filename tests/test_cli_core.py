@@ -7,26 +7,23 @@ import time
 from pathlib import Path
 
 import httpx
-from typer.testing import CliRunner
 
-from underdog.cli import app
+from conftest import invoke_cli
 from underdog.testing import free_port
-
-runner = CliRunner()
 
 
 def test_init_models_chat_usage(project_dir: Path, tiny_llama_dir: Path) -> None:
-    result = runner.invoke(app, ["models"])
+    result = invoke_cli("models")
     assert result.exit_code == 0, result.output
     assert result.output.count("smollm2-135m") == 4 and result.output.count(" ok ") == 4
 
-    first = runner.invoke(app, ["chat", str(tiny_llama_dir), "What is a permit?", "--max-tokens", "5", "-t", "0"])
-    second = runner.invoke(app, ["chat", str(tiny_llama_dir), "What is a permit?", "--max-tokens", "5", "-t", "0"])
+    first = invoke_cli("chat", str(tiny_llama_dir), "What is a permit?", "--max-tokens", "5", "-t", "0")
+    second = invoke_cli("chat", str(tiny_llama_dir), "What is a permit?", "--max-tokens", "5", "-t", "0")
     assert first.exit_code == 0 and second.exit_code == 0, first.output
     assert first.output.splitlines()[0] == second.output.splitlines()[0]
     assert "cached" in second.output and "cached" not in first.output
 
-    usage = runner.invoke(app, ["usage"])
+    usage = invoke_cli("usage")
     assert usage.exit_code == 0
     assert "chat" in usage.output and "total cost: $0.0000" in usage.output
 
@@ -36,7 +33,7 @@ def test_models_reports_unreachable_server(project_dir: Path) -> None:
     path.write_text(path.read_text().replace(
         "  reference:          # the big model to beat\n    provider: local\n    model: smollm2-135m",
         "  reference:\n    provider: openai\n    model: big\n    base_url: http://127.0.0.1:9/v1"))
-    result = runner.invoke(app, ["models"], env={"COLUMNS": "200"})
+    result = invoke_cli("models")
     assert result.exit_code == 1  # a role that does not answer fails the check
     assert "cannot reach http://127.0.0.1:9/v1" in result.output
 

@@ -3,9 +3,8 @@
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from underdog.cli import app
+from conftest import invoke_cli
 from underdog.config import EMBEDDED_MODEL, ROLES, apply_overrides, load_config
 from underdog.errors import ConfigError
 
@@ -74,7 +73,7 @@ def test_overrides_apply_dotted_keys_with_yaml_values(project_dir: Path) -> None
 ])
 def test_cli_config_error_is_one_line_exit_2(project_dir: Path, old: str, new: str, expected: str) -> None:
     _break(project_dir / "underdog.yaml", old, new)
-    result = CliRunner().invoke(app, ["models", "--no-check"])
+    result = invoke_cli("models", "--no-check")
     assert result.exit_code == 2
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert len(lines) == 1, result.output
@@ -83,20 +82,20 @@ def test_cli_config_error_is_one_line_exit_2(project_dir: Path, old: str, new: s
 
 
 def test_missing_config_is_a_clean_error(tmp_path: Path) -> None:
-    result = CliRunner().invoke(app, ["-C", str(tmp_path), "models"])
+    result = invoke_cli("-C", str(tmp_path), "models")
     assert result.exit_code == 2
-    assert "underdog.yaml: not found" in result.output
+    assert "not an underdog project (no underdog.yaml here or above): run `underdog init`" in result.output
 
 
 def test_init_refuses_to_overwrite(project_dir: Path) -> None:
-    result = CliRunner().invoke(app, ["init", "anything", str(project_dir)])
+    result = invoke_cli("init", "anything", str(project_dir))
     assert result.exit_code == 2 and "already exists" in result.output
 
 
 def test_wrong_override_key_is_named_as_an_override(project_dir: Path) -> None:
-    result = CliRunner().invoke(app, ["--set", "train.epochs=3", "models", "--no-check"])
+    result = invoke_cli("--set", "train.epochs=3", "models", "--no-check")
     assert result.exit_code == 2
-    assert result.output.strip() == "error: --set: train.epochs: unknown key"
+    assert result.output.strip() == "error: --set 'train.epochs=3': train.epochs: unknown key"
 
 
 def test_unquoted_azure_api_version_stays_text(project_dir: Path) -> None:

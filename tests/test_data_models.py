@@ -8,9 +8,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from typer.testing import CliRunner
 
-from underdog.cli import app
+from conftest import invoke_cli
 from underdog.config import ModelSpec
 from underdog.data.dataset import load_dataset, load_manifest
 from underdog.data.generation import generate
@@ -23,7 +22,7 @@ TINY = ["models.teacher.params.max_tokens=16", "data.topic_rounds=1", "data.augm
 
 def run(*args: str) -> str:
     overrides = [x for item in TINY for x in ("--set", item)]
-    result = CliRunner().invoke(app, [*overrides, *args])
+    result = invoke_cli(*overrides, *args)
     assert result.exit_code == 0, result.output + repr(result.exception)
     return result.output
 

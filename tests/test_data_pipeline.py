@@ -19,9 +19,8 @@ import pytest
 import yaml
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
-from typer.testing import CliRunner
 
-from underdog.cli import app
+from conftest import invoke_cli
 from underdog.data.dataset import load_dataset, load_manifest
 from underdog.data.generation import generate
 from underdog.data.prompts import PROMPT_VERSION
@@ -121,7 +120,7 @@ def use_teacher(root: Path, url: str, concurrency: int = 4) -> None:
 
 
 def run(*args: str) -> str:
-    result = CliRunner().invoke(app, list(args))
+    result = invoke_cli(*args)
     assert result.exit_code == 0, result.output + repr(result.exception)
     return result.output
 
@@ -275,7 +274,7 @@ def test_failed_calls_stop_before_writing_then_retry_or_skip(project_dir: Path, 
     use_teacher(project_dir, teacher.url)
     (project_dir / "topics.yaml").write_text(yaml.safe_dump(
         {"categories": {"Services": ["parking permits", "FORBIDDEN things"]}}))
-    result = CliRunner().invoke(app, ["generate", "-q", "2"])
+    result = invoke_cli("generate", "-q", "2")
     assert result.exit_code == 1 and "3 teacher call(s) failed (first: " in result.output
     assert not (project_dir / "datasets" / "base" / "manifest.json").exists()
     answered = teacher.total  # parking permits: 1 list + 2 answers

@@ -10,9 +10,8 @@ import json
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from underdog.cli import app
+from conftest import invoke_cli
 from underdog.project import init_project
 from underdog.testing import ScriptedOpenAI, ServerThread
 
@@ -50,15 +49,13 @@ def test_key_echoed_by_an_error_is_never_shown_or_stored(status: int, tmp_path: 
     failing = ScriptedOpenAI(faults=[f"echo:{status}"] * 500, model_faults=[f"echo:{status}"] * 10)
     replies = iter(range(1000))
     answering = ScriptedOpenAI(reply=lambda messages: f"answer {next(replies)}")  # two different answers to judge
-    runner = CliRunner()
     with ServerThread(failing.app) as bad, ServerThread(answering.app) as good:
         root = _api_project(tmp_path / "p", bad.url, good.url)
-        assert runner.invoke(app, ["-C", str(root), "evalset", "import", str(root / "q.jsonl"), "--name", "e"]
-                             ).exit_code == 0
+        assert invoke_cli("-C", root, "evalset", "import", root / "q.jsonl", "--name", "e").exit_code == 0
         commands = [["models"], ["chat", "teacher", "hello"], ["topics", "-n", "3"],
                     ["evalset", "generate", "--name", "g", "--size", "2"], ["generate", "-q", "1"],
                     ["judge", "student", "--against", "reference"]]
-        results = {" ".join(c): runner.invoke(app, ["-C", str(root), *c], env={"COLUMNS": "300"}) for c in commands}
+        results = {" ".join(c): invoke_cli("-C", root, *c) for c in commands}
     assert failing.requests > 0 and answering.requests >= 1  # the judge was reached after good answers
     for command, result in results.items():
         assert result.exit_code != 0, f"{command} should fail: {result.output}"
@@ -74,7 +71,7 @@ def test_models_exits_non_zero_when_a_role_fails(tmp_path: Path, monkeypatch: py
     fake = ScriptedOpenAI(model_faults=["echo:403"])
     with ServerThread(fake.app) as server:
         root = _api_project(tmp_path / "p", server.url)
-        result = CliRunner().invoke(app, ["-C", str(root), "models"], env={"COLUMNS": "200"})
+        result = invoke_cli("-C", root, "models")
     assert result.exit_code == 1, result.output
     assert "HTTP 403" in result.output and SECRET not in result.output
     assert result.output.count(" ok ") == 3

@@ -14,8 +14,10 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from underdog.errors import ConfigError
+from underdog.textfile import read_user_text
 
 CONFIG_NAME = "underdog.yaml"
+NOT_A_PROJECT = f"not an underdog project (no {CONFIG_NAME} here or above): run `underdog init`"
 ROLES = ("teacher", "judge", "student", "reference")
 EMBEDDED_MODEL = "smollm2-135m"
 GROUNDED_JUDGES = ("facts", "similarity")  # judges without a model (evaluate/judges/), reserved names
@@ -271,20 +273,48 @@ class Config(Strict):
         return models
 
 
-def load_config(path: Path, overrides: list[str] | None = None) -> Config:
-    """Read and validate a config file; raise ConfigError with one line naming the file, key and line."""
-    if not path.exists():
-        raise ConfigError(f"{path}: not found (create one with `underdog init \"<your domain>\"`)")
-    text = path.read_text()
+class DuplicateKeyError(yaml.constructor.ConstructorError):
+    """A mapping gives the same key twice (YAML would silently keep the last)."""
+
+
+class UniqueKeyLoader(yaml.SafeLoader):
+    """yaml.SafeLoader that refuses a key given twice in one mapping, naming both lines."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if isinstance(key, list | dict):
+                continue
+            if key in seen:
+                raise DuplicateKeyError(None, None, f"duplicate key {key!r} (also on line {seen[key] + 1})",
+                                        key_node.start_mark)
+            seen[key] = key_node.start_mark.line
+        return super().construct_mapping(node, deep=deep)
+
+
+def load_yaml(text: str, path: Path | str) -> Any:
+    """Parse YAML `text` from `path` (duplicate keys refused); ConfigError `file:line: problem`."""
     try:
-        data = yaml.safe_load(text) or {}
+        return yaml.load(text, Loader=UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f":{mark.line + 1}" if mark else ""
-        raise ConfigError(f"{path}{where}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
+        problem = getattr(exc, "problem", None) or exc
+        message = problem if isinstance(exc, DuplicateKeyError) else f"not valid YAML ({problem})"
+        raise ConfigError(f"{path}{where}: {message}") from None
+
+
+def load_config(path: Path, overrides: list[str] | None = None) -> Config:
+    """Read and validate a config file; raise ConfigError with one line naming the file, key and line (or the
+    `--set` override at fault)."""
+    if not path.exists():
+        raise ConfigError(NOT_A_PROJECT)
+    text = read_user_text(path, error=ConfigError, option=None)
+    data = load_yaml(text, path) or {}
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping of keys at the top level")
-    data = apply_overrides(data, overrides or [], source=path)
+    data = apply_overrides(data, overrides or [])
     try:
         config = Config.model_validate(data)
     except ValidationError as exc:
@@ -316,9 +346,9 @@ def describe_validation_error(exc: ValidationError, path: Path, text: str, overr
     err = exc.errors()[0]
     loc = [str(part) for part in err["loc"]]
     key = ".".join(loc) or "(top level)"
-    from_override = any(key == o.split("=", 1)[0].strip() for o in overrides)
-    line = None if from_override else _yaml_line(text, loc)
-    where = "--set" if from_override else f"{path}:{line}" if line else str(path)
+    override = next((o for o in overrides if _overrides(o.split("=", 1)[0].strip(), key)), None)
+    line = None if override else _yaml_line(text, loc)
+    where = f"--set {override!r}" if override else f"{path}:{line}" if line else str(path)
     if err["type"] == "extra_forbidden":
         message = "unknown key"
     elif err["type"] == "missing":
@@ -329,6 +359,11 @@ def describe_validation_error(exc: ValidationError, path: Path, text: str, overr
             message += f" (got {err['input']!r})"
     more = len(exc.errors()) - 1
     return f"{where}: {key}: {message}" + (f" (+{more} more problem{'s' * (more > 1)})" if more else "")
+
+
+def _overrides(override_key: str, key: str) -> bool:
+    """Whether a `--set override_key=...` set `key` or made it (a new section `x` for `--set x.y.z=1`)."""
+    return key == override_key or override_key.startswith(key + ".") or key.startswith(override_key + ".")
 
 
 def _yaml_line(text: str, loc: list[str]) -> int | None:
@@ -348,20 +383,33 @@ def _yaml_line(text: str, loc: list[str]) -> int | None:
     return line
 
 
-def apply_overrides(data: dict, overrides: list[str], source: Path | str = "command line") -> dict:
-    """Apply dotted `key=value` overrides (value parsed as YAML) to a config mapping."""
+def apply_overrides(data: dict, overrides: list[str], source: str = "--set") -> dict:
+    """Apply dotted `key=value` overrides (value parsed as YAML) to a config mapping; ConfigError naming the
+    argument at fault (`--set 'key=value'`)."""
     for item in overrides:
-        if "=" not in item:
-            raise ConfigError(f"{source}: override {item!r} is not of the form key=value")
-        key, raw = item.split("=", 1)
-        target = data
-        *parents, leaf = key.strip().split(".")
-        for part in parents:
-            target = target.setdefault(part, {})
-            if not isinstance(target, dict):
-                raise ConfigError(f"override {item!r}: {part!r} is not a section")
-        target[leaf] = yaml.safe_load(raw)
+        key, sep, raw = item.partition("=")
+        parts = key.strip().split(".")
+        if not sep:
+            raise ConfigError(f"{source} {item!r}: not of the form key=value")
+        if not all(part.strip() for part in parts):
+            problem = f"the key {key.strip()!r} has an empty part" if key.strip() else "the key is empty"
+            raise ConfigError(f"{source} {item!r}: {problem}")
+        try:
+            value = yaml.safe_load(raw)
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{source} {item!r}: the value is not valid YAML ({getattr(exc, 'problem', exc)})"
+                              " (quote it)") from None
+        _section(data, parts[:-1], f"{source} {item!r}")[parts[-1]] = value
     return data
+
+
+def _section(data: dict, parts: list[str], where: str) -> dict:
+    target = data
+    for part in parts:
+        target = target.setdefault(part, {})
+        if not isinstance(target, dict):
+            raise ConfigError(f"{where}: {part!r} is not a section")
+    return target
 
 
 def render_default_config(domain: str) -> str:

@@ -7,31 +7,97 @@
 
 from __future__ import annotations
 
+import difflib
+import json
+import os
+import re
 from functools import cached_property
 from pathlib import Path
 
-from underdog.config import CONFIG_NAME, Config, ModelSpec, load_config, render_default_config
+from underdog.config import (
+    CONFIG_NAME,
+    EMBEDDED_MODEL,
+    NOT_A_PROJECT,
+    Config,
+    ModelSpec,
+    load_config,
+    render_default_config,
+)
 from underdog.errors import ConfigError, UnderdogError
 from underdog.llm import LLM
+from underdog.locking import ProjectLock
 from underdog.store import Store
 
 DB_NAME = "underdog.db"
+HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*$")
+
+
+def hub_offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").upper() in ("1", "ON", "YES", "TRUE")
+
+
+def check_hub_model(model_id: str) -> str:
+    """`model_id` when it is in the local Hugging Face cache or the hub may be reached; else one-line
+    UnderdogError (offline, nothing is fetched: HF_HUB_OFFLINE=1, or no connection to the hub)."""
+    from huggingface_hub import try_to_load_from_cache
+
+    if isinstance(try_to_load_from_cache(model_id, "config.json"), str):
+        return model_id
+    if hub_offline():
+        raise UnderdogError(f"{model_id!r} is not in the local Hugging Face cache and HF_HUB_OFFLINE=1 "
+                            "(download it where the hub is reachable, or name a local folder)")
+    if not hub_reachable():
+        raise UnderdogError(f"{model_id!r} is not in the local Hugging Face cache and the hub cannot be reached "
+                            "(check the network, or name a local folder)")
+    return model_id
+
+
+def hub_reachable(timeout_s: float = 3.0) -> bool:
+    """Whether a TCP connection to the Hugging Face endpoint opens within `timeout_s`."""
+    import socket
+    from urllib.parse import urlsplit
+
+    from huggingface_hub import constants
+
+    url = urlsplit(constants.ENDPOINT)
+    try:
+        socket.create_connection((url.hostname, url.port or 443), timeout=timeout_s).close()
+    except OSError:
+        return False
+    return True
+
+
+def find_root(start: Path) -> Path | None:
+    """The nearest folder at or above `start` that holds an `underdog.yaml`."""
+    return next((folder for folder in (start, *start.parents) if (folder / CONFIG_NAME).is_file()), None)
 
 
 class Project:
-    """Paths, config, store and configured models of one project folder."""
+    """Paths, config, store and configured models of one project folder (the nearest one at or above `root`
+    that holds an `underdog.yaml`)."""
 
     def __init__(self, root: Path | str = ".", overrides: list[str] | None = None):
-        self.root = Path(root).resolve()
+        start = Path(root).resolve()
+        self.root = find_root(start) or start
         self.overrides = overrides or []
+
+    def require(self) -> Project:
+        """This project, or ConfigError when there is no `underdog.yaml` (nothing is created)."""
+        if not self.config_path.is_file():
+            raise ConfigError(NOT_A_PROJECT)
+        return self
+
+    def lock(self, command: str) -> ProjectLock:
+        """The project's writer lock, described as `command` to a second writer (`with project.lock(...)`)."""
+        return ProjectLock(self.require().root, command)
 
     @cached_property
     def config(self) -> Config:
-        return load_config(self.config_path, self.overrides)
+        return load_config(self.require().config_path, self.overrides)
 
     @cached_property
     def store(self) -> Store:
-        return Store(self.root / DB_NAME)
+        return Store(self.require().root / DB_NAME)
 
     @property
     def config_path(self) -> Path:
@@ -57,19 +123,42 @@ class Project:
         return self.root / "reports"
 
     def model_spec(self, name: str) -> ModelSpec:
-        """A model by role (`teacher`), run id (`runs/<id>` -> student + adapter), `provider:model`, or a
-        local HF id / path (`smollm2-135m`, `HuggingFaceTB/SmolLM2-360M-Instruct`)."""
-        models = self.config.models
-        if name in models:
-            return models[name]
-        run_adapter = self.runs_dir / name / "adapter"
-        for adapter in (run_adapter, Path(name) / "adapter", Path(name)):
-            if (adapter / "adapter_config.json").exists():
-                return models["student"].model_copy(update={"adapter": str(adapter.resolve())})
+        """A model by role (`teacher`), run id (`runs/<id>` -> student + adapter), `provider:model`, the embedded
+        model, a local model or adapter folder, or a Hugging Face id `owner/name` (cached, or online); anything
+        else is UnderdogError "no run, role or model named ..." listing the close names."""
+        roles = self.config.models if self.config_path.is_file() else {}
+        if name in roles:
+            return roles[name]
+        if adapter := self._adapter_dir(name):
+            return self._student(roles, adapter).model_copy(update={"adapter": str(adapter.resolve())})
         provider, sep, model = name.partition(":")
         if sep and provider in ("openai", "azure", "litellm", "local"):
             return ModelSpec(provider=provider, model=model)
-        return ModelSpec(provider="local", model=name)
+        if name == EMBEDDED_MODEL or Path(name).is_dir():
+            return ModelSpec(provider="local", model=name)
+        if HUB_ID.match(name):
+            return ModelSpec(provider="local", model=check_hub_model(name))
+        raise UnderdogError(self._unknown_model(name, roles))
+
+    def _adapter_dir(self, name: str) -> Path | None:
+        candidates = (self.runs_dir / name / "adapter", Path(name) / "adapter", Path(name))
+        return next((p for p in candidates if (p / "adapter_config.json").is_file()), None)
+
+    @staticmethod
+    def _student(roles: dict[str, ModelSpec], adapter: Path) -> ModelSpec:
+        """The configured student, or outside a project the adapter's own base model."""
+        if "student" in roles:
+            return roles["student"]
+        config = json.loads((adapter / "adapter_config.json").read_text())
+        return ModelSpec(provider="local", model=config.get("base_model_name_or_path") or EMBEDDED_MODEL)
+
+    def _unknown_model(self, name: str, roles: dict[str, ModelSpec]) -> str:
+        runs = sorted(p.name for p in self.runs_dir.glob("*") if p.is_dir()) if self.runs_dir.is_dir() else []
+        close = difflib.get_close_matches(name, [*roles, *runs, EMBEDDED_MODEL], n=3, cutoff=0.6)
+        known = f"close: {', '.join(close)}" if close else f"roles: {', '.join(roles) or 'none'}; runs: " + (
+            f"{len(runs)}, see `underdog runs`" if runs else "none yet")
+        return (f"no run, role or model named {name!r} ({known}); name a role, a run id, provider:model, "
+                "a local folder or a Hugging Face id owner/name")
 
     def llm(self, name: str, stage: str | None = None) -> LLM:
         """The named model behind the shared call path, logging to this project's store."""

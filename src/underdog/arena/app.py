@@ -27,6 +27,7 @@ from fastapi.templating import Jinja2Templates
 
 from underdog.arena import votes as db
 from underdog.arena.standings import standings
+from underdog.errors import ConfigError
 from underdog.store import Store
 
 HERE = Path(__file__).parent
@@ -50,7 +51,8 @@ def create_app(store: Store, token: str, weights: dict[str, float] | None = None
                title: str = "underdog arena", refresh_s: int = 15) -> FastAPI:
     """The arena over `store`'s arena tables; `token` guards the organiser pages."""
     if len(token) < 8:
-        raise ValueError("the organiser token must have at least 8 characters")
+        raise ConfigError("the organiser token ($UNDERDOG_ARENA_TOKEN) must have at least 8 characters "
+                          "(or leave it unset for a random one)")
     app = FastAPI(title=title, docs_url=None, redoc_url=None, openapi_url=None)
     templates = Jinja2Templates(directory=HERE / "templates")
     templates.env.globals.update(title=title, pct=lambda x: "-" if x is None or math.isnan(x) else f"{100 * x:.1f}%")

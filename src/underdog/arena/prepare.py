@@ -19,6 +19,7 @@ from underdog.evaluate.answer import answer, resolve_candidate
 from underdog.evaluate.evalset import resolve_evalset
 from underdog.evaluate.judge import judge_pairs
 from underdog.project import Project
+from underdog.textfile import read_user_text
 
 _PAIRS = """SELECT i1.question_id, i1.question, i1.candidate AS c1, i1.answer AS a1, i2.candidate AS c2,
                    i2.answer AS a2
@@ -44,7 +45,7 @@ def add_candidate(project: Project, model: str, *, name: str | None = None, eval
 def load_settings(path: Path) -> dict[str, Any]:
     """system_prompt, temperature and top_p from a tune-prompt `best.yaml` (missing keys are left out)."""
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = yaml.safe_load(read_user_text(path, error=ConfigError, option=None)) or {}
     except (OSError, yaml.YAMLError) as exc:
         raise ConfigError(f"{path}: cannot read settings ({exc.__class__.__name__})") from None
     params = data.get("params") or {} if isinstance(data, dict) else None

@@ -18,8 +18,22 @@ from typer.core import TyperGroup
 from underdog.errors import UnderdogError
 from underdog.project import Project
 
-console = Console()
-err_console = Console(stderr=True)
+
+class PipeConsole(Console):
+    """A rich Console that wraps lines only on a terminal: piped or redirected output (files, CI logs, tests)
+    keeps each line whole, so a long path stays on the line that names it."""
+
+    @property
+    def soft_wrap(self) -> bool:  # type: ignore[override]
+        return not self.is_terminal
+
+    @soft_wrap.setter
+    def soft_wrap(self, value: bool) -> None:
+        """Decided by the output, not set."""
+
+
+console = PipeConsole()
+err_console = PipeConsole(stderr=True)
 
 
 class UnderdogGroup(TyperGroup):
@@ -50,9 +64,32 @@ def _root(
     ctx.obj = Project(project, overrides=set_)
 
 
-def get_project(ctx: typer.Context) -> Project:
-    """The project the command runs in (from -C / $UNDERDOG_PROJECT / the current folder)."""
-    return ctx.find_root().obj
+# Commands that call models or write artifacts: one at a time per project (a second one says who holds the lock).
+WRITING_COMMANDS = {"topics", "generate", "ingest", "augment", "curate", "import", "train", "sweep", "merge",
+                    "answer", "judge", "compare", "tune-prompt", "evalset import", "evalset generate", "arena add",
+                    "arena judge"}
+
+
+def get_project(ctx: typer.Context, required: bool = True) -> Project:
+    """The project the command runs in (from -C / $UNDERDOG_PROJECT / the current folder, or the nearest folder
+    above holding an underdog.yaml); unless not `required`, a one-line error outside a project. A writing
+    command holds the project's lock until it ends."""
+    project: Project = ctx.find_root().obj
+    if not required:
+        return project
+    command = " ".join(command_names(ctx))
+    if command in WRITING_COMMANDS and "underdog.lock" not in ctx.meta:
+        ctx.meta["underdog.lock"] = ctx.with_resource(project.lock(f"underdog {command}"))
+    return project.require()
+
+
+def command_names(ctx: click.Context) -> list[str]:
+    """The names from the root to this command, e.g. ["evalset", "import"]."""
+    names = []
+    while ctx.parent is not None:
+        names.append(ctx.info_name or "")
+        ctx = ctx.parent
+    return names[::-1]
 
 
 def main() -> None:

@@ -74,11 +74,9 @@ def serve(
     max_queue: int = typer.Option(64, "--max-queue", min=1, help="Requests in progress at most (503 beyond)."),
 ) -> None:
     """Serve a local model (+ adapter) as an OpenAI-compatible API (/v1/chat/completions, /v1/models)."""
-    from underdog.config import ModelSpec
     from underdog.serve import serve as run_server
 
-    project = get_project(ctx)
-    spec = project.model_spec(model) if project.config_path.exists() else ModelSpec(model=model)
+    spec = get_project(ctx, required=False).model_spec(model)
     if spec.provider != "local":
         raise typer.BadParameter(f"{model} is a {spec.provider} model; serve runs local models only")
     if adapter:

@@ -19,6 +19,7 @@ from underdog.data.ingestion import ingest as ingest_documents
 from underdog.data.stats import dataset_rows, dataset_stats, length_histogram, recipe_summary
 from underdog.data.topics import expand_topics
 
+ENCODING = typer.Option("utf-8", "--encoding", help="Text encoding of the file(s), e.g. latin-1, cp1252.")
 datasets_app = typer.Typer(help="List dataset versions, or show one.", invoke_without_command=True)
 app.add_typer(datasets_app, name="datasets")
 
@@ -70,10 +71,11 @@ def ingest(
     overlap: int | None = typer.Option(None, "--overlap", help="Characters of overlap (data.chunk_overlap)."),
     pairs: int | None = typer.Option(None, "--pairs", help="Q&A pairs per chunk (data.pairs_per_chunk)."),
     skip_failed: bool = typer.Option(False, "--skip-failed", help="Write the dataset even if some calls failed."),
+    encoding: str = ENCODING,
 ) -> None:
     """Turn documents into chunks and grounded Q&A pairs; corrupt or unsupported files are reported and skipped."""
     manifest = ingest_documents(get_project(ctx), paths, name=name, chunk_size=chunk_size, overlap=overlap,
-                           pairs_per_chunk=pairs, allow_failures=skip_failed)
+                                pairs_per_chunk=pairs, allow_failures=skip_failed, encoding=encoding)
     _report(manifest, skip=("skipped",))
     for item in manifest.counts.get("skipped", []):
         console.print(f"[yellow]skipped[/] {escape(item['file'])}: {escape(item['reason'])}", highlight=False)
@@ -124,9 +126,10 @@ def import_(
     ctx: typer.Context,
     file: Path = typer.Argument(..., help="A JSONL or CSV file (messages, alpaca, sharegpt, prompt/completion...)."),
     name: str | None = typer.Option(None, "--name", help="Dataset version name (default: the file name)."),
+    encoding: str = ENCODING,
 ) -> None:
     """Import an existing dataset file as a dataset version; malformed lines are reported with their number."""
-    manifest = import_dataset(get_project(ctx), file, name=name)
+    manifest = import_dataset(get_project(ctx), file, name=name, encoding=encoding)
     _report(manifest, skip=("problems",))
     for problem in manifest.counts.get("problems", []):
         console.print(f"[yellow]skipped[/] {escape(problem)}", highlight=False)

@@ -56,9 +56,10 @@ def evalset_import(
     ctx: typer.Context,
     file: Path = typer.Argument(..., help=".jsonl/.json/.csv with a 'question' field, or .txt (one per line)."),
     name: str | None = typer.Option(None, "--name", help="Eval set name (default: the file name)."),
+    encoding: str = typer.Option("utf-8", "--encoding", help="Text encoding of the file, e.g. latin-1."),
 ) -> None:
     """Import held-out questions from a file."""
-    questions = import_evalset(get_project(ctx), file, name)
+    questions = import_evalset(get_project(ctx), file, name, encoding=encoding)
     console.print(f"imported {len(questions)} questions as eval set {name or file.stem!r}")
 
 

@@ -68,7 +68,7 @@ def save_dataset(root: Path, name: str, examples: list[Example], *, parent: str 
     folder.mkdir(parents=True, exist_ok=True)
     lines = [json.dumps(e.to_json(), ensure_ascii=False) for e in examples]
     body = "".join(line + "\n" for line in lines)
-    (folder / DATA_FILE).write_text(body)
+    (folder / DATA_FILE).write_text(body, encoding="utf-8")
     manifest = Manifest(name=name, count=len(examples), sha256=hashlib.sha256(body.encode()).hexdigest(),
                         parent=parent, recipe=recipe or {}, counts=counts or {})
     (folder / MANIFEST_FILE).write_text(json.dumps(manifest.__dict__, indent=2))  # written last: marks complete
@@ -88,7 +88,7 @@ def load_dataset(root: Path, name: str) -> list[Example]:
     load_manifest(root, name)
     path = dataset_dir(root, name) / DATA_FILE
     examples = []
-    for number, line in enumerate(path.read_text().splitlines(), 1):
+    for number, line in enumerate(path.read_text(encoding="utf-8").split("\n"), 1):  # U+2028 may be in a line
         if not line.strip():
             continue
         try:

@@ -27,6 +27,7 @@ from underdog.data.dataset import Example, Manifest, load_dataset, save_dataset
 from underdog.data.jobs import check_new_name, provenance
 from underdog.errors import UnderdogError
 from underdog.project import Project
+from underdog.textfile import UTF8, read_user_text
 
 FORMATS = ("messages", "alpaca", "sharegpt", "jumpstart", "csv")
 JUMPSTART_TEMPLATE = {
@@ -72,14 +73,14 @@ def _checked(messages: list[dict[str, str]]) -> list[dict[str, str]]:
     return messages
 
 
-def _records(path: Path) -> list[tuple[int, Any]]:
+def _records(path: Path, encoding: str = UTF8) -> list[tuple[int, Any]]:
     """(line number, record or the exception that stopped parsing it) of a JSONL or CSV file."""
-    text = path.read_text(encoding="utf-8", errors="replace")
+    text = read_user_text(path, encoding)
     if path.suffix.lower() == ".csv":
         reader = csv.DictReader(io.StringIO(text))
         return [(reader.line_num, {k: v for k, v in row.items() if k}) for row in reader]
     records = []
-    for number, line in enumerate(text.splitlines(), 1):
+    for number, line in enumerate(text.split("\n"), 1):  # not splitlines(): U+2028 and U+0085 are inside JSON
         if line.strip():
             try:
                 records.append((number, json.loads(line)))
@@ -88,15 +89,15 @@ def _records(path: Path) -> list[tuple[int, Any]]:
     return records
 
 
-def import_dataset(project: Project, path: Path | str, name: str | None = None) -> Manifest:
-    """Import a JSONL/CSV file as dataset version `name` (default: the file's stem)."""
+def import_dataset(project: Project, path: Path | str, name: str | None = None, encoding: str = UTF8) -> Manifest:
+    """Import a JSONL/CSV file (text in `encoding`) as dataset version `name` (default: the file's stem)."""
     path = Path(path)
     if not path.exists():
         raise UnderdogError(f"{path}: not found")
     name = name or path.stem
     check_new_name(project.root, name)
     examples, problems, shapes = [], [], Counter()
-    for number, record in _records(path):
+    for number, record in _records(path, encoding):
         try:
             if isinstance(record, Exception):
                 raise record
@@ -107,7 +108,8 @@ def import_dataset(project: Project, path: Path | str, name: str | None = None) 
             continue
         shapes[shape] += 1
         prior = record.get("meta") if isinstance(record.get("meta"), dict) else {}
-        meta = {**prior, **provenance(None, "import", file=path.name, line=number, context=context)}
+        topic = {"topic": str(record["topic"])} if record.get("topic") else {}
+        meta = {**prior, **topic, **provenance(None, "import", file=path.name, line=number, context=context)}
         examples.append(Example(messages, meta))
     if not examples:
         raise UnderdogError(f"{path}: no usable examples" + (f" ({problems[0]})" if problems else ""))
@@ -130,17 +132,29 @@ def _context(example: Example) -> str:
     return str(example.meta.get("context") or "")
 
 
+def instruction_and_context(example: Example) -> tuple[str, str]:
+    """(instruction, context) of an example whose prompt is `instruction + "\n\n" + context` (as import builds it
+    from alpaca / JumpStart records), else (the prompt, ""): a context the model is not shown when underdog
+    trains (an ingested chunk) is not put into the exported prompt either."""
+    question, context = example.question, _context(example)
+    if context and question.endswith(f"\n\n{context}"):
+        return question[:-len(context) - 2], context
+    return question, ""
+
+
 def render_record(example: Example, fmt: str) -> dict[str, Any]:
     """One example in an export format's record shape."""
     if fmt == "messages":
         return {"messages": example.messages}
     if fmt == "alpaca":
-        return {"instruction": example.question, "input": _context(example), "output": example.answer}
+        instruction, context = instruction_and_context(example)
+        return {"instruction": instruction, "input": context, "output": example.answer}
     if fmt == "sharegpt":
         names = {"user": "human", "assistant": "gpt", "system": "system"}
         return {"conversations": [{"from": names[m["role"]], "value": m["content"]} for m in example.messages]}
     if fmt == "jumpstart":
-        return {"instruction": example.question, "context": _context(example), "response": example.answer}
+        instruction, context = instruction_and_context(example)
+        return {"instruction": instruction, "context": context, "response": example.answer}
     if fmt == "csv":
         return {"id": example.id, "question": example.question, "answer": example.answer,
                 "context": _context(example), "topic": example.meta.get("topic", "")}
@@ -150,12 +164,12 @@ def render_record(example: Example, fmt: str) -> dict[str, Any]:
 def _write(path: Path, records: list[dict[str, Any]], fmt: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "csv":
-        with path.open("w", newline="") as f:
+        with path.open("w", newline="", encoding="utf-8") as f:
             writer = csv.DictWriter(f, fieldnames=["id", "question", "answer", "context", "topic"])
             writer.writeheader()
             writer.writerows(records)
     else:
-        path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
+        path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
     return path
 
 

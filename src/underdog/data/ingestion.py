@@ -27,12 +27,13 @@ from underdog.errors import UnderdogError
 from underdog.llm import LLM
 from underdog.llm.base import Reply
 from underdog.project import Project
+from underdog.textfile import UTF8, NotText, codec_name, strict_decode
 
 SUFFIXES = {".pdf", ".html", ".htm", ".md", ".markdown", ".txt", ".docx", ".csv"}
 
 
-def read_document(path: Path) -> str:
-    """The plain text of one supported file; raises ValueError naming the problem."""
+def read_document(path: Path, encoding: str = UTF8) -> str:
+    """The plain text of one supported file (text formats in `encoding`); raises ValueError naming the problem."""
     suffix = path.suffix.lower()
     if suffix not in SUFFIXES:
         raise ValueError(f"unsupported file type {suffix or '(none)'} (supported: {', '.join(sorted(SUFFIXES))})")
@@ -47,7 +48,7 @@ def read_document(path: Path) -> str:
         document = docx.Document(str(path))
         cells = [" | ".join(c.text for c in row.cells) for t in document.tables for row in t.rows]
         return "\n\n".join([p.text for p in document.paragraphs if p.text.strip()] + cells)
-    text = path.read_bytes().decode("utf-8")
+    text = strict_decode(path.read_bytes(), codec_name(encoding))
     if suffix in (".html", ".htm"):
         from bs4 import BeautifulSoup
 
@@ -89,13 +90,13 @@ def collect_files(paths: list[Path]) -> list[Path]:
 
 def ingest(project: Project, paths: list[Path | str], name: str = "ingested", chunk_size: int | None = None,
            overlap: int | None = None, pairs_per_chunk: int | None = None, teacher: str = "teacher",
-           allow_failures: bool = False) -> Manifest:
-    """Read documents, chunk them, and ask the teacher for grounded Q&A pairs per chunk."""
+           allow_failures: bool = False, encoding: str = UTF8) -> Manifest:
+    """Read documents (text formats in `encoding`), chunk them, and ask the teacher for grounded Q&A pairs."""
     cfg = project.config.data
     size, overlap = chunk_size or cfg.chunk_size, cfg.chunk_overlap if overlap is None else overlap
     n = pairs_per_chunk or cfg.pairs_per_chunk
     check_new_name(project.root, name)
-    chunks, skipped = _chunks([Path(p) for p in paths], size, overlap)
+    chunks, skipped = _chunks([Path(p) for p in paths], size, overlap, codec_name(encoding))
     if not chunks:
         reasons = "; ".join(f"{s['file']}: {s['reason']}" for s in skipped) or "no files given"
         raise UnderdogError(f"nothing to ingest ({reasons})")
@@ -143,17 +144,18 @@ def _fill_empty_chunks(llm: LLM, chunks: list[tuple[str, str]], results: dict[st
             results[k] = {**results[k], "pairs": [(question, answer)], "fallback": True}
 
 
-def _chunks(paths: list[Path], size: int, overlap: int) -> tuple[list[tuple[str, str]], list[dict[str, str]]]:
+def _chunks(paths: list[Path], size: int, overlap: int,
+            encoding: str = UTF8) -> tuple[list[tuple[str, str]], list[dict[str, str]]]:
     chunks, skipped = [], []
     for file in collect_files(paths):
         try:
             if not file.exists():
                 raise ValueError("not found")
-            text = read_document(file)
+            text = read_document(file, encoding)
             if not text.strip():
                 raise ValueError("no text found")
         except Exception as exc:  # noqa: BLE001 - any reader failure skips just this file
-            reason = str(exc) if type(exc) is ValueError else f"{type(exc).__name__}: {exc}"
+            reason = str(exc) if type(exc) in (ValueError, NotText) else f"{type(exc).__name__}: {exc}"
             skipped.append({"file": str(file), "reason": reason[:200]})
             continue
         chunks.extend((str(file), chunk) for chunk in chunk_text(text, size, overlap))

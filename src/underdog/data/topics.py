@@ -21,6 +21,7 @@ from underdog.data.parse import parse_categories
 from underdog.data.prompts import PROMPT_VERSION, render
 from underdog.errors import UnderdogError
 from underdog.project import Project
+from underdog.textfile import read_user_text
 
 TOPICS_FILE = "topics.yaml"
 YOUR_TOPICS = "Your topics"
@@ -47,7 +48,7 @@ def load_topics(project: Project) -> list[Topic]:
     if not path.exists():
         raise UnderdogError(f"{path}: not found (run `underdog topics` first, or write it by hand)")
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = yaml.safe_load(read_user_text(path, option=None)) or {}
         categories = data.get("categories") or {}
         topics = [Topic(str(cat), str(name)) for cat, names in categories.items() for name in names or []]
     except (yaml.YAMLError, AttributeError, TypeError) as exc:

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 from underdog.errors import ModelError, UnderdogError
 from underdog.evaluate.judges.facts import is_refusal, is_regex, states
 from underdog.project import Project
+from underdog.textfile import UTF8, read_user_text
 
 if TYPE_CHECKING:
     from underdog.llm import LLM
@@ -107,17 +108,18 @@ def load_evalset(project: Project, name: str | None = None) -> list[Question]:
     return questions
 
 
-def import_evalset(project: Project, file: Path, name: str | None = None) -> list[Question]:
-    """Import questions from .jsonl / .json / .csv (a `question` field or column) or .txt (one per line)."""
+def import_evalset(project: Project, file: Path, name: str | None = None, encoding: str = UTF8) -> list[Question]:
+    """Import questions from .jsonl / .json / .csv (a `question` field or column) or .txt (one per line), text
+    in `encoding`."""
     if not file.exists():
         raise UnderdogError(f"{file}: not found")
-    questions = [_question(record, file, number) for number, record in _records(file)]
+    questions = [_question(record, file, number) for number, record in _records(file, encoding)]
     save_evalset(project, name or file.stem, questions, source=str(file))
     return questions
 
 
-def _records(file: Path) -> list[tuple[int, dict]]:
-    text = file.read_text(encoding="utf-8")
+def _records(file: Path, encoding: str = UTF8) -> list[tuple[int, dict]]:
+    text = read_user_text(file, encoding)
     suffix = file.suffix.lower()
     if suffix == ".jsonl":
         out = []

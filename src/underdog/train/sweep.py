@@ -38,6 +38,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from underdog.config import describe_validation_error
 from underdog.errors import ConfigError, UnderdogError
 from underdog.project import Project
+from underdog.textfile import read_user_text
 from underdog.train.runs import RunManifest, load_run, run_dir
 
 
@@ -75,7 +76,7 @@ def load_sweep(path: Path) -> SweepConfig:
     """Parse and validate a sweep YAML (ConfigError naming the file, line and key)."""
     if not path.exists():
         raise ConfigError(f"{path}: not found")
-    text = path.read_text()
+    text = read_user_text(path, error=ConfigError, option=None)
     try:
         data = yaml.safe_load(text) or {}
         return SweepConfig.model_validate(data)

@@ -27,6 +27,7 @@ from underdog.evaluate.evalset import resolve_evalset
 from underdog.evaluate.judge import JudgeResult, judge, judge_pairs
 from underdog.llm import LLM
 from underdog.project import Project
+from underdog.textfile import read_user_text
 
 
 @dataclass(frozen=True)
@@ -79,7 +80,7 @@ def load_prompts(path: Path) -> list[Prompt]:
     from plain text with prompts separated by lines of `---`."""
     if not path.exists():
         raise ConfigError(f"{path}: prompts file not found (one system prompt per entry; see docs/arena.md)")
-    text = path.read_text()
+    text = read_user_text(path, error=ConfigError, option=None)
     if path.suffix in (".yaml", ".yml"):
         try:
             data = yaml.safe_load(text)
