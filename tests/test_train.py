@@ -197,7 +197,15 @@ def test_planted_overfitting_is_flagged_and_a_healthy_run_is_not(project_dir: Pa
                                    "validation_split_ratio": 0.5, "evals_per_epoch": 1})
     assert over.overfit["flag"], over.history
     assert over.overfit["reason"] and 0 < over.overfit["epoch"] < 8
-    assert over.metrics["eval_loss"] - over.metrics["train_loss"] > 2
+    assert over.metrics["last_eval_loss"] - over.metrics["train_loss"] > 2
+    # the run keeps its best-eval-loss adapter (the default with evaluation), not the last one
+    evals = [h for h in over.history if "eval_loss" in h]
+    best = min(evals, key=lambda h: h["eval_loss"])
+    assert over.metrics["kept"] == {"step": best["step"], "epoch": best["epoch"], "eval_loss": best["eval_loss"]}
+    assert over.metrics["eval_loss"] == best["eval_loss"] < over.metrics["last_eval_loss"]
+    assert best["step"] < over.metrics["steps"]
+    saved = adapter_eval_loss(project, over.id, learnable_llama_dir)
+    assert saved == pytest.approx(best["eval_loss"], rel=1e-3)
     row = project.store.query("SELECT overfit_flag, overfit_epoch FROM train_runs WHERE id = ?", (over.id,))[0]
     assert (row["overfit_flag"], row["overfit_epoch"]) == (1, over.overfit["epoch"])
 
@@ -207,10 +215,33 @@ def test_planted_overfitting_is_flagged_and_a_healthy_run_is_not(project_dir: Pa
                                       "evals_per_epoch": 1})
     assert stopped.overfit["flag"] and stopped.metrics["stopped_early_at_epoch"] < 8
     assert stopped.metrics["steps"] < over.metrics["steps"]
+    assert stopped.metrics["kept"]["step"] < stopped.metrics["steps"]  # early stopping restored the best
+    assert adapter_eval_loss(project, stopped.id, learnable_llama_dir) == pytest.approx(
+        stopped.metrics["kept"]["eval_loss"], rel=1e-3)
 
     save_dataset(project_dir, "arith", arithmetic(40))
     healthy = train(project, "arith", {"epoch": 2, "learning_rate": 3e-3, "per_device_train_batch_size": 8})
     assert not healthy.overfit["flag"] and healthy.metrics["train_loss"] < healthy.metrics["first_train_loss"]
+
+
+def adapter_eval_loss(project: Project, run_id: str, base: Path) -> float:
+    """The eval loss of a run's saved adapter, recomputed from disk on the run's own eval split."""
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from underdog.data.dataset import load_dataset
+    from underdog.train import load_run
+
+    m = load_run(project, run_id)
+    hp = m.hyperparameters
+    tok = AutoTokenizer.from_pretrained(base)
+    splits = build_splits(tok, load_dataset(project.root, m.dataset), max_length=512,
+                          validation_split_ratio=hp["validation_split_ratio"], seed=hp["train_data_split_seed"])
+    model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base),
+                                      str(project.root / "runs" / run_id / "adapter")).eval()
+    batch = make_collator(tok, "off")([r.to_dict() for r in splits.eval])
+    with torch.no_grad():
+        return model(**batch).loss.item()
 
 
 def test_interrupted_run_resumes_from_its_checkpoint(project_dir: Path, tiny_llama_dir: Path) -> None:
@@ -230,7 +261,7 @@ def test_interrupted_run_resumes_from_its_checkpoint(project_dir: Path, tiny_lla
         train(project, "arith", hp, run_id="r1", callbacks=[CrashAfterFirstSave()])
     crashed = load_run(project, "r1")
     assert crashed.status == "failed" and "resume" in crashed.error
-    assert (project_dir / "runs" / "r1" / "checkpoints" / "checkpoint-3").is_dir()
+    assert (project_dir / "runs" / "r1" / "checkpoints" / "checkpoint-2").is_dir()  # kept best: saved per eval
 
     done = train(project, "arith", run_id="r1")  # same hyperparameters, read back from the manifest
     assert done.status == "done" and done.metrics["steps"] == 8

@@ -184,6 +184,9 @@ class TrainConfig(Strict):
     save_steps: int = Field(50, ge=1)  # checkpoint every N steps (and at each epoch's end) for resuming
     overfit_gap: float = Field(0.5, gt=0)  # flag when eval loss - train loss exceeds this
     overfit_patience: int = Field(2, ge=1)  # ... or eval loss rose this many evals in a row while train fell
+    overfit_min_rise: float = Field(0.05, ge=0)  # a rise counts above this many nats ...
+    overfit_min_rise_ratio: float = Field(0.05, ge=0)  # ... and above this share of the minimum eval loss
+    keep_best: bool | None = None  # keep the best-eval-loss adapter, not the last (default: on with evaluation)
     early_stopping: bool = False  # stop once the overfit flag is raised (the adapter is saved where it stopped)
     device: str | None = None  # "cuda", "cpu"; default: cuda when available
     device_memory_gb: float | None = Field(None, gt=0)  # refuse runs estimated above this (default: the GPU's)

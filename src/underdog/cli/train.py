@@ -64,8 +64,12 @@ def _print_run(m) -> None:  # type: ignore[no-untyped-def]
     loss = m.metrics
     console.print(f"run [bold]{m.id}[/] {m.status}: train loss {_fmt(loss.get('train_loss'))}, "
                   f"eval loss {_fmt(loss.get('eval_loss'))}")
+    kept = loss.get("kept")
+    if kept:
+        console.print(f"kept the best adapter: epoch {kept['epoch']}, step {kept['step']}, "
+                      f"eval loss {_fmt(kept['eval_loss'])} (last {_fmt(loss.get('last_eval_loss'))})")
     if m.overfit.get("flag"):
-        console.print(f"[yellow]overfit[/] from epoch {m.overfit['epoch']}: {m.overfit['reason']}")
+        console.print(f"[yellow]warning: overfit[/] from epoch {m.overfit['epoch']}: {m.overfit['reason']}")
     console.print(f"adapter: {m.adapter_dir}   use it: underdog chat {m.id} \"...\"   serve: underdog serve {m.id}")
 
 
@@ -105,7 +109,7 @@ def runs(
     ctx: typer.Context,
     sweep: str | None = typer.Option(None, "--sweep", help="Only the runs of this sweep."),
 ) -> None:
-    """List training runs: dataset, hyperparameters, final losses, overfit flag, status."""
+    """List training runs: dataset, hyperparameters, losses of the kept adapter, overfit warning, status."""
     from underdog.train.runs import list_runs
 
     manifests = [m for m in list_runs(get_project(ctx).root) if sweep is None or m.sweep == sweep]
@@ -116,12 +120,19 @@ SHOWN = ("epoch", "learning_rate", "lora_r", "lora_alpha", "per_device_train_bat
 
 
 def runs_table(manifests: list) -> Table:  # type: ignore[type-arg]
-    table = Table("run", "status", "dataset", "hyperparameters", "train loss", "eval loss", "overfit", "note")
+    table = Table("run", "status", "dataset", "hyperparameters", "train loss", "eval loss (kept epoch)",
+                  "warning / note")
     for m in manifests:
         hp = " ".join(f"{k.replace('per_device_train_batch_size', 'batch')}={m.hyperparameters.get(k)}"
                       for k in SHOWN)
-        flag = f"[yellow]yes (epoch {m.overfit.get('epoch')})[/]" if m.overfit.get("flag") else "no"
         status = {"done": "[green]done[/]", "failed": "[red]failed[/]"}.get(m.status, m.status)
-        table.add_row(m.id, status, m.dataset, hp, _fmt(m.metrics.get("train_loss")),
-                      _fmt(m.metrics.get("eval_loss")), flag if m.status == "done" else "-", m.error or "")
+        kept = m.metrics.get("kept")
+        eval_loss = _fmt(m.metrics.get("eval_loss")) + (f" ({kept['epoch']})" if kept else "")
+        note = _warning(m) if m.status == "done" else (m.error or "")
+        table.add_row(m.id, status, m.dataset, hp, _fmt(m.metrics.get("train_loss")), eval_loss, note)
     return table
+
+
+def _warning(m) -> str:  # type: ignore[no-untyped-def]
+    """The overfit flag as a warning beside the run's numbers (the run is listed and ranked all the same)."""
+    return f"[yellow]warning: overfit from epoch {m.overfit.get('epoch')}[/]" if m.overfit.get("flag") else ""

@@ -217,12 +217,23 @@ def batching(cfg: TrainConfig, device: str) -> str:
     return "flatten" if attention(device) == "flash_attention_2" else "group"
 
 
-def training_arguments(cfg: TrainConfig, device: str, output_dir: Path, n_train: int, world_size: int = 1) -> Any:
-    """TrainingArguments from the JumpStart-named hyperparameters (evaluation `evals_per_epoch` times an epoch)."""
+def keeps_best(cfg: TrainConfig, has_eval: bool) -> bool:
+    """Whether the run ends with its best-eval-loss adapter (`keep_best`; default: whenever it evaluates)."""
+    return has_eval and cfg.keep_best is not False
+
+
+def training_arguments(cfg: TrainConfig, device: str, output_dir: Path, n_train: int, world_size: int = 1,
+                       has_eval: bool = True) -> Any:
+    """TrainingArguments from the JumpStart-named hyperparameters (evaluation `evals_per_epoch` times an epoch).
+
+    With `keep_best`, a checkpoint is saved at every evaluation and the Trainer reloads the best-eval-loss one at
+    the end (after early stopping too); otherwise every `save_steps`."""
     from transformers import TrainingArguments
 
     steps_per_epoch = max(1, math.ceil(n_train / (cfg.per_device_train_batch_size * world_size)
                                        / cfg.gradient_accumulation_steps))
+    eval_steps = max(1, steps_per_epoch // cfg.evals_per_epoch)
+    best = keeps_best(cfg, has_eval)
     return TrainingArguments(
         output_dir=str(output_dir), num_train_epochs=cfg.epoch, max_steps=cfg.max_steps,
         learning_rate=cfg.learning_rate, lr_scheduler_type=cfg.lr_scheduler_type, warmup_steps=cfg.warmup_ratio,
@@ -231,8 +242,10 @@ def training_arguments(cfg: TrainConfig, device: str, output_dir: Path, n_train:
         per_device_eval_batch_size=cfg.per_device_eval_batch_size,
         gradient_accumulation_steps=cfg.gradient_accumulation_steps, seed=cfg.seed, data_seed=cfg.seed,
         bf16=device.startswith("cuda"), use_cpu=device == "cpu", logging_steps=cfg.logging_steps,
-        eval_strategy="steps", eval_steps=max(1, steps_per_epoch // cfg.evals_per_epoch),
-        save_strategy="steps", save_steps=cfg.save_steps, save_total_limit=1, report_to=[],
+        eval_strategy="steps" if has_eval else "no", eval_steps=eval_steps,
+        save_strategy="steps", save_steps=eval_steps if best else cfg.save_steps, save_total_limit=1,
+        load_best_model_at_end=best, metric_for_best_model="eval_loss" if best else None, greater_is_better=False,
+        report_to=[],
         remove_unused_columns=False, dataloader_num_workers=0, disable_tqdm=True,
         train_sampling_strategy="group_by_length" if batching(cfg, device) == "group" else "random",
     )
@@ -245,9 +258,8 @@ def make_trainer(model: Any, tokenizer: Any, splits: Any, cfg: TrainConfig, devi
 
     train_ds = Dataset.from_list([r.to_dict() for r in splits.train])
     eval_ds = Dataset.from_list([r.to_dict() for r in splits.eval]) if splits.eval else None
-    args = training_arguments(cfg, device, output_dir, len(splits.train), int(os.environ.get("WORLD_SIZE", "1")))
-    if eval_ds is None:
-        args.eval_strategy = "no"
+    args = training_arguments(cfg, device, output_dir, len(splits.train), int(os.environ.get("WORLD_SIZE", "1")),
+                              has_eval=eval_ds is not None)
     collator = CountingCollator(make_collator(tokenizer, batching(cfg, device), flash=attention(device) != "sdpa"),
                                 active=lambda: model.training)  # evaluation batches are not counted
     trainer = Trainer(model=model, args=args, train_dataset=train_ds, eval_dataset=eval_ds, data_collator=collator,
@@ -279,11 +291,13 @@ def _save(project: Project, manifest: RunManifest, cfg: TrainConfig, trainer: An
     train_losses = [h["loss"] for h in manifest.history if "loss" in h]
     eval_losses = [h["eval_loss"] for h in manifest.history if "eval_loss" in h]
     runtime = result.metrics.get("train_runtime") or 0.0
+    kept = kept_checkpoint(trainer.state, manifest.history) if keeps_best(cfg, bool(splits.eval)) else None
     counted = trainer.counting  # this process's training batches (since the resume, for a resumed run)
     manifest.metrics = {
         **{k: v for k, v in manifest.metrics.items() if k == "stopped_early_at_epoch"},
         "train_loss": train_losses[-1] if train_losses else None,
-        "eval_loss": eval_losses[-1] if eval_losses else None,
+        "eval_loss": kept["eval_loss"] if kept else (eval_losses[-1] if eval_losses else None),
+        "last_eval_loss": eval_losses[-1] if eval_losses else None, "kept": kept,
         "first_train_loss": train_losses[0] if train_losses else None,
         "min_eval_loss": min(eval_losses) if eval_losses else None,
         "steps": trainer.state.global_step, "epochs": round(trainer.state.epoch or 0, 3),
@@ -292,11 +306,26 @@ def _save(project: Project, manifest: RunManifest, cfg: TrainConfig, trainer: An
         "train_tokens_per_s": round(counted.real / runtime, 1) if runtime else None,
         "padding_share": round(counted.padding_share, 4), "batching": batching(cfg, manifest.device or "cpu"),
     }
-    manifest.overfit = diagnose(manifest.history, gap=cfg.overfit_gap, patience=cfg.overfit_patience).to_json()
+    manifest.overfit = diagnose_run(manifest.history, cfg).to_json()
     manifest.status, manifest.error = "done", None
     plot_losses(manifest.history, folder / "loss.png", title=manifest.id, overfit_epoch=manifest.overfit["epoch"])
     save_manifest(project.root, manifest, project.store)
     shutil.rmtree(folder / "checkpoints", ignore_errors=True)
+
+
+def diagnose_run(history: list[dict[str, Any]], cfg: TrainConfig) -> Any:
+    """The overfit diagnosis with the run's thresholds."""
+    return diagnose(history, gap=cfg.overfit_gap, patience=cfg.overfit_patience, min_rise=cfg.overfit_min_rise,
+                    min_rise_ratio=cfg.overfit_min_rise_ratio)
+
+
+def kept_checkpoint(state: Any, history: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """`{"step", "epoch", "eval_loss"}` of the best evaluation, whose adapter the Trainer reloaded at the end."""
+    step = getattr(state, "best_global_step", None)
+    if not step or state.best_metric is None:
+        return None
+    epoch = next((h["epoch"] for h in history if "eval_loss" in h and h["step"] == step), None)
+    return {"step": step, "epoch": epoch, "eval_loss": state.best_metric}
 
 
 def history_of(log_history: list[dict[str, Any]], final_eval: dict[str, float], state: Any) -> list[dict[str, Any]]:
@@ -334,8 +363,7 @@ def StoreCallback(project: Project, manifest: RunManifest, cfg: TrainConfig) -> 
         def on_evaluate(self, args, state, control, metrics=None, **kwargs):  # type: ignore[no-untyped-def]
             if not cfg.early_stopping:
                 return
-            verdict = diagnose(history_of(state.log_history, {}, state), gap=cfg.overfit_gap,
-                               patience=cfg.overfit_patience)
+            verdict = diagnose_run(history_of(state.log_history, {}, state), cfg)
             if verdict.flag:
                 manifest.metrics["stopped_early_at_epoch"] = round(state.epoch or 0, 3)
                 control.should_training_stop = True
