@@ -281,7 +281,7 @@ def test_bad_hyperparameters_and_unfit_runs_fail_clearly(project_dir: Path, tiny
         train(project, "arith", ["lora_rr=8"])
     with pytest.raises(UnderdogError, match="no dataset named 'nope'"):
         train(project, "nope")
-    with pytest.raises(UnderdogError, match=r"needs ~\d+\.\d GiB .* but the largest device has 0\.0 GiB"):
+    with pytest.raises(UnderdogError, match=r"needs ~\d+\.\d GiB .* but the device has 0\.0 GiB free"):
         train(project, "arith", {"device_memory_gb": 0.01}, run_id="too-big")
     refused = load_run(project, "too-big")
     assert refused.status == "failed" and "GiB" in refused.error and refused.memory_estimate_gb > 0.01
@@ -318,6 +318,30 @@ def test_merge_and_cli(project_dir: Path, tiny_llama_dir: Path) -> None:
     ids = torch.tensor([[1, 4093, 198, 26843, 665, 2]])
     with torch.no_grad():
         assert torch.allclose(merged(input_ids=ids).logits, with_adapter.model(input_ids=ids).logits, atol=1e-4)
+
+    # a bf16 base: the default merge rounds the LoRA delta into bf16 weights, --dtype float32 does not
+    from peft import PeftModel
+
+    from underdog.train.runs import load_run, save_manifest
+
+    bf16_base = project_dir / "bf16-base"
+    AutoModelForCausalLM.from_pretrained(tiny_llama_dir, dtype=torch.bfloat16).save_pretrained(bf16_base)
+    run = load_run(project_dir, "cli-run")
+    run.base_model = str(bf16_base)
+    save_manifest(project_dir, run)
+    adapter = project_dir / "runs" / "cli-run" / "adapter"
+    exact = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(bf16_base, dtype=torch.float32),
+                                      str(adapter))
+    errors = {}
+    for dtype in ("auto", "float32"):
+        result = runner.invoke(app, ["merge", "cli-run", "--dtype", dtype, "--out", str(project_dir / dtype)])
+        assert result.exit_code == 0, result.output
+        model = AutoModelForCausalLM.from_pretrained(project_dir / dtype, dtype="auto")
+        assert model.dtype == (torch.bfloat16 if dtype == "auto" else torch.float32)
+        with torch.no_grad():
+            errors[dtype] = (model(input_ids=ids).logits.float() - exact(input_ids=ids).logits).abs().max().item()
+    assert errors["float32"] < 1e-4 < errors["auto"]
+    assert runner.invoke(app, ["merge", "cli-run", "--dtype", "int4"]).exit_code == 1
 
 
 def test_embedded_smollm2_few_steps(project_dir: Path, embedded_model_dir: Path) -> None:

@@ -36,15 +36,21 @@ def train(
         from underdog.train.sagemaker import submit
 
         m = submit(project, dataset, overrides, run_id=run_id)
-        console.print(f"submitted {m.metrics['sagemaker_job']} ({m.metrics['sagemaker_job_arn']}) as run {m.id}")
+        if m.status == "running":
+            console.print(f"submitted {m.metrics['sagemaker_job']} ({m.metrics['sagemaker_job_arn']}) as run {m.id}: "
+                          "`underdog runs` follows it and fetches the adapter when it is done")
+        else:
+            _print_run(m)
         return
     if processes > 1:
+        from underdog.train.devices import launch_precision
         from underdog.train.launch import launch
-        from underdog.train.lora import resolve_dataset
+        from underdog.train.lora import resolve_config, resolve_dataset
 
         name = resolve_dataset(project.root, dataset or project.config.train.dataset)
         run = resume or run_id or new_run_id(name)
-        launch(project.root, name, run, overrides, processes=processes, fsdp=fsdp)
+        launch(project.root, name, run, overrides, processes=processes, fsdp=fsdp,
+               mixed_precision=launch_precision(resolve_config(project, overrides).precision))
         manifest = load_run(project.root, run)
     else:
         try:
@@ -58,6 +64,17 @@ def train(
                               f"underdog train --resume {stopped[-1].id}")
             raise
     _print_run(manifest)
+    if processes == 1:
+        _note_one_gpu(manifest.device)
+
+
+def _note_one_gpu(device: str | None) -> None:
+    """Say so when a run used one GPU of several (a run without a launcher never uses DataParallel)."""
+    import torch
+
+    if (device or "").startswith("cuda") and torch.cuda.device_count() > 1:
+        console.print(f"trained on {device} only, one of {torch.cuda.device_count()} GPUs: "
+                      "`underdog train --processes N` trains one run on N GPUs (DDP, or --fsdp)")
 
 
 def _print_run(m) -> None:  # type: ignore[no-untyped-def]
@@ -82,11 +99,13 @@ def merge(
     ctx: typer.Context,
     run: str = typer.Argument(..., help="Run id."),
     out: Path | None = typer.Option(None, "--out", help="Output folder (default: runs/<id>/merged)."),
+    dtype: str = typer.Option("auto", "--dtype", help="auto (the base model's) or float32: no bf16 rounding of "
+                              "the LoRA delta, twice the size."),
 ) -> None:
     """Merge a run's LoRA adapter into the base model: full weights for serving elsewhere (vLLM, TGI...)."""
     from underdog.train.merge import merge_run
 
-    path = merge_run(get_project(ctx), run, out)
+    path = merge_run(get_project(ctx), run, out, dtype=dtype)
     console.print(f"merged weights: {path}")
 
 
@@ -109,11 +128,17 @@ def runs(
     ctx: typer.Context,
     sweep: str | None = typer.Option(None, "--sweep", help="Only the runs of this sweep."),
 ) -> None:
-    """List training runs: dataset, hyperparameters, losses of the kept adapter, overfit warning, status."""
+    """List training runs: dataset, hyperparameters, losses of the kept adapter, overfit warning, status
+    (SageMaker jobs are polled, and their adapter fetched once done)."""
     from underdog.train.runs import list_runs
+    from underdog.train.sagemaker import poll_running
 
-    manifests = [m for m in list_runs(get_project(ctx).root) if sweep is None or m.sweep == sweep]
+    project = get_project(ctx)
+    manifests = [m for m in list_runs(project.root) if sweep is None or m.sweep == sweep]
+    errors = poll_running(project, manifests)  # SageMaker jobs: status, and the adapter once done
     console.print(runs_table(manifests))
+    for line in errors:
+        console.print(f"[yellow]warning:[/] {line}")
 
 
 SHOWN = ("epoch", "learning_rate", "lora_r", "lora_alpha", "per_device_train_batch_size")
