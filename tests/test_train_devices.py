@@ -73,6 +73,14 @@ def test_training_device_is_explicit_and_the_memory_check_reads_the_same_gpu(
     assert devices.training_device("cuda") == "cuda:0" and devices.training_device("cuda:1") == "cuda:1"
     monkeypatch.setenv("LOCAL_RANK", "3")
     assert devices.training_device("cuda") == "cuda:3"  # under a launcher: the process's own GPU
+    monkeypatch.delenv("LOCAL_RANK")
+    from transformers import TrainingArguments
+
+    args = TrainingArguments(output_dir="unused", use_cpu=True, report_to=[])
+    current: list[Any] = []
+    monkeypatch.setattr(torch.cuda, "set_device", current.append)
+    devices.pin_one_device(args, "cuda:1")  # what the Trainer and accelerate then place the model on
+    assert args.device == torch.device("cuda", 1) and current == [torch.device("cuda", 1)] and args.n_gpu <= 1
     asked: list[int] = []
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "mem_get_info", lambda i: asked.append(i) or (10 * GIB, 80 * GIB))
