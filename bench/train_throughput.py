@@ -54,8 +54,8 @@ def plain_stack(model_path: str, cfg: TrainConfig, device: str, rows: list, out:
     cfg = cfg.model_copy(update={"packing": "off"})  # random batches, as the plain Trainer samples them
     model, tokenizer = setup_model(model_path, cfg, device)
     collator = CountingCollator(make_collator(tokenizer, "off"))
-    args = training_arguments(cfg, device, out, len(rows))
-    args.eval_strategy, args.save_strategy = "no", "no"
+    args = training_arguments(cfg, device, out, len(rows), has_eval=False)
+    args.save_strategy = "no"
     trainer = Trainer(model=model, args=args, data_collator=collator,
                       train_dataset=Dataset.from_list([r.to_dict() for r in rows]))
     result = trainer.train()

@@ -197,7 +197,15 @@ def test_planted_overfitting_is_flagged_and_a_healthy_run_is_not(project_dir: Pa
                                    "validation_split_ratio": 0.5, "evals_per_epoch": 1})
     assert over.overfit["flag"], over.history
     assert over.overfit["reason"] and 0 < over.overfit["epoch"] < 8
-    assert over.metrics["eval_loss"] - over.metrics["train_loss"] > 2
+    assert over.metrics["last_eval_loss"] - over.metrics["train_loss"] > 2
+    # the run keeps its best-eval-loss adapter (the default with evaluation), not the last one
+    evals = [h for h in over.history if "eval_loss" in h]
+    best = min(evals, key=lambda h: h["eval_loss"])
+    assert over.metrics["kept"] == {"step": best["step"], "epoch": best["epoch"], "eval_loss": best["eval_loss"]}
+    assert over.metrics["eval_loss"] == best["eval_loss"] < over.metrics["last_eval_loss"]
+    assert best["step"] < over.metrics["steps"]
+    saved = adapter_eval_loss(project, over.id, learnable_llama_dir)
+    assert saved == pytest.approx(best["eval_loss"], rel=1e-3)
     row = project.store.query("SELECT overfit_flag, overfit_epoch FROM train_runs WHERE id = ?", (over.id,))[0]
     assert (row["overfit_flag"], row["overfit_epoch"]) == (1, over.overfit["epoch"])
 
@@ -207,10 +215,33 @@ def test_planted_overfitting_is_flagged_and_a_healthy_run_is_not(project_dir: Pa
                                       "evals_per_epoch": 1})
     assert stopped.overfit["flag"] and stopped.metrics["stopped_early_at_epoch"] < 8
     assert stopped.metrics["steps"] < over.metrics["steps"]
+    assert stopped.metrics["kept"]["step"] < stopped.metrics["steps"]  # early stopping restored the best
+    assert adapter_eval_loss(project, stopped.id, learnable_llama_dir) == pytest.approx(
+        stopped.metrics["kept"]["eval_loss"], rel=1e-3)
 
     save_dataset(project_dir, "arith", arithmetic(40))
     healthy = train(project, "arith", {"epoch": 2, "learning_rate": 3e-3, "per_device_train_batch_size": 8})
     assert not healthy.overfit["flag"] and healthy.metrics["train_loss"] < healthy.metrics["first_train_loss"]
+
+
+def adapter_eval_loss(project: Project, run_id: str, base: Path) -> float:
+    """The eval loss of a run's saved adapter, recomputed from disk on the run's own eval split."""
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from underdog.data.dataset import load_dataset
+    from underdog.train import load_run
+
+    m = load_run(project, run_id)
+    hp = m.hyperparameters
+    tok = AutoTokenizer.from_pretrained(base)
+    splits = build_splits(tok, load_dataset(project.root, m.dataset), max_length=512,
+                          validation_split_ratio=hp["validation_split_ratio"], seed=hp["train_data_split_seed"])
+    model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base),
+                                      str(project.root / "runs" / run_id / "adapter")).eval()
+    batch = make_collator(tok, "off")([r.to_dict() for r in splits.eval])
+    with torch.no_grad():
+        return model(**batch).loss.item()
 
 
 def test_interrupted_run_resumes_from_its_checkpoint(project_dir: Path, tiny_llama_dir: Path) -> None:
@@ -230,7 +261,7 @@ def test_interrupted_run_resumes_from_its_checkpoint(project_dir: Path, tiny_lla
         train(project, "arith", hp, run_id="r1", callbacks=[CrashAfterFirstSave()])
     crashed = load_run(project, "r1")
     assert crashed.status == "failed" and "resume" in crashed.error
-    assert (project_dir / "runs" / "r1" / "checkpoints" / "checkpoint-3").is_dir()
+    assert (project_dir / "runs" / "r1" / "checkpoints" / "checkpoint-2").is_dir()  # kept best: saved per eval
 
     done = train(project, "arith", run_id="r1")  # same hyperparameters, read back from the manifest
     assert done.status == "done" and done.metrics["steps"] == 8
@@ -250,7 +281,7 @@ def test_bad_hyperparameters_and_unfit_runs_fail_clearly(project_dir: Path, tiny
         train(project, "arith", ["lora_rr=8"])
     with pytest.raises(UnderdogError, match="no dataset named 'nope'"):
         train(project, "nope")
-    with pytest.raises(UnderdogError, match=r"needs ~\d+\.\d GiB .* but the largest device has 0\.0 GiB"):
+    with pytest.raises(UnderdogError, match=r"needs ~\d+\.\d GiB .* but the device has 0\.0 GiB free"):
         train(project, "arith", {"device_memory_gb": 0.01}, run_id="too-big")
     refused = load_run(project, "too-big")
     assert refused.status == "failed" and "GiB" in refused.error and refused.memory_estimate_gb > 0.01
@@ -287,6 +318,30 @@ def test_merge_and_cli(project_dir: Path, tiny_llama_dir: Path) -> None:
     ids = torch.tensor([[1, 4093, 198, 26843, 665, 2]])
     with torch.no_grad():
         assert torch.allclose(merged(input_ids=ids).logits, with_adapter.model(input_ids=ids).logits, atol=1e-4)
+
+    # a bf16 base: the default merge rounds the LoRA delta into bf16 weights, --dtype float32 does not
+    from peft import PeftModel
+
+    from underdog.train.runs import load_run, save_manifest
+
+    bf16_base = project_dir / "bf16-base"
+    AutoModelForCausalLM.from_pretrained(tiny_llama_dir, dtype=torch.bfloat16).save_pretrained(bf16_base)
+    run = load_run(project_dir, "cli-run")
+    run.base_model = str(bf16_base)
+    save_manifest(project_dir, run)
+    adapter = project_dir / "runs" / "cli-run" / "adapter"
+    exact = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(bf16_base, dtype=torch.float32),
+                                      str(adapter))
+    errors = {}
+    for dtype in ("auto", "float32"):
+        result = runner.invoke(app, ["merge", "cli-run", "--dtype", dtype, "--out", str(project_dir / dtype)])
+        assert result.exit_code == 0, result.output
+        model = AutoModelForCausalLM.from_pretrained(project_dir / dtype, dtype="auto")
+        assert model.dtype == (torch.bfloat16 if dtype == "auto" else torch.float32)
+        with torch.no_grad():
+            errors[dtype] = (model(input_ids=ids).logits.float() - exact(input_ids=ids).logits).abs().max().item()
+    assert errors["float32"] < 1e-4 < errors["auto"]
+    assert runner.invoke(app, ["merge", "cli-run", "--dtype", "int4"]).exit_code == 1
 
 
 def test_embedded_smollm2_few_steps(project_dir: Path, embedded_model_dir: Path) -> None:

@@ -34,17 +34,54 @@ def test_diagnosis_rising_eval_loss_gap_and_healthy() -> None:
     once = diagnose(_history(falling, [3.0, 2.6, 2.5, 2.6, 2.55, 2.5]), gap=5.0, patience=2)
     assert not once.flag  # one rise then a fall is noise, not overfitting
     gap = diagnose(_history(falling, [3.0, 2.9, 2.9, 2.9, 2.9, 2.85]), gap=0.5, patience=2)
-    assert gap.flag and "exceeds" in gap.reason and gap.epoch == 1.5  # step 6: 2.9 - mean(2.4, 2.2, 2.0) > 0.5
+    assert gap.flag and "exceeded" in gap.reason and gap.epoch == 1.5  # step 6: 2.9 - mean(2.4, 2.2, 2.0) > 0.5
     healthy = diagnose(_history(falling, [2.9, 2.5, 2.1, 1.7, 1.4, 1.2]), gap=0.5, patience=2)
     assert not healthy.flag and healthy.reason is None and healthy.epoch is None
     both_history = _history(falling, [3.0, 3.2, 3.1, 2.9, 3.0, 3.1])
     rise_only = diagnose(both_history, gap=100.0, patience=2)
-    gap_only = diagnose(both_history, gap=0.5, patience=100)
+    gap_only = diagnose(both_history, gap=0.5, patience=2, min_rise=100.0)
     both = diagnose(both_history, gap=0.5, patience=2)
     assert rise_only.flag and gap_only.flag and gap_only.epoch < rise_only.epoch
-    assert both.epoch == gap_only.epoch and "rose" in both.reason and "exceeds" in both.reason
+    assert both.epoch == gap_only.epoch and "rose" in both.reason and "exceeded" in both.reason
     flat_train = diagnose(_history([2.0] * 12, [2.0, 1.9, 2.0, 2.1, 2.2, 2.3]), gap=5.0, patience=2)
     assert not flat_train.flag  # eval rising while train does not fall is not memorisation
+
+
+def test_diagnosis_ignores_noise_at_near_zero_loss_and_single_gaps() -> None:
+    """issue 9: eval loss 0.040 -> 0.046 over two evaluations at near-zero loss is noise, not overfitting."""
+    falling = [0.5 / (i + 1) for i in range(12)]  # 0.5 ... 0.04: still falling
+    near_zero = _history(falling, [0.30, 0.10, 0.05, 0.040, 0.043, 0.046])
+    assert not diagnose(near_zero).flag
+    assert diagnose(near_zero, min_rise=0.0, min_rise_ratio=0.0).flag  # the old rule: any rise counted
+    real = diagnose(_history(falling, [0.30, 0.10, 0.05, 0.040, 0.09, 0.16]))
+    assert real.flag and real.epoch == 2.0 and "0.040 to 0.160" in real.reason
+    relative = _history([3.0 - 0.2 * i for i in range(12)], [3.0, 2.6, 2.0, 2.03, 2.06, 2.09])
+    assert not diagnose(relative, gap=100.0).flag  # +0.09 nats on 2.0 is under 5% of it
+    assert diagnose(relative, gap=100.0, min_rise_ratio=0.01).flag
+    one_spike = _history(falling, [0.30, 0.10, 0.9, 0.05, 0.04, 0.04])  # one evaluation over the gap
+    assert not diagnose(one_spike, gap=0.5).flag
+    assert diagnose(one_spike, gap=0.5, patience=1).flag
+
+
+def test_runs_lists_an_overfit_run_with_a_warning_and_its_kept_epoch(project_dir: Path) -> None:
+    """`underdog runs` shows the flag as a warning beside the eval loss of the kept adapter, and lists the run."""
+    from typer.testing import CliRunner
+
+    from underdog.cli import app
+    from underdog.project import Project
+    from underdog.train.runs import RunManifest, save_manifest
+
+    project = Project(project_dir)
+    for run_id, flag in (("flagged-run", True), ("clean-run", False)):
+        save_manifest(project_dir, RunManifest(
+            id=run_id, status="done", dataset="v1", base_model="m", hyperparameters={"epoch": 3},
+            metrics={"train_loss": 0.01, "eval_loss": 0.04, "kept": {"step": 8, "epoch": 2.0, "eval_loss": 0.04}},
+            overfit={"flag": flag, "reason": "eval loss rose", "epoch": 2.0}), project.store)
+    result = CliRunner().invoke(app, ["runs"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    lines = {line.split()[1]: line for line in result.output.splitlines() if "-run" in line}
+    assert "warning: overfit from epoch 2.0" in lines["flagged-run"] and "0.040 (2.0)" in lines["flagged-run"]
+    assert "warning" not in lines["clean-run"]
 
 
 # -- memory estimate ------------------------------------------------------------------------------------------
@@ -137,7 +174,7 @@ def test_refused_run_is_recorded_before_launch(project_dir: Path, tiny_llama_dir
                                  "runs": [{"per_device_train_batch_size": 64, "max_input_length": 512},
                                           {"per_device_train_batch_size": 1}]}))
     big, small = run_sweep(project, str(sweep))
-    assert big.status == "failed" and "needs ~" in big.error and "1.5 GiB" in big.error
+    assert big.status == "failed" and "needs ~" in big.error and "1.4 GiB free" in big.error  # 1.5 GB
     assert big.memory_estimate_gb > 1.5 and "steps" not in big.metrics
     assert small.status == "done"
 

@@ -187,9 +187,13 @@ class TrainConfig(Strict):
     save_steps: int = Field(50, ge=1)  # checkpoint every N steps (and at each epoch's end) for resuming
     overfit_gap: float = Field(0.5, gt=0)  # flag when eval loss - train loss exceeds this
     overfit_patience: int = Field(2, ge=1)  # ... or eval loss rose this many evals in a row while train fell
+    overfit_min_rise: float = Field(0.05, ge=0)  # a rise counts above this many nats ...
+    overfit_min_rise_ratio: float = Field(0.05, ge=0)  # ... and above this share of the minimum eval loss
+    keep_best: bool | None = None  # keep the best-eval-loss adapter, not the last (default: on with evaluation)
     early_stopping: bool = False  # stop once the overfit flag is raised (the adapter is saved where it stopped)
-    device: str | None = None  # "cuda", "cpu"; default: cuda when available
-    device_memory_gb: float | None = Field(None, gt=0)  # refuse runs estimated above this (default: the GPU's)
+    device: str | None = None  # "cuda", "cuda:1", "cpu"; default: cuda when available (one GPU per process)
+    device_memory_gb: float | None = Field(None, gt=0)  # GB (10^9 bytes); refuse runs estimated above (default: free)
+    precision: Literal["auto", "bf16", "fp16", "fp32"] = "auto"  # auto: bf16 from sm80, fp16 below, fp32 on CPU
     max_concurrent: int = Field(1, ge=1)  # sweeps: runs at once (at most one per GPU), like scarce instances
     sagemaker: SageMakerConfig = SageMakerConfig()
 

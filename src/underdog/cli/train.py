@@ -36,15 +36,21 @@ def train(
         from underdog.train.sagemaker import submit
 
         m = submit(project, dataset, overrides, run_id=run_id)
-        console.print(f"submitted {m.metrics['sagemaker_job']} ({m.metrics['sagemaker_job_arn']}) as run {m.id}")
+        if m.status == "running":
+            console.print(f"submitted {m.metrics['sagemaker_job']} ({m.metrics['sagemaker_job_arn']}) as run {m.id}: "
+                          "`underdog runs` follows it and fetches the adapter when it is done")
+        else:
+            _print_run(m)
         return
     if processes > 1:
+        from underdog.train.devices import launch_precision
         from underdog.train.launch import launch
-        from underdog.train.lora import resolve_dataset
+        from underdog.train.lora import resolve_config, resolve_dataset
 
         name = resolve_dataset(project.root, dataset or project.config.train.dataset)
         run = resume or run_id or new_run_id(name)
-        launch(project.root, name, run, overrides, processes=processes, fsdp=fsdp)
+        launch(project.root, name, run, overrides, processes=processes, fsdp=fsdp,
+               mixed_precision=launch_precision(resolve_config(project, overrides).precision))
         manifest = load_run(project.root, run)
     else:
         try:
@@ -58,14 +64,29 @@ def train(
                               f"underdog train --resume {stopped[-1].id}")
             raise
     _print_run(manifest)
+    if processes == 1:
+        _note_one_gpu(manifest.device)
+
+
+def _note_one_gpu(device: str | None) -> None:
+    """Say so when a run used one GPU of several (a run without a launcher never uses DataParallel)."""
+    import torch
+
+    if (device or "").startswith("cuda") and torch.cuda.device_count() > 1:
+        console.print(f"trained on {device} only, one of {torch.cuda.device_count()} GPUs: "
+                      "`underdog train --processes N` trains one run on N GPUs (DDP, or --fsdp)")
 
 
 def _print_run(m) -> None:  # type: ignore[no-untyped-def]
     loss = m.metrics
     console.print(f"run [bold]{m.id}[/] {m.status}: train loss {_fmt(loss.get('train_loss'))}, "
                   f"eval loss {_fmt(loss.get('eval_loss'))}")
+    kept = loss.get("kept")
+    if kept:
+        console.print(f"kept the best adapter: epoch {kept['epoch']}, step {kept['step']}, "
+                      f"eval loss {_fmt(kept['eval_loss'])} (last {_fmt(loss.get('last_eval_loss'))})")
     if m.overfit.get("flag"):
-        console.print(f"[yellow]overfit[/] from epoch {m.overfit['epoch']}: {m.overfit['reason']}")
+        console.print(f"[yellow]warning: overfit[/] from epoch {m.overfit['epoch']}: {m.overfit['reason']}")
     console.print(f"adapter: {m.adapter_dir}   use it: underdog chat {m.id} \"...\"   serve: underdog serve {m.id}")
 
 
@@ -78,11 +99,13 @@ def merge(
     ctx: typer.Context,
     run: str = typer.Argument(..., help="Run id."),
     out: Path | None = typer.Option(None, "--out", help="Output folder (default: runs/<id>/merged)."),
+    dtype: str = typer.Option("auto", "--dtype", help="auto (the base model's) or float32: no bf16 rounding of "
+                              "the LoRA delta, twice the size."),
 ) -> None:
     """Merge a run's LoRA adapter into the base model: full weights for serving elsewhere (vLLM, TGI...)."""
     from underdog.train.merge import merge_run
 
-    path = merge_run(get_project(ctx), run, out)
+    path = merge_run(get_project(ctx), run, out, dtype=dtype)
     console.print(f"merged weights: {path}")
 
 
@@ -105,23 +128,36 @@ def runs(
     ctx: typer.Context,
     sweep: str | None = typer.Option(None, "--sweep", help="Only the runs of this sweep."),
 ) -> None:
-    """List training runs: dataset, hyperparameters, final losses, overfit flag, status."""
+    """List training runs: dataset, hyperparameters, losses of the kept adapter, overfit warning, status
+    (SageMaker jobs are polled, and their adapter fetched once done)."""
     from underdog.train.runs import list_runs
+    from underdog.train.sagemaker import poll_running
 
-    manifests = [m for m in list_runs(get_project(ctx).root) if sweep is None or m.sweep == sweep]
+    project = get_project(ctx)
+    manifests = [m for m in list_runs(project.root) if sweep is None or m.sweep == sweep]
+    errors = poll_running(project, manifests)  # SageMaker jobs: status, and the adapter once done
     console.print(runs_table(manifests))
+    for line in errors:
+        console.print(f"[yellow]warning:[/] {line}")
 
 
 SHOWN = ("epoch", "learning_rate", "lora_r", "lora_alpha", "per_device_train_batch_size")
 
 
 def runs_table(manifests: list) -> Table:  # type: ignore[type-arg]
-    table = Table("run", "status", "dataset", "hyperparameters", "train loss", "eval loss", "overfit", "note")
+    table = Table("run", "status", "dataset", "hyperparameters", "train loss", "eval loss (kept epoch)",
+                  "warning / note")
     for m in manifests:
         hp = " ".join(f"{k.replace('per_device_train_batch_size', 'batch')}={m.hyperparameters.get(k)}"
                       for k in SHOWN)
-        flag = f"[yellow]yes (epoch {m.overfit.get('epoch')})[/]" if m.overfit.get("flag") else "no"
         status = {"done": "[green]done[/]", "failed": "[red]failed[/]"}.get(m.status, m.status)
-        table.add_row(m.id, status, m.dataset, hp, _fmt(m.metrics.get("train_loss")),
-                      _fmt(m.metrics.get("eval_loss")), flag if m.status == "done" else "-", m.error or "")
+        kept = m.metrics.get("kept")
+        eval_loss = _fmt(m.metrics.get("eval_loss")) + (f" ({kept['epoch']})" if kept else "")
+        note = _warning(m) if m.status == "done" else (m.error or "")
+        table.add_row(m.id, status, m.dataset, hp, _fmt(m.metrics.get("train_loss")), eval_loss, note)
     return table
+
+
+def _warning(m) -> str:  # type: ignore[no-untyped-def]
+    """The overfit flag as a warning beside the run's numbers (the run is listed and ranked all the same)."""
+    return f"[yellow]warning: overfit from epoch {m.overfit.get('epoch')}[/]" if m.overfit.get("flag") else ""

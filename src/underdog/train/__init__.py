@@ -42,8 +42,8 @@ def run_sweep(project: Project, sweep_path: str, **kwargs: Any) -> list[RunManif
     return _sweep(project, sweep_path, **kwargs)
 
 
-def merge_run(project: Project, run_id: str, out: str | None = None) -> str:
+def merge_run(project: Project, run_id: str, out: str | None = None, dtype: str = "auto") -> str:
     """Merged full weights of a run, for serving elsewhere (see `underdog.train.merge`)."""
     from underdog.train.merge import merge_run as _merge
 
-    return str(_merge(project, run_id, out))
+    return str(_merge(project, run_id, out, dtype))

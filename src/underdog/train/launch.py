@@ -7,6 +7,11 @@
 `python -m underdog.train.launch` (this module), which calls the same `train()` recipe: the transformers Trainer
 inside picks up the process group accelerate created. Only rank 0 writes the manifest, store rows and adapter.
 `cpu=True` (used by the tests) runs the same launcher with `device=cpu`: DDP over the gloo backend.
+
+FSDP loads the model once, not once per process: `--fsdp_cpu_ram_efficient_loading` makes transformers read the
+weights on rank 0 only (the others build it on the meta device and receive the shards, `--fsdp_sync_module_states`),
+which works only when the process group exists before the model is loaded, so `main` creates it first.
+Mixed precision follows `train.precision` (bf16 from sm80, fp16 below).
 """
 
 from __future__ import annotations
@@ -21,13 +26,15 @@ from underdog.errors import UnderdogError
 
 
 def accelerate_command(project_root: Path, dataset: str, run_id: str, overrides: list[str], *, processes: int,
-                       fsdp: bool = False, cpu: bool = False, port: int | None = None) -> list[str]:
-    """The `accelerate launch` argv for one run on `processes` devices."""
+                       fsdp: bool = False, cpu: bool = False, port: int | None = None,
+                       mixed_precision: str = "bf16") -> list[str]:
+    """The `accelerate launch` argv for one run on `processes` devices (`mixed_precision`: bf16, fp16 or no)."""
     cmd = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", str(processes),
-           "--num_machines", "1", "--dynamo_backend", "no", "--mixed_precision", "no" if cpu else "bf16"]
+           "--num_machines", "1", "--dynamo_backend", "no", "--mixed_precision", "no" if cpu else mixed_precision]
     if fsdp and not cpu:
         cmd += ["--use_fsdp", "--fsdp_sharding_strategy", "FULL_SHARD", "--fsdp_auto_wrap_policy",
-                "TRANSFORMER_BASED_WRAP"]
+                "TRANSFORMER_BASED_WRAP", "--fsdp_cpu_ram_efficient_loading", "true",
+                "--fsdp_sync_module_states", "true"]
     elif processes > 1:
         cmd.append("--multi_gpu")  # the torch.distributed launcher; with device=cpu the Trainer picks gloo
     if port:
@@ -38,10 +45,10 @@ def accelerate_command(project_root: Path, dataset: str, run_id: str, overrides:
 
 
 def launch(project_root: Path, dataset: str, run_id: str, overrides: list[str], *, processes: int,
-           fsdp: bool = False, cpu: bool = False, port: int | None = None) -> None:
+           fsdp: bool = False, cpu: bool = False, port: int | None = None, mixed_precision: str = "bf16") -> None:
     """Run one training run across `processes` processes; UnderdogError when it does not finish."""
     cmd = accelerate_command(project_root, dataset, run_id, overrides, processes=processes, fsdp=fsdp, cpu=cpu,
-                             port=port)
+                             port=port, mixed_precision=mixed_precision)
     if subprocess.run(cmd, check=False).returncode != 0:
         raise UnderdogError(f"accelerate launch of run {run_id} failed (see the output above)")
 
@@ -53,9 +60,12 @@ def main() -> None:
     parser.add_argument("run_id")
     parser.add_argument("overrides")
     args = parser.parse_args()
+    from accelerate import PartialState
+
     from underdog.project import Project
     from underdog.train.lora import train
 
+    PartialState()  # the process group, before the model is loaded (FSDP's rank-0-only loading needs it)
     train(Project(args.root), args.dataset, json.loads(args.overrides), run_id=args.run_id)
 
 

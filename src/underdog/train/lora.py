@@ -17,6 +17,7 @@ import os
 import secrets
 import shutil
 import time
+import traceback
 import warnings
 from pathlib import Path
 from typing import Any
@@ -28,8 +29,16 @@ from underdog.data.dataset import list_datasets, load_dataset, load_manifest
 from underdog.errors import ConfigError, UnderdogError
 from underdog.project import Project
 from underdog.train.data import CountingCollator, build_splits, make_collator
+from underdog.train.devices import (
+    attention,
+    pin_one_device,
+    precision,
+    release_memory,
+    torch_dtype,
+    training_device,
+)
 from underdog.train.diagnose import diagnose
-from underdog.train.memory import check_fits, device_memory_gb, estimate, model_shape
+from underdog.train.memory import check_fits, configured_limit_gib, device_memory_gb, estimate, model_shape
 from underdog.train.runs import RunManifest, load_run, plot_losses, run_dir, save_manifest
 
 # peft still calls this transformers property; the notice says nothing a user can act on.
@@ -87,12 +96,16 @@ def train(project: Project, dataset: str | None = None, overrides: dict[str, Any
         return manifest
     try:
         _run(project, manifest, TrainConfig.model_validate(manifest.hyperparameters), callbacks or [])
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         _fail(project, manifest, f"interrupted; resume with `underdog train --resume {manifest.id}`")
+        traceback.clear_frames(exc.__traceback__)  # the recipe's frames hold the model
         raise
     except Exception as exc:  # noqa: BLE001 - every failure is recorded with its reason
         _fail(project, manifest, _reason(exc))
+        traceback.clear_frames(exc.__traceback__)  # ... so that the next run of a sweep gets the GPU back
         raise UnderdogError(f"run {manifest.id} failed: {manifest.error}") from exc
+    finally:
+        release_memory()
     return manifest
 
 
@@ -144,9 +157,9 @@ def _fail(project: Project, manifest: RunManifest, reason: str) -> None:
 
 def _run(project: Project, manifest: RunManifest, cfg: TrainConfig, callbacks: list[Any]) -> None:
     """The recipe: setup, train, save, cleanup."""
-    from underdog.llm.local import pick_device, resolve_model_path
+    from underdog.llm.local import resolve_model_path
 
-    device = pick_device(cfg.device)
+    device = training_device(cfg.device)
     model_path = resolve_model_path(manifest.base_model)
     max_length = _check_memory(manifest, cfg, model_path, device)
     manifest.device = device
@@ -173,23 +186,22 @@ def _check_memory(manifest: RunManifest, cfg: TrainConfig, model_path: str, devi
     max_length = cfg.max_input_length if cfg.max_input_length > 0 else min(1024, shape["max_positions"])
     est = estimate(shape, lora_r=cfg.lora_r, target_modules=cfg.target_modules,
                    batch_size=cfg.per_device_train_batch_size, seq_len=max_length,
-                   bf16=device.startswith("cuda"), gradient_checkpointing=cfg.gradient_checkpointing)
+                   bf16=precision(device, cfg.precision) != "fp32", gradient_checkpointing=cfg.gradient_checkpointing,
+                   lora_dropout=cfg.lora_dropout, shards=fsdp_shards())
     manifest.memory_estimate_gb = round(est.total_gb, 2)
-    check_fits(est, cfg.device_memory_gb or device_memory_gb(device), what=f"run {manifest.id}")
+    check_fits(est, configured_limit_gib(cfg.device_memory_gb) or device_memory_gb(device), what=f"run {manifest.id}")
     return max_length
 
 
-def attention(device: str) -> str:
-    """flash_attention_2 on a GPU when the flash-attn package is installed (varlen kernels: a packed batch costs
-    what its examples cost apart), else PyTorch's sdpa with transformers' block-diagonal packed mask."""
-    import importlib.util
-
-    return "flash_attention_2" if device.startswith("cuda") and importlib.util.find_spec("flash_attn") else "sdpa"
+def fsdp_shards() -> int:
+    """The processes FSDP splits the weights across under `accelerate launch --use_fsdp` (1 otherwise)."""
+    fsdp = os.environ.get("ACCELERATE_USE_FSDP", "false").lower() in ("1", "true", "yes")
+    return int(os.environ.get("WORLD_SIZE", "1")) if fsdp else 1
 
 
 def setup_model(model_path: str, cfg: TrainConfig, device: str) -> tuple[Any, Any]:
-    """The student in bf16 (GPU) or fp32 (CPU) with LoRA adapters on `cfg.target_modules`, and its tokenizer."""
-    import torch
+    """The student (bf16 from sm80, fp16 on older GPUs, fp32 on CPU: `precision`) with LoRA adapters on
+    `cfg.target_modules`, and its tokenizer."""
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -197,7 +209,7 @@ def setup_model(model_path: str, cfg: TrainConfig, device: str) -> tuple[Any, An
     tokenizer.padding_side = "right"  # left padding would shift the positions of padded training rows
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
+    dtype = torch_dtype(precision(device, cfg.precision))
     model = AutoModelForCausalLM.from_pretrained(model_path, dtype=dtype, attn_implementation=attention(device))
     # Without a KV cache, transformers reads restarting position_ids as packed sequences and builds a
     # block-diagonal mask; with one (the config default) the flattened examples would attend to each other.
@@ -217,12 +229,24 @@ def batching(cfg: TrainConfig, device: str) -> str:
     return "flatten" if attention(device) == "flash_attention_2" else "group"
 
 
-def training_arguments(cfg: TrainConfig, device: str, output_dir: Path, n_train: int, world_size: int = 1) -> Any:
-    """TrainingArguments from the JumpStart-named hyperparameters (evaluation `evals_per_epoch` times an epoch)."""
+def keeps_best(cfg: TrainConfig, has_eval: bool) -> bool:
+    """Whether the run ends with its best-eval-loss adapter (`keep_best`; default: whenever it evaluates)."""
+    return has_eval and cfg.keep_best is not False
+
+
+def training_arguments(cfg: TrainConfig, device: str, output_dir: Path, n_train: int, world_size: int = 1,
+                       has_eval: bool = True) -> Any:
+    """TrainingArguments from the JumpStart-named hyperparameters (evaluation `evals_per_epoch` times an epoch).
+
+    With `keep_best`, a checkpoint is saved at every evaluation and the Trainer reloads the best-eval-loss one at
+    the end (after early stopping too); otherwise every `save_steps`."""
     from transformers import TrainingArguments
 
     steps_per_epoch = max(1, math.ceil(n_train / (cfg.per_device_train_batch_size * world_size)
                                        / cfg.gradient_accumulation_steps))
+    eval_steps = max(1, steps_per_epoch // cfg.evals_per_epoch)
+    best = keeps_best(cfg, has_eval)
+    mode = precision(device, cfg.precision)
     return TrainingArguments(
         output_dir=str(output_dir), num_train_epochs=cfg.epoch, max_steps=cfg.max_steps,
         learning_rate=cfg.learning_rate, lr_scheduler_type=cfg.lr_scheduler_type, warmup_steps=cfg.warmup_ratio,
@@ -230,9 +254,11 @@ def training_arguments(cfg: TrainConfig, device: str, output_dir: Path, n_train:
         per_device_train_batch_size=cfg.per_device_train_batch_size,
         per_device_eval_batch_size=cfg.per_device_eval_batch_size,
         gradient_accumulation_steps=cfg.gradient_accumulation_steps, seed=cfg.seed, data_seed=cfg.seed,
-        bf16=device.startswith("cuda"), use_cpu=device == "cpu", logging_steps=cfg.logging_steps,
-        eval_strategy="steps", eval_steps=max(1, steps_per_epoch // cfg.evals_per_epoch),
-        save_strategy="steps", save_steps=cfg.save_steps, save_total_limit=1, report_to=[],
+        bf16=mode == "bf16", fp16=mode == "fp16", use_cpu=device == "cpu", logging_steps=cfg.logging_steps,
+        eval_strategy="steps" if has_eval else "no", eval_steps=eval_steps,
+        save_strategy="steps", save_steps=eval_steps if best else cfg.save_steps, save_total_limit=1,
+        load_best_model_at_end=best, metric_for_best_model="eval_loss" if best else None, greater_is_better=False,
+        report_to=[],
         remove_unused_columns=False, dataloader_num_workers=0, disable_tqdm=True,
         train_sampling_strategy="group_by_length" if batching(cfg, device) == "group" else "random",
     )
@@ -245,9 +271,9 @@ def make_trainer(model: Any, tokenizer: Any, splits: Any, cfg: TrainConfig, devi
 
     train_ds = Dataset.from_list([r.to_dict() for r in splits.train])
     eval_ds = Dataset.from_list([r.to_dict() for r in splits.eval]) if splits.eval else None
-    args = training_arguments(cfg, device, output_dir, len(splits.train), int(os.environ.get("WORLD_SIZE", "1")))
-    if eval_ds is None:
-        args.eval_strategy = "no"
+    args = training_arguments(cfg, device, output_dir, len(splits.train), int(os.environ.get("WORLD_SIZE", "1")),
+                              has_eval=eval_ds is not None)
+    pin_one_device(args, device)  # no nn.DataParallel over the other GPUs; `device: cuda:1` means GPU 1
     collator = CountingCollator(make_collator(tokenizer, batching(cfg, device), flash=attention(device) != "sdpa"),
                                 active=lambda: model.training)  # evaluation batches are not counted
     trainer = Trainer(model=model, args=args, train_dataset=train_ds, eval_dataset=eval_ds, data_collator=collator,
@@ -279,11 +305,13 @@ def _save(project: Project, manifest: RunManifest, cfg: TrainConfig, trainer: An
     train_losses = [h["loss"] for h in manifest.history if "loss" in h]
     eval_losses = [h["eval_loss"] for h in manifest.history if "eval_loss" in h]
     runtime = result.metrics.get("train_runtime") or 0.0
+    kept = kept_checkpoint(trainer.state, manifest.history) if keeps_best(cfg, bool(splits.eval)) else None
     counted = trainer.counting  # this process's training batches (since the resume, for a resumed run)
     manifest.metrics = {
         **{k: v for k, v in manifest.metrics.items() if k == "stopped_early_at_epoch"},
         "train_loss": train_losses[-1] if train_losses else None,
-        "eval_loss": eval_losses[-1] if eval_losses else None,
+        "eval_loss": kept["eval_loss"] if kept else (eval_losses[-1] if eval_losses else None),
+        "last_eval_loss": eval_losses[-1] if eval_losses else None, "kept": kept,
         "first_train_loss": train_losses[0] if train_losses else None,
         "min_eval_loss": min(eval_losses) if eval_losses else None,
         "steps": trainer.state.global_step, "epochs": round(trainer.state.epoch or 0, 3),
@@ -292,11 +320,26 @@ def _save(project: Project, manifest: RunManifest, cfg: TrainConfig, trainer: An
         "train_tokens_per_s": round(counted.real / runtime, 1) if runtime else None,
         "padding_share": round(counted.padding_share, 4), "batching": batching(cfg, manifest.device or "cpu"),
     }
-    manifest.overfit = diagnose(manifest.history, gap=cfg.overfit_gap, patience=cfg.overfit_patience).to_json()
+    manifest.overfit = diagnose_run(manifest.history, cfg).to_json()
     manifest.status, manifest.error = "done", None
     plot_losses(manifest.history, folder / "loss.png", title=manifest.id, overfit_epoch=manifest.overfit["epoch"])
     save_manifest(project.root, manifest, project.store)
     shutil.rmtree(folder / "checkpoints", ignore_errors=True)
+
+
+def diagnose_run(history: list[dict[str, Any]], cfg: TrainConfig) -> Any:
+    """The overfit diagnosis with the run's thresholds."""
+    return diagnose(history, gap=cfg.overfit_gap, patience=cfg.overfit_patience, min_rise=cfg.overfit_min_rise,
+                    min_rise_ratio=cfg.overfit_min_rise_ratio)
+
+
+def kept_checkpoint(state: Any, history: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """`{"step", "epoch", "eval_loss"}` of the best evaluation, whose adapter the Trainer reloaded at the end."""
+    step = getattr(state, "best_global_step", None)
+    if not step or state.best_metric is None:
+        return None
+    epoch = next((h["epoch"] for h in history if "eval_loss" in h and h["step"] == step), None)
+    return {"step": step, "epoch": epoch, "eval_loss": state.best_metric}
 
 
 def history_of(log_history: list[dict[str, Any]], final_eval: dict[str, float], state: Any) -> list[dict[str, Any]]:
@@ -334,8 +377,7 @@ def StoreCallback(project: Project, manifest: RunManifest, cfg: TrainConfig) -> 
         def on_evaluate(self, args, state, control, metrics=None, **kwargs):  # type: ignore[no-untyped-def]
             if not cfg.early_stopping:
                 return
-            verdict = diagnose(history_of(state.log_history, {}, state), gap=cfg.overfit_gap,
-                               patience=cfg.overfit_patience)
+            verdict = diagnose_run(history_of(state.log_history, {}, state), cfg)
             if verdict.flag:
                 manifest.metrics["stopped_early_at_epoch"] = round(state.epoch or 0, 3)
                 control.should_training_stop = True

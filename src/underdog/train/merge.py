@@ -1,7 +1,14 @@
 """`underdog merge RUN`: the base model with a run's LoRA adapter merged in, as full weights for serving elsewhere
 (vLLM, TGI, llama.cpp conversion, SageMaker endpoints).
 
-    underdog merge <run-id>            # -> runs/<run-id>/merged/ (safetensors + tokenizer + underdog_run.json)
+    underdog merge <run-id>                  # -> runs/<run-id>/merged/ (safetensors + tokenizer + underdog_run.json)
+    underdog merge <run-id> --dtype float32  # merge and save in fp32: the LoRA delta is not rounded to bf16
+
+Precision: by default the base model is loaded in the dtype it was saved in (bf16 for most students) and the
+LoRA delta (B @ A * alpha/r, computed in fp32) is added to the bf16 weights, i.e. rounded to bf16's 8-bit
+mantissa. A small delta on a large weight can round away: the merged model then differs slightly from base +
+adapter. `--dtype float32` merges and saves in fp32 (exact up to fp32, twice the size); serving engines cast it
+to their own dtype when they load it.
 """
 
 from __future__ import annotations
@@ -14,21 +21,26 @@ from underdog.errors import UnderdogError
 from underdog.project import Project
 from underdog.train.runs import load_run, run_dir
 
+DTYPES = ("auto", "float32", "bfloat16", "float16")
 
-def merge_run(project: Project, run_id: str, out: str | Path | None = None) -> Path:
-    """Merge run `run_id`'s adapter into its base model and save it (in the base model's saved dtype) to `out`."""
+
+def merge_run(project: Project, run_id: str, out: str | Path | None = None, dtype: str = "auto") -> Path:
+    """Merge run `run_id`'s adapter into its base model and save it to `out`, in `dtype` (`auto`: the base
+    model's saved dtype; `float32` keeps the LoRA delta unrounded)."""
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from underdog.llm.local import resolve_model_path
 
+    if dtype not in DTYPES:
+        raise UnderdogError(f"merge dtype {dtype!r}: use one of {', '.join(DTYPES)}")
     manifest = load_run(project.root, run_id)
     adapter = run_dir(project.root, run_id) / "adapter"
     if manifest.status != "done" or not (adapter / "adapter_config.json").exists():
         raise UnderdogError(f"run {run_id} has no finished adapter (status {manifest.status})")
     target = Path(out) if out else run_dir(project.root, run_id) / "merged"
     base = resolve_model_path(manifest.base_model)
-    model = AutoModelForCausalLM.from_pretrained(base)
+    model = AutoModelForCausalLM.from_pretrained(base, dtype=dtype)
     merged = PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
     tmp = target.with_name(target.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)

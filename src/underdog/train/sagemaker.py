@@ -10,6 +10,13 @@ base weights for `model_id` and the hyperparameters under JumpStart's names (all
 settings that JumpStart does not know (packing, warmup, scheduler, overfit checks...) are not sent; the job uses
 JumpStart's behaviour for them. The run is recorded locally with status "running" and the job name.
 
+Then `underdog runs` (or `poll(project, manifest)`) asks DescribeTrainingJob for each running SageMaker run: the
+status follows the job's (`sagemaker_status` in its metrics); a completed job's model artifact (`model.tar.gz`) is
+downloaded and unpacked into `runs/<id>/adapter` and the run is `done` (with JumpStart's final metrics); a failed or
+stopped job fails the run with SageMaker's reason. A run that was submitted is never submitted again (a sweep
+re-run polls it instead); a failed one retried with `--retry-failed` gets a new job name (`-r2`, ...), since
+SageMaker job names are unique. AWS errors become one line naming the call, the error code and its message.
+
 What the tests check, and what they cannot: `tests/test_train_executors.py` stubs the S3 and SageMaker clients
 with botocore's Stubber and compares the exact PutObject and CreateTrainingJob parameters; botocore also
 validates them against the service's API model. No AWS is reachable here, so nothing checks that the
@@ -19,12 +26,18 @@ value: submit one small job (epoch=1) before a sweep.
 
 from __future__ import annotations
 
+import tarfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from underdog.config import SageMakerConfig, TrainConfig
 from underdog.errors import ConfigError, UnderdogError
 from underdog.project import Project
-from underdog.train.runs import RunManifest
+from underdog.train.runs import RunManifest, load_run, run_dir
+
+RUNNING = ("InProgress", "Stopping")
 
 JUMPSTART_NAMES = ("epoch", "learning_rate", "lora_r", "lora_alpha", "lora_dropout", "target_modules",
                    "per_device_train_batch_size", "per_device_eval_batch_size", "max_input_length",
@@ -82,25 +95,146 @@ def submit(project: Project, dataset: str | None = None, overrides: dict[str, An
     from underdog.data.formats import export_dataset
     from underdog.train.lora import _record, library_versions, new_run_id, resolve_config, resolve_dataset
 
+    previous = _submitted(project, run_id)
+    if previous is not None and previous.status != "failed":
+        return poll(project, previous, sagemaker=sagemaker, s3=s3)  # submitted already: never twice
     cfg = resolve_config(project, overrides)
     dataset = resolve_dataset(project.root, dataset or cfg.dataset)
     _required(cfg.sagemaker)
     run_id = run_id or new_run_id(dataset)
-    job_name = ("underdog-" + run_id.replace("_", "-").replace(".", "-"))[:63]
+    attempt = (previous.metrics.get("sagemaker_attempt", 1) + 1) if previous is not None else 1
+    job_name = job_name_for(run_id, attempt)
     s3, sagemaker = s3 or _client("s3", cfg), sagemaker or _client("sagemaker", cfg)
     key_prefix = f"{cfg.sagemaker.prefix}/{run_id}/training"
     files = export_dataset(project, dataset, "jumpstart", out=project.runs_dir / run_id / "jumpstart",
                            validation_split=0.0)
-    for path in files:
-        s3.put_object(Bucket=cfg.sagemaker.bucket, Key=f"{key_prefix}/{path.name}", Body=path.read_bytes())
-    request = training_job_request(cfg, job_name, f"s3://{cfg.sagemaker.bucket}/{key_prefix}/")
-    response = sagemaker.create_training_job(**request)
     manifest = RunManifest(id=run_id, status="running", dataset=dataset, base_model=cfg.sagemaker.model_id,
                            hyperparameters=cfg.model_dump(), dataset_sha256=load_manifest(project.root, dataset).sha256,
                            device=f"sagemaker:{cfg.sagemaker.instance_type}", versions=library_versions())
-    manifest.metrics = {"sagemaker_job": job_name, "sagemaker_job_arn": response.get("TrainingJobArn")}
+    manifest.metrics = {"sagemaker_job": job_name, "sagemaker_job_arn": None, "sagemaker_attempt": attempt}
+    _record(project, manifest)  # before the job exists: a crash after CreateTrainingJob is polled, not resubmitted
+    try:
+        with aws_errors("upload the dataset to S3"):
+            for path in files:
+                s3.put_object(Bucket=cfg.sagemaker.bucket, Key=f"{key_prefix}/{path.name}", Body=path.read_bytes())
+        request = training_job_request(cfg, job_name, f"s3://{cfg.sagemaker.bucket}/{key_prefix}/")
+        with aws_errors("CreateTrainingJob"):
+            response = sagemaker.create_training_job(**request)
+    except UnderdogError as exc:
+        manifest.status, manifest.error = "failed", str(exc)
+        _record(project, manifest)
+        raise
+    manifest.metrics["sagemaker_job_arn"] = response.get("TrainingJobArn")
     _record(project, manifest)
     return manifest
+
+
+def job_name_for(run_id: str, attempt: int = 1) -> str:
+    """The SageMaker training job name of a run's `attempt` (names are unique per account and region)."""
+    suffix = f"-r{attempt}" if attempt > 1 else ""
+    return ("underdog-" + run_id.replace("_", "-").replace(".", "-"))[:63 - len(suffix)] + suffix
+
+
+def _submitted(project: Project, run_id: str | None) -> RunManifest | None:
+    """The run's manifest when it was already submitted to SageMaker."""
+    if not run_id or not (run_dir(project.root, run_id) / "manifest.json").exists():
+        return None
+    manifest = load_run(project.root, run_id)
+    return manifest if manifest.metrics.get("sagemaker_job") else None
+
+
+def poll(project: Project, manifest: RunManifest, *, sagemaker: Any = None, s3: Any = None) -> RunManifest:
+    """Update a running SageMaker run from its training job; fetch the model artifact when the job completed."""
+    from underdog.train.lora import _record
+
+    job = manifest.metrics.get("sagemaker_job")
+    if manifest.status != "running" or not job:
+        return manifest
+    cfg = TrainConfig.model_validate(manifest.hyperparameters)
+    with aws_errors("DescribeTrainingJob"):
+        described = (sagemaker or _client("sagemaker", cfg)).describe_training_job(TrainingJobName=job)
+    status = described["TrainingJobStatus"]
+    manifest.metrics.update(sagemaker_status=status, sagemaker_job_arn=described.get("TrainingJobArn"),
+                            sagemaker_secondary_status=described.get("SecondaryStatus"))
+    if status in RUNNING:
+        _record(project, manifest)
+        return manifest
+    if status != "Completed":
+        manifest.status = "failed"
+        manifest.error = f"SageMaker job {job} {status.lower()}: {described.get('FailureReason') or 'no reason given'}"
+        _record(project, manifest)
+        return manifest
+    artifact = described.get("ModelArtifacts", {}).get("S3ModelArtifacts", "")
+    folder = run_dir(project.root, manifest.id)
+    fetch_artifact(s3 or _client("s3", cfg), artifact, folder / "adapter")
+    manifest.metrics.update(_final_metrics(described))
+    manifest.metrics["sagemaker_artifact"] = artifact
+    manifest.metrics["artifact_kind"] = "adapter" if (folder / "adapter" / "adapter_config.json").exists() \
+        else "full model"
+    manifest.status, manifest.error = "done", None
+    _record(project, manifest)
+    return manifest
+
+
+def poll_running(project: Project, manifests: list[RunManifest]) -> list[str]:
+    """Poll every running SageMaker run among `manifests` (updated in place); the one-line errors, if any."""
+    errors = []
+    for i, manifest in enumerate(manifests):
+        if manifest.status == "running" and manifest.metrics.get("sagemaker_job"):
+            try:
+                manifests[i] = poll(project, manifest)
+            except UnderdogError as exc:
+                errors.append(f"run {manifest.id}: {exc}")
+    return errors
+
+
+def fetch_artifact(s3: Any, uri: str, target: Path) -> None:
+    """Download `s3://bucket/key.tar.gz` and unpack it into `target` (streamed; only plain files and folders)."""
+    if not uri.startswith("s3://") or not uri.endswith(".tar.gz"):
+        raise UnderdogError(f"SageMaker model artifact {uri!r}: expected an s3://... .tar.gz")
+    bucket, key = uri.removeprefix("s3://").split("/", 1)
+    archive = target.parent / "model.tar.gz"
+    with aws_errors(f"download {uri}"):
+        body = s3.get_object(Bucket=bucket, Key=key)["Body"]
+        with archive.open("wb") as out:
+            for chunk in body.iter_chunks(1 << 20):
+                out.write(chunk)
+    tmp = target.with_name(target.name + ".tmp")
+    with tarfile.open(archive) as tar:
+        tar.extractall(tmp, filter="data")  # refuses absolute paths, `..`, links out of the folder
+    if target.exists():
+        import shutil
+
+        shutil.rmtree(target)
+    tmp.rename(target)
+    archive.unlink()
+
+
+def _final_metrics(described: dict[str, Any]) -> dict[str, float]:
+    """JumpStart's final metrics (`huggingface-textgeneration:train-loss` ...) as train_loss / eval_loss."""
+    out = {}
+    for metric in described.get("FinalMetricDataList", []):
+        name = metric["MetricName"].rsplit(":", 1)[-1].replace("-", "_")
+        if name in ("train_loss", "eval_loss"):
+            out[name] = metric["Value"]
+    return out
+
+
+@contextmanager
+def aws_errors(action: str) -> Iterator[None]:
+    """botocore's ClientError and connection / credential errors as one UnderdogError line."""
+    try:
+        from botocore.exceptions import BotoCoreError, ClientError
+    except ImportError:
+        raise UnderdogError("the SageMaker executor needs boto3: pip install 'underdog[sagemaker]'") from None
+    try:
+        yield
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        raise UnderdogError(f"AWS {action} failed: {error.get('Code', 'error')}: "
+                            f"{error.get('Message') or 'no message'}") from None
+    except BotoCoreError as exc:
+        raise UnderdogError(f"AWS {action} failed: {exc}") from None
 
 
 def _client(name: str, cfg: TrainConfig) -> Any:

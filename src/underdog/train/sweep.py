@@ -130,8 +130,11 @@ def run_sweep(project: Project, sweep_path: str | Path, *, retry_failed: bool = 
     elif sweep.executor == "sagemaker":
         from underdog.train.sagemaker import submit
 
-        for item in planned:  # one JumpStart training job each; SageMaker queues them on its instances
-            submit(project, item["dataset"], item["overrides"], run_id=item["id"])
+        for item in planned:  # one JumpStart training job each (polled, not resubmitted, when submitted already)
+            try:
+                submit(project, item["dataset"], item["overrides"], run_id=item["id"])
+            except UnderdogError:
+                continue  # recorded in the run's manifest; the sweep goes on
     else:
         run_local(project, sweep, planned, slots)
     return [load_run(project.root, p["id"]) for p in plan(sweep, default_dataset)
@@ -187,7 +190,9 @@ def _run_subprocess(project: Project, sweep_name: str, item: dict[str, Any], dev
     overrides = [f"{k}={json.dumps(v)}" for k, v in item["overrides"].items()]  # JSON values are YAML
     env = dict(os.environ)
     if device.startswith("cuda"):
-        env["CUDA_VISIBLE_DEVICES"] = device.split(":")[1] if ":" in device else "0"
+        from underdog.train.devices import slot_visible_devices
+
+        env["CUDA_VISIBLE_DEVICES"] = slot_visible_devices(device)  # slot N = the N-th GPU this process sees
     cmd = [sys.executable, "-c", "from underdog.cli import main; main()", "-C", str(project.root), "train",
            "--dataset", item["dataset"], "--run-id", item["id"], "--sweep", sweep_name, *overrides,
            f"device={'cuda' if device.startswith('cuda') else 'cpu'}"]
