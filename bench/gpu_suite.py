@@ -316,7 +316,7 @@ def judge_precision_check(suite: Suite) -> dict[str, Any]:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from underdog.llm.local import LoadedModel, embedded_model_dir, score_options
+    from underdog.llm.local import Base, LoadedModel, embedded_model_dir, score_options
 
     path = random_model_dir(suite) if suite.dry else embedded_model_dir()  # the dry run checks the plumbing only
     tok = AutoTokenizer.from_pretrained(path)
@@ -334,7 +334,8 @@ def judge_precision_check(suite: Suite) -> dict[str, Any]:
                                                 f"Answer B: {b}\n\nWhich answer is better?"}]
         scores = {}
         for name, model in (("fp32", fp32), ("bf16", bf16)):
-            scores[name] = score_options(LoadedModel(model, tok, suite.device, th.Lock()), messages, ["A", "B", "tie"])
+            loaded = LoadedModel(Base(model, tok, suite.device, th.Lock()), tok)
+            scores[name] = score_options(loaded, messages, ["A", "B", "tie"])
             verdicts[name].append(["A", "B", "tie"][max(range(3), key=scores[name].__getitem__)])
         gaps.append(max(abs(x - y) for x, y in zip(scores["fp32"], scores["bf16"], strict=True)))
     agree = sum(x == y for x, y in zip(verdicts["fp32"], verdicts["bf16"], strict=True))
