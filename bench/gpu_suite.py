@@ -9,9 +9,10 @@ time limit keeps what it measured).
 
 Checks (sizes for the GPU run; --dry-run shrinks them):
 - train: LoRA training tokens/s of `underdog train` against a plain transformers + PEFT loop, same process, same
-  random-weight Llama-3.2-1B shape (built from a config), 8 x 1024 tokens, r=16 on all linear layers; peak memory
-  of both, and the memory estimate's error against underdog's `max_memory_allocated()` (lora_dropout 0.05);
-- two_runs: `torch.cuda.memory_allocated()` after each of two runs in one process (should fall back to ~0);
+  random-weight Llama-3.2-1B shape (built from a config), 8 x 1024 tokens, r=16 on all linear layers, no dropout;
+  peak memory of both, and the memory estimate's error against underdog's `max_memory_allocated()`;
+- two_runs: `torch.cuda.memory_allocated()` after each of two runs in one process (should fall back to ~0), and
+  the estimate's error with the default lora_dropout 0.05;
 - generate: answer generation tokens/s of underdog's local backend against plain `model.generate` (batch 64,
   128-token prompts, 256 new tokens, greedy);
 - judge_precision: the local judge's option-scoring verdicts (A / B / tie) in bf16 against fp32 on 50 pairs, with
@@ -153,7 +154,7 @@ def project_with_data(suite: Suite) -> Any:
     rng = random.Random(0)
     words = ["permit", "office", "county", "form", "fee", "deadline", "river", "school", "road", "water", "fire",
              "license", "tax", "vote"]
-    n_words = int(suite.size["seq"] * 0.8)  # ~1.2 tokens per word with the template: rows just under `seq`
+    n_words = suite.size["seq"]  # >= 1 token a word: every row is cut to exactly `seq` tokens, as the plain rows
     rows = [Example([{"role": "user", "content": "Tell me about the county."},
                      {"role": "assistant", "content": " ".join(rng.choice(words) for _ in range(n_words))}])
             for _ in range(suite.size["batch"] * (suite.size["steps"] + 4))]
@@ -220,7 +221,7 @@ def StepTimer(suite: Suite, skip: int) -> Any:  # noqa: N802
     return _Timer()
 
 
-def underdog_training(suite: Suite, run_id: str, steps: int) -> dict[str, Any]:
+def underdog_training(suite: Suite, run_id: str, steps: int, lora_dropout: float = 0.0) -> dict[str, Any]:
     """`underdog.train.train` on the random model: timed steps after 2 warm-up ones, peak memory, estimate."""
     from transformers import AutoTokenizer
 
@@ -236,7 +237,7 @@ def underdog_training(suite: Suite, run_id: str, steps: int) -> dict[str, Any]:
     reset_peak(suite)
     hp = {"epoch": 1, "max_steps": steps + 2, "per_device_train_batch_size": suite.size["batch"],
           "max_input_length": suite.size["seq"], "lora_r": 16, "lora_alpha": 32, "validation_split_ratio": 0.0,
-          "save_steps": 10_000, "logging_steps": 1, "device": suite.device}
+          "save_steps": 10_000, "logging_steps": 1, "device": suite.device, "lora_dropout": lora_dropout}
     run = train(project, "long", hp, run_id=run_id, callbacks=[timer])
     mean_len = sum(lengths) / len(lengths)
     out = {"tokens_per_s": round(suite.size["batch"] * mean_len * timer.steps / timer.seconds) if timer.seconds
@@ -251,20 +252,23 @@ def underdog_training(suite: Suite, run_id: str, steps: int) -> dict[str, Any]:
 def train_check(suite: Suite) -> dict[str, Any]:
     plain = plain_training(suite)
     suite.release()
-    ours = underdog_training(suite, "suite-train", suite.size["steps"])
+    ours = underdog_training(suite, "suite-train", suite.size["steps"])  # lora_dropout 0, as the plain loop
     ratio = round(ours["tokens_per_s"] / plain["tokens_per_s"], 3) if ours["tokens_per_s"] else None
     return {"plain": plain, "underdog": ours, "ratio": ratio,
-            "note": "underdog rows are ~seq tokens padded to their longest (group) and train only assistant tokens; "
-                    "plain rows are exactly seq tokens, all trained"}
+            "note": "both: batch x seq real tokens a step, lora_dropout 0; underdog computes the loss on the "
+                    "assistant tokens only and trains with bf16 autocast and fp32 LoRA weights"}
 
 
 def two_runs_check(suite: Suite) -> dict[str, Any]:
-    """memory_allocated after each of two runs in one process (the first run's model must be gone)."""
-    after = []
+    """memory_allocated after each of two runs in one process (the first run's model must be gone); these runs
+    use the default lora_dropout 0.05, so their peaks check the estimate's dropout term."""
+    after, runs = [], []
     for i in range(2):
-        underdog_training(suite, f"suite-twice-{i}", 1)
+        runs.append(underdog_training(suite, f"suite-twice-{i}", 1, lora_dropout=0.05))
         after.append(allocated_gib(suite))
-    return {"allocated_gib_after_each": after, "freed": all(a is None or a < 0.5 for a in after)}
+    return {"allocated_gib_after_each": after, "freed": all(a is None or a < 0.5 for a in after),
+            "peak_gib": runs[0]["peak_gib"], "estimate_gib": runs[0]["estimate_gib"],
+            "estimate_error": runs[0].get("estimate_error")}
 
 
 # -- generation and judging -------------------------------------------------------------------------------------
