@@ -65,3 +65,14 @@ def test_queued_local_requests_are_not_timed_out(tiny_llama_dir) -> None:
     llm = LLM(ModelSpec(model=str(tiny_llama_dir), batch_size=1, timeout_s=0.001, max_retries=0))
     replies = llm.batch([f"prompt {i}" for i in range(4)], max_tokens=4)
     assert all(r.output_tokens > 0 for r in replies) and llm.http_calls == 4
+
+
+def test_inference_dtype_follows_the_gpu_generation(monkeypatch: pytest.MonkeyPatch) -> None:
+    from underdog.llm.local import inference_dtype
+
+    capability = {0: (7, 5), 1: (9, 0)}  # a T4 and an H100
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda index: capability[index])
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
+    assert inference_dtype("cpu") == torch.float32
+    assert inference_dtype("cuda") == inference_dtype("cuda:0") == torch.float16
+    assert inference_dtype("cuda:1") == torch.bfloat16

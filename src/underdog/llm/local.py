@@ -80,6 +80,16 @@ def pick_device(device: str | None = None) -> str:
     return device or ("cuda" if torch.cuda.is_available() else "cpu")
 
 
+def inference_dtype(device: str) -> Any:
+    """bf16 on GPUs that compute in it (sm80+), fp16 on older ones (emulated bf16 is slow there), fp32 on CPU."""
+    import torch
+
+    if not device.startswith("cuda"):
+        return torch.float32
+    index = int(device.split(":")[1]) if ":" in device else torch.cuda.current_device()
+    return torch.bfloat16 if torch.cuda.get_device_capability(index) >= (8, 0) else torch.float16
+
+
 @dataclass
 class Base:
     """One base model in memory, shared by every adapter attached to it (a PeftModel once one is)."""
@@ -142,14 +152,12 @@ def load_model(model: str, adapter: str | None = None, device: str | None = None
 
 @cache
 def _load_base(model: str, device: str) -> Base:
-    import torch
     from transformers import AutoModelForCausalLM
 
     path = resolve_model_path(model)
-    dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
     try:
         tokenizer = _tokenizer(path)
-        lm = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
+        lm = AutoModelForCausalLM.from_pretrained(path, dtype=inference_dtype(device))
     except OSError as exc:
         raise ModelError(f"cannot load model {model!r}: {str(exc).splitlines()[0]}") from None
     return Base(lm.to(device).eval(), tokenizer, device, threading.Lock())
