@@ -8,8 +8,10 @@ import typer
 from rich.table import Table
 
 from underdog.cli import app, console, get_project
-from underdog.llm.health import check_model
-from underdog.project import init_project
+from underdog.cli.lazy import lazy
+
+check_model = lazy("underdog.llm.health", "check_model")
+init_project = lazy("underdog.project", "init_project")
 
 
 @app.command()

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
-from datasketch import MinHash, MinHashLSH
+if TYPE_CHECKING:
+    from datasketch import MinHash
 
 NUM_PERM = 64
 WORD = re.compile(r"[a-z0-9]+")
@@ -56,6 +58,8 @@ def jaccard(a: frozenset[str], b: frozenset[str]) -> float:
 
 
 def signatures(feature_sets: Iterable[frozenset[str]], num_perm: int = NUM_PERM) -> list[MinHash]:
+    from datasketch import MinHash  # here: datasketch pulls in scipy, which `generate` never needs
+
     return list(MinHash.bulk([[f.encode() for f in fs] for fs in feature_sets], num_perm=num_perm))
 
 
@@ -65,6 +69,8 @@ class NearDupIndex:
     def __init__(self, threshold: float, num_perm: int = NUM_PERM):
         self.threshold = threshold
         self.num_perm = num_perm
+        from datasketch import MinHashLSH
+
         # LSH recall is lower near its threshold: ask it for a looser one and verify exactly.
         self.lsh = MinHashLSH(threshold=max(0.1, threshold * 0.8), num_perm=num_perm)
         self.features: dict[str, frozenset[str]] = {}
