@@ -185,6 +185,10 @@ class CacheWorker:
     def log(self, **fields: Any) -> Future:
         return self._submit("write", [_log_statement(fields)])
 
+    def write(self, statements: list[tuple[str, tuple]]) -> Future:
+        """Future done once these (sql, params) statements are committed together."""
+        return self._submit("write", statements)
+
     def stop(self) -> None:
         self._queue.put(None)
         self._thread.join(timeout=10)
