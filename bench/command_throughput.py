@@ -19,6 +19,7 @@ import math
 import multiprocessing
 import os
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -77,13 +78,10 @@ def _project(url: str, topics: int, chunks: int, questions: int) -> Path:
     return root
 
 
-CLI_SRC: str | None = None  # --cli-src: run the CLI from other sources (e.g. main's, for a before/after)
-
-
-def _cli(root: Path, *args: str) -> float:
+def _cli(root: Path, *args: str, src: str | None = None) -> float:
     env = os.environ | {"BENCH_API_KEY": "sk-bench", "COLUMNS": "200"}
-    if CLI_SRC:
-        env["PYTHONPATH"] = CLI_SRC
+    if src:
+        env["PYTHONPATH"] = src
     started = time.perf_counter()
     done = subprocess.run([sys.executable, "-m", "underdog", *args], cwd=root, env=env, capture_output=True,
                           text=True, timeout=900)
@@ -93,17 +91,17 @@ def _cli(root: Path, *args: str) -> float:
     return elapsed
 
 
-def run_command(url: str, command: str, sizes: argparse.Namespace) -> dict:
+def run_command(url: str, command: str, sizes: argparse.Namespace, src: str | None) -> dict:
     """One command in a fresh project (setup calls, e.g. the answers before `judge`, are not timed)."""
     root = _project(url, sizes.topics, sizes.chunks, sizes.questions)
     if command == "judge":
-        _cli(root, "evalset", "import", "questions.jsonl", "--name", "bench")
-        _cli(root, "answer", "student")
-        _cli(root, "answer", "reference")
+        _cli(root, "evalset", "import", "questions.jsonl", "--name", "bench", src=src)
+        _cli(root, "answer", "student", src=src)
+        _cli(root, "answer", "reference", src=src)
     before = _stats(url)
     args = {"generate": ["generate"], "ingest": ["ingest", "docs", "--name", "docs"],
             "judge": ["judge", "student", "--quiet"]}[command]
-    elapsed = _cli(root, *args)
+    elapsed = _cli(root, *args, src=src)
     shutil.rmtree(root)
     after = _stats(url, since=before["requests"])
     requests = after["requests"] - before["requests"]
@@ -117,27 +115,37 @@ def main() -> None:
     parser.add_argument("--chunks", type=int, default=400, help="ingest: chunks (one file each)")
     parser.add_argument("--questions", type=int, default=200, help="judge: eval-set questions (x2 orders)")
     parser.add_argument("--commands", default="generate,ingest,judge")
-    parser.add_argument("--cli-src", help="run the CLI with PYTHONPATH=this (e.g. another checkout's src)")
+    parser.add_argument("--baseline-src", help="also run each command with PYTHONPATH=this (e.g. main's src), "
+                        "alternating with this checkout's runs, and print the ratio")
     args = parser.parse_args()
-    global CLI_SRC
-    CLI_SRC = args.cli_src
     from underdog.testing import free_port
 
     port = free_port()
     server = multiprocessing.get_context("spawn").Process(target=_serve, args=(port,), daemon=True)
     server.start()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the server too when the bench is stopped
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_ready(url)
         print(f"latency lognormal: median {MEDIAN_S} s, mean {MEAN_S:.3f} s; concurrency {CONCURRENCY}; "
               f"ideal {IDEAL:.1f} requests/s")
-        print(f"{'command':>9} {'requests':>8} {'req/s min':>9} {'median':>7} {'of ideal':>8} {'busy':>5}")
+        print(f"{'command':>9} {'sources':>8} {'requests':>8} {'req/s min':>9} {'median':>7} {'of ideal':>8} "
+              f"{'busy':>5}")
         for command in args.commands.split(","):
-            runs = [run_command(url, command, args) for _ in range(args.repeats)]
-            rates = [r["rate"] for r in runs]
-            print(f"{command:>9} {runs[0]['requests']:>8} {min(rates):>9.1f} {statistics.median(rates):>7.1f} "
-                  f"{statistics.median(rates) / IDEAL:>8.2f} {statistics.median(r['busy'] for r in runs):>5.2f}",
-                  flush=True)
+            sources = {"this": None} | ({"baseline": args.baseline_src} if args.baseline_src else {})
+            runs: dict[str, list[dict]] = {name: [] for name in sources}
+            for _ in range(args.repeats):  # alternate, so both see the same load on a shared machine
+                for name, src in sources.items():
+                    runs[name].append(run_command(url, command, args, src))
+            for name, got in runs.items():
+                rates = [r["rate"] for r in got]
+                print(f"{command:>9} {name:>8} {got[0]['requests']:>8} {min(rates):>9.1f} "
+                      f"{statistics.median(rates):>7.1f} {statistics.median(rates) / IDEAL:>8.2f} "
+                      f"{statistics.median(r['busy'] for r in got):>5.2f}", flush=True)
+            if args.baseline_src:
+                ratio = statistics.median(r["rate"] for r in runs["this"]) / statistics.median(
+                    r["rate"] for r in runs["baseline"])
+                print(f"{command:>9} this / baseline: {ratio:.2f}", flush=True)
         if importlib.util.find_spec("synthetic_data_kit") is None:
             print("peer synthetic-data-kit: not installed, skipped (issue 11 measured it at 7.3-8.7 requests/s)")
     finally:
