@@ -333,3 +333,12 @@ def m202_train_metrics(db: sqlite3.Connection) -> None:
             learning_rate REAL)"""
     )
     db.execute("CREATE INDEX train_metrics_run ON train_metrics(run_id, split, step)")
+
+
+@migration
+def m402_arena_invites(db: sqlite3.Connection) -> None:
+    """Organiser invite codes: one code, one voter (bound on first use)."""
+    db.execute(
+        """CREATE TABLE arena_invites (
+            code TEXT PRIMARY KEY, role TEXT NOT NULL, voter_id TEXT, created REAL NOT NULL, used REAL)"""
+    )
