@@ -27,6 +27,8 @@ from urllib.parse import urlsplit
 from fastapi import FastAPI, Form, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from underdog.arena import votes as db
 from underdog.arena.standings import standings
@@ -58,13 +60,10 @@ def create_app(store: Store, token: str, weights: dict[str, float] | None = None
     sessions, dealer = db.Sessions(token), db.Dealer(store, ttl_s=ballot_ttl_s)
     app = FastAPI(title=title, docs_url=None, redoc_url=None, openapi_url=None)
     templates = Jinja2Templates(directory=HERE / "templates")
+    templates.env.auto_reload = False  # no stat() of every template on every page
     templates.env.globals.update(title=title, pct=lambda x: "-" if x is None or math.isnan(x) else f"{100 * x:.1f}%")
 
-    @app.middleware("http")
-    async def _headers(request: Request, call_next):  # type: ignore[no-untyped-def]
-        response = await call_next(request)
-        response.headers.update(SECURITY_HEADERS)
-        return response
+    app.add_middleware(SecurityHeaders)
 
     def page(request: Request, name: str, status: int = 200, **context: object) -> HTMLResponse:
         return templates.TemplateResponse(request, name, context, status_code=status)
@@ -106,9 +105,9 @@ def create_app(store: Store, token: str, weights: dict[str, float] | None = None
             return with_cookie(response, voter)
         (question, answer_a), (_, answer_b) = (dealer.item(ballot.question_id, ballot.shown_a),
                                                dealer.item(ballot.question_id, ballot.shown_b))
-        voted = store.query("SELECT COUNT(*) FROM arena_votes WHERE voter_id = ?", (voter.id,))[0][0]
         response = page(request, "vote.html", question=question, ballot=ballot.id, csrf=voter.csrf,
-                        answer_a=answer_a, answer_b=answer_b, voted=voted, total=dealer.pair_count(),
+                        answer_a=answer_a, answer_b=answer_b, voted=len(dealer.voted(voter.id)),
+                        total=dealer.pair_count(),
                         role=voter.role)
         return with_cookie(response, voter)
 
@@ -172,6 +171,22 @@ def create_app(store: Store, token: str, weights: dict[str, float] | None = None
 
     app.state.dealer = dealer
     return app
+
+
+class SecurityHeaders:
+    """Adds SECURITY_HEADERS to every response: plain ASGI, not `@app.middleware("http")`, whose per-request
+    task and body streaming cost more than the vote itself (issue 11: arena votes/s)."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                MutableHeaders(scope=message).update(SECURITY_HEADERS)
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers if scope["type"] == "http" else send)
 
 
 def _same_origin(request: Request) -> bool:

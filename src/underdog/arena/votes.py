@@ -155,9 +155,11 @@ class Dealer:
         self._votes: Counter[Pair] = Counter(
             {(r[0], r[1], r[2]): r[3] for r in store.query(
                 "SELECT question_id, cand_1, cand_2, COUNT(*) FROM arena_votes GROUP BY 1, 2, 3")})
+        self._voted: dict[str, set[Pair]] = {}  # voter id -> pairs voted on, for voters who voted
         self._items: dict[tuple[str, str], tuple[str, str]] = {}
         self._pairs: list[Pair] = []
         self._items_version: tuple = ()
+        self._items_checked = -1.0
 
     def item(self, question_id: str, candidate: str) -> tuple[str, str]:
         """(question, answer) of a candidate on a question."""
@@ -174,8 +176,7 @@ class Dealer:
         """The voter's open ballot, else a new one: among the pairs they have not voted on, one of those dealt
         least so far (votes + live ballots), sides in random order. None when they have voted on every pair."""
         self._refresh_items()
-        voted = {(r[0], r[1], r[2]) for r in self.store.query(
-            "SELECT question_id, cand_1, cand_2 FROM arena_votes WHERE voter_id = ?", (voter_id,))}
+        voted = self.voted(voter_id)
         with self._lock:
             self._expire()
             if (open_id := self._by_voter.get(voter_id)) in self._open:
@@ -193,6 +194,17 @@ class Dealer:
             while len(self._open) > self.max_open:
                 self._close(next(iter(self._open)))
         return ballot
+
+    def voted(self, voter_id: str) -> set[Pair]:
+        """The pairs this voter has voted on (read once per voter, then kept up to date in memory)."""
+        if (known := self._voted.get(voter_id)) is not None:
+            return known
+        pairs = {(r[0], r[1], r[2]) for r in self.store.query(
+            "SELECT question_id, cand_1, cand_2 FROM arena_votes WHERE voter_id = ?", (voter_id,))}
+        if pairs:  # a visitor who never voted is not remembered
+            with self._lock:
+                self._voted[voter_id] = pairs
+        return pairs
 
     def dealt(self) -> dict[Pair, int]:
         """How often each pair counts as dealt: its cast votes plus its live (open, unexpired) ballots."""
@@ -217,12 +229,13 @@ class Dealer:
         if ballot is None or ballot.voter_id != voter.id:
             raise VoteRefused("unknown or expired ballot: please vote again from the page")
         try:
-            vote_id = record_vote(self.store, voter, ballot, choice)
+            vote_id = record_vote(self.store, voter, ballot, choice, new_voter=voter.id not in self._voted)
         finally:
             with self._lock:
                 self._close(ballot_id)
         with self._lock:
             self._votes[_pair(ballot)] += 1
+            self._voted.setdefault(voter.id, set()).add(_pair(ballot))
         return vote_id
 
     def _close(self, ballot_id: str) -> None:
@@ -237,7 +250,10 @@ class Dealer:
             self._close(first[0].id)
 
     def _refresh_items(self) -> None:
-        """Items and pairs, re-read when `arena add` changed them (checked with one cheap query)."""
+        """Items and pairs, re-read when `arena add` changed them (checked with one cheap query a second)."""
+        if time.monotonic() - self._items_checked < 1.0:
+            return
+        self._items_checked = time.monotonic()
         version = tuple(self.store.query("SELECT COUNT(*), MAX(created) FROM arena_items")[0])
         if version == self._items_version:
             return
@@ -255,15 +271,16 @@ def _pair(ballot: Ballot) -> Pair:
     return (ballot.question_id, *sorted((ballot.shown_a, ballot.shown_b)))  # type: ignore[return-value]
 
 
-def record_vote(store: Store, voter: Voter, ballot: Ballot, choice: str) -> int:
-    """Store the voter (first vote) and their vote on the ballot's pair in one commit; returns the vote id.
-    Raises VoteRefused for a bad choice or a second vote of this voter on the same (question, pair)."""
+def record_vote(store: Store, voter: Voter, ballot: Ballot, choice: str, new_voter: bool = True) -> int:
+    """Store the voter (unless known to be stored) and their vote on the ballot's pair in one commit; returns the
+    vote id. Raises VoteRefused for a bad choice or a second vote of this voter on the same (question, pair)."""
     if choice not in CHOICES:
         raise VoteRefused(f"unknown choice {choice!r} (one of {', '.join(CHOICES)})")
     cand_1, cand_2 = sorted((ballot.shown_a, ballot.shown_b))
     winner = {"A": ballot.shown_a, "B": ballot.shown_b}.get(choice)
     with store.transaction() as db:
-        save_voter(db, voter)
+        if new_voter:
+            save_voter(db, voter)
         try:
             cursor = db.execute(
                 """INSERT INTO arena_votes (voter_id, role, question_id, cand_1, cand_2, shown_a, shown_b, choice,
