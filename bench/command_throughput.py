@@ -2,11 +2,13 @@
 latency (median 0.5 s, mean 0.567 s) and concurrency 32.
 
     .venv/bin/python bench/command_throughput.py [--repeats 3] [--topics 100] [--chunks 400] [--questions 200]
+        [--baseline-src ../main-before/src]   # also run another checkout's CLI, alternating, and print the ratio
 
 Each command runs in a subprocess (`python -m underdog ...`) in a fresh project, so start-up, cache lookups,
 checkpoints and the dataset write all count. It prints requests/s over the command's wall time, the ratio to the
-ideal (concurrency / mean latency), and the share of the wall time between the first and last request at the
-server. With synthetic-data-kit installed it would run the peer on the same server; it is not, so it says so.
+ideal (concurrency / mean latency), the share of the wall time between the first and last request at the
+server ("busy"), and how long after the command's start its first request arrived. With synthetic-data-kit
+installed it would run the peer on the same server; it is not installed here, so it says so.
 The server runs in its own process and replies validly to underdog's prompts (`underdog.testing`).
 """
 
@@ -101,11 +103,13 @@ def run_command(url: str, command: str, sizes: argparse.Namespace, src: str | No
     before = _stats(url)
     args = {"generate": ["generate"], "ingest": ["ingest", "docs", "--name", "docs"],
             "judge": ["judge", "student", "--quiet"]}[command]
+    started = time.time()
     elapsed = _cli(root, *args, src=src)
     shutil.rmtree(root)
     after = _stats(url, since=before["requests"])
     requests = after["requests"] - before["requests"]
-    return {"requests": requests, "rate": requests / elapsed, "busy": (after["last"] - after["first"]) / elapsed}
+    return {"requests": requests, "rate": requests / elapsed, "busy": (after["last"] - after["first"]) / elapsed,
+            "lead": after["first"] - started}
 
 
 def main() -> None:
@@ -130,7 +134,7 @@ def main() -> None:
         print(f"latency lognormal: median {MEDIAN_S} s, mean {MEAN_S:.3f} s; concurrency {CONCURRENCY}; "
               f"ideal {IDEAL:.1f} requests/s")
         print(f"{'command':>9} {'sources':>8} {'requests':>8} {'req/s min':>9} {'median':>7} {'of ideal':>8} "
-              f"{'busy':>5}")
+              f"{'busy':>5} {'first request after':>19}")
         for command in args.commands.split(","):
             sources = {"this": None} | ({"baseline": args.baseline_src} if args.baseline_src else {})
             runs: dict[str, list[dict]] = {name: [] for name in sources}
@@ -141,7 +145,8 @@ def main() -> None:
                 rates = [r["rate"] for r in got]
                 print(f"{command:>9} {name:>8} {got[0]['requests']:>8} {min(rates):>9.1f} "
                       f"{statistics.median(rates):>7.1f} {statistics.median(rates) / IDEAL:>8.2f} "
-                      f"{statistics.median(r['busy'] for r in got):>5.2f}", flush=True)
+                      f"{statistics.median(r['busy'] for r in got):>5.2f} "
+                      f"{statistics.median(r['lead'] for r in got):>17.2f} s", flush=True)
             if args.baseline_src:
                 ratio = statistics.median(r["rate"] for r in runs["this"]) / statistics.median(
                     r["rate"] for r in runs["baseline"])
