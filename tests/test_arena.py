@@ -68,15 +68,16 @@ def test_second_vote_on_the_same_pair_is_refused(server, arena_store: Store) -> 
         assert client.post("/vote", data={**fields, "choice": "tie"}).status_code == 200
         again = client.post("/vote", data={**fields, "choice": "B"})
         assert again.status_code == 409 and "already voted" in again.text
-        # Even a fresh ballot for the same pair (forged in the table) is refused by the database.
-        voter_id = client.cookies["underdog_voter"]
+        # Even a fresh ballot for the same pair (forged) is refused by the database.
+        voter = db.Sessions(TOKEN).from_cookie(client.cookies["underdog_voter"])
         first = db.all_votes(arena_store)[0]
-        arena_store.execute("INSERT INTO arena_ballots VALUES ('forged', ?, ?, ?, ?, 0)",
-                            (voter_id, first["question_id"], first["cand_2"], first["cand_1"]))
+        forged = db.Ballot("forged", voter.id, first["question_id"], first["cand_2"], first["cand_1"])
+        with pytest.raises(db.VoteRefused, match="already voted"):
+            db.record_vote(arena_store, voter, forged, "A")
         refused = client.post("/vote", data={"ballot": "forged", "csrf": fields["csrf"], "choice": "A"})
         assert refused.status_code == 409
         # The next page offers a different pair.
-        nxt = db.next_ballot(arena_store, voter_id)
+        nxt = db.Dealer(arena_store).next_ballot(voter.id)
         assert nxt and (nxt.question_id, {nxt.shown_a, nxt.shown_b}) != (first["question_id"],
                                                                           {first["cand_1"], first["cand_2"]})
     assert len(db.all_votes(arena_store)) == 1
@@ -126,12 +127,11 @@ def test_every_pair_voted_ends_with_a_thank_you(tmp_path: Path, serve_app) -> No
 
 def test_standings_agreement_and_blend(arena_store: Store) -> None:
     a, b, c = sorted(CANDIDATES)
-    judge, fan = db.new_voter(arena_store, "judge"), db.new_voter(arena_store, "audience")
+    sessions = db.Sessions(TOKEN)
+    judge, fan = sessions.new("judge"), sessions.new("audience")
 
     def vote(voter: db.Voter, q: str, x: str, y: str, choice: str) -> None:
-        arena_store.execute("INSERT INTO arena_ballots VALUES (?, ?, ?, ?, ?, 0)", (f"{voter.id}{q}{x}{y}", voter.id,
-                                                                                   q, x, y))
-        db.cast_vote(arena_store, voter.id, f"{voter.id}{q}{x}{y}", choice)
+        db.record_vote(arena_store, voter, db.Ballot(f"{voter.id}{q}{x}{y}", voter.id, q, x, y), choice)
 
     vote(judge, "q0", a, b, "A")   # a beats b
     vote(judge, "q1", b, a, "B")   # a beats b (sides swapped)
@@ -146,7 +146,7 @@ def test_standings_agreement_and_blend(arena_store: Store) -> None:
     assert rows[a].llm == pytest.approx(1.5 / 3)
     assert rows[a].blended == pytest.approx((0.4 * 2.5 / 3 + 0.4 * 0.5) / 0.8)
     assert rows[c].blended == pytest.approx(0.4 * 0.5 + 0.4 * 0.5 + 0.2 * 1.0)
-    assert table.votes == {"judge": 3, "audience": 1} and table.voters == 2
+    assert table.votes == {"judge": 3, "audience": 1} and table.voters == 2 and table.anonymous == 1
     # LLM vs humans on the same pairs: q0 agree (a), q1 disagree (a vs b), q2 agree (tie).
     assert table.agreement.n == 3 and table.agreement.percent == pytest.approx(2 / 3)
     assert table.agreement.n_no_ties == 2 and table.agreement.percent_no_ties == 0.5

@@ -57,10 +57,10 @@ def test_add_judge_vote_standings_export(project_dir: Path, overrides: list[str]
     verdicts = store.query("SELECT winner FROM arena_llm_verdicts")
     assert [v["winner"] for v in verdicts] == ["fine-tuned"] * 3  # the judge prefers the longer answer
 
-    judge = db.new_voter(store, "judge")
+    judge, dealer = db.Sessions("organiser-token").new("judge"), db.Dealer(store)
     for _ in range(3):
-        ballot = db.next_ballot(store, judge.id)
-        db.cast_vote(store, judge.id, ballot.id, "A" if ballot.shown_a == "bravo" else "B")  # humans disagree
+        ballot = dealer.next_ballot(judge.id)
+        dealer.cast(judge, ballot.id, "A" if ballot.shown_a == "bravo" else "B")  # humans disagree
     out = run(overrides, "arena", "standings")
     assert "0.0% agreement on 3 votes" in out
     report = (project_dir / "reports" / "arena.md").read_text()

@@ -201,7 +201,8 @@ def test_every_command_end_to_end_through_openai_backend(project_dir: Path, teac
     evalset = project_dir / "evalsets" / "heldout"
     evalset.mkdir(parents=True)
     (evalset / "questions.jsonl").write_text(json.dumps(
-        {"id": "e1", "question": "Which documents are needed for DMV renewals?"}) + "\n")
+        {"id": "e1", "question": "Which documents are needed for DMV renewals today?"}) + "\n")  # Jaccard 0.75
+    # with the planted "What documents do I need for DMV renewals?"; 0.4 with "How do I apply for DMV renewals?"
     output = run("curate", "base")
     report = json.loads((project_dir / "datasets" / "base-curated" / "curation.json").read_text())
     assert report["removed"] == {"eval_contamination": 1, "low_rating": 5, "rating_unparseable": 4}

@@ -94,6 +94,26 @@ def test_second_identical_batch_makes_zero_http_requests(scripted, tmp_path: Pat
     assert fake.requests == 13
 
 
+def test_identical_requests_in_flight_make_one_http_call(tmp_path: Path) -> None:
+    fake = ScriptedOpenAI(delay_s=0.3)
+    with ServerThread(fake.app) as server:
+        store = Store(tmp_path / "underdog.db")
+        llm = LLM(_spec(server, concurrency=8), store, stage="judge")
+        replies = llm.batch(["same question"] * 10 + ["other question"])
+        assert fake.requests == 2 and llm.http_calls == 2
+        assert [r.text for r in replies] == ["echo: same question"] * 10 + ["echo: other question"]
+        assert sum(not r.cached for r in replies) == 2  # the followers count as cache hits
+        rows = store.query("SELECT cached, COUNT(*) AS n FROM llm_calls GROUP BY cached ORDER BY cached")
+        assert [(r["cached"], r["n"]) for r in rows] == [(0, 2), (1, 9)]
+
+
+def test_followers_of_a_failed_request_fail_with_it(scripted) -> None:
+    fake, server = scripted
+    fake.faults = ["401"]
+    replies = LLM(_spec(server)).batch(["same"] * 4, errors="return")
+    assert fake.requests == 1 and all("401" in r.error for r in replies)
+
+
 def test_partial_failure_keeps_finished_replies(scripted, tmp_path: Path) -> None:
     fake, server = scripted
     store = Store(tmp_path / "underdog.db")

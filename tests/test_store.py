@@ -1,6 +1,9 @@
 """SQLite store: migrations applied once, in order, recorded; WAL on disk; the reply cache round-trips."""
 
+import sqlite3
 from pathlib import Path
+
+import pytest
 
 from underdog.store import MIGRATIONS, Store
 
@@ -34,3 +37,27 @@ def test_usage_sums_per_stage_and_model() -> None:
     assert rows[("generate", "m")]["calls"] == 2 and rows[("generate", "m")]["cached"] == 1
     assert rows[("generate", "m")]["input_tokens"] == 20
     assert store.spent_usd("generate") == 0.5 and store.spent_usd() == 0.75
+
+
+def test_cache_worker_reports_a_write_only_once_it_is_committed(tmp_path: Path) -> None:
+    store = Store(tmp_path / "underdog.db")
+    log = {"stage": "generate", "cached": 0, "cost_usd": 0.01}
+    futures = [store.worker.put(f"k{i}", "openai", "m", {"i": i}, {"text": str(i)}, log=dict(log))
+               for i in range(50)]
+    other = sqlite3.connect(tmp_path / "underdog.db")  # another process's view: committed rows only
+    for i, future in enumerate(futures):
+        future.result(timeout=10)
+        assert other.execute("SELECT COUNT(*) FROM llm_cache WHERE key = ?", (f"k{i}",)).fetchone()[0] == 1
+    other.close()
+    assert store.worker.get("k7").result(timeout=10) == {"text": "7"}
+    assert store.worker.get("missing").result(timeout=10) is None
+    assert store.spent_usd("generate") == pytest.approx(0.5)
+    store.close()
+
+
+def test_cache_worker_hands_a_failed_batch_to_its_waiters() -> None:
+    store = Store(":memory:")
+    future = store.worker.log(no_such_column=1)
+    with pytest.raises(sqlite3.OperationalError):
+        future.result(timeout=10)
+    assert store.worker.get("k").result(timeout=10) is None  # the worker lives on

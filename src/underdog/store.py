@@ -7,10 +7,12 @@ Later stages add their tables by appending to `MIGRATIONS`; never edit a migrati
 from __future__ import annotations
 
 import json
+import queue
 import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -58,6 +60,15 @@ class Store:
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.execute("PRAGMA busy_timeout=30000")
         self._migrate()
+        self._worker: CacheWorker | None = None
+
+    @property
+    def worker(self) -> CacheWorker:
+        """The thread that does the call path's cache reads, cache writes and call log in batches."""
+        with self._lock:
+            if self._worker is None:
+                self._worker = CacheWorker(self)
+            return self._worker
 
     def _migrate(self) -> None:
         with self.transaction() as db:
@@ -92,6 +103,8 @@ class Store:
         return [row["name"] for row in self.query(f"PRAGMA table_info({table})")]
 
     def close(self) -> None:
+        if self._worker is not None:
+            self._worker.stop()
         with self._lock:
             self.db.close()
 
@@ -100,18 +113,22 @@ class Store:
         row = self.query("SELECT reply FROM llm_cache WHERE key = ?", (key,))
         return json.loads(row[0]["reply"]) if row else None
 
+    def cache_get_many(self, keys: list[str]) -> dict[str, dict[str, Any]]:
+        """The cached replies among `keys` (one query per 500 keys)."""
+        found = {}
+        for start in range(0, len(keys), 500):  # under SQLite's limit on parameters per statement
+            chunk = keys[start:start + 500]
+            rows = self.query(f"SELECT key, reply FROM llm_cache WHERE key IN ({', '.join('?' * len(chunk))})",
+                              tuple(chunk))
+            found.update({row["key"]: json.loads(row["reply"]) for row in rows})
+        return found
+
     def cache_put(self, key: str, provider: str, model: str, request: dict, reply: dict) -> None:
-        self.execute(
-            "INSERT OR REPLACE INTO llm_cache VALUES (?, ?, ?, ?, ?, ?)",
-            (key, provider, model, json.dumps(request), json.dumps(reply), time.time()),
-        )
+        self.execute(CACHE_PUT, (key, provider, model, json.dumps(request), json.dumps(reply), time.time()))
 
     # -- call log ----------------------------------------------------------------------------------------
     def log_call(self, **fields: Any) -> None:
-        fields.setdefault("time", time.time())
-        names = ", ".join(fields)
-        marks = ", ".join("?" for _ in fields)
-        self.execute(f"INSERT INTO llm_calls ({names}) VALUES ({marks})", tuple(fields.values()))
+        self.execute(*_log_statement(fields))
 
     def spent_usd(self, stage: str | None = None) -> float:
         sql = "SELECT COALESCE(SUM(cost_usd), 0) FROM llm_calls WHERE cached = 0"
@@ -129,6 +146,94 @@ class Store:
                       COALESCE(SUM(cost_usd), 0) AS cost_usd
                FROM llm_calls GROUP BY stage, model ORDER BY stage, model"""
         )
+
+
+CACHE_PUT = "INSERT OR REPLACE INTO llm_cache VALUES (?, ?, ?, ?, ?, ?)"
+
+
+def _log_statement(fields: dict[str, Any]) -> tuple[str, tuple]:
+    fields.setdefault("time", time.time())
+    names = ", ".join(fields)
+    marks = ", ".join("?" for _ in fields)
+    return f"INSERT INTO llm_calls ({names}) VALUES ({marks})", tuple(fields.values())
+
+
+class CacheWorker:
+    """Cache reads, cache writes and call-log rows done by one thread in batches, off the event loop.
+
+    Each method returns a Future that completes once its batch is done: for a write, once the transaction that
+    holds it has committed, so a caller that awaits it reports a paid reply only after it is durable (a kill -9
+    afterwards loses nothing). Whatever queued while a batch ran goes into the next one: one query for all
+    waiting reads, one transaction for all waiting writes.
+    """
+
+    def __init__(self, store: Store):
+        self.store = store
+        self._queue: queue.SimpleQueue[tuple[str, Any, Future] | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="underdog-store", daemon=True)
+        self._thread.start()
+
+    def get(self, key: str) -> Future:
+        """Future of the cached reply of `key` (a dict), or None."""
+        return self._submit("get", key)
+
+    def put(self, key: str, provider: str, model: str, request: dict, reply: dict, log: dict[str, Any]) -> Future:
+        """Future done once the reply and its call-log row are committed together."""
+        row = (key, provider, model, json.dumps(request), json.dumps(reply), time.time())
+        return self._submit("write", [(CACHE_PUT, row), _log_statement(log)])
+
+    def log(self, **fields: Any) -> Future:
+        return self._submit("write", [_log_statement(fields)])
+
+    def write(self, statements: list[tuple[str, tuple]]) -> Future:
+        """Future done once these (sql, params) statements are committed together."""
+        return self._submit("write", statements)
+
+    def stop(self) -> None:
+        self._queue.put(None)
+        self._thread.join(timeout=10)
+
+    def _submit(self, kind: str, payload: Any) -> Future:
+        future: Future = Future()
+        self._queue.put((kind, payload, future))
+        return future
+
+    def _run(self) -> None:
+        stopping = False
+        while not stopping and (item := self._queue.get()) is not None:
+            batch = [item]
+            while not self._queue.empty():
+                if (more := self._queue.get()) is None:
+                    stopping = True
+                    break
+                batch.append(more)
+            self._do(batch)
+
+    def _do(self, batch: list[tuple[str, Any, Future]]) -> None:
+        reads = [(payload, future) for kind, payload, future in batch if kind == "get"]
+        writes = [(payload, future) for kind, payload, future in batch if kind == "write"]
+        for items, action in ((writes, self._write), (reads, self._read)):
+            if not items:
+                continue
+            try:
+                results = action([payload for payload, _ in items])
+            except Exception as exc:  # noqa: BLE001 - handed to every waiter of the batch
+                for _, future in items:
+                    future.set_exception(exc)
+                continue
+            for (_, future), result in zip(items, results, strict=True):
+                future.set_result(result)
+
+    def _read(self, keys: list[str]) -> list[dict[str, Any] | None]:
+        found = self.store.cache_get_many(list(dict.fromkeys(keys)))
+        return [found.get(key) for key in keys]
+
+    def _write(self, statements: list[list[tuple[str, tuple]]]) -> list[None]:
+        with self.store.transaction() as db:
+            for group in statements:
+                for sql, params in group:
+                    db.execute(sql, params)
+        return [None] * len(statements)
 
 
 @migration
@@ -239,3 +344,11 @@ def m302_judge_configs(db: sqlite3.Connection) -> None:
                    "fact_recall_high REAL", "refusal_accuracy REAL", "grounded TEXT"):
         db.execute(f"ALTER TABLE judge_results ADD COLUMN {column}")
     db.execute("CREATE INDEX judge_results_config ON judge_results(config_id, reference, evalset)")
+
+
+def m402_arena_invites(db: sqlite3.Connection) -> None:
+    """Organiser invite codes: one code, one voter (bound on first use)."""
+    db.execute(
+        """CREATE TABLE arena_invites (
+            code TEXT PRIMARY KEY, role TEXT NOT NULL, voter_id TEXT, created REAL NOT NULL, used REAL)"""
+    )

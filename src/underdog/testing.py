@@ -8,11 +8,20 @@ Faults: "429" / "429:<retry-after s>", "500", "slow:<s>" (delay before replying)
 "401" (an OpenAI-style auth error that echoes the key it was given, as real servers partially do),
 "echo:<status>" (an error of that HTTP status whose message echoes the key, as OpenAI's 400/401/403 do).
 `model_faults` script `GET /v1/models` the same way.
+
+For benchmarks: `latency` draws each request's delay (e.g. `lognormal_latency(0.5)`), `plausible_reply` answers
+underdog's own prompts validly (question lists, Q&A pairs, JSON verdicts, answers), and `GET /_stats` reports
+how many requests arrived, when request number `since` (default 0) and the last one arrived.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
+import math
+import random
+import re
 import socket
 import threading
 import time
@@ -23,13 +32,17 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
 Reply = Callable[[list[dict[str, str]]], str]
+Latency = Callable[[], float]
 
 
 class ScriptedOpenAI:
     def __init__(self, reply: Reply | None = None, *, delay_s: float = 0.0, faults: list[str | None] | None = None,
-                 model: str = "scripted", model_faults: list[str | None] | None = None):
+                 model: str = "scripted", latency: Latency | None = None,
+                 model_faults: list[str | None] | None = None):
         self.reply = reply or (lambda messages: f"echo: {messages[-1]['content']}")
         self.delay_s = delay_s
+        self.latency = latency
+        self.arrivals: list[float] = []  # time.time() of each chat request
         self.faults = list(faults or [])
         self.model_faults = list(model_faults or [])
         self.model = model
@@ -47,15 +60,23 @@ class ScriptedOpenAI:
                 return _echo_key(request, int(fault.partition(":")[2]))
             return {"object": "list", "data": [{"id": self.model, "object": "model", "created": 0, "owned_by": "x"}]}
 
+        @app.get("/_stats")
+        async def stats(since: int = 0) -> dict:
+            """Requests so far; arrival times of request number `since` (the first after a snapshot) and the last."""
+            first, last = (self.arrivals[since], self.arrivals[-1]) if len(self.arrivals) > since else (None, None)
+            return {"requests": self.requests, "first": first, "last": last}
+
         @app.post("/v1/chat/completions")
         @app.post("/openai/deployments/{deployment}/chat/completions")  # Azure OpenAI's path
         async def chat(request: Request) -> Response:
             self.requests += 1
+            self.arrivals.append(time.time())
             body = await request.json()
             self.bodies.append(body | {"_path": request.url.path, "_query": str(request.url.query)})
             fault = self.faults.pop(0) if self.faults else None
-            if self.delay_s:
-                await asyncio.sleep(self.delay_s)
+            delay = self.delay_s + (self.latency() if self.latency else 0.0)
+            if delay:
+                await asyncio.sleep(delay)
             if fault:
                 kind, _, arg = fault.partition(":")
                 if kind == "429":
@@ -81,6 +102,33 @@ class ScriptedOpenAI:
             })
 
         return app
+
+
+def lognormal_latency(median_s: float = 0.5, sigma: float = 0.5, seed: int = 0) -> Latency:
+    """Delays drawn from a lognormal distribution (median `median_s`; mean median * exp(sigma^2 / 2))."""
+    rng = random.Random(seed)
+    return lambda: rng.lognormvariate(math.log(median_s), sigma)
+
+
+def plausible_reply(messages: list[dict[str, str]]) -> str:
+    """A valid reply to each of underdog's prompts, varied by a hash of the request (deterministic)."""
+    prompt = messages[-1]["content"]
+    tag = hashlib.sha256(json.dumps(messages).encode()).hexdigest()[:8]
+    if n := _count(r"Write (\d+) realistic questions", prompt):
+        return json.dumps([f"How do I handle case {i} ({tag}) when I apply?" for i in range(n)])
+    if n := _count(r"Write (\d+) question-answer pairs", prompt):
+        return json.dumps([{"question": f"What does rule {i} ({tag}) require?",
+                            "answer": f"Rule {i} requires a permit ({tag})."} for i in range(n)])
+    if "Write the one question" in prompt or "Write one question" in prompt:
+        return f"What do I need to do about case {tag}?"
+    if '"verdict"' in prompt:
+        return json.dumps({"reason": "clearer", "verdict": "AB"[int(tag, 16) % 2]})
+    return f"You need to file form {tag} with the city office; it takes about two weeks."
+
+
+def _count(pattern: str, text: str) -> int:
+    match = re.search(pattern, text)
+    return int(match.group(1)) if match else 0
 
 
 def _error(status: int, message: str, code: str, headers: dict[str, str] | None = None) -> JSONResponse:

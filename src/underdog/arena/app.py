@@ -4,12 +4,15 @@
     uvicorn.run(app, host="127.0.0.1", port=8765)
 
 Voter pages: `/` (a question and two anonymous answers), `POST /vote`, `/result/<ballot>` (names revealed),
-`/join?key=<judge key>` (tags the voter as a judge). Organiser pages need the token (`?token=` or
-`Authorization: Bearer`): `/organiser` (live standings), `/organiser/votes.csv`.
+`/join?key=<judge key>` (tags the voter as a judge), `/invite/<code>` (an organiser's one-voter invite code).
+Organiser pages need the token (`?token=` or `Authorization: Bearer`): `/organiser` (live standings),
+`/organiser/votes.csv`.
 
-Safety: the session cookie is a random voter id (HttpOnly, SameSite=Strict); every form carries the voter's
-CSRF token, checked on POST together with the Origin header; the vote page holds only an opaque ballot id, never
-a candidate name; the database refuses a second vote on the same pair.
+Safety: the session cookie is a random voter id and role signed by the server (HttpOnly, SameSite=Strict);
+every form carries the voter's CSRF token (an HMAC of their id), checked on POST together with the Origin
+header; the vote page holds only an opaque ballot id, never a candidate name; the database refuses a second vote
+on the same pair. A visitor who never votes leaves no row: see `votes.Dealer`. With `invite_only`, only voters
+who came through an invite code (or the judge link) may vote.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ from urllib.parse import urlsplit
 from fastapi import FastAPI, Form, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from underdog.arena import votes as db
 from underdog.arena.standings import standings
@@ -48,20 +53,19 @@ def judge_key(token: str) -> str:
 
 
 def create_app(store: Store, token: str, weights: dict[str, float] | None = None, rounds: int = 100,
-               title: str = "underdog arena", refresh_s: int = 15) -> FastAPI:
-    """The arena over `store`'s arena tables; `token` guards the organiser pages."""
+               title: str = "underdog arena", refresh_s: int = 15, invite_only: bool = False,
+               ballot_ttl_s: float = 3600.0) -> FastAPI:
+    """The arena over `store`'s arena tables; `token` guards the organiser pages and signs the voters' cookies."""
     if len(token) < 8:
         raise ConfigError("the organiser token ($UNDERDOG_ARENA_TOKEN) must have at least 8 characters "
                           "(or leave it unset for a random one)")
+    sessions, dealer = db.Sessions(token), db.Dealer(store, ttl_s=ballot_ttl_s)
     app = FastAPI(title=title, docs_url=None, redoc_url=None, openapi_url=None)
     templates = Jinja2Templates(directory=HERE / "templates")
+    templates.env.auto_reload = False  # no stat() of every template on every page
     templates.env.globals.update(title=title, pct=lambda x: "-" if x is None or math.isnan(x) else f"{100 * x:.1f}%")
 
-    @app.middleware("http")
-    async def _headers(request: Request, call_next):  # type: ignore[no-untyped-def]
-        response = await call_next(request)
-        response.headers.update(SECURITY_HEADERS)
-        return response
+    app.add_middleware(SecurityHeaders)
 
     def page(request: Request, name: str, status: int = 200, **context: object) -> HTMLResponse:
         return templates.TemplateResponse(request, name, context, status_code=status)
@@ -71,8 +75,15 @@ def create_app(store: Store, token: str, weights: dict[str, float] | None = None
                     link_label="Back to voting")
 
     def with_cookie(response: Response, voter: db.Voter) -> Response:
-        response.set_cookie(COOKIE, voter.id, max_age=30 * 86400, httponly=True, samesite="strict")
+        response.set_cookie(COOKIE, sessions.cookie(voter), max_age=30 * 86400, httponly=True, samesite="strict")
         return response
+
+    def current_voter(request: Request) -> db.Voter | None:
+        return sessions.from_cookie(request.cookies.get(COOKIE))
+
+    def invited(voter: db.Voter) -> bool:
+        return voter.role == "judge" or bool(store.query("SELECT 1 FROM arena_invites WHERE voter_id = ?",
+                                                         (voter.id,)))
 
     def organiser_ok(request: Request) -> bool:
         given = request.query_params.get("token") or request.headers.get("authorization", "").removeprefix(
@@ -85,35 +96,40 @@ def create_app(store: Store, token: str, weights: dict[str, float] | None = None
 
     @app.get("/", response_class=HTMLResponse)
     def vote_page(request: Request) -> Response:
-        voter = db.get_voter(store, request.cookies.get(COOKIE)) or db.new_voter(store)
-        ballot = db.next_ballot(store, voter.id)
+        voter = current_voter(request) or sessions.new()
+        if invite_only and not invited(voter):
+            return message(request, 403, "Invitation needed", "Voting here is by invitation: open the link with "
+                                                              "your invite code from the organiser.")
+        ballot = dealer.next_ballot(voter.id)
         if ballot is None:
             response = page(request, "message.html", heading="You have voted on every pair — thank you!",
                             message="The organiser will announce the results.", link=None)
             return with_cookie(response, voter)
-        a, b = db.item(store, ballot.question_id, ballot.shown_a), db.item(store, ballot.question_id, ballot.shown_b)
-        voted, total = _progress(store, voter.id)
-        response = page(request, "vote.html", question=a["question"], ballot=ballot.id, csrf=voter.csrf,
-                        answer_a=a["answer"], answer_b=b["answer"], voted=voted, total=total, role=voter.role)
+        (question, answer_a), (_, answer_b) = (dealer.item(ballot.question_id, ballot.shown_a),
+                                               dealer.item(ballot.question_id, ballot.shown_b))
+        response = page(request, "vote.html", question=question, ballot=ballot.id, csrf=voter.csrf,
+                        answer_a=answer_a, answer_b=answer_b, voted=len(dealer.voted(voter.id)),
+                        total=dealer.pair_count(),
+                        role=voter.role)
         return with_cookie(response, voter)
 
     @app.post("/vote")
     def vote(request: Request, ballot: str = Form(...), choice: str = Form(...), csrf: str = Form(...)) -> Response:
-        voter = db.get_voter(store, request.cookies.get(COOKIE))
+        voter = current_voter(request)
         if voter is None or not hmac.compare_digest(csrf.encode(), voter.csrf.encode()) or not _same_origin(request):
             return message(request, 403, "Vote not accepted", "Your session expired or the form did not come from "
                                                               "this site. Please vote again from the page.")
         try:
-            db.cast_vote(store, voter.id, ballot, choice)
+            dealer.cast(voter, ballot, choice)
         except db.VoteRefused as exc:
             return message(request, 409, "Vote not accepted", str(exc))
         return RedirectResponse(f"/result/{ballot}", status_code=303)
 
     @app.get("/result/{ballot_id}", response_class=HTMLResponse)
     def result(request: Request, ballot_id: str) -> Response:
-        voter_id = request.cookies.get(COOKIE) or ""
+        voter = current_voter(request)
         vote = db.vote_for_ballot(store, ballot_id)
-        if vote is None or vote["voter_id"] != voter_id:
+        if vote is None or voter is None or vote["voter_id"] != voter.id:
             return message(request, 404, "Nothing to show", "Vote first; the names appear after your vote.")
         return page(request, "result.html", choice_label=db.CHOICES[vote["choice"]], shown_a=vote["shown_a"],
                     shown_b=vote["shown_b"], winner=vote["winner"])
@@ -122,11 +138,17 @@ def create_app(store: Store, token: str, weights: dict[str, float] | None = None
     def join(request: Request, key: str = "") -> Response:
         if not hmac.compare_digest(key.encode(), judge_key(token).encode()):
             return message(request, 403, "Invalid invitation", "Ask the organiser for a new judge link.")
-        voter = db.get_voter(store, request.cookies.get(COOKIE))
+        voter = sessions.voter((current_voter(request) or sessions.new()).id, "judge")
+        if store.query("SELECT 1 FROM arena_voters WHERE id = ?", (voter.id,)):
+            with store.transaction() as conn:
+                db.save_voter(conn, voter)  # a voter who already voted: their later votes count as a judge's
+        return with_cookie(RedirectResponse("/", status_code=303), voter)
+
+    @app.get("/invite/{code}")
+    def invite(request: Request, code: str) -> Response:
+        voter = db.redeem_invite(store, sessions, code)
         if voter is None:
-            voter = db.new_voter(store, role="judge")
-        else:
-            db.set_role(store, voter.id, "judge")
+            return message(request, 403, "Invalid invitation", "This invite code is unknown: ask the organiser.")
         return with_cookie(RedirectResponse("/", status_code=303), voter)
 
     @app.get("/organiser", response_class=HTMLResponse)
@@ -149,7 +171,24 @@ def create_app(store: Store, token: str, weights: dict[str, float] | None = None
         return Response(buffer.getvalue(), media_type="text/csv",
                         headers={"Content-Disposition": 'attachment; filename="votes.csv"'})
 
+    app.state.dealer = dealer
     return app
+
+
+class SecurityHeaders:
+    """Adds SECURITY_HEADERS to every response: plain ASGI, not `@app.middleware("http")`, whose per-request
+    task and body streaming cost more than the vote itself (issue 11: arena votes/s)."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                MutableHeaders(scope=message).update(SECURITY_HEADERS)
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers if scope["type"] == "http" else send)
 
 
 def _same_origin(request: Request) -> bool:
@@ -158,10 +197,3 @@ def _same_origin(request: Request) -> bool:
         return False
     origin = request.headers.get("origin")
     return origin is None or urlsplit(origin).netloc == request.headers.get("host")
-
-
-def _progress(store: Store, voter_id: str) -> tuple[int, int]:
-    voted = store.query("SELECT COUNT(*) FROM arena_votes WHERE voter_id = ?", (voter_id,))[0][0]
-    total = store.query("""SELECT COUNT(*) FROM arena_items i1 JOIN arena_items i2
-                           ON i1.question_id = i2.question_id AND i1.candidate < i2.candidate""")[0][0]
-    return voted, total

@@ -63,6 +63,7 @@ class Standings:
     voters: int
     agreement: Agreement | None
     weights: dict[str, float] = field(default_factory=dict)
+    anonymous: int = 0  # voters who came without an invite code (or judge link): one person may be several
 
 
 def _game(cand_1: str, cand_2: str, winner: str | None) -> Game:
@@ -100,8 +101,10 @@ def standings(store: Store, weights: dict[str, float] | None = None, rounds: int
                 blended.get(c, math.nan)) for c, r in ratings.items()]
     rows.sort(key=lambda r: (-_nan_low(r.blended), -r.rating.rating))
     counts = dict(sorted(Counter(v["role"] for v in votes).items()))
-    voters = len({v["voter_id"] for v in votes})
-    return Standings(rows, counts, voters, agreement(store), dict(weights))
+    voters = {v["voter_id"] for v in votes}
+    invited = {r[0] for r in store.query("SELECT voter_id FROM arena_invites WHERE voter_id IS NOT NULL")}
+    anonymous = len({v["voter_id"] for v in votes if v["role"] == "audience"} - invited)
+    return Standings(rows, counts, len(voters), agreement(store), dict(weights), anonymous)
 
 
 def _nan_low(x: float) -> float:
@@ -117,7 +120,8 @@ def to_markdown(table: Standings) -> str:
     w = table.weights
     lines = ["## Arena: blind votes", "",
              f"{sum(table.votes.values())} votes ({table.votes.get('judge', 0)} from judges, "
-             f"{table.votes.get('audience', 0)} from the audience) by {table.voters} voters. Blended score = "
+             f"{table.votes.get('audience', 0)} from the audience) by {table.voters} voters ({table.anonymous} "
+             "anonymous: without an invite code or judge link). Blended score = "
              f"{w.get('human', 0):.0%} judges + {w.get('llm', 0):.0%} LLM judge + {w.get('audience', 0):.0%} audience "
              "(win rates, ties count half).", "",
              "| # | candidate | rating (95% CI) | votes | judges | LLM | audience | blended |",

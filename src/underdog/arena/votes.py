@@ -1,21 +1,31 @@
-"""The arena's data: answers on show, voters, ballots (a pair shown to one voter) and votes, in the project store.
+"""The arena's data: answers on show, voters, ballots (a pair shown to one voter) and votes.
 
     add_items(store, "run-3", [("q1", "What is...?", "An answer")])
-    voter = new_voter(store)                        # Voter(id, csrf, role)
-    ballot = next_ballot(store, voter.id)           # a random unvoted (question, pair), random side order
-    vote = cast_vote(store, voter.id, ballot.id, "A")
+    sessions = Sessions(secret)
+    voter = sessions.new()                          # Voter(id, csrf, role): a signed cookie, no row yet
+    dealer = Dealer(store)
+    ballot = dealer.next_ballot(voter.id)           # a least-dealt unvoted (question, pair), random side order
+    vote = dealer.cast(voter, ballot.id, "A")       # the voter's row (first vote) and the vote, in one commit
+    codes = create_invites(store, 20)               # one code, one voter: /invite/<code>
 
-A vote stores the pair in canonical order (`cand_1 < cand_2`) and the database refuses a second vote of one
-voter on the same (question, pair) with its UNIQUE constraint, whatever page or request it came from.
+Storage is bounded by votes, not visits (issue 13): a visitor who never votes leaves no row. Their identity is
+a signed cookie (id, role, HMAC) and their open ballot lives in the dealer's memory until it is voted on or
+expires (`ttl_s`; at most `max_open` at once, oldest dropped first). The least-dealt-first order counts cast
+votes plus live ballots only. A vote stores the pair in canonical order (`cand_1 < cand_2`) and the database
+refuses a second vote of one voter on the same (question, pair) with its UNIQUE constraint.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
+import hmac
 import random
 import secrets
 import sqlite3
+import threading
 import time
+from collections import Counter, OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,91 +72,221 @@ def candidates(store: Store) -> list[str]:
     return [r[0] for r in store.query("SELECT DISTINCT candidate FROM arena_items ORDER BY candidate")]
 
 
-def item(store: Store, question_id: str, candidate: str) -> sqlite3.Row:
-    rows = store.query("SELECT * FROM arena_items WHERE question_id = ? AND candidate = ?", (question_id, candidate))
-    if not rows:
-        raise VoteRefused(f"no answer of {candidate} to question {question_id}")
-    return rows[0]
+# -- voters: signed cookies, a row only once they vote or redeem an invite ----------------------------------------
+class Sessions:
+    """Voter identities carried in a cookie signed with the server's secret: `<id>.<role>.<mac>`."""
+
+    def __init__(self, secret: str):
+        self.key = hashlib.sha256(b"underdog-arena-sessions:" + secret.encode()).digest()
+
+    def _mac(self, text: str) -> str:
+        return hmac.new(self.key, text.encode(), hashlib.sha256).hexdigest()[:32]
+
+    def voter(self, voter_id: str, role: str = "audience") -> Voter:
+        if role not in ROLES:
+            raise ValueError(f"unknown voter role {role!r}")
+        return Voter(voter_id, self._mac("csrf:" + voter_id), role)
+
+    def new(self, role: str = "audience") -> Voter:
+        """A fresh voter with an unguessable id; nothing is stored."""
+        return self.voter(secrets.token_urlsafe(24), role)
+
+    def cookie(self, voter: Voter) -> str:
+        return f"{voter.id}.{voter.role}.{self._mac(voter.id + '.' + voter.role)}"
+
+    def from_cookie(self, value: str | None) -> Voter | None:
+        """The voter of a cookie this server signed; None for a missing, old-style or forged one."""
+        voter_id, role, mac = (value or "").rsplit(".", 2) if (value or "").count(".") >= 2 else ("", "", "")
+        if role not in ROLES or not hmac.compare_digest(mac, self._mac(voter_id + "." + role)):
+            return None
+        return self.voter(voter_id, role)
 
 
-# -- voters -----------------------------------------------------------------------------------------------
-def new_voter(store: Store, role: str = "audience") -> Voter:
-    """A fresh voter with an unguessable id (their session cookie) and a CSRF token for their forms."""
+def save_voter(db: sqlite3.Connection, voter: Voter) -> None:
+    """The voter's row (created on their first vote or invite; the role follows a later judge link)."""
+    db.execute("INSERT INTO arena_voters (id, csrf, role, created) VALUES (?, ?, ?, ?) ON CONFLICT (id) DO UPDATE "
+               "SET role = excluded.role", (voter.id, voter.csrf, voter.role, time.time()))
+
+
+# -- invite codes: one code, one voter ----------------------------------------------------------------------------
+def create_invites(store: Store, count: int, role: str = "audience") -> list[str]:
+    """`count` new single-voter invite codes; whoever opens /invite/<code> first becomes that code's voter."""
     if role not in ROLES:
         raise ValueError(f"unknown voter role {role!r}")
-    voter = Voter(secrets.token_urlsafe(24), secrets.token_urlsafe(24), role)
-    store.execute("INSERT INTO arena_voters VALUES (?, ?, ?, ?)", (voter.id, voter.csrf, voter.role, time.time()))
+    codes = [secrets.token_urlsafe(9) for _ in range(count)]
+    with store.transaction() as db:
+        db.executemany("INSERT INTO arena_invites (code, role, created) VALUES (?, ?, ?)",
+                       [(code, role, time.time()) for code in codes])
+    return codes
+
+
+def redeem_invite(store: Store, sessions: Sessions, code: str) -> Voter | None:
+    """The code's voter: a new one on first use, the same one again after (cleared cookies or another
+    browser): a second identity needs a second code. None for an unknown code."""
+    with store.transaction() as db:
+        rows = db.execute("SELECT role, voter_id FROM arena_invites WHERE code = ?", (code,)).fetchall()
+        if not rows:
+            return None
+        if rows[0]["voter_id"]:
+            return sessions.voter(rows[0]["voter_id"], rows[0]["role"])
+        voter = sessions.new(rows[0]["role"])
+        db.execute("UPDATE arena_invites SET voter_id = ?, used = ? WHERE code = ?", (voter.id, time.time(), code))
+        save_voter(db, voter)
     return voter
 
 
-def get_voter(store: Store, voter_id: str | None) -> Voter | None:
-    if not voter_id:
-        return None
-    rows = store.query("SELECT id, csrf, role FROM arena_voters WHERE id = ?", (voter_id,))
-    return Voter(*rows[0]) if rows else None
+# -- ballots and votes ----------------------------------------------------------------------------------------
+Pair = tuple[str, str, str]  # question id, cand_1, cand_2 (cand_1 < cand_2)
 
 
-def set_role(store: Store, voter_id: str, role: str) -> None:
-    store.execute("UPDATE arena_voters SET role = ? WHERE id = ?", (role, voter_id))
+class Dealer:
+    """Deals ballots and records votes for one running arena. Open ballots live in memory only: a ballot is
+    dropped when voted on, after `ttl_s`, or (oldest first) beyond `max_open`, so visitors who never vote leave
+    nothing behind, and the least-dealt-first order counts cast votes plus live ballots."""
+
+    def __init__(self, store: Store, ttl_s: float = 3600.0, max_open: int = 100_000,
+                 rng: random.Random | None = None):
+        self.store, self.ttl_s, self.max_open = store, ttl_s, max_open
+        self.rng = rng or random.SystemRandom()
+        self._lock = threading.Lock()
+        self._open: OrderedDict[str, tuple[Ballot, float]] = OrderedDict()  # ballot id -> (ballot, expiry)
+        self._by_voter: dict[str, str] = {}  # voter id -> their open ballot id
+        self._live: Counter[Pair] = Counter()
+        self._votes: Counter[Pair] = Counter(
+            {(r[0], r[1], r[2]): r[3] for r in store.query(
+                "SELECT question_id, cand_1, cand_2, COUNT(*) FROM arena_votes GROUP BY 1, 2, 3")})
+        self._voted: dict[str, set[Pair]] = {}  # voter id -> pairs voted on, for voters who voted
+        self._items: dict[tuple[str, str], tuple[str, str]] = {}
+        self._pairs: list[Pair] = []
+        self._items_version: tuple = ()
+        self._items_checked = -1.0
+
+    def item(self, question_id: str, candidate: str) -> tuple[str, str]:
+        """(question, answer) of a candidate on a question."""
+        self._refresh_items()
+        if (question_id, candidate) not in self._items:
+            raise VoteRefused(f"no answer of {candidate} to question {question_id}")
+        return self._items[question_id, candidate]
+
+    def pair_count(self) -> int:
+        self._refresh_items()
+        return len(self._pairs)
+
+    def next_ballot(self, voter_id: str) -> Ballot | None:
+        """The voter's open ballot, else a new one: among the pairs they have not voted on, one of those dealt
+        least so far (votes + live ballots), sides in random order. None when they have voted on every pair."""
+        self._refresh_items()
+        voted = self.voted(voter_id)
+        with self._lock:
+            self._expire()
+            if (open_id := self._by_voter.get(voter_id)) in self._open:
+                return self._open[open_id][0]
+            todo = [p for p in self._pairs if p not in voted]
+            if not todo:
+                return None
+            least = min(self._votes[p] + self._live[p] for p in todo)
+            question_id, *sides = self.rng.choice([p for p in todo if self._votes[p] + self._live[p] == least])
+            self.rng.shuffle(sides)
+            ballot = Ballot(secrets.token_urlsafe(16), voter_id, question_id, *sides)
+            self._open[ballot.id] = (ballot, time.monotonic() + self.ttl_s)
+            self._by_voter[voter_id] = ballot.id
+            self._live[_pair(ballot)] += 1
+            while len(self._open) > self.max_open:
+                self._close(next(iter(self._open)))
+        return ballot
+
+    def voted(self, voter_id: str) -> set[Pair]:
+        """The pairs this voter has voted on (read once per voter, then kept up to date in memory)."""
+        if (known := self._voted.get(voter_id)) is not None:
+            return known
+        pairs = {(r[0], r[1], r[2]) for r in self.store.query(
+            "SELECT question_id, cand_1, cand_2 FROM arena_votes WHERE voter_id = ?", (voter_id,))}
+        if pairs:  # a visitor who never voted is not remembered
+            with self._lock:
+                self._voted[voter_id] = pairs
+        return pairs
+
+    def dealt(self) -> dict[Pair, int]:
+        """How often each pair counts as dealt: its cast votes plus its live (open, unexpired) ballots."""
+        self._refresh_items()
+        with self._lock:
+            self._expire()
+            return {p: self._votes[p] + self._live[p] for p in self._pairs}
+
+    def ballot(self, ballot_id: str) -> Ballot | None:
+        with self._lock:
+            self._expire()
+            return self._open[ballot_id][0] if ballot_id in self._open else None
+
+    def cast(self, voter: Voter, ballot_id: str, choice: str) -> int:
+        """Record the voter's choice on their open ballot; returns the vote id. Raises VoteRefused for a bad
+        choice, a ballot that is not theirs or no longer open, or a second vote on the same (question, pair)."""
+        if choice not in CHOICES:
+            raise VoteRefused(f"unknown choice {choice!r} (one of {', '.join(CHOICES)})")
+        ballot = self.ballot(ballot_id)
+        if ballot is None and (done := vote_for_ballot(self.store, ballot_id)) and done["voter_id"] == voter.id:
+            raise VoteRefused("you have already voted on this pair")
+        if ballot is None or ballot.voter_id != voter.id:
+            raise VoteRefused("unknown or expired ballot: please vote again from the page")
+        try:
+            vote_id = record_vote(self.store, voter, ballot, choice, new_voter=voter.id not in self._voted)
+        finally:
+            with self._lock:
+                self._close(ballot_id)
+        with self._lock:
+            self._votes[_pair(ballot)] += 1
+            self._voted.setdefault(voter.id, set()).add(_pair(ballot))
+        return vote_id
+
+    def _close(self, ballot_id: str) -> None:
+        if (entry := self._open.pop(ballot_id, None)) is not None:
+            self._live[_pair(entry[0])] -= 1
+            if self._by_voter.get(entry[0].voter_id) == ballot_id:
+                del self._by_voter[entry[0].voter_id]
+
+    def _expire(self) -> None:
+        now = time.monotonic()
+        while self._open and (first := next(iter(self._open.values())))[1] < now:
+            self._close(first[0].id)
+
+    def _refresh_items(self) -> None:
+        """Items and pairs, re-read when `arena add` changed them (checked with one cheap query a second)."""
+        if time.monotonic() - self._items_checked < 1.0:
+            return
+        self._items_checked = time.monotonic()
+        version = tuple(self.store.query("SELECT COUNT(*), MAX(created) FROM arena_items")[0])
+        if version == self._items_version:
+            return
+        rows = self.store.query("SELECT question_id, candidate, question, answer FROM arena_items")
+        items = {(r["question_id"], r["candidate"]): (r["question"], r["answer"]) for r in rows}
+        by_question: dict[str, list[str]] = {}
+        for question_id, candidate in sorted(items):
+            by_question.setdefault(question_id, []).append(candidate)
+        pairs = [(q, a, b) for q, cands in by_question.items() for i, a in enumerate(cands) for b in cands[i + 1:]]
+        with self._lock:
+            self._items, self._pairs, self._items_version = items, pairs, version
 
 
-# -- ballots ----------------------------------------------------------------------------------------------
-_OPEN = """SELECT b.* FROM arena_ballots b WHERE b.voter_id = ? AND NOT EXISTS (
-             SELECT 1 FROM arena_votes v WHERE v.voter_id = b.voter_id AND v.question_id = b.question_id
-               AND v.cand_1 = min(b.shown_a, b.shown_b) AND v.cand_2 = max(b.shown_a, b.shown_b))
-           ORDER BY b.created DESC LIMIT 1"""
-_UNVOTED_PAIRS = """
-    WITH dealt AS (SELECT question_id, min(shown_a, shown_b) AS c1, max(shown_a, shown_b) AS c2, COUNT(*) AS n
-                   FROM arena_ballots GROUP BY 1, 2, 3)
-    SELECT i1.question_id, i1.candidate AS c1, i2.candidate AS c2, COALESCE(d.n, 0) AS n
-    FROM arena_items i1 JOIN arena_items i2 ON i1.question_id = i2.question_id AND i1.candidate < i2.candidate
-    LEFT JOIN dealt d ON d.question_id = i1.question_id AND d.c1 = i1.candidate AND d.c2 = i2.candidate
-    WHERE NOT EXISTS (SELECT 1 FROM arena_votes v WHERE v.voter_id = ? AND v.question_id = i1.question_id
-                        AND v.cand_1 = i1.candidate AND v.cand_2 = i2.candidate)
-    ORDER BY n"""
+def _pair(ballot: Ballot) -> Pair:
+    return (ballot.question_id, *sorted((ballot.shown_a, ballot.shown_b)))  # type: ignore[return-value]
 
 
-def next_ballot(store: Store, voter_id: str, rng: random.Random | None = None) -> Ballot | None:
-    """The voter's open ballot, else a new one: among the pairs they have not voted on, one of those dealt least
-    often so far, sides in random order. None when they have voted on every pair."""
-    rng = rng or random.SystemRandom()
-    with store.transaction() as db:
-        row = db.execute(_OPEN, (voter_id,)).fetchone()
-        if row:
-            return Ballot(row["id"], voter_id, row["question_id"], row["shown_a"], row["shown_b"])
-        pairs = db.execute(_UNVOTED_PAIRS, (voter_id,)).fetchall()
-        if not pairs:
-            return None
-        least = [p for p in pairs if p["n"] == pairs[0]["n"]]
-        pick = rng.choice(least)
-        sides = [pick["c1"], pick["c2"]]
-        rng.shuffle(sides)
-        ballot = Ballot(secrets.token_urlsafe(16), voter_id, pick["question_id"], *sides)
-        db.execute("INSERT INTO arena_ballots VALUES (?, ?, ?, ?, ?, ?)",
-                   (ballot.id, voter_id, ballot.question_id, ballot.shown_a, ballot.shown_b, time.time()))
-    return ballot
-
-
-# -- votes ------------------------------------------------------------------------------------------------
-def cast_vote(store: Store, voter_id: str, ballot_id: str, choice: str) -> int:
-    """Record the voter's choice on their ballot; returns the vote id. Raises VoteRefused for a bad choice, a
-    ballot that is not theirs, or a second vote on the same (question, pair)."""
+def record_vote(store: Store, voter: Voter, ballot: Ballot, choice: str, new_voter: bool = True) -> int:
+    """Store the voter (unless known to be stored) and their vote on the ballot's pair in one commit; returns the
+    vote id. Raises VoteRefused for a bad choice or a second vote of this voter on the same (question, pair)."""
     if choice not in CHOICES:
         raise VoteRefused(f"unknown choice {choice!r} (one of {', '.join(CHOICES)})")
+    cand_1, cand_2 = sorted((ballot.shown_a, ballot.shown_b))
+    winner = {"A": ballot.shown_a, "B": ballot.shown_b}.get(choice)
     with store.transaction() as db:
-        rows = db.execute("""SELECT b.*, v.role FROM arena_ballots b JOIN arena_voters v ON v.id = b.voter_id
-                             WHERE b.id = ? AND b.voter_id = ?""", (ballot_id, voter_id)).fetchall()
-        if not rows:
-            raise VoteRefused("unknown ballot")
-        b = rows[0]
-        cand_1, cand_2 = sorted((b["shown_a"], b["shown_b"]))
-        winner = {"A": b["shown_a"], "B": b["shown_b"]}.get(choice)
+        if new_voter:
+            save_voter(db, voter)
         try:
             cursor = db.execute(
                 """INSERT INTO arena_votes (voter_id, role, question_id, cand_1, cand_2, shown_a, shown_b, choice,
                                             winner, ballot_id, time) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-                (voter_id, b["role"], b["question_id"], cand_1, cand_2, b["shown_a"], b["shown_b"], choice, winner,
-                 ballot_id, time.time()))
+                (voter.id, voter.role, ballot.question_id, cand_1, cand_2, ballot.shown_a, ballot.shown_b, choice,
+                 winner, ballot.id, time.time()))
         except sqlite3.IntegrityError:
             raise VoteRefused("you have already voted on this pair") from None
     return int(cursor.lastrowid or 0)

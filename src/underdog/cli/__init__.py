@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 import typer
@@ -16,7 +17,9 @@ from rich.markup import escape
 from typer.core import TyperGroup
 
 from underdog.errors import UnderdogError
-from underdog.project import Project
+
+if TYPE_CHECKING:
+    from underdog.project import Project
 
 
 class PipeConsole(Console):
@@ -61,6 +64,8 @@ def _root(
                                  help="Project folder (holds underdog.yaml).", show_default=False),
     set_: list[str] = typer.Option([], "--set", help="Override a config key, e.g. --set train.epoch=3."),
 ) -> None:
+    from underdog.project import Project  # here, not at the top: `underdog --help` needs no project
+
     ctx.obj = Project(project, overrides=set_)
 
 

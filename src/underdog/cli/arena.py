@@ -56,6 +56,8 @@ def serve(
     host: str | None = typer.Option(None, "--host", help="Default arena.host (127.0.0.1: this machine only; "
                                     "0.0.0.0 lets others on the network vote)."),
     port: int | None = typer.Option(None, "--port", help="Default arena.port."),
+    invite_only: bool = typer.Option(False, "--invite-only", help="Only voters with an invite code "
+                                     "(`underdog arena invite`) or the judge link may vote."),
 ) -> None:
     """Run the voting page. The organiser token comes from $UNDERDOG_ARENA_TOKEN, else a fresh random one."""
     import uvicorn
@@ -66,7 +68,8 @@ def serve(
     cfg = project.config.arena
     host, port = host or cfg.host, port or cfg.port
     token = os.environ.get(TOKEN_ENV) or secrets.token_urlsafe(18)
-    application = create_app(project.store, token, weights=cfg.weights, rounds=cfg.bootstrap_rounds)
+    application = create_app(project.store, token, weights=cfg.weights, rounds=cfg.bootstrap_rounds,
+                             invite_only=invite_only)
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     console.print(f"voters:    http://{shown}:{port}/\n"
                   f"judges:    http://{shown}:{port}/join?key={judge_key(token)}\n"
@@ -74,6 +77,24 @@ def serve(
     if host not in ("127.0.0.1", "localhost", "::1"):
         console.print(f"[yellow]listening on {host}: anyone who can reach this machine can vote[/]")
     uvicorn.run(application, host=host, port=port, log_level="warning")
+
+
+@arena_app.command("invite")
+def invite(
+    ctx: typer.Context,
+    count: int = typer.Option(20, "--count", "-n", min=1, help="How many codes."),
+    judges: bool = typer.Option(False, "--judges", help="Codes for judges (their votes count as the judges' "
+                                "share), not for the audience."),
+) -> None:
+    """Create invite codes, one voter each: hand one link per person. A code brings back the same voter on any
+    browser, so clearing cookies does not give a second vote on a pair."""
+    from underdog.arena.votes import create_invites
+
+    project = get_project(ctx)
+    cfg = project.config.arena
+    shown = "127.0.0.1" if cfg.host in ("0.0.0.0", "::") else cfg.host
+    for code in create_invites(project.store, count, role="judge" if judges else "audience"):
+        console.print(f"http://{shown}:{cfg.port}/invite/{code}", soft_wrap=True, highlight=False)
 
 
 @arena_app.command("standings")
@@ -90,6 +111,7 @@ def standings(ctx: typer.Context) -> None:
         out.add_row(str(i), escape(r.candidate), f"{r.rating.rating:.0f}", f"{r.rating.low:.0f}-{r.rating.high:.0f}",
                     str(r.rating.games), _pct(r.human), _pct(r.llm), _pct(r.audience), _pct(r.blended))
     console.print(out)
+    console.print(f"{table.voters} voters, {table.anonymous} of them anonymous (no invite code or judge link)")
     if table.agreement:
         a = table.agreement
         console.print(f"LLM vs humans: {a.percent:.1%} agreement on {a.n} votes, Cohen's kappa {a.kappa:.2f}")

@@ -9,8 +9,11 @@ from rich.markup import escape
 from rich.table import Table
 
 from underdog.cli import app, console, get_project
-from underdog.llm.health import NOT_CHECKED, OK, check_model
-from underdog.project import init_project
+from underdog.cli.lazy import lazy
+
+check_model = lazy("underdog.llm.health", "check_model")
+usable = lazy("underdog.llm.health", "usable")
+init_project = lazy("underdog.project", "init_project")
 
 
 @app.command()
@@ -35,8 +38,8 @@ def models(
     failed = 0
     for role, spec in project.config.models.items():
         status = check_model(spec) if check else "-"
-        failed += check and status not in (OK, NOT_CHECKED)
-        colour = "green" if status == OK else "red" if check else ""
+        failed += check and not usable(status)
+        colour = "green" if status == "ok" else "red" if check else ""
         where = spec.base_url or spec.adapter or ""
         table.add_row(role, spec.provider, spec.model, where, f"[{colour}]{escape(status)}[/]" if colour else status)
     console.print(table)

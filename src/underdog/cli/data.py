@@ -3,21 +3,29 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.markup import escape
 from rich.table import Column, Table
 
 from underdog.cli import app, console, get_project
-from underdog.data.augmentation import augment as augment_dataset
-from underdog.data.curation import curate as curate_dataset
-from underdog.data.dataset import Manifest
-from underdog.data.formats import export_dataset, import_dataset
-from underdog.data.generation import generate as generate_dataset
-from underdog.data.ingestion import ingest as ingest_documents
-from underdog.data.stats import dataset_rows, dataset_stats, length_histogram, recipe_summary
-from underdog.data.topics import expand_topics
+from underdog.cli.lazy import lazy
+
+augment_dataset = lazy("underdog.data.augmentation", "augment")
+curate_dataset = lazy("underdog.data.curation", "curate")
+export_dataset = lazy("underdog.data.formats", "export_dataset")
+import_dataset = lazy("underdog.data.formats", "import_dataset")
+generate_dataset = lazy("underdog.data.generation", "generate")
+ingest_documents = lazy("underdog.data.ingestion", "ingest")
+dataset_rows = lazy("underdog.data.stats", "dataset_rows")
+dataset_stats = lazy("underdog.data.stats", "dataset_stats")
+length_histogram = lazy("underdog.data.stats", "length_histogram")
+recipe_summary = lazy("underdog.data.stats", "recipe_summary")
+expand_topics = lazy("underdog.data.topics", "expand_topics")
+
+if TYPE_CHECKING:
+    from underdog.data.dataset import Manifest
 
 ENCODING = typer.Option("utf-8", "--encoding", help="Text encoding of the file(s), e.g. latin-1, cp1252.")
 datasets_app = typer.Typer(help="List dataset versions, or show one.", invoke_without_command=True)

@@ -4,24 +4,36 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
 from underdog.cli import app, console, get_project
-from underdog.config import known_judge
+from underdog.cli.lazy import lazy
 from underdog.errors import ConfigError
-from underdog.evaluate.answer import answer as answer_questions
-from underdog.evaluate.answer import check_answered, variant
-from underdog.evaluate.compare import compare as compare_candidates
-from underdog.evaluate.evalset import generate_evalset, import_evalset, list_evalsets, load_evalset
-from underdog.evaluate.judge import JudgeResult
-from underdog.evaluate.judge import judge as judge_candidate
-from underdog.evaluate.leaderboard import board_config, recommend
-from underdog.evaluate.leaderboard import leaderboard as leaderboard_entries
-from underdog.project import Project
-from underdog.report import describe_config, fmt, write_report
+
+known_judge = lazy("underdog.config", "known_judge")
+answer_questions = lazy("underdog.evaluate.answer", "answer")
+check_answered = lazy("underdog.evaluate.answer", "check_answered")
+variant = lazy("underdog.evaluate.answer", "variant")
+compare_candidates = lazy("underdog.evaluate.compare", "compare")
+generate_evalset = lazy("underdog.evaluate.evalset", "generate_evalset")
+import_evalset = lazy("underdog.evaluate.evalset", "import_evalset")
+list_evalsets = lazy("underdog.evaluate.evalset", "list_evalsets")
+load_evalset = lazy("underdog.evaluate.evalset", "load_evalset")
+judge_candidate = lazy("underdog.evaluate.judge", "judge")
+board_config = lazy("underdog.evaluate.leaderboard", "board_config")
+leaderboard_entries = lazy("underdog.evaluate.leaderboard", "leaderboard")
+recommend = lazy("underdog.evaluate.leaderboard", "recommend")
+describe_config = lazy("underdog.report", "describe_config")
+fmt = lazy("underdog.report", "fmt")
+write_report = lazy("underdog.report", "write_report")
+
+if TYPE_CHECKING:
+    from underdog.evaluate.judge import JudgeResult
+    from underdog.project import Project
 
 evalset_app = typer.Typer(no_args_is_help=True, help="Held-out eval sets (never trained on).")
 app.add_typer(evalset_app, name="evalset")

@@ -8,7 +8,9 @@ import typer
 from rich.table import Table
 
 from underdog.cli import app, console, get_project
-from underdog.train.runs import load_run
+from underdog.cli.lazy import lazy
+
+load_run = lazy("underdog.train.runs", "load_run")
 
 
 @app.command()

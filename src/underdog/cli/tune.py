@@ -10,7 +10,12 @@ from rich.markup import escape
 from rich.table import Table
 
 from underdog.cli import app, console, get_project
-from underdog.tune.prompt import load_prompts, record_best, tune_prompt, write_report
+from underdog.cli.lazy import lazy
+
+load_prompts = lazy("underdog.tune.prompt", "load_prompts")
+record_best = lazy("underdog.tune.prompt", "record_best")
+tune_prompt = lazy("underdog.tune.prompt", "tune_prompt")
+write_report = lazy("underdog.tune.prompt", "write_report")
 
 
 @app.command("tune-prompt")

@@ -7,19 +7,22 @@
    you feel confused... write the one question you would ask"), which even a 135M teacher can answer.
 2. Each question is answered by its own call with the answer prompt (`data.answer`: persona, length, structure,
    empathy). Malformed items, failed calls and empty answers are counted in the manifest, never fatal.
+The two steps are pipelined: a topic's questions are answered as soon as its list call returns, while other
+topics' calls are still running, all through the teacher's one concurrency limit.
 Resumable: finished work is checkpointed in the store per chunk and every reply is cached, so a killed run
 continues where it stopped without repeating a paid call; the dataset version is written at the end.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 import zlib
 from typing import Any
 
 from underdog.data.dataset import Example, Manifest, save_dataset
 from underdog.data.dedup import normalize
-from underdog.data.jobs import Checkpoint, check_new_name, fingerprint, provenance, run_checkpointed
+from underdog.data.jobs import Checkpoint, Stream, check_new_name, fingerprint, gather_all, provenance
 from underdog.data.parse import first_question, parse_questions
 from underdog.data.prompts import PERSONAS, PROMPT_VERSION, TONES, render
 from underdog.data.topics import YOUR_TOPICS, Topic, load_topics
@@ -45,8 +48,11 @@ def generate(project: Project, topics: list[Topic] | list[str] | None = None, qu
               "answer": project.config.data.answer.model_dump(), "params": llm.spec.params.model_dump()}
     checkpoint = Checkpoint(project.store, f"generate:{name}:{fingerprint(recipe)}")
     counts: dict[str, Any] = {"topics": len(topics)}
-    questions = _questions(llm, project.config.domain, topics, n, checkpoint, counts)
-    examples = _answers(llm, project, questions, checkpoint, counts)
+    stream = Stream(llm, checkpoint, "questions and answers", total=len(topics) * (n + 1))
+    work = _Work(stream, project.config.domain, n, render("answer_system", domain=project.config.domain,
+                                                             **project.config.data.answer.model_dump()))
+    per_topic = stream.run(gather_all(work.topic(t) for t in topics))
+    examples = _examples(llm, per_topic, counts)
     counts["examples"] = len(examples)
     checkpoint.raise_if_failed(allow_failures)
     if not examples:
@@ -62,35 +68,42 @@ def askers(topic: Topic, n: int) -> list[tuple[str, str]]:
     return [(PERSONAS[(h + i) % len(PERSONAS)], TONES[(h // 7 + i) % len(TONES)]) for i in range(n)]
 
 
-def _questions(llm: LLM, domain: str, topics: list[Topic], n: int, checkpoint: Checkpoint,
-               counts: dict[str, Any]) -> list[tuple[Topic, str | None, str]]:
-    """(topic, asker or None, question) for every topic: a list call per topic, single calls for a shortfall.
+class _Work:
+    """One topic's calls: its question list, single questions for a shortfall, and an answer per question."""
 
-    A listed question's asker is unknown (the prompt names several); a single call's asker is recorded.
-    """
-    by_key = {t.key: t for t in topics}
-    prompts = {f"q:{t.key}": render("questions", domain=domain, topic=t.name, n=n,
-                                    askers="; ".join(f"{p} ({tone})" for p, tone in askers(t, n))) for t in topics}
-    listed = run_checkpointed(llm, prompts, checkpoint, "questions", _handle_questions)
-    found: dict[str, list[tuple[str | None, str]]] = {
-        key[2:]: [(None, q) for q in list({normalize(q): q for q in result["questions"]}.values())[:n]]
-        for key, result in listed.items()}
-    single = {f"q1:{t.key}:{i}": render("question_single", asker=persona, tone=tone, topic=t.name, domain=domain)
-              for t in topics for i, (persona, tone) in enumerate(askers(t, n)) if i >= len(found[t.key])}
-    singles = run_checkpointed(llm, single, checkpoint, "single questions", _handle_single)
-    for key, result in singles.items():
-        topic_key, i = key[3:].rsplit(":", 1)
-        known = {normalize(q) for _, q in found[topic_key]}
-        if result["question"] and normalize(result["question"]) not in known:
-            persona, tone = askers(by_key[topic_key], n)[int(i)]
-            found[topic_key].append((f"{persona} ({tone})", result["question"]))
-    results = [*listed.values(), *singles.values()]
-    counts["question_calls"] = len(prompts) + len(single)
-    counts["malformed_questions"] = sum(r["malformed"] for r in results)
-    counts["failed_question_calls"] = sum(bool(r["error"]) for r in results)
-    out = [(by_key[k], asker, q) for k, items in found.items() for asker, q in items]
-    counts["questions"] = len(out)
-    return out
+    def __init__(self, stream: Stream, domain: str, n: int, system: str):
+        self.stream, self.domain, self.n, self.system = stream, domain, n, system
+
+    async def topic(self, topic: Topic) -> dict[str, Any]:
+        """{"found": [(asker, question)], "answers": [result], "results": [question call results]}.
+
+        A listed question's asker is unknown (the prompt names several); a single call's asker is recorded.
+        """
+        n, who = self.n, askers(topic, self.n)
+        listed = await self.stream.ask(f"q:{topic.key}", render(
+            "questions", domain=self.domain, topic=topic.name, n=n, askers="; ".join(f"{p} ({t})" for p, t in who)),
+            _handle_questions)
+        found = [(None, q) for q in list({normalize(q): q for q in listed["questions"]}.values())[:n]]
+        answering = [asyncio.ensure_future(self._answer(topic, q)) for _, q in found]
+        self.stream.expect(n - len(found))  # single-question calls beyond the n + 1 calls expected per topic
+        try:
+            singles = await gather_all(self.stream.ask(f"q1:{topic.key}:{i}", render(
+                "question_single", asker=persona, tone=tone, topic=topic.name, domain=self.domain), _handle_single)
+                for i, (persona, tone) in enumerate(who) if i >= len(found))
+        except BaseException:
+            await asyncio.gather(*answering, return_exceptions=True)  # no answer call left behind unawaited
+            raise
+        for i, result in enumerate(singles, len(found)):
+            known = {normalize(q) for _, q in found}
+            if result["question"] and normalize(result["question"]) not in known:
+                found.append((f"{who[i][0]} ({who[i][1]})", result["question"]))
+                answering.append(asyncio.ensure_future(self._answer(topic, result["question"])))
+        return {"topic": topic, "found": found, "answers": await gather_all(answering),
+                "results": [listed, *singles]}
+
+    async def _answer(self, topic: Topic, question: str) -> dict[str, Any]:
+        messages = [{"role": "system", "content": self.system}, {"role": "user", "content": question}]
+        return await self.stream.ask(f"a:{topic.key}:{normalize(question)}", messages, _handle_answer)
 
 
 def _handle_questions(key: str, reply: Reply) -> dict[str, Any]:
@@ -103,24 +116,26 @@ def _handle_single(key: str, reply: Reply) -> dict[str, Any]:
     return {"question": question, "malformed": int(question is None and not reply.error), "error": reply.error}
 
 
-def _answers(llm: LLM, project: Project, questions: list[tuple[Topic, str | None, str]], checkpoint: Checkpoint,
-             counts: dict[str, Any]) -> list[Example]:
-    system = render("answer_system", domain=project.config.domain, **project.config.data.answer.model_dump())
-    keys = [f"a:{t.key}:{normalize(q)}" for t, _, q in questions]
-    prompts = {key: [{"role": "system", "content": system}, {"role": "user", "content": q}]
-               for key, (_, _, q) in zip(keys, questions, strict=True)}
-    answers = run_checkpointed(llm, prompts, checkpoint, "answers", _handle_answer)
+def _examples(llm: LLM, per_topic: list[dict[str, Any]], counts: dict[str, Any]) -> list[Example]:
+    """The examples of every answered question, in topic order, and the manifest's counts."""
+    questions = [r for work in per_topic for r in work["results"]]
+    answers = [a for work in per_topic for a in work["answers"]]
+    counts["question_calls"] = len(questions)
+    counts["malformed_questions"] = sum(r["malformed"] for r in questions)
+    counts["failed_question_calls"] = sum(bool(r["error"]) for r in questions)
+    counts["questions"] = len(answers)
     examples = []
-    for (topic, asker, question), key in zip(questions, keys, strict=True):
-        result = answers[key]
-        if result["answer"]:
-            meta = provenance(llm, "generate", topic=topic.name, category=topic.category, asker=asker,
-                              finish_reason=result["finish_reason"], created=result["created"])
-            examples.append(Example([{"role": "user", "content": question},
-                                     {"role": "assistant", "content": result["answer"]}], meta))
-    counts["failed_answer_calls"] = sum(bool(r["error"]) for r in answers.values())
-    counts["empty_answers"] = sum(not r["answer"] and not r["error"] for r in answers.values())
-    counts["truncated_answers"] = sum(r["finish_reason"] == "length" for r in answers.values())
+    for work in per_topic:
+        for (asker, question), result in zip(work["found"], work["answers"], strict=True):
+            if result["answer"]:
+                topic = work["topic"]
+                meta = provenance(llm, "generate", topic=topic.name, category=topic.category, asker=asker,
+                                  finish_reason=result["finish_reason"], created=result["created"])
+                examples.append(Example([{"role": "user", "content": question},
+                                         {"role": "assistant", "content": result["answer"]}], meta))
+    counts["failed_answer_calls"] = sum(bool(r["error"]) for r in answers)
+    counts["empty_answers"] = sum(not r["answer"] and not r["error"] for r in answers)
+    counts["truncated_answers"] = sum(r["finish_reason"] == "length" for r in answers)
     return examples
 
 

@@ -2,6 +2,8 @@
 
     checkpoint = Checkpoint(project.store, "generate:base:ab12")
     results = run_checkpointed(llm, {"key": prompt, ...}, checkpoint, "answers", handle=lambda key, reply: ...)
+    stream = Stream(llm, checkpoint, "questions and answers", total=700)   # calls that start further calls
+    stream.run(main())   # main() awaits stream.ask(key, prompt, handle), e.g. an answer as soon as its question
 
 Each reply is handled and its result written to the checkpoint the moment it arrives; a killed run re-runs only
 the keys without a result (and the LLM reply cache makes even those free when their reply had already
@@ -17,10 +19,10 @@ import hashlib
 import json
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Iterable
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from underdog.data.dataset import MANIFEST_FILE, dataset_dir
 from underdog.data.prompts import PROMPT_VERSION
@@ -29,6 +31,8 @@ from underdog.llm import LLM
 from underdog.llm.base import Reply
 from underdog.llm.caller import Prompt, progress_bar, run_sync
 from underdog.store import Store
+
+T = TypeVar("T")
 
 
 class Checkpoint:
@@ -53,13 +57,17 @@ class Checkpoint:
 
     def put_many(self, items: dict[str, Any]) -> None:
         with self.store.transaction() as db:
-            db.executemany("INSERT OR REPLACE INTO data_checkpoints VALUES (?, ?, ?, ?)",
-                           [(self.job, k, json.dumps(v), time.time()) for k, v in items.items()])
+            db.executemany(PUT, [(self.job, k, json.dumps(v), time.time()) for k, v in items.items()])
+
+    async def aput(self, key: str, value: Any) -> None:
+        """`put_many({key: value})` through the store's worker thread (batched, off the event loop)."""
+        await asyncio.wrap_future(self.store.worker.write([(PUT, (self.job, key, json.dumps(value), time.time()))]))
 
     def clear(self) -> None:
         self.store.execute("DELETE FROM data_checkpoints WHERE job = ?", (self.job,))
 
 
+PUT = "INSERT OR REPLACE INTO data_checkpoints VALUES (?, ?, ?, ?)"
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,99}$")
 
 
@@ -84,32 +92,59 @@ def run_checkpointed(llm: LLM, prompts: dict[str, Prompt], checkpoint: Checkpoin
     All requests go out together through the shared call path (concurrent for APIs, gathered into batches for
     local models); each result is checkpointed the moment its reply arrives, and the bar advances per reply.
     """
-    results = checkpoint.done()
-    todo = [k for k in prompts if k not in results]
+    stream = Stream(llm, checkpoint, label, len(prompts))
+    results = stream.run(gather_all(stream.ask(key, prompt, handle, **params) for key, prompt in prompts.items()))
+    return dict(zip(prompts, results, strict=True))
 
-    bar = progress_bar(label, len(prompts))
-    task = bar.add_task(label, total=len(prompts), completed=len(prompts) - len(todo)) if bar else None
 
-    async def one(key: str) -> None:
-        reply = (await llm.abatch([prompts[key]], errors="return", **params))[0]
-        results[key] = handle(key, reply)
-        if reply.error:
-            checkpoint.failures[key] = reply.error  # not checkpointed: the next run retries it
+class Stream:
+    """Checkpointed calls that can start further calls as their replies arrive (pipelining), all through the
+    LLM's one concurrency limit: e.g. each question is answered as soon as it exists, not after the last one.
+
+    `ask` returns a key's checkpointed result without a call, or calls, handles the reply, and checkpoints the
+    result (not a failure: the next run retries it) before returning it.
+    """
+
+    def __init__(self, llm: LLM, checkpoint: Checkpoint, label: str, total: int):
+        self.llm = llm
+        self.checkpoint = checkpoint
+        self.done = checkpoint.done()
+        self.bar = progress_bar(label, total)
+        self.task = self.bar.add_task(label, total=total) if self.bar else None
+
+    async def ask(self, key: str, prompt: Prompt, handle: Callable[[str, Reply], Any], **params: Any) -> Any:
+        if key not in self.done:
+            reply = (await self.llm.abatch([prompt], errors="return", **params))[0]
+            result = handle(key, reply)
+            if reply.error:
+                self.checkpoint.failures[key] = reply.error
+            else:
+                await self.checkpoint.aput(key, result)
+                self.done[key] = result
         else:
-            checkpoint.put_many({key: results[key]})
-        if bar:
-            bar.advance(task)
+            result = self.done[key]
+        if self.bar:
+            self.bar.advance(self.task)
+        return result
 
-    async def run_all() -> None:
-        outcomes = await asyncio.gather(*(one(k) for k in todo), return_exceptions=True)
-        for outcome in outcomes:  # e.g. BudgetExceeded: raised once every other request has finished
-            if isinstance(outcome, BaseException):
-                raise outcome
+    def expect(self, more: int) -> None:
+        """Raise the bar's total by `more` calls found to be needed on the way."""
+        if self.bar and more:
+            self.bar.update(self.task, total=self.bar.tasks[0].total + more)
 
-    with bar or nullcontext():
-        if todo:
-            run_sync(run_all())
-    return {k: results[k] for k in prompts}
+    def run(self, work: Awaitable[T]) -> T:
+        """Run `work` (a coroutine using `ask`) on the shared loop, with the progress bar shown."""
+        with self.bar or nullcontext():
+            return run_sync(work)
+
+
+async def gather_all(coroutines: Iterable[Awaitable[T]]) -> list[T]:
+    """Results in order; the first exception (e.g. BudgetExceeded) is raised once every other one finished."""
+    outcomes = await asyncio.gather(*coroutines, return_exceptions=True)
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException):
+            raise outcome
+    return outcomes
 
 
 def provenance(llm: LLM | None, source: str, **fields: Any) -> dict[str, Any]:

@@ -4,9 +4,12 @@
     reply = llm.chat("What permits does a food truck need?")
     replies = llm.batch([[{"role": "user", "content": q}] for q in questions], progress="answers")
 
-Order of work per request: system prompt -> cache lookup -> budget check -> concurrency slot -> rate limit ->
-backend call with timeout -> retries with exponential backoff (honouring Retry-After) -> cache write -> usage log.
-A reply is cached as soon as it arrives, so a crashed or interrupted batch resumes without paying twice.
+Order of work per request: system prompt -> in-flight merge -> cache lookup -> budget check -> concurrency slot
+-> rate limit -> backend call with timeout -> retries with exponential backoff (honouring Retry-After) -> cache
+write with its usage-log row. A request identical to one already in flight (same cache key) waits for that one's
+reply instead of making its own call. Cache reads and writes run on the store's worker thread in batches, off the
+event loop; a reply is reported only once its cache write has committed, so a crashed or interrupted batch
+resumes without paying twice.
 """
 
 from __future__ import annotations
@@ -69,6 +72,10 @@ def _new_event_loop() -> asyncio.AbstractEventLoop:
 def run_sync(coro: Coroutine[Any, Any, T]) -> T:
     """Run a coroutine on the shared background loop and wait for its result."""
     return asyncio.run_coroutine_threadsafe(coro, _background_loop()).result()
+
+
+# -- requests in flight, by (event loop, cache key): an identical request waits for the first one's reply ------
+_in_flight: dict[tuple[int, str], asyncio.Future[Reply]] = {}
 
 
 # -- backends are shared per process: two roles on the same local model load it once ------------------------
@@ -195,9 +202,26 @@ class LLM:
 
     async def _call(self, request: Request) -> Reply:
         key = self.cache_key(request)
-        if self.store is not None and (hit := self.store.cache_get(key)) is not None:
+        flight = (id(asyncio.get_running_loop()), key)
+        if (leader := _in_flight.get(flight)) is not None:
+            reply = Reply(**(await asyncio.shield(leader)).to_cache(), cached=True)
+            await self._log(key, reply)
+            return reply
+        _in_flight[flight] = future = asyncio.get_running_loop().create_future()
+        try:
+            reply = await self._lookup_or_call(request, key)
+        except BaseException as exc:
+            _settle(future, exc)
+            raise
+        finally:
+            del _in_flight[flight]  # after the cache write committed: a later identical request hits the cache
+        future.set_result(reply)
+        return reply
+
+    async def _lookup_or_call(self, request: Request, key: str) -> Reply:
+        if self.store is not None and (hit := await asyncio.wrap_future(self.store.worker.get(key))) is not None:
             reply = Reply(**hit, cached=True)
-            self._log(key, reply)
+            await self._log(key, reply)
             return reply
         self._semaphore = self._semaphore or asyncio.Semaphore(self.spec.concurrency)
         async with self._semaphore:
@@ -209,8 +233,9 @@ class LLM:
                 self._reserved_usd -= estimate
         reply.cost_usd = self._cost(reply)
         if self.store is not None:
-            self.store.cache_put(key, self.spec.provider, self.spec.model, request.key_fields(), reply.to_cache())
-        self._log(key, reply)
+            await asyncio.wrap_future(self.store.worker.put(
+                key, self.spec.provider, self.spec.model, request.key_fields(), reply.to_cache(),
+                log=self._log_fields(key, reply)))
         return reply
 
     async def _call_with_retries(self, request: Request, key: str) -> Reply:
@@ -227,13 +252,13 @@ class LLM:
             except (RetryableError, TimeoutError) as exc:
                 reason = str(exc) or f"no reply within {self.spec.timeout_s:g} s"
                 if attempt + 1 == attempts:
-                    self._log(key, Reply(text="", latency_s=time.perf_counter() - started), error=reason)
+                    await self._log(key, Reply(text="", latency_s=time.perf_counter() - started), error=reason)
                     raise ModelError(redact(f"{self.label}: {reason} (gave up after {attempts} attempts)")) from None
                 retry_after = getattr(exc, "retry_after", None)
                 backoff = min(0.5 * 2**attempt, 30.0) * (0.5 + random.random() / 2)
                 await asyncio.sleep(retry_after if retry_after is not None else backoff)
             except UnderdogError as exc:
-                self._log(key, Reply(text=""), error=str(exc))
+                await self._log(key, Reply(text=""), error=str(exc))
                 raise type(exc)(redact(f"{self.label}: {exc}")) from None
         raise AssertionError("unreachable")
 
@@ -269,15 +294,24 @@ class LLM:
                 )
         return estimate
 
-    def _log(self, key: str, reply: Reply, error: str | None = None) -> None:
-        if self.store is None:
-            return
-        self.store.log_call(
-            stage=self.stage, role=self.role, provider=self.spec.provider, model=self.name, cache_key=key,
-            cached=int(reply.cached), input_tokens=reply.input_tokens, output_tokens=reply.output_tokens,
-            latency_s=reply.latency_s, cost_usd=0.0 if reply.cached else reply.cost_usd,
-            error=redact(error) if error else None,
-        )
+    async def _log(self, key: str, reply: Reply, error: str | None = None) -> None:
+        if self.store is not None:
+            await asyncio.wrap_future(self.store.worker.log(**self._log_fields(key, reply, error)))
+
+    def _log_fields(self, key: str, reply: Reply, error: str | None = None) -> dict[str, Any]:
+        return {"stage": self.stage, "role": self.role, "provider": self.spec.provider, "model": self.name,
+                "cache_key": key, "cached": int(reply.cached), "input_tokens": reply.input_tokens,
+                "output_tokens": reply.output_tokens, "latency_s": reply.latency_s,
+                "cost_usd": 0.0 if reply.cached else reply.cost_usd, "error": redact(error) if error else None}
+
+
+def _settle(future: asyncio.Future[Reply], exc: BaseException) -> None:
+    """Hand a leader's failure to the requests waiting on it (and mark it seen, so none is left unretrieved)."""
+    if isinstance(exc, asyncio.CancelledError):
+        future.cancel()
+        return
+    future.set_exception(exc)
+    future.exception()
 
 
 def adapter_fingerprint(adapter: str | None) -> str | None:

@@ -7,7 +7,12 @@ from underdog.errors import UnderdogError, redact
 from underdog.llm.base import NOT_CHECKED, OK
 from underdog.llm.registry import create_backend
 
-__all__ = ["NOT_CHECKED", "OK", "check_model"]
+__all__ = ["NOT_CHECKED", "OK", "check_model", "usable"]
+
+
+def usable(status: str) -> bool:
+    """Whether a `check_model` status is not a failure ("ok", or a provider with no cheap probe)."""
+    return status in (OK, NOT_CHECKED)
 
 
 def check_model(spec: ModelSpec, timeout_s: float = 5.0) -> str:

@@ -1,0 +1,161 @@
+"""Whole commands as a user runs them (`generate`, `ingest`, `judge`), against a loopback server with lognormal
+latency (median 0.5 s, mean 0.567 s) and concurrency 32.
+
+    .venv/bin/python bench/command_throughput.py [--repeats 3] [--topics 100] [--chunks 400] [--questions 200]
+        [--baseline-src ../main-before/src]   # also run another checkout's CLI, alternating, and print the ratio
+
+Each command runs in a subprocess (`python -m underdog ...`) in a fresh project, so start-up, cache lookups,
+checkpoints and the dataset write all count. It prints requests/s over the command's wall time, the ratio to the
+ideal (concurrency / mean latency), the share of the wall time between the first and last request at the
+server ("busy"), and how long after the command's start its first request arrived. With synthetic-data-kit
+installed it would run the peer on the same server; it is not installed here, so it says so.
+The server runs in its own process and replies validly to underdog's prompts (`underdog.testing`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import math
+import multiprocessing
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+MEDIAN_S, SIGMA, CONCURRENCY = 0.5, 0.5, 32
+MEAN_S = MEDIAN_S * math.exp(SIGMA**2 / 2)
+IDEAL = CONCURRENCY / MEAN_S
+
+
+def _serve(port: int) -> None:
+    import uvicorn
+
+    from underdog.testing import ScriptedOpenAI, lognormal_latency, plausible_reply
+
+    fake = ScriptedOpenAI(plausible_reply, latency=lognormal_latency(MEDIAN_S, SIGMA))
+    uvicorn.run(fake.app, host="127.0.0.1", port=port, log_level="error", backlog=4096)
+
+
+def _stats(url: str, since: int = 0) -> dict:
+    return httpx.get(url + "/_stats", params={"since": since}, timeout=5).json()
+
+
+def _wait_ready(url: str) -> None:
+    for _ in range(400):
+        try:
+            _stats(url)
+            return
+        except httpx.HTTPError:
+            time.sleep(0.05)
+    raise RuntimeError("bench server did not start")
+
+
+def _config(url: str) -> str:
+    role = (f"{{provider: openai, model: bench, base_url: '{url}/v1', api_key_env: BENCH_API_KEY, "
+            f"concurrency: {CONCURRENCY}, timeout_s: 60, params: {{temperature: 0.7, max_tokens: 256}}")
+    return (f"domain: city services\nmodels:\n  teacher: {role}}}\n  judge: {role}}}\n  student: {role}}}\n"
+            f"  reference: {role}, system_prompt: 'You are the big reference model.'}}\n")
+
+
+def _project(url: str, topics: int, chunks: int, questions: int) -> Path:
+    root = Path(tempfile.mkdtemp(prefix="underdog-bench-"))
+    (root / "underdog.yaml").write_text(_config(url))
+    names = "\n".join(f"    - permit type {i}" for i in range(topics))
+    (root / "topics.yaml").write_text(f"categories:\n  Permits:\n{names}\n")
+    docs = root / "docs"
+    docs.mkdir()
+    for i in range(chunks):  # one chunk per file: each shorter than data.chunk_size
+        (docs / f"page{i:04d}.txt").write_text(f"Section {i}. " + "Vendors must renew permits every year. " * 35)
+    (root / "questions.jsonl").write_text("".join(json.dumps({"question": f"How do I renew permit {i}?"}) + "\n"
+                                                  for i in range(questions)))
+    return root
+
+
+def _cli(root: Path, *args: str, src: str | None = None) -> float:
+    env = os.environ | {"BENCH_API_KEY": "sk-bench", "COLUMNS": "200"}
+    if src:
+        env["PYTHONPATH"] = src
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "underdog", *args], cwd=root, env=env, capture_output=True,
+                          text=True, timeout=900)
+    elapsed = time.perf_counter() - started
+    if done.returncode:
+        raise RuntimeError(f"underdog {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
+    return elapsed
+
+
+def run_command(url: str, command: str, sizes: argparse.Namespace, src: str | None) -> dict:
+    """One command in a fresh project (setup calls, e.g. the answers before `judge`, are not timed)."""
+    root = _project(url, sizes.topics, sizes.chunks, sizes.questions)
+    if command == "judge":
+        _cli(root, "evalset", "import", "questions.jsonl", "--name", "bench", src=src)
+        _cli(root, "answer", "student", src=src)
+        _cli(root, "answer", "reference", src=src)
+    before = _stats(url)
+    args = {"generate": ["generate"], "ingest": ["ingest", "docs", "--name", "docs"],
+            "judge": ["judge", "student", "--quiet"]}[command]
+    started = time.time()
+    elapsed = _cli(root, *args, src=src)
+    shutil.rmtree(root)
+    after = _stats(url, since=before["requests"])
+    requests = after["requests"] - before["requests"]
+    return {"requests": requests, "rate": requests / elapsed, "busy": (after["last"] - after["first"]) / elapsed,
+            "lead": after["first"] - started}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--topics", type=int, default=100, help="generate: topics (x6 questions each)")
+    parser.add_argument("--chunks", type=int, default=400, help="ingest: chunks (one file each)")
+    parser.add_argument("--questions", type=int, default=200, help="judge: eval-set questions (x2 orders)")
+    parser.add_argument("--commands", default="generate,ingest,judge")
+    parser.add_argument("--baseline-src", help="also run each command with PYTHONPATH=this (e.g. main's src), "
+                        "alternating with this checkout's runs, and print the ratio")
+    args = parser.parse_args()
+    from underdog.testing import free_port
+
+    port = free_port()
+    server = multiprocessing.get_context("spawn").Process(target=_serve, args=(port,), daemon=True)
+    server.start()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the server too when the bench is stopped
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_ready(url)
+        print(f"latency lognormal: median {MEDIAN_S} s, mean {MEAN_S:.3f} s; concurrency {CONCURRENCY}; "
+              f"ideal {IDEAL:.1f} requests/s")
+        print(f"{'command':>9} {'sources':>8} {'requests':>8} {'req/s min':>9} {'median':>7} {'of ideal':>8} "
+              f"{'busy':>5} {'first request after':>19}")
+        for command in args.commands.split(","):
+            sources = {"this": None} | ({"baseline": args.baseline_src} if args.baseline_src else {})
+            runs: dict[str, list[dict]] = {name: [] for name in sources}
+            for _ in range(args.repeats):  # alternate, so both see the same load on a shared machine
+                for name, src in sources.items():
+                    runs[name].append(run_command(url, command, args, src))
+            for name, got in runs.items():
+                rates = [r["rate"] for r in got]
+                print(f"{command:>9} {name:>8} {got[0]['requests']:>8} {min(rates):>9.1f} "
+                      f"{statistics.median(rates):>7.1f} {statistics.median(rates) / IDEAL:>8.2f} "
+                      f"{statistics.median(r['busy'] for r in got):>5.2f} "
+                      f"{statistics.median(r['lead'] for r in got):>17.2f} s", flush=True)
+            if args.baseline_src:
+                ratio = statistics.median(r["rate"] for r in runs["this"]) / statistics.median(
+                    r["rate"] for r in runs["baseline"])
+                print(f"{command:>9} this / baseline: {ratio:.2f}", flush=True)
+        if importlib.util.find_spec("synthetic_data_kit") is None:
+            print("peer synthetic-data-kit: not installed, skipped (issue 11 measured it at 7.3-8.7 requests/s)")
+    finally:
+        server.terminate()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,31 @@
+"""Start-up stays light: the CLI imports no stage's heavy libraries until a command needs them (issue 11)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+HEAVY = ["torch", "transformers", "peft", "scipy", "openai", "datasketch", "matplotlib", "numpy", "pandas",
+         "fastapi", "litellm", "pydantic"]
+
+
+def imported_after(code: str) -> list[str]:
+    probe = f"{code}\nimport json, sys\nprint(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_importing_the_cli_imports_no_heavy_library():
+    assert imported_after("import underdog.cli") == []
+
+
+def test_help_lists_every_stage_without_importing_them():
+    code = ("import contextlib, io\nfrom underdog.cli import app\nout = io.StringIO()\n"
+            "with contextlib.redirect_stdout(out), contextlib.suppress(SystemExit):\n"
+            "    app(['--help'])\nassert 'generate' in out.getvalue() and 'judge' in out.getvalue(), out.getvalue()")
+    assert imported_after(code) == []
+
+
+def test_generate_module_does_not_import_scipy():
+    assert "scipy" not in imported_after("import underdog.data.generation")
