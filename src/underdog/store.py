@@ -346,6 +346,7 @@ def m302_judge_configs(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX judge_results_config ON judge_results(config_id, reference, evalset)")
 
 
+@migration
 def m402_arena_invites(db: sqlite3.Connection) -> None:
     """Organiser invite codes: one code, one voter (bound on first use)."""
     db.execute(

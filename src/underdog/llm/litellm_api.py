@@ -8,7 +8,10 @@ sent to every model that litellm says takes them (it raises for the others, so t
 
 from __future__ import annotations
 
-import litellm
+import os
+
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # its bundled prices: no download at import
+import litellm  # noqa: E402
 
 from underdog.config import ModelSpec
 from underdog.llm.base import BackendBase, Reply, Request
