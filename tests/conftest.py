@@ -17,6 +17,7 @@ REPO = Path(__file__).resolve().parents[1]
 os.environ.setdefault("UNDERDOG_CACHE", str(REPO / ".cache" / "underdog"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # no download when a test imports litellm
 CLI_WIDTH = 160  # every in-process CLI run renders at this width, whatever the terminal or the tmp path length
 
 
