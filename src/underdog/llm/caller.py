@@ -22,25 +22,14 @@ import random
 import threading
 import time
 from collections.abc import Coroutine, Sequence
-from contextlib import nullcontext
 from pathlib import Path
 from typing import Any, TypeVar
-
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    ProgressColumn,
-    Task,
-    TextColumn,
-    TimeRemainingColumn,
-)
-from rich.text import Text
 
 from underdog.config import ModelSpec
 from underdog.errors import BudgetExceeded, ModelError, UnderdogError, redact
 from underdog.llm.base import Message, Reply, Request, RetryableError
 from underdog.llm.registry import create_backend
+from underdog.progress import SILENT, Reporter
 from underdog.store import Store
 
 T = TypeVar("T")
@@ -117,8 +106,9 @@ class LLM:
 
     def __init__(self, spec: ModelSpec, store: Store | None = None, *, role: str | None = None,
                  stage: str | None = None, budget_usd: float | None = None,
-                 stage_budget_usd: float | None = None):
+                 stage_budget_usd: float | None = None, reporter: Reporter = SILENT):
         self.spec = spec
+        self.reporter = reporter
         self.store = store
         self.role = role
         self.stage = stage
@@ -146,36 +136,45 @@ class LLM:
         return run_sync(self.abatch(prompts, errors=errors, progress=progress, json_mode=json_mode,
                                     samples=samples, **params))
 
+    def score(self, prompts: Sequence[Prompt], options: Sequence[str], *, progress: str | None = None
+              ) -> list[list[float]]:
+        """For each prompt, the log-probability of each option as the reply (a local judge's verdict without
+        parsing text), through the same cache, log and retries as completions. Raises ModelError when the
+        backend cannot score."""
+        if not self.backend.can_score:
+            raise ModelError(f"{self.label} cannot score options (provider {self.spec.provider})")
+        replies = run_sync(self.abatch(prompts, progress=progress, options=tuple(options)))
+        return [r.scores or [] for r in replies]
+
     async def achat(self, prompt: Prompt, **params: Any) -> Reply:
         return (await self.abatch([prompt], errors="raise", **params))[0]
 
     async def abatch(self, prompts: Sequence[Prompt], *, errors: str = "raise", progress: str | None = None,
                      json_mode: bool = False, samples: Sequence[int] | None = None,
-                     **params: Any) -> list[Reply]:
+                     options: tuple[str, ...] | None = None, **params: Any) -> list[Reply]:
         """Completions for many prompts, in order.
 
         Args:
             errors: "raise" re-raises the first failure after every other request finished (their replies
                 are cached either way); "return" puts the message in `Reply.error` instead.
-            progress: a label to show a progress bar with rate and ETA.
+            progress: a label to report progress under (to this LLM's reporter: a bar in the CLI).
             json_mode: ask the server for a JSON object (where supported).
             samples: per-prompt sample index (best-of-n), so identical prompts get distinct cached replies.
+            options: score these options instead of generating (see `score`).
             params: overrides of the spec's generation params (temperature, top_p, max_tokens, seed, stop).
         """
         gen = self.spec.with_params(**params).params
-        requests = [Request(self._messages(p), gen, json_mode, samples[i] if samples else 0)
+        requests = [Request(self._messages(p), gen, json_mode, samples[i] if samples else 0, options)
                     for i, p in enumerate(prompts)]
-        bar = progress_bar(progress, len(requests))
-        task = bar.add_task(progress or "", total=len(requests)) if bar else None
+        reporter = self.reporter if progress else SILENT
+        with reporter.task(progress or "", len(requests)) as task:
 
-        async def one(request: Request) -> Reply:
-            try:
-                return await self._call(request)
-            finally:
-                if bar:
-                    bar.advance(task)
+            async def one(request: Request) -> Reply:
+                try:
+                    return await self._call(request)
+                finally:
+                    task.advance()
 
-        with bar or nullcontext():
             results = await asyncio.gather(*(one(r) for r in requests), return_exceptions=True)
         replies = []
         for result in results:
@@ -224,18 +223,19 @@ class LLM:
             await self._log(key, reply)
             return reply
         self._semaphore = self._semaphore or asyncio.Semaphore(self.spec.concurrency)
-        async with self._semaphore:
-            estimate = self._check_budget(request)
-            self._reserved_usd += estimate
-            try:
+        estimate = 0.0
+        try:
+            async with self._semaphore:
+                estimate = self._check_budget(request)
+                self._reserved_usd += estimate
                 reply = await self._call_with_retries(request, key)
-            finally:
-                self._reserved_usd -= estimate
-        reply.cost_usd = self._cost(reply)
-        if self.store is not None:
-            await asyncio.wrap_future(self.store.worker.put(
-                key, self.spec.provider, self.spec.model, request.key_fields(), reply.to_cache(),
-                log=self._log_fields(key, reply)))
+            reply.cost_usd = self._cost(reply)
+            if self.store is not None:
+                await asyncio.wrap_future(self.store.worker.put(
+                    key, self.spec.provider, self.spec.model, request.key_fields(), reply.to_cache(),
+                    log=self._log_fields(key, reply)))
+        finally:
+            self._reserved_usd -= estimate  # only once the cost is in the store's spend (or the call failed)
         return reply
 
     async def _call_with_retries(self, request: Request, key: str) -> Reply:
@@ -246,7 +246,7 @@ class LLM:
             try:
                 self.http_calls += 1
                 async with asyncio.timeout(self._timeout_s):  # no extra task per call, unlike wait_for
-                    reply = await self.backend.complete(request)
+                    reply = await (self.backend.score(request) if request.options else self.backend.complete(request))
                 reply.latency_s = time.perf_counter() - started
                 return reply
             except (RetryableError, TimeoutError) as exc:
@@ -334,16 +334,3 @@ def _hash_weights(adapter: str, weights: str, size: int, mtime_ns: int) -> str:
     return digest.hexdigest()
 
 
-class RateColumn(ProgressColumn):
-    """Average completions per second since the bar started (local batches finish in bursts)."""
-
-    def render(self, task: Task) -> Text:
-        rate = task.completed / task.elapsed if task.elapsed and task.completed else None
-        return Text(f"{rate:.2f}/s" if rate else "–/s", style="progress.data.speed")
-
-
-def progress_bar(label: str | None, total: int) -> Progress | None:
-    if not label or total <= 1:
-        return None
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), RateColumn(),
-                    TimeRemainingColumn())
