@@ -85,7 +85,7 @@ def test_four_adapters_share_one_base_and_answer_like_their_own_copy(own_base: P
 def test_scoring_uses_the_views_adapter(own_base: Path, adapters: list[Path]) -> None:
     tiny_llama_dir = own_base
     messages = [{"role": "user", "content": "Which is better, A or B?"}]
-    scores = [LLM(ModelSpec(model=str(tiny_llama_dir), adapter=str(a), device="cpu")).backend.score_options(
-        messages, ["A", "B"]) for a in adapters[:2]]
-    base = LLM(ModelSpec(model=str(tiny_llama_dir), device="cpu")).backend.score_options(messages, ["A", "B"])
+    scores = [LLM(ModelSpec(model=str(tiny_llama_dir), adapter=str(a), device="cpu")).score([messages], ["A", "B"])[0]
+              for a in adapters[:2]]
+    base = LLM(ModelSpec(model=str(tiny_llama_dir), device="cpu")).score([messages], ["A", "B"])[0]
     assert scores[0] != scores[1] and base not in scores

@@ -26,3 +26,20 @@ def test_piped_error_keeps_long_lines_whole(tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, "-m", "underdog", "evalset", "import", str(missing)], cwd=tmp_path,
                             capture_output=True, text=True, timeout=120, env=os.environ | {"PYTHONPATH": SRC})
     assert result.stderr.splitlines() == [f"error: {missing}: not found"]
+
+
+def test_the_library_prints_nothing_and_the_cli_shows_progress(project_dir, tiny_llama_dir, capfd, cli) -> None:
+    """Stages report to the project's reporter: silent by default, rich bars in the CLI."""
+    from underdog.evaluate.answer import answer
+    from underdog.evaluate.evalset import import_evalset
+    from underdog.project import Project
+
+    (project_dir / "q.txt").write_text("What is a permit?\nWhere is the office?\nWho pays the fee?\n")
+    project = Project(project_dir, overrides=["evaluate.answer_max_tokens=4"])
+    import_evalset(project, project_dir / "q.txt", "e")
+    answer(project, str(tiny_llama_dir), "e")
+    out, err = capfd.readouterr()
+    assert out == "" and "answers" not in err
+    shown = cli("--set", "evaluate.answer_max_tokens=5", "answer", str(tiny_llama_dir), "-e", "e")
+    assert shown.exit_code == 0, shown.output
+    assert "answers of" in shown.output  # the bar's label, drawn by the CLI's reporter

@@ -41,7 +41,7 @@ def test_system_prompt_is_applied(tiny_llama_dir) -> None:
 def test_score_options_equals_manual_log_probability(tiny_llama_dir) -> None:
     llm = LLM(ModelSpec(model=str(tiny_llama_dir)))
     messages = [{"role": "user", "content": "Which is better, A or B?"}]
-    scores = llm.backend.score_options(messages, ["A", "B", "tie"])
+    scores = llm.score([messages], ["A", "B", "tie"])[0]
     assert len(scores) == 3 and all(s < 0 for s in scores)
     loaded = load_model(str(tiny_llama_dir))
     tok = loaded.tokenizer
@@ -76,3 +76,18 @@ def test_inference_dtype_follows_the_gpu_generation(monkeypatch: pytest.MonkeyPa
     assert inference_dtype("cpu") == torch.float32
     assert inference_dtype("cuda") == inference_dtype("cuda:0") == torch.float16
     assert inference_dtype("cuda:1") == torch.bfloat16
+
+
+def test_scoring_goes_through_the_call_path(tiny_llama_dir, tmp_path) -> None:
+    from underdog.store import Store
+
+    store = Store(tmp_path / "underdog.db")
+    messages = [{"role": "user", "content": "Which is better, A or B?"}]
+    first = LLM(ModelSpec(model=str(tiny_llama_dir)), store, stage="judge")
+    scores = first.score([messages, messages + [{"role": "user", "content": "again"}]], ["A", "B"])
+    again = LLM(ModelSpec(model=str(tiny_llama_dir)), store, stage="judge")
+    assert again.score([messages], ["A", "B"])[0] == scores[0] and again.http_calls == 0  # cached
+    assert first.http_calls == 2 and store.usage()[0]["calls"] == 3  # logged like completions
+    api = LLM(ModelSpec(provider="openai", model="m", base_url="http://127.0.0.1:9/v1"))
+    with pytest.raises(ModelError, match="cannot score options"):
+        api.score([messages], ["A", "B"])

@@ -26,6 +26,7 @@ from underdog.config import (
 from underdog.errors import ConfigError, UnderdogError
 from underdog.llm import LLM
 from underdog.locking import ProjectLock
+from underdog.progress import SILENT, Reporter
 from underdog.store import Store
 
 DB_NAME = "underdog.db"
@@ -74,12 +75,13 @@ def find_root(start: Path) -> Path | None:
 
 class Project:
     """Paths, config, store and configured models of one project folder (the nearest one at or above `root`
-    that holds an `underdog.yaml`)."""
+    that holds an `underdog.yaml`). Its stages report progress to `reporter` (nothing, unless the CLI gives one)."""
 
-    def __init__(self, root: Path | str = ".", overrides: list[str] | None = None):
+    def __init__(self, root: Path | str = ".", overrides: list[str] | None = None, reporter: Reporter = SILENT):
         start = Path(root).resolve()
         self.root = find_root(start) or start
         self.overrides = overrides or []
+        self.reporter = reporter
 
     def require(self) -> Project:
         """This project, or ConfigError when there is no `underdog.yaml` (nothing is created)."""
@@ -162,9 +164,13 @@ class Project:
 
     def llm(self, name: str, stage: str | None = None) -> LLM:
         """The named model behind the shared call path, logging to this project's store."""
-        spec = self.model_spec(name)
-        return LLM(spec, self.store, role=name, stage=stage, budget_usd=self.config.budget_usd,
-                   stage_budget_usd=self.config.stage_budgets_usd.get(stage or ""))
+        return self.model(self.model_spec(name), role=name, stage=stage)
+
+    def model(self, spec: ModelSpec, role: str | None = None, stage: str | None = None) -> LLM:
+        """`spec` behind the shared call path with this project's store, budgets and reporter: the one way a
+        stage builds a model."""
+        return LLM(spec, self.store, role=role, stage=stage, budget_usd=self.config.budget_usd,
+                   stage_budget_usd=self.config.stage_budgets_usd.get(stage or ""), reporter=self.reporter)
 
 
 def init_project(domain: str, root: Path | str = ".", force: bool = False) -> Path:

@@ -64,9 +64,10 @@ def _root(
                                  help="Project folder (holds underdog.yaml).", show_default=False),
     set_: list[str] = typer.Option([], "--set", help="Override a config key, e.g. --set train.epoch=3."),
 ) -> None:
+    from underdog.cli.progress import RichReporter
     from underdog.project import Project  # here, not at the top: `underdog --help` needs no project
 
-    ctx.obj = Project(project, overrides=set_)
+    ctx.obj = Project(project, overrides=set_, reporter=RichReporter(console))
 
 
 # Commands that call models or write artifacts: one at a time per project (a second one says who holds the lock).

@@ -221,9 +221,8 @@ def rate_examples(project: Project, examples: list[Example], report: Report, thr
 def _rate_by_logprobs(llm: LLM, prompts: list[str], ratings: list[float | None], report: Report) -> None:
     """A local rater whose text stayed unparseable picks its most likely total among "1".."10" instead."""
     options = [str(n) for n in range(1, 11)]
-    for i, rating in enumerate(ratings):
-        if rating is None:
-            messages = [{"role": "user", "content": prompts[i] + "\nAnswer with the total only: one number, 1-10."}]
-            scores = llm.backend.score_options(messages, options)
-            ratings[i] = float(options[scores.index(max(scores))])
-            report.fixed["rating_from_logprobs"] += 1
+    todo = [i for i, rating in enumerate(ratings) if rating is None]
+    asks = [prompts[i] + "\nAnswer with the total only: one number, 1-10." for i in todo]
+    for i, scores in zip(todo, llm.score(asks, options) if todo else [], strict=True):
+        ratings[i] = float(options[scores.index(max(scores))])
+        report.fixed["rating_from_logprobs"] += 1

@@ -20,7 +20,6 @@ import json
 import re
 import time
 from collections.abc import Awaitable, Callable, Iterable
-from contextlib import nullcontext
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -29,7 +28,8 @@ from underdog.data.prompts import PROMPT_VERSION
 from underdog.errors import UnderdogError
 from underdog.llm import LLM
 from underdog.llm.base import Reply
-from underdog.llm.caller import Prompt, progress_bar, run_sync
+from underdog.llm.caller import Prompt, run_sync
+from underdog.progress import NoTask, Task
 from underdog.store import Store
 
 T = TypeVar("T")
@@ -109,8 +109,8 @@ class Stream:
         self.llm = llm
         self.checkpoint = checkpoint
         self.done = checkpoint.done()
-        self.bar = progress_bar(label, total)
-        self.task = self.bar.add_task(label, total=total) if self.bar else None
+        self.label, self.total = label, total
+        self.task: Task = NoTask()
 
     async def ask(self, key: str, prompt: Prompt, handle: Callable[[str, Reply], Any], **params: Any) -> Any:
         if key not in self.done:
@@ -123,18 +123,17 @@ class Stream:
                 self.done[key] = result
         else:
             result = self.done[key]
-        if self.bar:
-            self.bar.advance(self.task)
+        self.task.advance()
         return result
 
     def expect(self, more: int) -> None:
         """Raise the bar's total by `more` calls found to be needed on the way."""
-        if self.bar and more:
-            self.bar.update(self.task, total=self.bar.tasks[0].total + more)
+        if more:
+            self.task.grow(more)
 
     def run(self, work: Awaitable[T]) -> T:
-        """Run `work` (a coroutine using `ask`) on the shared loop, with the progress bar shown."""
-        with self.bar or nullcontext():
+        """Run `work` (a coroutine using `ask`) on the shared loop, reporting progress to the LLM's reporter."""
+        with self.llm.reporter.task(self.label, self.total) as self.task:
             return run_sync(work)
 
 

@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from underdog.config import ModelSpec
 from underdog.errors import ModelError
 from underdog.evaluate.evalset import load_evalset, resolve_evalset
-from underdog.llm import LLM
 from underdog.llm.caller import adapter_fingerprint
 from underdog.project import Project
 
@@ -91,8 +90,7 @@ def answer(project: Project, candidate: str | ModelSpec | Candidate, evalset: st
     cand = resolve_candidate(project, candidate, **changes)  # type: ignore[arg-type]
     name = resolve_evalset(project, evalset)
     questions = load_evalset(project, name)
-    llm = LLM(cand.spec, project.store, role=cand.name, stage="answer", budget_usd=project.config.budget_usd,
-              stage_budget_usd=project.config.stage_budgets_usd.get("answer"))
+    llm = project.model(cand.spec, role=cand.name, stage="answer")
     replies = llm.batch([q.question for q in questions], errors="return",
                         progress=f"answers of {cand.name}" if progress else None)
     answers = [Answer(q.id, q.question, r.text, r.output_tokens, r.error) for q, r in zip(questions, replies,

@@ -29,8 +29,6 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from rich.progress import Progress
-
 from underdog.config import ModelSpec
 from underdog.errors import ModelError, UnderdogError
 from underdog.evaluate import stats
@@ -107,7 +105,8 @@ def pair_messages(pair: Pair, rubric: Sequence[str], json_mode: bool) -> list[di
 
 
 def uses_logprobs(llm: LLM) -> bool:
-    return llm.spec.provider == "local"
+    """Judges whose backend scores options (local models) give verdicts by log-probability."""
+    return llm.backend.can_score
 
 
 def judge_identity(llm: LLM) -> str:
@@ -181,18 +180,16 @@ def _ask_local(llm: LLM, rubric: Sequence[str], pairs: Sequence[Pair], keys: lis
     """Verdict = the option most raised above its log-probability for a content-free pair ("N/A" answers):
     contextual calibration (Zhao et al., 2021) removes a small judge's constant preference for one letter,
     so what is left of its position bias is measured by the swap instead of deciding every verdict."""
-    null = llm.backend.score_options(judge_messages(*NULL_PAIR, rubric, json_mode=False), list(VERDICTS))
+    prompts = [judge_messages(*NULL_PAIR, rubric, json_mode=False)]
+    prompts += [pair_messages(pair, rubric, json_mode=False) for pair in pairs]
+    null, *scored = llm.score(prompts, VERDICTS, progress=progress)
     out = []
-    with Progress(disable=not progress or len(pairs) < 2) as bar:
-        task = bar.add_task(progress or "", total=len(pairs))
-        for pair, key in zip(pairs, keys, strict=True):
-            scores = llm.backend.score_options(pair_messages(pair, rubric, json_mode=False), list(VERDICTS))
-            lift = [s - n for s, n in zip(scores, null, strict=True)]
-            best = max(range(len(VERDICTS)), key=lambda j: lift[j])
-            raw = {"logprobs": dict(zip(VERDICTS, scores, strict=True)),
-                   "content_free": dict(zip(VERDICTS, null, strict=True))}
-            out.append(Verdict(VERDICTS[best], key, raw=json.dumps(raw)))
-            bar.advance(task)
+    for scores, key in zip(scored, keys, strict=True):
+        lift = [s - n for s, n in zip(scores, null, strict=True)]
+        best = max(range(len(VERDICTS)), key=lambda j: lift[j])
+        raw = {"logprobs": dict(zip(VERDICTS, scores, strict=True)),
+               "content_free": dict(zip(VERDICTS, null, strict=True))}
+        out.append(Verdict(VERDICTS[best], key, raw=json.dumps(raw)))
     return out
 
 
@@ -520,8 +517,7 @@ def judge_for(project: Project, judge_: str | ModelSpec) -> Judge:
     if is_grounded(judge_):
         return grounded_judge(judge_, project.config.evaluate.similarity_margin)
     if isinstance(judge_, ModelSpec):
-        return LLM(judge_, project.store, role=f"judge {judge_.model}", stage="judge",
-                   budget_usd=project.config.budget_usd)
+        return project.model(judge_, role=f"judge {judge_.model}", stage="judge")
     return project.llm(judge_, stage="judge")
 
 

@@ -12,7 +12,8 @@ Message = dict[str, str]
 
 @dataclass(frozen=True)
 class Request:
-    """One chat completion: messages, sampling params, optional JSON mode, and a sample index.
+    """One chat completion: messages, sampling params, optional JSON mode, and a sample index; or, with
+    `options`, the log-probability of each option as the reply (backends that declare `can_score`).
 
     `sample` distinguishes otherwise identical requests (best-of-n) so each gets its own cache entry.
     """
@@ -21,14 +22,16 @@ class Request:
     params: GenerationParams = field(default_factory=GenerationParams)
     json_mode: bool = False
     sample: int = 0
+    options: tuple[str, ...] | None = None
 
     def key_fields(self) -> dict[str, Any]:
-        return {
+        fields = {
             "messages": self.messages,
             "params": self.params.model_dump(),
             "json_mode": self.json_mode,
             "sample": self.sample,
         }
+        return fields | ({"options": list(self.options)} if self.options else {})
 
 
 @dataclass
@@ -43,14 +46,16 @@ class Reply:
     latency_s: float = 0.0
     cost_usd: float = 0.0
     error: str | None = None
+    scores: list[float] | None = None  # per option, for a scoring request
 
     def to_cache(self) -> dict[str, Any]:
-        return {
+        cached = {
             "text": self.text,
             "input_tokens": self.input_tokens,
             "output_tokens": self.output_tokens,
             "finish_reason": self.finish_reason,
         }
+        return cached | ({"scores": self.scores} if self.scores is not None else {})
 
 
 class RetryableError(Exception):
@@ -68,10 +73,14 @@ class Backend(Protocol):
     """
 
     queues_requests: bool  # requests wait in a local batch queue, so the call path sets no timeout
-    can_score: bool  # score_options(messages, options) -> a log-probability per option
+    can_score: bool  # score(request with options) -> Reply.scores, a log-probability per option
     can_stream: bool  # stream(request, cancel) -> text pieces, then the Reply
 
     async def complete(self, request: Request) -> Reply: ...
+
+    async def score(self, request: Request) -> Reply:
+        """`Reply.scores`: the log-probability of each of `request.options` as the reply (if `can_score`)."""
+        ...
 
     def check(self, timeout_s: float) -> str:
         """"ok", or why the model cannot be used now, without spending tokens."""

@@ -442,5 +442,7 @@ class LocalBackend(BackendBase):
     def room_for_reply(self, messages: list[Message]) -> int | None:
         return room_for_reply(self.loaded, messages)
 
-    def score_options(self, messages: list[Message], options: list[str]) -> list[float]:
-        return score_options(self.loaded, messages, options)
+    async def score(self, request: Request) -> Reply:
+        """The log-probability of each of `request.options` as the reply (not batched: one forward pass each)."""
+        scores = await asyncio.to_thread(score_options, self.loaded, request.messages, list(request.options or ()))
+        return Reply(text="", input_tokens=len(_prompt_ids(self.loaded, request.messages)), scores=scores)

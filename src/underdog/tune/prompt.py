@@ -25,7 +25,6 @@ from underdog.evaluate import stats
 from underdog.evaluate.answer import Answer, Candidate, answer, resolve_candidate
 from underdog.evaluate.evalset import resolve_evalset
 from underdog.evaluate.judge import JudgeResult, judge, judge_pairs
-from underdog.llm import LLM
 from underdog.project import Project
 from underdog.textfile import read_user_text
 
@@ -153,7 +152,7 @@ def best_of_n(project: Project, cand: Candidate, evalset: str, n: int, progress:
     """n samples per question (distinct seeds), then a knockout: the jury compares the current best with each
     next sample and keeps the winner (a tie keeps the current best)."""
     first = answer(project, cand, evalset, progress=progress)  # sample 0, stored like any answer
-    llm = LLM(cand.spec, project.store, role=cand.name, stage="tune", budget_usd=project.config.budget_usd)
+    llm = project.model(cand.spec, role=cand.name, stage="tune")
     base_seed = cand.spec.params.seed or 0
     best = list(first)
     for k in range(1, n):
