@@ -24,13 +24,15 @@ def with_run(project_dir: Path) -> Path:
     return project_dir
 
 
-def test_known_names_resolve(with_run: Path, tiny_llama_dir: Path) -> None:
+def test_known_names_resolve(with_run: Path, tmp_path: Path) -> None:
+    local_model = tmp_path / "my-model"
+    local_model.mkdir()
     project = Project(with_run)
     assert project.model_spec("judge").model == EMBEDDED_MODEL
     assert project.model_spec(RUN).adapter == str(with_run / "runs" / RUN / "adapter")
     assert project.model_spec("openai:gpt-4o-mini").provider == "openai"
     assert project.model_spec(EMBEDDED_MODEL).model == EMBEDDED_MODEL
-    assert project.model_spec(str(tiny_llama_dir)).model == str(tiny_llama_dir)
+    assert project.model_spec(str(local_model)).model == str(local_model)
 
 
 def test_unknown_name_lists_close_names(with_run: Path) -> None:
