@@ -8,9 +8,8 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from underdog.cli import app
+from conftest import invoke_cli
 from underdog.evaluate.stats import wilson_interval
 
 
@@ -29,7 +28,7 @@ def recompute(db: sqlite3.Connection, result_id: int) -> tuple[int, int, float]:
 @pytest.mark.slow
 def test_quick_demo_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.chdir(tmp_path)
-    result = CliRunner().invoke(app, ["demo", "demo-project", "--quick"])
+    result = invoke_cli("demo", "demo-project", "--quick")
     assert result.exit_code == 0, result.output
     root = tmp_path / "demo-project"
     report = root / "reports" / "leaderboard.html"
@@ -58,7 +57,7 @@ def test_quick_demo_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
 
     calls, results = (db.execute(f"SELECT MAX(id) FROM {table}").fetchone()[0] for table in ("llm_calls",
                                                                                               "judge_results"))
-    again = CliRunner().invoke(app, ["demo", "demo-project", "--quick"])  # a re-run resumes from the cache
+    again = invoke_cli("demo", "demo-project", "--quick")  # a re-run resumes from the cache
     assert again.exit_code == 0, again.output
     assert db.execute("SELECT COUNT(*) FROM llm_calls WHERE id > ? AND cached = 0", (calls,)).fetchone()[0] == 0
     new_verdicts = db.execute("SELECT COUNT(*), SUM(cached) FROM judgments WHERE result_id > ?", (results,)).fetchone()

@@ -7,10 +7,9 @@ import json
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
+from conftest import invoke_cli
 from test_eval_judge import project, servers  # noqa: F401 - fixtures
-from underdog.cli import app
 from underdog.evaluate.compare import compare
 from underdog.evaluate.judge import judge
 from underdog.evaluate.leaderboard import Entry, leaderboard, recommend
@@ -67,21 +66,20 @@ def test_leaderboard_cli_numbers_match_stored_judgments(project: Project, monkey
     write_run(project, "run-b", lora_r=8)
     monkeypatch.setattr("underdog.cli.get_project", lambda ctx: project)
     monkeypatch.setattr("underdog.cli.evaluate.get_project", lambda ctx: project)
-    runner = CliRunner()
-    result = runner.invoke(app, ["judge", "run-b", "--against", "reference", "-e", "ev", "-j", "longer"])
+    result = invoke_cli("judge", "run-b", "--against", "reference", "-e", "ev", "-j", "longer")
     assert result.exit_code == 0, result.output
     out = " ".join(result.output.split())  # rich wraps long lines
     assert "win rate 75.0% (95% CI" in out and "3 wins / 3 ties / 0 losses of n=6" in out
-    result = runner.invoke(app, ["leaderboard"])
+    result = invoke_cli("leaderboard")
     assert result.exit_code == 0, result.output
     out = " ".join(result.output.split())
     assert "recommended: run-b" in out and "judge configuration" in out
     row = next(r for r in csv.DictReader((project.reports_dir / "leaderboard.csv").open())
                if r["candidate"] == "run-b")
     assert float(row["win_rate"]) == pytest.approx(recompute_win_rate(project, "run-b"))
-    exported = runner.invoke(app, ["leaderboard", "--format", "csv"])
+    exported = invoke_cli("leaderboard", "--format", "csv")
     assert exported.exit_code == 0 and exported.output.splitlines()[0].startswith("rank,candidate,kind")
-    assert "| 1 | run-b |" in runner.invoke(app, ["leaderboard", "-f", "markdown"]).output
+    assert "| 1 | run-b |" in invoke_cli("leaderboard", "-f", "markdown").output
 
 
 def recompute_win_rate(proj: Project, candidate: str) -> float:
@@ -97,7 +95,7 @@ def recompute_win_rate(proj: Project, candidate: str) -> float:
 
 def test_compare_cli(project: Project, monkeypatch):  # noqa: F811
     monkeypatch.setattr("underdog.cli.evaluate.get_project", lambda ctx: project)
-    result = CliRunner().invoke(app, ["compare", "run-a", "run-b", "--against", "reference", "-j", "longer"])
+    result = invoke_cli("compare", "run-a", "run-b", "--against", "reference", "-j", "longer")
     assert result.exit_code == 0, result.output
     out = " ".join(result.output.split())
     assert "difference run-a - run-b: +25.0 points" in out and "separates them" in out
@@ -112,18 +110,17 @@ def test_leaderboard_without_runs_or_evalsets(project_dir: Path):
 
 def test_evalset_import_answer_and_judge_table_cli(project: Project, servers: dict, monkeypatch):  # noqa: F811
     monkeypatch.setattr("underdog.cli.evaluate.get_project", lambda ctx: project)
-    runner = CliRunner()
     (project.root / "mine.txt").write_text("How do I renew permit number 7?\nHow do I renew permit number 8?\n")
-    result = runner.invoke(app, ["evalset", "import", "mine.txt"])
+    result = invoke_cli("evalset", "import", "mine.txt")
     assert result.exit_code == 0 and "imported 2 questions as eval set 'mine'" in result.output
-    result = runner.invoke(app, ["answer", "run-a", "-e", "mine", "--show", "--system", "Be brief."])
+    result = invoke_cli("answer", "run-a", "-e", "mine", "--show", "--system", "Be brief.")
     assert result.exit_code == 0, result.output
     assert "Detailed steps for: How do I renew permit number 8?" in result.output
     assert "2 answers from run-a" in result.output
-    result = runner.invoke(app, ["judge", "run-a", "-e", "mine", "-j", "always_a", "--rubric", "clarity"])
+    result = invoke_cli("judge", "run-a", "-e", "mine", "-j", "always_a", "--rubric", "clarity")
     assert result.exit_code == 0, result.output
     assert result.output.count("A/A") == 2 and "win rate 50.0%" in " ".join(result.output.split())
-    result = runner.invoke(app, ["judge", "run-a", "-e", "mine", "-j", "longer", "-t", "0.2", "-q"])
+    result = invoke_cli("judge", "run-a", "-e", "mine", "-j", "longer", "-t", "0.2", "-q")
     assert result.exit_code == 0, result.output
     assert "run-a [t=0.2] vs reference" in " ".join(result.output.split())
     assert servers["run-a"][0].bodies[-1]["temperature"] == 0.2

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 
 from underdog.config import load_config
 from underdog.errors import ConfigError
@@ -41,6 +42,13 @@ def test_import_with_explicit_encoding_keeps_the_text(project_dir: Path, cli) ->
     assert "Caf\u00e9 permit?" in data and "\ufffd" not in data
 
 
+def test_utf16_with_its_encoding_is_read(project_dir: Path, cli) -> None:
+    (project_dir / "qs.txt").write_bytes("Caf\u00e9 permit?\n".encode("utf-16"))
+    result = cli("evalset", "import", project_dir / "qs.txt", "--encoding", "utf-16")
+    assert result.exit_code == 0, result.output
+    assert "Caf\u00e9 permit?" in (project_dir / "evalsets" / "qs" / "questions.jsonl").read_text()
+
+
 def test_unknown_encoding_is_one_line(project_dir: Path, cli) -> None:
     path = project_dir / "old.jsonl"
     path.write_bytes(LATIN1_JSONL)
@@ -51,6 +59,7 @@ def test_unknown_encoding_is_one_line(project_dir: Path, cli) -> None:
     ("qs.txt", "Caf\u00e9 permit?\n".encode("latin-1"), "qs.txt:1: not UTF-8 text"),
     ("qs.jsonl", LATIN1_JSONL, "qs.jsonl:2: not UTF-8 text"),
     ("qs.csv", b"question\nok?\n\x00\x01\x02\xff\xfe binary", "qs.csv: a binary file, not text"),
+    ("qs.txt", "Caf\u00e9 permit?\n".encode("utf-16"), "qs.txt: UTF-16 text (name it with --encoding utf-16), not"),
     ("qs.pdf", b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<< /Type /Catalog >>\n", "qs.pdf: a PDF"),
 ])
 def test_evalset_import_of_non_text_is_one_line(project_dir: Path, cli, name: str, body: bytes,
@@ -107,6 +116,15 @@ def test_bad_override_is_blamed_on_the_set_argument(project_dir: Path, cli, over
     line = one_error_line(cli("--set", override, "models", "--no-check"), exit_code=2)
     assert line == f"error: {expected}" or line.startswith(f"error: {expected} ("), line
     assert "underdog.yaml" not in line
+
+
+def test_file_error_is_not_blamed_on_an_unrelated_override(project_dir: Path) -> None:
+    path = project_dir / "underdog.yaml"
+    config = yaml.safe_load(path.read_text())
+    del config["models"]["reference"]
+    path.write_text(yaml.safe_dump(config))
+    with pytest.raises(ConfigError, match=r"underdog.yaml:\d+: models: missing role\(s\): reference"):
+        load_config(path, ["models.judge.params.temperature=0.1"])
 
 
 def test_duplicate_yaml_keys_are_rejected_naming_both_lines(project_dir: Path) -> None:

@@ -24,13 +24,15 @@ def with_run(project_dir: Path) -> Path:
     return project_dir
 
 
-def test_known_names_resolve(with_run: Path, tiny_llama_dir: Path) -> None:
+def test_known_names_resolve(with_run: Path, tmp_path: Path) -> None:
+    local_model = tmp_path / "my-model"
+    local_model.mkdir()
     project = Project(with_run)
     assert project.model_spec("judge").model == EMBEDDED_MODEL
     assert project.model_spec(RUN).adapter == str(with_run / "runs" / RUN / "adapter")
     assert project.model_spec("openai:gpt-4o-mini").provider == "openai"
     assert project.model_spec(EMBEDDED_MODEL).model == EMBEDDED_MODEL
-    assert project.model_spec(str(tiny_llama_dir)).model == str(tiny_llama_dir)
+    assert project.model_spec(str(local_model)).model == str(local_model)
 
 
 def test_unknown_name_lists_close_names(with_run: Path) -> None:
@@ -70,3 +72,18 @@ def test_serve_outside_a_project_checks_the_name(tmp_path: Path, monkeypatch, cl
     assert result.exit_code == 1, result.output
     assert result.output.startswith("error: no run, role or model named 'not-a-model'")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_hub_id_not_cached_fails_in_one_line_without_network(project_dir: Path, monkeypatch, cli) -> None:
+    from huggingface_hub import constants
+
+    from underdog.testing import free_port
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(constants, "ENDPOINT", f"http://127.0.0.1:{free_port()}")  # nothing listens there
+    start = time.monotonic()
+    result = cli("chat", "nobody-here/no-such-model", "hi")
+    assert time.monotonic() - start < 10
+    assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+    assert result.output.strip() == ("error: 'nobody-here/no-such-model' is not in the local Hugging Face cache and "
+                                     "the hub cannot be reached (check the network, or name a local folder)")

@@ -10,9 +10,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from typer.testing import CliRunner
 
-from underdog.cli import app
+from conftest import invoke_cli
 from underdog.config import ModelSpec
 from underdog.errors import ConfigError
 from underdog.evaluate.evalset import Question, save_evalset
@@ -115,14 +114,14 @@ def test_best_of_n_keeps_the_sample_the_judge_prefers(project: Project, fakes: d
 def test_cli_tune_prompt(project_dir: Path, fakes: dict, project: Project) -> None:
     (project_dir / "prompts.txt").write_text("Be curt.\n---\nAnswer in detail.\n")
     overrides = [f"--set=models.{name}={json.dumps(spec)}" for name, spec in model_specs(fakes).items()]
-    result = CliRunner().invoke(app, [*overrides, "tune-prompt", "student", "--prompts", "prompts.txt", "-t", "0.3",
-                                      "--top-p", "0.9", "--evalset", "ev"])
+    result = invoke_cli(*overrides, "tune-prompt", "student", "--prompts", "prompts.txt", "-t", "0.3",
+                        "--top-p", "0.9", "--evalset", "ev")
     assert result.exit_code == 0, result.output
     assert re.search(r"1 .*p2 .*0\.3 .*0\.9 .*100\.0%", result.output)
     assert "on the leaderboard as 'student tuned [p2 t=0.3 p=0.9]'" in result.output
     [out] = (project_dir / "reports" / "tune").iterdir()
     assert {p.name for p in out.iterdir()} == {"results.csv", "heatmap.png", "summary.md", "best.yaml"}
-    missing = CliRunner().invoke(app, [*overrides, "tune-prompt", "--prompts", "nope.yaml"])
+    missing = invoke_cli(*overrides, "tune-prompt", "--prompts", "nope.yaml")
     assert missing.exit_code == 2 and "nope.yaml: prompts file not found" in missing.output
 
 

@@ -350,7 +350,8 @@ def describe_validation_error(exc: ValidationError, path: Path, text: str, overr
     err = exc.errors()[0]
     loc = [str(part) for part in err["loc"]]
     key = ".".join(loc) or "(top level)"
-    override = next((o for o in overrides if _overrides(o.split("=", 1)[0].strip(), key)), None)
+    unknown = err["type"] == "extra_forbidden"
+    override = next((o for o in overrides if _overrides(o.split("=", 1)[0].strip(), key, unknown)), None)
     line = None if override else _yaml_line(text, loc)
     where = f"--set {override!r}" if override else f"{path}:{line}" if line else str(path)
     if err["type"] == "extra_forbidden":
@@ -365,9 +366,11 @@ def describe_validation_error(exc: ValidationError, path: Path, text: str, overr
     return f"{where}: {key}: {message}" + (f" (+{more} more problem{'s' * (more > 1)})" if more else "")
 
 
-def _overrides(override_key: str, key: str) -> bool:
-    """Whether a `--set override_key=...` set `key` or made it (a new section `x` for `--set x.y.z=1`)."""
-    return key == override_key or override_key.startswith(key + ".") or key.startswith(override_key + ".")
+def _overrides(override_key: str, key: str, unknown: bool) -> bool:
+    """Whether a `--set override_key=...` set `key` (or a section holding it), or made the `unknown` key (the
+    new section `x` of `--set x.y.z=1`)."""
+    return key == override_key or key.startswith(override_key + ".") or (
+        unknown and override_key.startswith(key + "."))
 
 
 def _yaml_line(text: str, loc: list[str]) -> int | None:

@@ -75,6 +75,8 @@ def codec_name(encoding: str, error: type[UnderdogError] = UnderdogError) -> str
 
 def _binary_kind(head: bytes, codec: str) -> str | None:
     """What kind of binary file `head` starts, or None when it may be text."""
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")) and not codec.startswith("utf-16"):
+        return "UTF-16 text (name it with --encoding utf-16)"
     if head.startswith(b"%PDF-"):
         return "a PDF"
     if head.startswith((b"PK\x03\x04", b"\x89PNG", b"\xff\xd8\xff", b"\x1f\x8b")):
