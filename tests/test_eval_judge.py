@@ -12,7 +12,7 @@ import pytest
 from fastapi import FastAPI
 
 from underdog.config import ModelSpec
-from underdog.errors import ModelError
+from underdog.errors import ModelError, UnderdogError
 from underdog.evaluate import judge as judge_mod
 from underdog.evaluate.answer import answer, load_answers, resolve_candidate
 from underdog.evaluate.evalset import Question, save_evalset
@@ -125,15 +125,21 @@ def test_judge_cache_makes_a_rerun_free(project: Project, servers: dict):
     assert again.win_rate == first.win_rate and again.result_id != first.result_id
 
 
-def test_unparseable_verdicts_are_retried_then_errors_never_wins(project: Project, servers: dict):
-    result = judge(project, "candidate", "reference", "ev", judges=["garbage"], progress=False)
-    assert (result.errors, result.n, result.wins, result.win_rate) == (6, 0, 0, 0.0)
+def test_unparseable_verdicts_are_retried_then_no_valid_verdict_is_an_error(project: Project, servers: dict):
+    with pytest.raises(UnderdogError, match=r"no valid verdict for candidate vs reference on ev \(6 of 6 questions "
+                                            r"ended in errors\); nothing recorded"):
+        judge(project, "candidate", "reference", "ev", judges=["garbage"], progress=False)
+    assert project.store.query("SELECT COUNT(*) FROM judge_results")[0][0] == 0  # not a 0% on the leaderboard
     assert servers["garbage"][0].requests == 12 * 3  # first try + judge_retries (2)
-    errors = project.store.query("SELECT error FROM judgments WHERE result_id = ?", (result.result_id,))
-    assert all("unparseable verdict" in r["error"] for r in errors)
     bodies = servers["garbage"][0].bodies
     assert {b["max_tokens"] for b in bodies} == {256}  # room for the JSON even with a judge role's small limit
     assert [b["temperature"] for b in bodies[::12]] == [0.0, 0.7, 0.7]  # re-asks can change the reply
+    # issue 13 item 12: each re-ask is a new sample, not a byte-identical body (same seed) sent again
+    assert [b["seed"] for b in bodies[::12]] == [0, 1, 2]
+    asked = bodies[0]["messages"]
+    same_pair = [json.dumps({k: v for k, v in b.items() if not k.startswith("_")}, sort_keys=True)
+                 for b in bodies if b["messages"] == asked]
+    assert len(same_pair) == 3 and len(set(same_pair)) == 3
 
 
 def test_jury_majority_vote(project: Project):
@@ -141,6 +147,9 @@ def test_jury_majority_vote(project: Project):
                    progress=False)
     # per question: longer -> candidate, always_a -> tie, garbage -> error: no strict majority -> tie
     assert (result.wins, result.ties) == (0, 6)
+    errors = project.store.query("SELECT error FROM judgments WHERE result_id = ? AND verdict = 'error'",
+                                 (result.result_id,))
+    assert len(errors) == 12 and all("unparseable verdict after 3 tries" in r["error"] for r in errors)
     assert majority(["candidate", "candidate", "tie"]) == "candidate"
     assert majority(["candidate", "reference"]) == "tie"
     assert majority(["error", "reference"]) == "reference"

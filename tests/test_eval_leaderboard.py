@@ -13,7 +13,7 @@ from test_eval_judge import project, servers  # noqa: F401 - fixtures
 from underdog.cli import app
 from underdog.evaluate.compare import compare
 from underdog.evaluate.judge import judge
-from underdog.evaluate.leaderboard import leaderboard, recommend
+from underdog.evaluate.leaderboard import Entry, leaderboard, recommend
 from underdog.project import Project
 from underdog.report import write_report
 
@@ -51,15 +51,16 @@ def test_leaderboard_report_and_recommendation(project: Project):  # noqa: F811
     assert [(e.name, e.kind) for e in entries] == [("run-a", "run"), ("candidate", "baseline"), ("run-b", "run"),
                                                    ("run-c", "run")]
     assert entries[0].overfit and entries[3].result is None
-    assert recommend(entries).name == "run-b"  # run-a wins more but is flagged as overfit
+    assert recommend(entries).name == "run-a"  # judged better: its overfit flag does not throw it away
     paths = write_report(project, entries)
     html = paths["html"].read_text()
-    assert "Recommended run: <b>run-b</b>" in html and 'src="http' not in html and "<link" not in html
+    assert "Recommended run: <b>run-a</b>" in html and 'src="http' not in html and "<link" not in html
+    assert "flagged as overfit, but no other run is judged as good" in html
     assert html.count("data:image/png;base64,") == 3
     table = list(csv.DictReader(paths["csv"].open()))
     assert [r["candidate"] for r in table] == ["run-a", "candidate", "run-b", "run-c"]
     assert float(table[2]["win_rate"]) == 0.75 and table[2]["lora_r"] == "8" and table[2]["modules"] == "q,v"
-    assert "**run-b**" in paths["markdown"].read_text()
+    assert "**run-a**" in paths["markdown"].read_text()
 
 
 def test_leaderboard_cli_numbers_match_stored_judgments(project: Project, monkeypatch):  # noqa: F811
@@ -73,7 +74,8 @@ def test_leaderboard_cli_numbers_match_stored_judgments(project: Project, monkey
     assert "win rate 75.0% (95% CI" in out and "3 wins / 3 ties / 0 losses of n=6" in out
     result = runner.invoke(app, ["leaderboard"])
     assert result.exit_code == 0, result.output
-    assert "recommended: run-b" in " ".join(result.output.split())
+    out = " ".join(result.output.split())
+    assert "recommended: run-b" in out and "judge configuration" in out
     row = next(r for r in csv.DictReader((project.reports_dir / "leaderboard.csv").open())
                if r["candidate"] == "run-b")
     assert float(row["win_rate"]) == pytest.approx(recompute_win_rate(project, "run-b"))
@@ -125,3 +127,17 @@ def test_evalset_import_answer_and_judge_table_cli(project: Project, servers: di
     assert result.exit_code == 0, result.output
     assert "run-a [t=0.2] vs reference" in " ".join(result.output.split())
     assert servers["run-a"][0].bodies[-1]["temperature"] == 0.2
+
+
+def _entry(name: str, win_rate: float, *, overfit: bool = False, fact_recall: float | None = None) -> Entry:
+    return Entry(name, "run", "done", overfit=overfit, result={"win_rate": win_rate, "ci_low": win_rate - 0.2,
+                                                               "ci_high": win_rate + 0.1, "fact_recall": fact_recall})
+
+
+def test_recommend_ranks_by_judged_quality_and_uses_the_overfit_flag_only_for_ties():
+    assert recommend([_entry("flagged", 0.8, overfit=True), _entry("clean", 0.6)]).name == "flagged"
+    assert recommend([_entry("flagged", 0.7, overfit=True), _entry("clean", 0.7)]).name == "clean"  # a tie
+    assert recommend([_entry("clean", 0.7), _entry("flagged", 0.7, overfit=True)]).name == "clean"
+    # grounded truth first: more facts stated beats a higher (LLM-judged) win rate
+    assert recommend([_entry("fluent", 0.9, fact_recall=0.1), _entry("right", 0.6, fact_recall=0.8)]).name == "right"
+    assert recommend([Entry("unjudged", "run", "done"), Entry("base", "baseline", result={"win_rate": 1.0})]) is None

@@ -80,3 +80,17 @@ def test_length_controlled_equals_win_rate_without_length_difference():
     assert stats.length_controlled_win_rate(scores, [50] * 5, [50] * 5) == pytest.approx(0.7, abs=1e-3)
     # a candidate that wins everything stays finite and close to 1
     assert 0.95 < stats.length_controlled_win_rate([1] * 8, range(8), [3] * 8) <= 1.0
+
+
+def test_length_controlled_win_rate_is_not_identifiable_when_length_separates_the_outcomes():
+    # a judge that decides by length alone: every longer answer wins, every shorter one loses
+    scores = [1, 1, 1, 0, 0, 0.5]
+    len_c, len_r = [120, 150, 300, 80, 60, 100], [100] * 6
+    assert stats.length_separates(scores, [c - r for c, r in zip(len_c, len_r, strict=True)])
+    assert stats.length_controlled_win_rate(scores, len_c, len_r) is None
+    # the same raw rate with lengths that do not separate: a number, within [0, 1], near the raw rate
+    mixed = stats.length_controlled_win_rate(scores, [120, 80, 300, 150, 60, 100], len_r)
+    assert mixed is not None and 0.0 <= mixed <= 1.0 and abs(mixed - stats.win_rate(3, 1, 6)) < 0.2
+    # only wins (or only losses): nothing to separate
+    assert not stats.length_separates([1, 1, 0.5], [5, 10, -3])
+    assert stats.length_controlled_win_rate([0, 0, 0], [10, 20, 30], [50] * 3) < 0.05

@@ -206,6 +206,7 @@ class EvaluateConfig(Strict):
     judges: list[str] = ["judge"]  # a jury: roles / models and the grounded `facts`, `similarity`; majority vote
     rubric: list[str] = ["correctness", "helpfulness", "empathy", "clarity", "conciseness"]
     judge_retries: int = Field(2, ge=0)  # re-asks after an unparseable verdict, then it is recorded as an error
+    similarity_margin: float = Field(0.02, ge=0.0, le=1.0)  # `similarity` judge: a closer answer by less is a tie
     answer_max_tokens: int | None = Field(None, ge=1)  # cap answer length (default: each model's max_tokens)
     bootstrap_rounds: int = Field(10_000, ge=100)
     seed: int = 0

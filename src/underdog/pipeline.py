@@ -22,10 +22,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Protocol
 
-from underdog.evaluate.evalset import Question, import_evalset, list_evalsets, load_evalset
-from underdog.evaluate.judge import JudgeResult, judge
-from underdog.evaluate.judges.facts import coverage, is_refusal
-from underdog.evaluate.stats import wilson_interval
+from underdog.evaluate.evalset import import_evalset, list_evalsets, load_evalset
+from underdog.evaluate.judge import JudgeResult, combine_orders, judge, majority, winner
+from underdog.evaluate.judges import is_grounded
+from underdog.evaluate.stats import wilson_interval, win_rate
 from underdog.project import Project, init_project
 from underdog.train.runs import RunManifest
 
@@ -77,31 +77,40 @@ QUICK = DemoSize(("handbook.pdf",), teacher_max_tokens=64, answer_max_tokens=16,
 
 
 @dataclass
-class Recall:
-    """Fact recall of one candidate: the mean share of each question's facts its answers state."""
-
-    candidate: str
-    stated: float  # facts stated, summed over questions (a question counts its share)
-    n: int  # questions with facts
-    refusals: int  # refusal probes it refused
-    probes: int
+class DemoOutcome:
+    result: JudgeResult  # the tuned run judged against the base model (with both fact recalls)
+    run: RunManifest
+    paths: dict[str, Path]
+    seconds: float
 
     @property
-    def rate(self) -> float:
-        return self.stated / self.n if self.n else 0.0
+    def grounded(self) -> GroundedRate:
+        return grounded_rate(self.result)
+
+
+@dataclass(frozen=True)
+class GroundedRate:
+    """The win rate when only the grounded judges of a jury vote (their majority; a split is a tie)."""
+
+    wins: int
+    ties: int
+    n: int
+
+    @property
+    def win_rate(self) -> float:
+        return win_rate(self.wins, self.ties, self.n)
 
     @property
     def ci(self) -> tuple[float, float]:
-        return wilson_interval(self.stated, self.n)
+        return wilson_interval(self.wins + self.ties / 2, self.n)
 
 
-@dataclass
-class DemoOutcome:
-    result: JudgeResult  # the tuned run judged against the base model
-    recall: dict[str, Recall]  # base and tuned
-    run: RunManifest | None
-    paths: dict[str, Path]
-    seconds: float
+def grounded_rate(result: JudgeResult) -> GroundedRate:
+    """`result` re-counted with the votes of its grounded judges only (questions where all of them abstain drop)."""
+    outcomes = [majority([combine_orders(winner("ab", ab), winner("ba", ba))
+                          for judge_, (ab, ba) in row.votes.items() if is_grounded(judge_)]) for row in result.rows]
+    valid = [o for o in outcomes if o in ("candidate", "tie", "reference")]
+    return GroundedRate(valid.count("candidate"), valid.count("tie"), len(valid))
 
 
 def pack_path(*parts: str) -> Path:
@@ -135,9 +144,8 @@ def run_demo(directory: Path, quick: bool = False, reporter: Reporter | None = N
     dataset = step("training set: teacher-quality Q&A + curated survivors", lambda: _train_set(project, survivors, say))
     run = step("train", lambda: _train(project, dataset, size, say))
     result = step("answer and judge: tuned vs base", lambda: judge(project, RUN, BASE, progress=False))
-    recall = {name: fact_recall(project, result, name) for name in (BASE, RUN)}
     paths = step("leaderboard + report", lambda: _report(project, result))
-    return DemoOutcome(result, recall, run, paths, time.perf_counter() - started)
+    return DemoOutcome(result, run, paths, time.perf_counter() - started)
 
 
 def _evalset(project: Project, say: Reporter) -> None:
@@ -186,21 +194,6 @@ def _train(project: Project, dataset: str, size: DemoSize, say: Reporter) -> Run
     losses = {k: manifest.metrics.get(k) for k in ("train_loss", "eval_loss")}
     say.note(f"{RUN}: " + ", ".join(f"{k.replace('_', ' ')} {v:.3f}" for k, v in losses.items() if v is not None))
     return manifest
-
-
-def fact_recall(project: Project, result: JudgeResult, candidate: str) -> Recall:
-    """Fact recall and refusal accuracy of `candidate` (the judged candidate or its reference) on result's eval set."""
-    questions = {q.id: q for q in load_evalset(project, result.evalset)}
-    answers = {r.question_id: r.candidate_answer if candidate == result.candidate else r.reference_answer
-               for r in result.rows}
-    return _recall(candidate, [(questions[qid], text) for qid, text in answers.items()])
-
-
-def _recall(candidate: str, answered: list[tuple[Question, str]]) -> Recall:
-    graded = [(q, a) for q, a in answered if q.facts]
-    probes = [(q, a) for q, a in answered if q.expect == "refusal"]
-    return Recall(candidate, sum(coverage(a, q.facts or []) for q, a in graded), len(graded),
-                  sum(is_refusal(a) for _, a in probes), len(probes))
 
 
 def _report(project: Project, result: JudgeResult) -> dict[str, Path]:

@@ -3,7 +3,9 @@
     paths = write_report(project)   # reports/leaderboard.md, leaderboard.csv, leaderboard.html, *.png
 
 Charts (matplotlib, Agg backend): win rate with its 95% interval per candidate, train/eval loss curves per run,
-and win rate against lora_r, epoch and dataset version.
+and win rate against lora_r, epoch and dataset version. The report names the judge configuration it ranks,
+gives fact recall / refusal accuracy where the eval set has ground truth, and how the LLM judges agreed with the
+grounded ones (warning about a judge that follows answer length).
 """
 
 from __future__ import annotations
@@ -11,18 +13,23 @@ from __future__ import annotations
 import base64
 import csv
 import html
+import json
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from underdog.arena.standings import report_sections
-from underdog.evaluate.leaderboard import Entry, leaderboard, recommend
+from underdog.evaluate.leaderboard import BoardConfig, Entry, board_config, leaderboard, recommend
 from underdog.project import Project
 
 COLUMNS = ("rank", "candidate", "kind", "status", "dataset", "epoch", "learning_rate", "lora_r", "lora_alpha",
            "modules", "train_loss", "eval_loss", "overfit", "win_rate", "ci_low", "ci_high", "n", "ties", "errors",
-           "lc_win_rate", "consistency")
+           "lc_win_rate", "consistency", "fact_recall", "fact_recall_low", "fact_recall_high", "refusal_accuracy",
+           "config_id")
+PERCENT = ("win_rate", "ci_low", "ci_high", "lc_win_rate", "consistency", "fact_recall", "fact_recall_low",
+           "fact_recall_high", "refusal_accuracy")
+HIDDEN = ("ci_low", "ci_high", "fact_recall_low", "fact_recall_high")  # shown inside the cell they bound
 
 
 def rows(entries: list[Entry]) -> list[dict[str, Any]]:
@@ -39,7 +46,9 @@ def rows(entries: list[Entry]) -> list[dict[str, Any]]:
             "overfit": (e.overfit_reason or "yes") if e.overfit else ("no" if e.kind == "run" else None),
             "win_rate": r.get("win_rate"), "ci_low": r.get("ci_low"), "ci_high": r.get("ci_high"), "n": r.get("n"),
             "ties": r.get("ties"), "errors": r.get("errors"), "lc_win_rate": r.get("lc_win_rate"),
-            "consistency": r.get("consistency"),
+            "consistency": r.get("consistency"), "fact_recall": r.get("fact_recall"),
+            "fact_recall_low": r.get("fact_recall_low"), "fact_recall_high": r.get("fact_recall_high"),
+            "refusal_accuracy": r.get("refusal_accuracy"), "config_id": r.get("config_id"),
         })
     return out
 
@@ -54,28 +63,83 @@ def _modules(names: Any) -> str | None:
 def fmt(value: Any, column: str = "") -> str:
     if value is None:
         return "-"
-    if column in ("win_rate", "ci_low", "ci_high", "lc_win_rate", "consistency"):
+    if column in PERCENT:
         return f"{100 * value:.1f}%"
     if isinstance(value, float):
         return f"{value:.3g}"
     return str(value)
 
 
-def markdown(entries: list[Entry]) -> str:
+def display(row: dict[str, Any], column: str) -> str:
+    """A table cell: intervals inside the cell they bound, "not identifiable" for a missing lc rate."""
+    if column == "lc_win_rate" and row[column] is None and row["win_rate"] is not None:
+        return "not identifiable"
+    cell = fmt(row[column], column)
+    bounds = {"win_rate": ("ci_low", "ci_high"), "fact_recall": ("fact_recall_low", "fact_recall_high")}
+    if column in bounds and row[column] is not None:
+        low, high = bounds[column]
+        cell += f" [{fmt(row[low], column)}, {fmt(row[high], column)}]"
+    return cell
+
+
+RECOMMENDATION = "best judged quality among finished runs: fact recall where the eval set has facts, then win rate"
+
+
+OVERFIT_BUT_BEST = "; flagged as overfit, but no other run is judged as good"
+
+
+def describe_config(board: BoardConfig) -> str:
+    """One line: the judge configuration ranked, and how to pick another."""
+    if board.config_id is None:
+        return "judge configuration: none yet"
+    config = board.config or {}
+    judges = ", ".join(_judge_name(j) for j in config.get("judges", [])) or "?"
+    which = "the configured jury" if board.configured else "not the configured jury, which has no results yet"
+    line = (f"judge configuration {board.config_id} ({which}): judges {judges}"
+            + (f"; rubric {', '.join(config['rubric'])}" if config.get("rubric") else "")
+            + (f"; eval set {config['evalset']}" if config.get("evalset") else ""))
+    if board.others:
+        others = ", ".join(f"{cid} ({n} result{'s' * (n > 1)})" for cid, n in board.others.items())
+        line += f". Other configurations, ranked apart: {others}; pick one with --config ID or -j JUDGE"
+    return line
+
+
+def _judge_name(identity: str) -> str:
+    try:
+        spec = json.loads(identity)
+    except json.JSONDecodeError:
+        return identity.split(":")[0]  # a grounded judge: "facts-v1", "similarity-v1:..."
+    return f"{spec.get('provider')}:{spec.get('model')}" if isinstance(spec, dict) else identity
+
+
+def grounded_notes(entries: list[Entry]) -> list[str]:
+    """Per judged candidate: how each LLM judge agreed with the grounded judges, and a warning when it follows
+    answer length more than they do."""
+    notes = []
+    for e in entries:
+        grounded = json.loads(e.result["grounded"]) if e.result and e.result.get("grounded") else {}
+        for a in grounded.get("agreement") or []:
+            share = lambda x: "-" if x is None else f"{100 * x:.0f}%"  # noqa: E731
+            note = (f"{e.name}: {a['judge']} agreed with the grounded judges on {share(a['agreement'])} of "
+                    f"{a['compared']} questions; it picked the longer answer in {share(a['longer_share'])} of its "
+                    f"decisive verdicts (grounded judges: {share(a['grounded_longer_share'])})")
+            notes.append(note + (". Warning: it follows answer length more than the ground truth does."
+                                 if a["follows_length"] else ""))
+    return notes
+
+
+def markdown(entries: list[Entry], board: BoardConfig | None = None) -> str:
     table = rows(entries)
-    shown = [c for c in COLUMNS if c not in ("ci_low", "ci_high")]
+    shown = [c for c in COLUMNS if c not in HIDDEN]
     lines = ["| " + " | ".join(shown) + " |", "|" + "---|" * len(shown)]
     for row in table:
-        cells = []
-        for c in shown:
-            cell = fmt(row[c], c)
-            if c == "win_rate" and row["win_rate"] is not None:
-                cell += f" [{fmt(row['ci_low'], c)}, {fmt(row['ci_high'], c)}]"
-            cells.append(cell.replace("|", "\\|"))
-        lines.append("| " + " | ".join(cells) + " |")
+        lines.append("| " + " | ".join(display(row, c).replace("|", "\\|") for c in shown) + " |")
     best = recommend(entries)
-    lines += ["", f"Recommended: **{best.name}** (best win rate among finished runs not flagged as overfit)"
-              if best else "Recommended: none yet (no finished, judged run without an overfit flag)"]
+    lines += ["", f"Recommended: **{best.name}** ({RECOMMENDATION}{OVERFIT_BUT_BEST if best.overfit else ''})"
+              if best else "Recommended: none yet (no finished, judged run)"]
+    if board is not None:
+        lines += ["", describe_config(board)]
+    lines += [f"- {note}" for note in grounded_notes(entries)]
     return "\n".join(lines) + "\n"
 
 
@@ -192,21 +256,26 @@ def _img(path: Path | None, alt: str) -> str:
 def _cell(row: dict[str, Any], column: str) -> str:
     if column == "overfit" and row[column] not in (None, "no"):
         return "yes (see below)"
-    return fmt(row[column], column)
+    return display(row, column)
 
 
-def html_report(project: Project, entries: list[Entry], charts: dict[str, Path | None], extra: str = "") -> str:
+def html_report(project: Project, entries: list[Entry], charts: dict[str, Path | None], extra: str = "",
+                board: BoardConfig | None = None) -> str:
     table = rows(entries)
-    head = "".join(f"<th>{c}</th>" for c in COLUMNS)
+    shown = [c for c in COLUMNS if c not in HIDDEN]
+    head = "".join(f"<th>{c}</th>" for c in shown)
     flagged = [(r["candidate"], r["overfit"]) for r in table if r["overfit"] not in (None, "no")]
     body = "".join(
         "<tr" + (' class="overfit"' if r["overfit"] not in (None, "no") else "") + ">"
-        + "".join(f"<td>{html.escape(_cell(r, c))}</td>" for c in COLUMNS) + "</tr>" for r in table)
+        + "".join(f"<td>{html.escape(_cell(r, c))}</td>" for c in shown) + "</tr>" for r in table)
     notes = "".join(f"<li><b>{html.escape(name)}</b> is flagged as overfit: {html.escape(reason)}</li>"
                     for name, reason in flagged)
+    notes += "".join(f"<li>{html.escape(note)}</li>" for note in grounded_notes(entries))
     best = recommend(entries)
-    verdict = (f"Recommended run: <b>{html.escape(best.name)}</b>" if best
-               else "No finished, judged run without an overfit flag yet.")
+    verdict = (f"Recommended run: <b>{html.escape(best.name)}</b> ({html.escape(RECOMMENDATION)}"
+               + (OVERFIT_BUT_BEST if best.overfit else "") + ")"
+               if best else "No finished, judged run yet.")
+    verdict += f"<br>{html.escape(describe_config(board))}" if board is not None else ""
     figures = "".join(_img(p, name) for name, p in charts.items())
     return f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>underdog leaderboard: {html.escape(project.config.domain)}</title>
@@ -217,8 +286,10 @@ tr.overfit{{background:#fde8e8}}figure{{margin:1em 0}}img{{max-width:100%}}</sty
 <h1>Leaderboard</h1><p>Domain: {html.escape(project.config.domain)}<br>Reference:
 {html.escape(project.config.evaluate.reference)} · generated {time.strftime('%Y-%m-%d %H:%M')}</p>
 <p>{verdict}</p><p>Win rate = (wins + ties/2) / n, each question judged in both orders (a flip is a tie), with a
-95% Wilson interval; lc = length-controlled win rate. Overlapping intervals mean the eval set cannot tell the
-runs apart.</p>
+95% Wilson interval; lc = length-controlled win rate ("not identifiable" when answer length alone separates
+wins from losses); fact recall = facts stated / facts asked over the eval set's questions with facts. Only results
+of one judge configuration are ranked together. Overlapping intervals mean the eval set cannot tell the runs
+apart.</p>
 <div style="overflow-x:auto"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>
 <ul>{notes}</ul>
 {figures}{extra}</body></html>
@@ -238,13 +309,13 @@ def side_by_side(rows: Sequence[tuple[str, str, str]], left: str, right: str) ->
     return "\n".join(md) + "\n", html_
 
 
-def write_report(project: Project, entries: list[Entry] | None = None,
+def write_report(project: Project, entries: list[Entry] | None = None, board: BoardConfig | None = None,
                  sections: Sequence[tuple[str, str]] = ()) -> dict[str, Path]:
-    """Write reports/leaderboard.{md,csv,html} and the chart PNGs; return their paths.
-
-    `sections` are extra (Markdown, HTML) parts appended to the report, e.g. `side_by_side(...)`.
-    """
-    entries = leaderboard(project) if entries is None else entries
+    """Write reports/leaderboard.{md,csv,html} and the chart PNGs; return their paths. Without `entries`, the
+    leaderboard of the default judge configuration. `sections` are extra (Markdown, HTML) parts appended to the
+    report, e.g. `side_by_side(...)`."""
+    if entries is None:
+        entries, board = leaderboard(project), board or board_config(project)
     out = project.reports_dir
     out.mkdir(parents=True, exist_ok=True)
     charts = {"win rate per candidate": plot_win_rates(entries, out / "win_rates.png"),
@@ -252,7 +323,7 @@ def write_report(project: Project, entries: list[Entry] | None = None,
               "win rate against lora_r, epoch and dataset": plot_win_rate_against(entries, out / "win_rate_vs.png")}
     paths = {"markdown": out / "leaderboard.md", "csv": out / "leaderboard.csv", "html": out / "leaderboard.html"}
     parts = [p for p in [*sections, report_sections(project)] if p]  # + the arena's final score, once voted
-    paths["markdown"].write_text("\n".join([markdown(entries), *(md for md, _ in parts)]))
+    paths["markdown"].write_text("\n".join([markdown(entries, board), *(md for md, _ in parts)]))
     write_csv(entries, paths["csv"])
-    paths["html"].write_text(html_report(project, entries, charts, extra="".join(h for _, h in parts)))
+    paths["html"].write_text(html_report(project, entries, charts, extra="".join(h for _, h in parts), board=board))
     return paths | {name: p for name, p in charts.items() if p}

@@ -228,3 +228,14 @@ def m202_train_metrics(db: sqlite3.Connection) -> None:
             learning_rate REAL)"""
     )
     db.execute("CREATE INDEX train_metrics_run ON train_metrics(run_id, split, step)")
+
+
+@migration
+def m302_judge_configs(db: sqlite3.Connection) -> None:
+    """Each judging's jury configuration (only equal `config_id`s are comparable) and its grounded numbers:
+    fact recall with its interval, refusal accuracy, and the rest (reference's recall, judge agreement) as JSON.
+    Rows from before have NULLs here and stay readable."""
+    for column in ("config_id TEXT", "judge_config TEXT", "fact_recall REAL", "fact_recall_low REAL",
+                   "fact_recall_high REAL", "refusal_accuracy REAL", "grounded TEXT"):
+        db.execute(f"ALTER TABLE judge_results ADD COLUMN {column}")
+    db.execute("CREATE INDEX judge_results_config ON judge_results(config_id, reference, evalset)")

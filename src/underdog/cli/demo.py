@@ -8,6 +8,7 @@ import typer
 from rich.markup import escape
 
 from underdog.cli import app, console
+from underdog.evaluate.judges.facts import Recall
 
 
 class ConsoleReporter:
@@ -35,12 +36,20 @@ def demo(
                   "on the embedded smollm2-135m: can it learn facts about a county that does not exist?")
     outcome = run_demo(directory, quick=quick, reporter=ConsoleReporter())
     r = outcome.result
-    for recall in outcome.recall.values():
-        low, high = recall.ci
-        console.print(f"  {recall.candidate}: fact recall {100 * recall.rate:.0f}% (95% CI {100 * low:.0f}-"
-                      f"{100 * high:.0f}%) over {recall.n} questions, refused {recall.refusals} of "
-                      f"{recall.probes} refusal probes", highlight=False)
+    for name, recall in ((r.reference, r.reference_recall), (r.candidate, r.recall)):
+        console.print(f"  {name}: {_recall(recall)}", highlight=False)
     console.print(f"  {r.candidate} vs {r.reference}: win rate {100 * r.win_rate:.1f}% (95% CI {100 * r.ci[0]:.1f}-"
                   f"{100 * r.ci[1]:.1f}%) over {r.n} questions ({r.wins} wins, {r.ties} ties, {r.losses} losses), "
                   f"jury: {', '.join(r.judges)}", highlight=False)
+    g = outcome.grounded
+    console.print(f"  under the grounded judges alone: win rate {100 * g.win_rate:.1f}% (95% CI {100 * g.ci[0]:.1f}-"
+                  f"{100 * g.ci[1]:.1f}%) over {g.n} questions ({g.wins} wins, {g.ties} ties)", highlight=False)
     console.print(f"[bold green]done in {outcome.seconds:.0f} s.[/] Report: {outcome.paths['html']}")
+
+
+def _recall(recall: Recall | None) -> str:
+    if recall is None or recall.fact_recall is None or recall.ci is None:
+        return "no facts to recall"
+    low, high = recall.ci
+    return (f"fact recall {100 * recall.fact_recall:.0f}% (95% CI {100 * low:.0f}-{100 * high:.0f}%, "
+            f"{recall.stated} of {recall.facts} facts), refused {recall.refused} of {recall.probes} refusal probes")

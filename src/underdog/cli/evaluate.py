@@ -16,9 +16,9 @@ from underdog.evaluate.compare import compare as compare_candidates
 from underdog.evaluate.evalset import generate_evalset, import_evalset, list_evalsets, load_evalset
 from underdog.evaluate.judge import JudgeResult
 from underdog.evaluate.judge import judge as judge_candidate
+from underdog.evaluate.leaderboard import board_config, recommend
 from underdog.evaluate.leaderboard import leaderboard as leaderboard_entries
-from underdog.evaluate.leaderboard import recommend
-from underdog.report import fmt, write_report
+from underdog.report import describe_config, fmt, write_report
 
 evalset_app = typer.Typer(no_args_is_help=True, help="Held-out eval sets (never trained on).")
 app.add_typer(evalset_app, name="evalset")
@@ -29,8 +29,13 @@ JUDGES = typer.Option(None, "--judge", "-j", help="Judge role or model, or the g
 RUBRIC = typer.Option(None, "--rubric", help="Comma-separated criteria, e.g. correctness,empathy.")
 
 
-def pct(x: float) -> str:
-    return f"{100 * x:.1f}%"
+def pct(x: float | None) -> str:
+    return "-" if x is None else f"{100 * x:.1f}%"
+
+
+def lc_text(x: float | None) -> str:
+    """The length-controlled win rate, or why there is none."""
+    return "not identifiable (length alone separates wins from losses)" if x is None else pct(x)
 
 
 @evalset_app.command("import")
@@ -100,9 +105,35 @@ def print_result(result: JudgeResult, rows: bool = True) -> None:
         f"[bold]{escape(result.candidate)}[/] vs {escape(result.reference)} on {result.evalset}: win rate "
         f"[bold]{pct(result.win_rate)}[/] (95% CI {pct(low)}-{pct(high)}), {result.wins} wins / {result.ties} ties"
         f" / {result.losses} losses of n={result.n}" + (f", {result.errors} errors" if result.errors else "")
+        + (f", {result.abstentions} without ground truth (abstained)" if result.abstentions else "")
         + f"\ntie share {pct(result.tie_share)} · position consistency {pct(result.consistency)} · mean length "
         f"{result.mean_len_candidate:.0f} vs {result.mean_len_reference:.0f} chars · length-controlled win rate "
-        f"{pct(result.lc_win_rate)} · {result.calls} new verdicts" + bias, highlight=False)
+        f"{lc_text(result.lc_win_rate)} · {result.calls} new verdicts" + bias
+        + f"\njudge configuration {result.config_id}", highlight=False)
+    print_grounded(result)
+
+
+def print_grounded(result: JudgeResult) -> None:
+    """Fact recall and refusal accuracy of both sides, and how the LLM judges agree with the grounded ones."""
+    for name, numbers in ((result.candidate, result.recall), (result.reference, result.reference_recall)):
+        if numbers is None:
+            continue
+        parts = []
+        if numbers.facts:
+            low, high = numbers.ci
+            parts.append(f"fact recall {pct(numbers.fact_recall)} (95% CI {pct(low)}-{pct(high)}, "
+                         f"{numbers.stated} of {numbers.facts} facts)")
+        if numbers.probes:
+            parts.append(f"refusal accuracy {pct(numbers.refusal_accuracy)} ({numbers.refused} of "
+                         f"{numbers.probes} refusal probes refused)")
+        console.print(f"{escape(name)}: " + " · ".join(parts), highlight=False)
+    for a in result.agreement:
+        line = (f"{escape(a.judge)} agrees with the grounded judges on {pct(a.agreement)} of {a.compared} questions"
+                f" · picks the longer answer in {pct(a.longer_share)} of its decisive verdicts (grounded: "
+                f"{pct(a.grounded_longer_share)})")
+        if a.follows_length:
+            line += " · [yellow]warning: it follows answer length more than the ground truth does[/]"
+        console.print(line, highlight=False)
 
 
 @app.command()
@@ -158,18 +189,23 @@ def leaderboard(
     against: str | None = typer.Option(None, "--against", help="Reference (default: evaluate.reference)."),
     evalset: str | None = EVALSET,
     output: str = typer.Option("table", "--format", "-f", help="table, markdown or csv (to stdout)."),
+    judges: list[str] | None = typer.Option(None, "--judge", "-j", help="Rank the results of this jury (repeat "
+                                            "for several judges; default: evaluate.judges)."),
+    config: str | None = typer.Option(None, "--config", help="Rank the results of this judge configuration id."),
 ) -> None:
-    """Every run with data, hyperparameters, losses, overfit flag and win rate; writes reports/."""
+    """Every run with data, hyperparameters, losses, overfit flag and win rate under one judge configuration;
+    writes reports/."""
     project = get_project(ctx)
-    entries = leaderboard_entries(project, against, evalset)
-    paths = write_report(project, entries)
+    board = board_config(project, against, evalset, judges=judges or None, config_id=config)
+    entries = leaderboard_entries(project, against, evalset, judges=judges or None, config_id=config)
+    paths = write_report(project, entries, board)
     if output in ("markdown", "csv"):
         typer.echo(paths[output].read_text(), nl=False)
         return
     if output != "table":
         raise typer.BadParameter(f"--format {output!r}: use table, markdown or csv")
     table = Table("#", "candidate", "dataset", "epoch", "lr", "r/alpha", "loss train/eval", "overfit",
-                  "win rate [95% CI]", "n", "lc")
+                  "win rate [95% CI]", "n", "lc", "fact recall")
     for i, e in enumerate(entries, 1):
         hp, m = e.hyperparameters, e.metrics
         rate = f"{pct(e.win_rate)} [{100 * e.ci[0]:.0f}-{100 * e.ci[1]:.0f}]" if e.result else "-"
@@ -178,9 +214,20 @@ def leaderboard(
         shape = f"{fmt(hp.get('lora_r'))}/{fmt(hp.get('lora_alpha'))}" if e.kind == "run" else "-"
         table.add_row(str(i), escape(e.name) + ("" if e.status in ("done", "judged") else f" ({e.status})"),
                       e.dataset or "-", fmt(hp.get("epoch")), fmt(hp.get("learning_rate")), shape, losses, flag, rate,
-                      fmt(e.result["n"] if e.result else None), pct(e.result["lc_win_rate"]) if e.result else "-")
+                      fmt(e.result["n"] if e.result else None),
+                      (pct(e.result["lc_win_rate"]) if e.result["lc_win_rate"] is not None else "n/i") if e.result
+                      else "-", _recall_cell(e.result))
     console.print(table)
+    console.print(describe_config(board), highlight=False)
     best = recommend(entries)
-    console.print(f"recommended: [bold]{escape(best.name)}[/]" if best else
-                  "no recommendation yet: no finished, judged run without an overfit flag")
+    console.print(f"recommended: [bold]{escape(best.name)}[/]" + (" [yellow](flagged as overfit: its held-out "
+                  "quality is still the best)[/]" if best.overfit else "") if best else
+                  "no recommendation yet: no finished, judged run")
     console.print(f"report: {paths['html']} (also {paths['markdown'].name}, {paths['csv'].name})")
+
+
+def _recall_cell(result: dict | None) -> str:
+    if not result or result.get("fact_recall") is None:
+        return "-"
+    low, high = result["fact_recall_low"], result["fact_recall_high"]
+    return f"{pct(result['fact_recall'])} [{100 * low:.0f}-{100 * high:.0f}]"

@@ -1,4 +1,4 @@
-"""Pairwise LLM-as-judge with position swap, ties, a jury, and a verdict cache.
+"""Pairwise judging with position swap, ties, a jury of LLM and grounded judges, and a verdict cache.
 
     result = judge(project, "my-run", "reference")          # judges from evaluate.judges, rubric from config
     result.win_rate, result.ci, result.rows[0].outcome
@@ -10,8 +10,13 @@ A local judge gives its verdict by comparing the log-probabilities of "A", "B" a
 (calibrated against a content-free pair, see `_ask_local`); an API judge answers in JSON mode and is parsed
 strictly: an unparseable verdict is re-asked `judge_retries` times, then recorded as an error (never a win).
 An eval set's reference answers, when present, are shown to the judge. Verdicts are cached in `judge_cache`,
-so a re-run calls no model.
-Each call of `judge` is recorded in `judge_results` with its per-question, per-order verdicts in `judgments`.
+so a re-run calls no model. Two identical answers are a tie without a model call.
+The grounded judges `facts` and `similarity` (evaluate/judges/) decide from the eval set's facts and reference
+answers without a model; on a question without that ground truth they abstain (no vote).
+Each call of `judge` is recorded in `judge_results` with its per-question, per-order verdicts in `judgments`,
+its jury's configuration id (`jury_config`: only results of one configuration are comparable), its absolute
+fact recall / refusal accuracy, and how the LLM judges agree with the grounded ones. A run without any valid
+verdict raises and records nothing.
 """
 
 from __future__ import annotations
@@ -26,10 +31,13 @@ from dataclasses import dataclass, field
 from rich.progress import Progress
 
 from underdog.config import ModelSpec
-from underdog.errors import ModelError
+from underdog.errors import ModelError, UnderdogError
 from underdog.evaluate import stats
+from underdog.evaluate.agreement import JudgeAgreement, agreement
 from underdog.evaluate.answer import Answer, Candidate, answer, check_answered, resolve_candidate
-from underdog.evaluate.evalset import load_evalset, resolve_evalset
+from underdog.evaluate.evalset import MANIFEST_FILE, Question, list_evalsets, load_evalset, resolve_evalset
+from underdog.evaluate.judges import ABSTAIN, GroundedJudge, Item, grounded_judge, is_grounded
+from underdog.evaluate.judges.facts import Recall, recall
 from underdog.llm import LLM
 from underdog.llm.caller import adapter_fingerprint
 from underdog.project import Project
@@ -70,11 +78,12 @@ JSON_INSTRUCTION = ('Which answer is better? Reply with a JSON object only: {"re
 # -- one judge, one ordered pair ----------------------------------------------------------------------------
 @dataclass
 class Verdict:
-    verdict: str  # "A", "B", "tie" or "error"
+    verdict: str  # "A", "B", "tie", "error", or "abstain" (a grounded judge without ground truth)
     key: str
     cached: bool = False
     raw: str | None = None
     error: str | None = None
+    called: bool = True  # False: decided without a model (identical answers, a grounded judge)
 
 
 def rubric_text(rubric: Sequence[str]) -> str:
@@ -101,10 +110,14 @@ def uses_logprobs(llm: LLM) -> bool:
 
 
 def judge_identity(llm: LLM) -> str:
-    s = llm.spec
+    return spec_identity(llm.spec)
+
+
+def spec_identity(s: ModelSpec) -> str:
+    """What makes a model judge's verdicts what they are (its cache identity)."""
     return json.dumps({"provider": s.provider, "model": s.model, "base_url": s.base_url,
                        "adapter": adapter_fingerprint(s.adapter), "params": s.params.model_dump(),
-                       "logprobs": "calibrated" if uses_logprobs(llm) else False, "prompt": PROMPT_VERSION},
+                       "logprobs": "calibrated" if s.provider == "local" else False, "prompt": PROMPT_VERSION},
                       sort_keys=True)
 
 
@@ -134,6 +147,9 @@ def ask_judge(project: Project, llm: LLM, rubric: Sequence[str], pairs: Sequence
     keys = [verdict_key(identity, rubric, *pair) for pair in pairs]
     cached = _cached(project, keys)
     verdicts: list[Verdict | None] = [cached.get(key) for key in keys]
+    for i, pair in enumerate(pairs):
+        if pair[1] == pair[2]:  # identical answers: a tie, whatever a judge (or its cache) would say
+            verdicts[i] = Verdict("tie", keys[i], raw="identical answers", called=False)
     todo = [i for i, v in enumerate(verdicts) if v is None]
     if todo:
         ask = _ask_local if uses_logprobs(llm) else _ask_api
@@ -189,9 +205,10 @@ def _ask_api(llm: LLM, rubric: Sequence[str], pairs: Sequence[Pair], keys: list[
     for attempt in range(retries + 1):
         # a re-ask is a new sample (its own cache entry) at a temperature that lets the reply change
         temperature = params.temperature if attempt == 0 else max(params.temperature, RETRY_TEMPERATURE)
+        seed = params.seed if attempt == 0 else (params.seed or 0) + attempt  # a re-ask is a new sample
         replies = llm.batch([prompts[i] for i in todo], errors="return", json_mode=True,
                             samples=[attempt] * len(todo), progress=progress if attempt == 0 else None,
-                            max_tokens=max_tokens, temperature=temperature)
+                            max_tokens=max_tokens, temperature=temperature, seed=seed)
         for i, reply in zip(todo, replies, strict=True):
             verdict = parse_verdict(reply.text) if not reply.error else None
             error = reply.error or f"unparseable verdict after {attempt + 1} tries: {reply.text[:200]!r}"
@@ -203,13 +220,14 @@ def _ask_api(llm: LLM, rubric: Sequence[str], pairs: Sequence[Pair], keys: list[
 
 
 # -- a jury over an eval set -------------------------------------------------------------------------------
-WINNER = {"ab": {"A": "candidate", "B": "reference", "tie": "tie"},
-          "ba": {"A": "reference", "B": "candidate", "tie": "tie"}}
+WINNER = {"ab": {"A": "candidate", "B": "reference", "tie": "tie", ABSTAIN: ABSTAIN},
+          "ba": {"A": "reference", "B": "candidate", "tie": "tie", ABSTAIN: ABSTAIN}}
 SCORE = {"candidate": 1.0, "tie": 0.5, "reference": 0.0}
+NO_VERDICT = ("error", ABSTAIN)
 
 
 def winner(order: str, verdict: str) -> str:
-    """Who a verdict favours: "candidate", "reference", "tie", or "error"."""
+    """Who a verdict favours: "candidate", "reference", "tie", "abstain" or "error"."""
     return WINNER[order].get(verdict, "error")
 
 
@@ -217,14 +235,17 @@ def combine_orders(ab: str, ba: str) -> str:
     """One judge's outcome from its two orders: disagreement is a tie; any error is an error."""
     if "error" in (ab, ba):
         return "error"
+    if ABSTAIN in (ab, ba):
+        return ABSTAIN
     return ab if ab == ba else "tie"
 
 
 def majority(outcomes: Sequence[str]) -> str:
-    """The jury's outcome: a strict majority of the valid votes, else a tie; only errors -> error."""
-    valid = [o for o in outcomes if o != "error"]
+    """The jury's outcome: a strict majority of the valid votes, else a tie; without a valid vote: an error
+    if a judge failed, "abstain" if every judge abstained."""
+    valid = [o for o in outcomes if o not in NO_VERDICT]
     if not valid:
-        return "error"
+        return "error" if "error" in outcomes or not outcomes else ABSTAIN
     top, count = Counter(valid).most_common(1)[0]
     return top if count * 2 > len(valid) else "tie"
 
@@ -235,7 +256,7 @@ class QuestionRow:
     question: str
     candidate_answer: str
     reference_answer: str
-    outcome: str  # candidate / reference / tie / error
+    outcome: str  # candidate / reference / tie / error / abstain (no judge had ground truth to use)
     votes: dict[str, tuple[str, str]] = field(default_factory=dict)  # judge -> (verdict ab, verdict ba)
 
     @property
@@ -252,12 +273,16 @@ class JudgeResult:
     rubric: list[str]
     rows: list[QuestionRow]
     consistency: float
-    calls: int  # verdicts not found in the cache
+    calls: int  # verdicts a model was asked for (not cached, not decided without a model)
     result_id: int | None = None
+    config_id: str | None = None  # the jury's configuration (`jury_config`): only equal ids are comparable
+    judge_config: dict | None = None
+    recall: Recall | None = None  # the candidate's facts stated / refusals, when the eval set has ground truth
+    reference_recall: Recall | None = None
 
     @property
     def valid(self) -> list[QuestionRow]:
-        return [r for r in self.rows if r.outcome != "error"]
+        return [r for r in self.rows if r.outcome not in NO_VERDICT]
 
     def count(self, outcome: str) -> int:
         return sum(r.outcome == outcome for r in self.rows)
@@ -303,7 +328,12 @@ class JudgeResult:
         return sum(len(r.reference_answer) for r in self.valid) / self.n if self.n else 0.0
 
     @property
-    def lc_win_rate(self) -> float:
+    def abstentions(self) -> int:
+        return self.count(ABSTAIN)
+
+    @property
+    def lc_win_rate(self) -> float | None:
+        """The length-controlled win rate; None when length alone separates wins from losses."""
         valid = self.valid
         return stats.length_controlled_win_rate([r.score for r in valid], [len(r.candidate_answer) for r in valid],
                                                 [len(r.reference_answer) for r in valid])
@@ -318,6 +348,20 @@ class JudgeResult:
         """Per-question score (1 win, 0.5 tie, 0 loss) of the judged questions."""
         return {r.question_id: r.score for r in self.valid if r.score is not None}
 
+    @property
+    def agreement(self) -> list[JudgeAgreement]:
+        """Each LLM judge against the grounded judges (empty unless the jury has both kinds)."""
+        grounded = [j for j in self.judges if is_grounded(j)]
+        if not grounded or len(grounded) == len(self.judges):
+            return []
+        rows = [r for r in self.rows if r.votes]
+        outcomes = {j: [combine_orders(winner("ab", r.votes[j][0]), winner("ba", r.votes[j][1])) for r in rows]
+                    for j in self.judges}
+        jury = [majority([outcomes[j][i] for j in grounded]) for i in range(len(rows))]
+        longer = [None if len(r.candidate_answer) == len(r.reference_answer) else
+                  "candidate" if len(r.candidate_answer) > len(r.reference_answer) else "reference" for r in rows]
+        return agreement({j: o for j, o in outcomes.items() if j not in grounded}, jury, longer)
+
 
 def judge(project: Project, candidate: str | ModelSpec | Candidate, reference: str | ModelSpec | Candidate | None
           = None, evalset: str | None = None, *, judges: Sequence[str | ModelSpec] | None = None,
@@ -328,7 +372,7 @@ def judge(project: Project, candidate: str | ModelSpec | Candidate, reference: s
     cand = resolve_candidate(project, candidate)
     ref = resolve_candidate(project, reference or cfg.reference)
     rubric = list(rubric or cfg.rubric)
-    known = {q.id: q.reference for q in load_evalset(project, name)}
+    known = {q.id: q for q in load_evalset(project, name)}
     ours = answer(project, cand, name, progress=progress)
     check_answered(cand.name, ours)
     theirs = answer(project, ref, name, progress=progress)
@@ -336,54 +380,143 @@ def judge(project: Project, candidate: str | ModelSpec | Candidate, reference: s
     theirs = {a.question_id: a for a in theirs}
     pairs = [(a, theirs[a.question_id]) for a in ours]
     ok = [i for i, (a, b) in enumerate(pairs) if not a.error and not b.error]
-    llms = [_judge_llm(project, j) for j in (judges or cfg.judges)]
+    jury = [judge_for(project, j) for j in (judges or cfg.judges)]
     votes: list[dict[str, tuple[str, str]]] = [{} for _ in pairs]
     verdicts: list[tuple[str, str, str, Verdict]] = []  # (judge, question id, order, verdict), for the record
-    asked = [(a.question, a.answer, b.answer, known.get(a.question_id)) for a, b in (pairs[i] for i in ok)]
-    for llm in llms:
-        got = ask_both_orders(project, llm, rubric, asked, cfg.judge_retries,
-                              progress=f"judging with {llm.label}" if progress else None)
+    asked = [(a.question, a.answer, b.answer, known[a.question_id].reference if a.question_id in known else None)
+             for a, b in (pairs[i] for i in ok)]
+    truth = [known.get(pairs[i][0].question_id) for i in ok]
+    for member in jury:
+        got = ask_both_orders(project, member, rubric, asked, cfg.judge_retries,
+                              progress=f"judging with {member.label}" if progress else None, truth=truth)
         if got and all(v.verdict == "error" and not v.raw for pair in got for v in pair):  # no reply at all
-            raise ModelError(f"judge {llm.label} failed on every question, e.g.: {got[0][0].error}")
+            raise ModelError(f"judge {member.label} failed on every question, e.g.: {got[0][0].error}")
         for i, (ab, ba) in zip(ok, got, strict=True):
-            votes[i][llm.label] = (ab.verdict, ba.verdict)
+            votes[i][member.label] = (ab.verdict, ba.verdict)
             qid = pairs[i][0].question_id
-            verdicts += [(llm.label, qid, "ab", ab), (llm.label, qid, "ba", ba)]
+            verdicts += [(member.label, qid, "ab", ab), (member.label, qid, "ba", ba)]
     rows = [_row(a, b, votes[i]) for i, (a, b) in enumerate(pairs)]
-    result = JudgeResult(cand.name, ref.name, name, [llm.label for llm in llms], rubric, rows,
-                         _consistency(votes), sum(not v.cached for *_, v in verdicts))
+    config_id, config = jury_config(project, judges or cfg.judges, rubric, name)
+    result = JudgeResult(cand.name, ref.name, name, [m.label for m in jury], rubric, rows, _consistency(votes),
+                         sum(v.called and not v.cached for *_, v in verdicts), config_id=config_id,
+                         judge_config=config,
+                         recall=recall([(a.answer, known.get(a.question_id)) for a in ours if not a.error]),
+                         reference_recall=recall([(b.answer, known.get(b.question_id)) for b in theirs.values()
+                                                  if not b.error]))
+    if not result.n:
+        raise UnderdogError(_no_verdict_message(result))
     result.result_id = _record(project, result, cand, ref, verdicts)
     return result
 
 
-def ask_both_orders(project: Project, llm: LLM, rubric: Sequence[str], pairs: Sequence[Pair], retries: int = 2,
-                    progress: str | None = None) -> list[tuple[Verdict, Verdict]]:
-    """One judge's (first-second, second-first) verdicts on each pair, asked in one batch."""
+def _no_verdict_message(result: JudgeResult) -> str:
+    why = (f"the jury ({', '.join(result.judges)}) abstained on every question: the grounded judges need facts, "
+           "`expect` or reference answers in the eval set" if result.abstentions == len(result.rows)
+           else f"{result.errors} of {len(result.rows)} questions ended in errors")
+    return f"no valid verdict for {result.candidate} vs {result.reference} on {result.evalset} ({why}); " \
+           "nothing recorded"
+
+
+Judge = LLM | GroundedJudge
+
+
+def ask_both_orders(project: Project, judge_: Judge, rubric: Sequence[str], pairs: Sequence[Pair],
+                    retries: int = 2, progress: str | None = None,
+                    truth: Sequence[Question | None] | None = None) -> list[tuple[Verdict, Verdict]]:
+    """One judge's (first-second, second-first) verdicts on each pair, asked in one batch. A grounded judge
+    decides each pair once from `truth` (the eval set's question, per pair); the swapped order mirrors it."""
+    if not isinstance(judge_, LLM):
+        return _grounded_both_orders(judge_, pairs, truth or [None] * len(pairs))
     asked = list(pairs) + [(q, second, first, *ref) for q, first, second, *ref in pairs]
-    got = ask_judge(project, llm, rubric, asked, retries, progress)
+    got = ask_judge(project, judge_, rubric, asked, retries, progress)
     return list(zip(got[:len(pairs)], got[len(pairs):], strict=True))
 
 
-PAIR_OUTCOME = {"candidate": "first", "reference": "second", "tie": "tie", "error": "error"}
+MIRROR = {"A": "B", "B": "A", "tie": "tie", ABSTAIN: ABSTAIN}
+
+
+def _grounded_both_orders(judge_: GroundedJudge, pairs: Sequence[Pair],
+                          truth: Sequence[Question | None]) -> list[tuple[Verdict, Verdict]]:
+    items = [_item(pair, known) for pair, known in zip(pairs, truth, strict=True)]
+    out = []
+    for item, decision in zip(items, judge_.decide(items), strict=True):
+        ab = Verdict(decision.verdict, _grounded_key(judge_, item), raw=decision.detail, called=False)
+        swapped = Item(item.question, item.second, item.first, item.reference, item.facts, item.expect)
+        ba = Verdict(MIRROR[decision.verdict], _grounded_key(judge_, swapped), raw=decision.detail, called=False)
+        out.append((ab, ba))
+    return out
+
+
+def _item(pair: Pair, known: Question | None) -> Item:
+    question, first, second, *reference = pair
+    ref = (reference[0] if reference else None) or (known.reference if known else None)
+    return Item(question, first, second, ref, tuple(known.facts) if known and known.facts else None,
+                known.expect if known else None)
+
+
+def _grounded_key(judge_: GroundedJudge, item: Item) -> str:
+    body = json.dumps([judge_.identity(), item.question, item.first, item.second, item.reference,
+                       list(item.facts or []), item.expect])
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+def jury_config(project: Project, judges: Sequence[str | ModelSpec], rubric: Sequence[str],
+                evalset: str) -> tuple[str, dict]:
+    """A stable id of what makes verdicts comparable: the judges (model, params, prompt version; a grounded
+    judge's own version), the rubric (for LLM judges) and the eval set (name and content hash)."""
+    members = sorted(_member_identity(project, j) for j in judges)
+    manifest = project.evalsets_dir / evalset / MANIFEST_FILE
+    sha = json.loads(manifest.read_text()).get("sha256") if manifest.exists() else None
+    llm_judges = any(not is_grounded(j) for j in judges)
+    config = {"judges": members, "prompt": PROMPT_VERSION if llm_judges else None,
+              "rubric": list(rubric) if llm_judges else None, "evalset": evalset, "evalset_sha256": sha}
+    body = json.dumps(config, sort_keys=True)
+    return hashlib.sha256(body.encode()).hexdigest()[:12], config
+
+
+def _member_identity(project: Project, judge_: str | ModelSpec) -> str:
+    if is_grounded(judge_):
+        return grounded_judge(judge_, project.config.evaluate.similarity_margin).identity()
+    return spec_identity(judge_ if isinstance(judge_, ModelSpec) else project.model_spec(judge_))
+
+
+PAIR_OUTCOME = {"candidate": "first", "reference": "second", "tie": "tie", "error": "error", ABSTAIN: ABSTAIN}
 
 
 def judge_pairs(project: Project, pairs: Sequence[tuple[str, str, str]], *, judges: Sequence[str] | None = None,
-                rubric: Sequence[str] | None = None, progress: str | None = None) -> list[str]:
+                rubric: Sequence[str] | None = None, progress: str | None = None,
+                truth: Sequence[Question | None] | None = None) -> list[str]:
     """The jury on answer pairs it did not produce (best-of-n samples, two arena candidates): for each (question,
-    first answer, second answer), "first", "second", "tie" or "error", judged like `judge` (both orders, each
-    judge, majority) with the same verdict cache, but not recorded."""
+    first answer, second answer), "first", "second", "tie", "error" or "abstain" (only grounded judges, and the
+    question has no ground truth), judged like `judge` (both orders, each judge, majority) with the same verdict
+    cache, but not recorded. Grounded judges find each question's facts and reference answer in `truth`, else
+    in the project's eval sets by the question's text."""
     if not pairs:
         return []
     cfg = project.config.evaluate
     rubric = list(rubric or cfg.rubric)
+    names = list(judges or cfg.judges)
+    if truth is None and any(is_grounded(name) for name in names):
+        truth = find_questions(project, [pair[0] for pair in pairs])
     per_judge = [[combine_orders(winner("ab", ab.verdict), winner("ba", ba.verdict))
-                  for ab, ba in ask_both_orders(project, _judge_llm(project, name), rubric, pairs,
-                                                cfg.judge_retries, progress)]
-                 for name in judges or cfg.judges]
+                  for ab, ba in ask_both_orders(project, judge_for(project, name), rubric, pairs,
+                                                cfg.judge_retries, progress, truth)]
+                 for name in names]
     return [PAIR_OUTCOME[majority([votes[i] for votes in per_judge])] for i in range(len(pairs))]
 
 
-def _judge_llm(project: Project, judge_: str | ModelSpec) -> LLM:
+def find_questions(project: Project, texts: Sequence[str]) -> list[Question | None]:
+    """The eval set question (with its ground truth) asked as each text, newest eval set first; None if none."""
+    by_text: dict[str, Question] = {}
+    for name in list_evalsets(project):  # oldest first: newer sets overwrite
+        by_text.update({q.question.strip(): q for q in load_evalset(project, name)})
+    return [by_text.get(text.strip()) for text in texts]
+
+
+def judge_for(project: Project, judge_: str | ModelSpec) -> Judge:
+    """The judge named `judge_`: a grounded judge, else a model (a role, run, provider:model or model path)."""
+    if is_grounded(judge_):
+        return grounded_judge(judge_, project.config.evaluate.similarity_margin)
     if isinstance(judge_, ModelSpec):
         return LLM(judge_, project.store, role=f"judge {judge_.model}", stage="judge",
                    budget_usd=project.config.budget_usd)
@@ -391,7 +524,7 @@ def _judge_llm(project: Project, judge_: str | ModelSpec) -> LLM:
 
 
 def _row(a: Answer, b: Answer, votes: dict[str, tuple[str, str]]) -> QuestionRow:
-    if a.error or b.error:
+    if a.error or b.error or not votes:
         outcome = "error"
     else:
         outcome = majority([combine_orders(winner("ab", ab), winner("ba", ba)) for ab, ba in votes.values()])
@@ -401,26 +534,34 @@ def _row(a: Answer, b: Answer, votes: dict[str, tuple[str, str]]) -> QuestionRow
 def _consistency(votes: list[dict[str, tuple[str, str]]]) -> float:
     """Share of (judge, question) verdict pairs that name the same winner in both orders."""
     pairs = [(winner("ab", ab), winner("ba", ba)) for per_q in votes for ab, ba in per_q.values()]
-    pairs = [(x, y) for x, y in pairs if "error" not in (x, y)]
+    pairs = [(x, y) for x, y in pairs if x not in NO_VERDICT and y not in NO_VERDICT]
     return sum(x == y for x, y in pairs) / len(pairs) if pairs else 0.0
 
 
 def _record(project: Project, result: JudgeResult, cand: Candidate, ref: Candidate,
             verdicts: list[tuple[str, str, str, Verdict]]) -> int:
     low, high = result.ci
+    mine = result.recall
+    recall_low, recall_high = (mine.ci if mine and mine.ci else (None, None))
+    grounded = {"recall": mine.to_json() if mine else None,
+                "reference_recall": result.reference_recall.to_json() if result.reference_recall else None,
+                "agreement": [a.to_json() for a in result.agreement], "abstentions": result.abstentions}
     with project.store.transaction() as db:
         cursor = db.execute(
             "INSERT INTO judge_results (created, evalset, candidate, candidate_id, reference, reference_id, judges,"
             " rubric, n, wins, ties, losses, errors, win_rate, ci_low, ci_high, tie_share, consistency,"
-            " mean_len_candidate, mean_len_reference, lc_win_rate) VALUES"
-            " (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " mean_len_candidate, mean_len_reference, lc_win_rate, config_id, judge_config, fact_recall,"
+            " fact_recall_low, fact_recall_high, refusal_accuracy, grounded) VALUES"
+            " (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (time.time(), result.evalset, cand.name, cand.id, ref.name, ref.id, json.dumps(result.judges),
              json.dumps(result.rubric), result.n, result.wins, result.ties, result.losses, result.errors,
              result.win_rate, low, high, result.tie_share, result.consistency, result.mean_len_candidate,
-             result.mean_len_reference, result.lc_win_rate))
+             result.mean_len_reference, result.lc_win_rate, result.config_id, json.dumps(result.judge_config),
+             mine.fact_recall if mine else None, recall_low, recall_high, mine.refusal_accuracy if mine else None,
+             json.dumps(grounded)))
         result_id = int(cursor.lastrowid)
         db.executemany(
             "INSERT INTO judgments VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [(result_id, qid, label, order, v.verdict, winner(order, v.verdict), v.key, int(v.cached), v.error)
-             for label, qid, order, v in verdicts])
+             for label, qid, order, v in verdicts if v.verdict != ABSTAIN])  # an abstention is no vote
     return result_id

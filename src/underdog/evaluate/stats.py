@@ -4,7 +4,7 @@
     win_rate(wins=40, ties=4, n=50)          -> 0.84
     paired_bootstrap(scores_a, scores_b)     -> mean difference and its 95% interval
     questions_needed(0.88, 0.94)             -> 356 (two proportions, 80% power, alpha 0.05)
-    length_controlled_win_rate(prefs, len_a, len_b)
+    length_controlled_win_rate(prefs, len_a, len_b)   -> a rate, or None when length separates the outcomes
 
 A per-question score is 1 (candidate preferred), 0.5 (tie) or 0 (reference preferred).
 """
@@ -86,18 +86,30 @@ def paired_questions_needed(a: Sequence[float], b: Sequence[float], *, alpha: fl
 
 
 def length_controlled_win_rate(scores: Sequence[float], len_candidate: Sequence[float],
-                               len_reference: Sequence[float], *, l2: float = 1e-4) -> float:
+                               len_reference: Sequence[float], *, l2: float = 1e-4) -> float | None:
     """AlpacaEval-style: fit P(candidate preferred) = sigmoid(b + w * tanh(standardized length difference)),
     then predict at zero length difference: sigmoid(b). Ties are targets of 0.5. Without any length difference
-    this is the plain win rate."""
+    this is the plain win rate. None ("not identifiable") when the length difference separates the wins from
+    the losses: the regression then has no finite solution, and any rate could be read off it."""
     y = np.asarray(scores, dtype=float)
     if y.size == 0:
         return 0.0
     diff = np.asarray(len_candidate, dtype=float) - np.asarray(len_reference, dtype=float)
+    if length_separates(y, diff):
+        return None
     sd = diff.std()
     x = np.tanh(diff / sd) if sd > 0 else np.zeros_like(diff)
     b, _ = _logistic_fit(np.column_stack([np.ones_like(x), x]), y, l2)
     return float(_sigmoid(b))
+
+
+def length_separates(scores: Sequence[float], length_diff: Sequence[float]) -> bool:
+    """Whether a length threshold puts every win on one side and every loss on the other (both present)."""
+    y, d = np.asarray(scores, dtype=float), np.asarray(length_diff, dtype=float)
+    wins, losses = d[y > 0.5], d[y < 0.5]
+    if not wins.size or not losses.size:
+        return False
+    return bool(wins.min() > losses.max() or wins.max() < losses.min())
 
 
 def _sigmoid(z: np.ndarray | float) -> np.ndarray | float:

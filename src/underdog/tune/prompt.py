@@ -42,7 +42,7 @@ class Cell:
     prompt: Prompt
     temperature: float
     top_p: float
-    outcomes: list[str] = field(default_factory=list)  # per question: first (ours) / second / tie / error
+    outcomes: list[str] = field(default_factory=list)  # per question: first (ours) / second / tie / error / abstain
     mean_chars: float = 0.0
 
     def count(self, outcome: str) -> int:
@@ -50,7 +50,7 @@ class Cell:
 
     @property
     def n(self) -> int:
-        return len(self.outcomes) - self.count("error")
+        return len(self.outcomes) - self.count("error") - self.count("abstain")  # abstain: no grounded truth
 
     @property
     def win_rate(self) -> float:

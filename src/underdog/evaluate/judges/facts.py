@@ -5,6 +5,7 @@
     states("Form B-12", "/form\\s*b-?12/")  -> True  (a /regex/ fact, case-insensitive, raw or normalised text)
     coverage(answer, facts)                 -> share of facts stated, 0.0 .. 1.0
     is_refusal("I'm sorry, but I can't help with that.") -> True
+    recall([(answer, question), ...])       -> Recall: facts stated / facts asked (Wilson interval), refusals
 
 A fact is stated when its normalised text occurs in the normalised answer as whole words. Normalising folds
 case, whitespace, punctuation, thousands separators (1,200 -> 1200), currency symbols ($45 -> 45) and zero
@@ -16,6 +17,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from underdog.evaluate import stats
+from underdog.evaluate.judges import ABSTAIN, Decision, Item, better
+
+if TYPE_CHECKING:
+    from underdog.evaluate.evalset import Question
 
 CURRENCY = re.compile(r"[$€£¥₹]")
 THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")
@@ -70,3 +79,68 @@ def is_refusal(answer: str) -> bool:
     """Whether the answer declines: one of REFUSAL_PHRASES near its start."""
     opening = " ".join(answer.translate(APOSTROPHES).lower().split())[:REFUSAL_WINDOW]
     return any(phrase in opening for phrase in REFUSAL_PHRASES)
+
+
+class FactsJudge:
+    """Higher fact coverage wins, equal coverage is a tie; on a refusal probe the answer that refuses wins.
+    Abstains on a question with neither facts nor `expect`. Deterministic: no model, nothing cached."""
+
+    name = "facts"
+    label = "facts"
+
+    def identity(self) -> str:
+        return "facts-v1"
+
+    def decide(self, items: list[Item]) -> list[Decision]:
+        return [self._one(item) for item in items]
+
+    def _one(self, item: Item) -> Decision:
+        if item.expect == "refusal":
+            first, second = is_refusal(item.first), is_refusal(item.second)
+            return Decision(better(first, second), f"refuses: {first}/{second}")
+        if not item.facts:
+            return Decision(ABSTAIN, "no facts")
+        first, second = coverage(item.first, item.facts), coverage(item.second, item.facts)
+        return Decision(better(first, second), f"coverage: {first:.3f}/{second:.3f}")
+
+
+@dataclass(frozen=True)
+class Recall:
+    """A candidate's absolute numbers on an eval set's ground truth."""
+
+    stated: int  # facts stated, over all questions with facts
+    facts: int  # facts asked
+    refused: int  # refusal probes refused
+    probes: int  # refusal probes answered
+
+    @property
+    def fact_recall(self) -> float | None:
+        return self.stated / self.facts if self.facts else None
+
+    @property
+    def ci(self) -> tuple[float, float] | None:
+        """95% Wilson interval of the fact recall (facts counted as independent trials)."""
+        return stats.wilson_interval(self.stated, self.facts) if self.facts else None
+
+    @property
+    def refusal_accuracy(self) -> float | None:
+        return self.refused / self.probes if self.probes else None
+
+    def to_json(self) -> dict:
+        return {"stated": self.stated, "facts": self.facts, "refused": self.refused, "probes": self.probes}
+
+
+def recall(answers: Sequence[tuple[str, Question | None]]) -> Recall | None:
+    """Facts stated and refusal probes refused by the answers to eval set questions; None without ground truth
+    (no question with facts or `expect`)."""
+    stated = facts = refused = probes = 0
+    for text, question in answers:
+        if question is None:
+            continue
+        if question.expect == "refusal":
+            probes += 1
+            refused += is_refusal(text)
+        elif question.facts:
+            facts += len(question.facts)
+            stated += sum(states(text, fact) for fact in question.facts)
+    return Recall(stated, facts, refused, probes) if facts or probes else None
