@@ -71,7 +71,7 @@ class DemoSize:
 TRAIN_COMMON = {"lora_r": 16, "lora_alpha": 32, "lora_dropout": 0.0, "learning_rate": 1e-3,
                 "per_device_train_batch_size": 4, "max_input_length": 160, "validation_split_ratio": 0.1,
                 "evals_per_epoch": 1, "save_steps": 1000}
-FULL = DemoSize(("handbook.md", "handbook.html", "handbook.pdf"), teacher_max_tokens=256, answer_max_tokens=48,
+FULL = DemoSize(("handbook.md", "handbook.html", "handbook.pdf"), teacher_max_tokens=192, answer_max_tokens=48,
                 train={"epoch": 6})
 QUICK = DemoSize(("handbook.pdf",), teacher_max_tokens=64, answer_max_tokens=16, train={"epoch": 1, "max_steps": 2})
 
