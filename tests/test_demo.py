@@ -50,7 +50,7 @@ def test_quick_demo_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     assert first["question"].replace("'", "&#x27;") in page  # the questions are shown with both answers
 
     questions = [json.loads(line) for line in (root / "evalsets" / "harrowgate" / "questions.jsonl").open()]
-    assert sum("facts" in q for q in questions) == 16 and sum(q.get("expect") == "refusal" for q in questions) == 3
+    assert sum("facts" in q for q in questions) == 4 and sum(q.get("expect") == "refusal" for q in questions) == 3
     ingested = json.loads((root / "datasets" / INGESTED / "manifest.json").read_text())
     assert ingested["recipe"]["files"] == [str(pack_path("handbook", "handbook.pdf"))]
     contexts = [json.loads(line)["meta"]["context"] for line in (root / "datasets" / INGESTED / "data.jsonl").open()]
@@ -67,15 +67,16 @@ def test_quick_demo_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     assert len(json.loads(judges)) == len(JURY)
     row = {r["candidate"]: r for r in csv.DictReader((root / "reports" / "leaderboard.csv").open())}[RUN]
     n, ties, rate = recompute(db, result_id)
-    assert (int(row["n"]), int(row["ties"])) == (n, ties) and n == 19
+    assert (int(row["n"]), int(row["ties"])) == (n, ties) and n == len(questions)
     assert float(row["win_rate"]) == pytest.approx(rate)
     low, high = wilson_interval(rate * n, n)
     assert (float(row["ci_low"]), float(row["ci_high"])) == (pytest.approx(low), pytest.approx(high))
 
     calls, results = (db.execute(f"SELECT MAX(id) FROM {table}").fetchone()[0] for table in ("llm_calls",
                                                                                               "judge_results"))
+    newest_verdict = db.execute("SELECT MAX(created) FROM judge_cache").fetchone()[0]
     again = CliRunner().invoke(app, ["demo", "demo-project", "--quick"])  # a re-run resumes from the cache
     assert again.exit_code == 0, again.output
     assert db.execute("SELECT COUNT(*) FROM llm_calls WHERE id > ? AND cached = 0", (calls,)).fetchone()[0] == 0
-    new_verdicts = db.execute("SELECT COUNT(*), SUM(cached) FROM judgments WHERE result_id > ?", (results,)).fetchone()
-    assert new_verdicts[0] > 0 and new_verdicts[0] == new_verdicts[1]  # every verdict came from the cache
+    assert db.execute("SELECT COUNT(*) FROM judgments WHERE result_id > ?", (results,)).fetchone()[0] > 0
+    assert db.execute("SELECT MAX(created) FROM judge_cache").fetchone()[0] == newest_verdict  # no judge was asked

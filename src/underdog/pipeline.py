@@ -63,6 +63,7 @@ class DemoSize:
     """How big each step is."""
 
     handbook: tuple[str, ...]  # files of the pack's handbook to ingest
+    questions: int | None  # fact questions of the pack's eval set asked (None: all), + its refusal probes
     teacher_max_tokens: int
     answer_max_tokens: int
     train: dict[str, Any] = field(default_factory=dict)  # train overrides
@@ -71,9 +72,9 @@ class DemoSize:
 TRAIN_COMMON = {"lora_r": 16, "lora_alpha": 32, "lora_dropout": 0.0, "learning_rate": 1e-3,
                 "per_device_train_batch_size": 4, "max_input_length": 160, "validation_split_ratio": 0.1,
                 "evals_per_epoch": 1, "save_steps": 1000}
-FULL = DemoSize(("handbook.md", "handbook.html", "handbook.pdf"), teacher_max_tokens=192, answer_max_tokens=48,
+FULL = DemoSize(("handbook.md", "handbook.html", "handbook.pdf"), None, teacher_max_tokens=192, answer_max_tokens=48,
                 train={"epoch": 6})
-QUICK = DemoSize(("handbook.pdf",), teacher_max_tokens=64, answer_max_tokens=16, train={"epoch": 1, "max_steps": 2})
+QUICK = DemoSize(("handbook.pdf",), 4, teacher_max_tokens=64, answer_max_tokens=16, train={"epoch": 1, "max_steps": 2})
 
 
 @dataclass
@@ -139,7 +140,7 @@ def run_demo(directory: Path, quick: bool = False, reporter: Reporter | None = N
         say.step(f"{title}  (+{time.perf_counter() - started:.0f} s)")
         return fn()
 
-    step("eval set: held-out questions with reference answers and facts", lambda: _evalset(project, say))
+    step("eval set: held-out questions with reference answers and facts", lambda: _evalset(project, size, say))
     survivors = step("ingest the handbook with the embedded teacher, then curate", lambda: _ingest(project, size, say))
     dataset = step("training set: teacher-quality Q&A + curated survivors", lambda: _train_set(project, survivors, say))
     run = step("train", lambda: _train(project, dataset, size, say))
@@ -148,9 +149,13 @@ def run_demo(directory: Path, quick: bool = False, reporter: Reporter | None = N
     return DemoOutcome(result, run, paths, time.perf_counter() - started)
 
 
-def _evalset(project: Project, say: Reporter) -> None:
+def _evalset(project: Project, size: DemoSize, say: Reporter) -> None:
     if EVALSET not in list_evalsets(project):
-        import_evalset(project, pack_path("eval.jsonl"), EVALSET)
+        lines = pack_path("eval.jsonl").read_text().splitlines()
+        probes = [line for line in lines if json.loads(line).get("expect") == "refusal"]
+        asked = [line for line in lines if line not in probes][: size.questions] + probes
+        (project.root / f"{EVALSET}.jsonl").write_text("\n".join(asked) + "\n")  # what was imported, for reading
+        import_evalset(project, project.root / f"{EVALSET}.jsonl", EVALSET)
     questions = load_evalset(project, EVALSET)
     probes = sum(q.expect == "refusal" for q in questions)
     say.note(f"{len(questions)} questions ({probes} refusal probes) in evalsets/{EVALSET}")
