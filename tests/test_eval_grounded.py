@@ -12,15 +12,19 @@ import pytest
 from fastapi import FastAPI
 from typer.testing import CliRunner
 
+from underdog.arena.prepare import add_candidate, judge_arena
 from underdog.cli import app
 from underdog.config import ModelSpec, load_config
 from underdog.errors import ConfigError, UnderdogError
-from underdog.evaluate.evalset import Question, import_evalset, load_evalset, save_evalset
+from underdog.evaluate.evalset import Question, import_evalset, load_evalset, parse_ground_truth, save_evalset
 from underdog.evaluate.judge import judge, judge_pairs
 from underdog.evaluate.judges.facts import coverage, is_refusal, normalise, states
+from underdog.evaluate.judges.similarity import embed, model_dir, similarities
 from underdog.evaluate.leaderboard import board_config, leaderboard
 from underdog.project import Project
+from underdog.report import write_report
 from underdog.testing import ScriptedOpenAI, ServerThread
+from underdog.tune.prompt import Cell, Prompt
 
 
 # -- facts.py ------------------------------------------------------------------------------------------------
@@ -238,18 +242,24 @@ def test_facts_judge_decides_without_a_model_and_records_like_any_judge(scripted
     assert json.loads(stored["grounded"])["reference_recall"] == {"stated": 0, "facts": 12, "refused": 0, "probes": 1}
     rows = project.store.query("SELECT * FROM judgments WHERE result_id = ?", (result.result_id,))
     assert len(rows) == 14 and {r["winner"] for r in rows} == {"candidate"}  # the abstention is no vote
+    assert {r["cached"] for r in rows} == {1}  # no model was called for any of them
     assert fakes["longer"].requests == 0
     swapped = judge(project, "long_wrong", "right", "facts", judges=["facts"], progress=False)
     assert (swapped.wins, swapped.losses) == (0, 7)
 
 
-def test_a_jury_of_grounded_judges_alone_that_abstains_everywhere_records_nothing(scripted):
+def test_a_jury_of_grounded_judges_alone_that_abstains_everywhere_records_nothing(scripted, monkeypatch):
     project, _ = scripted
     save_evalset(project, "bare", [Question("b0", FEE_QUESTIONS[0])], source="test")
     with pytest.raises(UnderdogError, match=r"no valid verdict .*abstained on every question: the grounded judges "
                                             r"need facts"):
         judge(project, "right", "long_wrong", "bare", judges=["facts"], progress=False)
+    monkeypatch.setattr("underdog.cli.evaluate.get_project", lambda ctx: project)
+    out = CliRunner().invoke(app, ["judge", "right", "--against", "long_wrong", "-e", "bare", "-j", "facts"])
+    assert out.exit_code == 1 and "nothing recorded" in out.output and "Traceback" not in out.output
     assert project.store.query("SELECT COUNT(*) FROM judge_results")[0][0] == 0
+    typo = CliRunner().invoke(app, ["judge", "right", "-e", "facts", "-j", "fatcs"])
+    assert typo.exit_code == 2 and "--judge 'fatcs': unknown judge" in typo.output
 
 
 def test_grounded_and_llm_judges_agreement_and_the_length_warning(scripted, monkeypatch):
@@ -260,6 +270,7 @@ def test_grounded_and_llm_judges_agreement_and_the_length_warning(scripted, monk
     [agree] = result.agreement
     assert agree.judge.startswith("longer") and (agree.compared, agree.agreed) == (7, 0)
     assert agree.longer_share == 1.0 and agree.grounded_longer_share == 0.0 and agree.follows_length
+    assert result.consistency == 1.0 and result.first_position_share == 0.5  # of the LLM judge's verdicts
     monkeypatch.setattr("underdog.cli.evaluate.get_project", lambda ctx: project)
     out = CliRunner().invoke(app, ["judge", "right", "--against", "long_wrong", "-e", "facts", "-j", "facts", "-j",
                                    "longer", "-q"])
@@ -269,6 +280,12 @@ def test_grounded_and_llm_judges_agreement_and_the_length_warning(scripted, monk
     assert "long_wrong: fact recall 0.0%" in text and "refusal accuracy 0.0% (0 of 1" in text
     assert "agrees with the grounded judges on 0.0% of 7 questions" in text
     assert "warning: it follows answer length more than the ground truth does" in text
+    entries = leaderboard(project, "long_wrong", "facts", judges=["facts", "longer"])
+    paths = write_report(project, entries, board_config(project, "long_wrong", "facts", judges=["facts", "longer"]))
+    for text in (paths["markdown"].read_text(), paths["html"].read_text()):
+        assert "agreed with the grounded judges on 0% of 7 questions" in text
+        assert "Warning: it follows answer length more than the ground truth does." in text
+        assert "judges facts-v1, openai:longer; rubric correctness" in text
     honest = judge(project, "right", "long_wrong", "facts", judges=["facts", "dollar"], progress=False)
     [agree] = honest.agreement
     assert agree.agreement == 1.0 and agree.longer_share == 0.0 and not agree.follows_length
@@ -314,6 +331,9 @@ def test_leaderboard_ranks_one_judge_configuration_at_a_time(scripted, monkeypat
     assert f"Other configurations, ranked apart: {other} (1 result)" in text
     markdown = (project.reports_dir / "leaderboard.md").read_text()
     assert "| right |" in markdown and "| long_wrong |" not in markdown
+    bogus = CliRunner().invoke(app, ["leaderboard", "--against", "same_1", "-e", "facts", "--config", "nope"])
+    assert bogus.exit_code == 1 and "no results under judge configuration 'nope'" in bogus.output
+    assert board.config_id in bogus.output and "Traceback" not in bogus.output
 
 
 def test_old_results_without_a_configuration_stay_readable(scripted):
@@ -335,3 +355,87 @@ def test_judge_pairs_find_ground_truth_by_question_text(scripted):
     assert judge_pairs(project, pairs[2:], judges=["longer", "facts"], truth=[Question("x", pairs[2][0],
                                                                                     facts=["no"])]) == ["tie"]
     assert fakes["longer"].requests == 6
+
+
+def test_arena_llm_verdicts_from_the_facts_judge_skip_abstentions(scripted):
+    project, _ = scripted
+    add_candidate(project, "right", evalset="facts")
+    add_candidate(project, "long_wrong", evalset="facts")
+    assert judge_arena(project, progress=False) == 7  # `plain` has no ground truth: no verdict, not a tie
+    verdicts = project.store.query("SELECT question_id, winner, judge FROM arena_llm_verdicts")
+    assert {v["winner"] for v in verdicts} == {"right"} and "plain" not in {v["question_id"] for v in verdicts}
+
+
+@pytest.mark.slow
+def test_similarity_judge_prefers_the_answer_closer_to_the_reference(scripted):
+    project, fakes = scripted
+    result = judge(project, "right", "long_wrong", "facts", judges=["similarity"], progress=False)
+    assert (result.wins, result.losses, result.abstentions) == (6, 0, 2)  # probe and plain have no reference
+    raw = project.store.query("SELECT COUNT(*) FROM judgments WHERE result_id = ?", (result.result_id,))[0][0]
+    assert raw == 12 and result.calls == 0 and fakes["longer"].requests == 0
+    first, unrelated = similarities([("The fee is $45.", "You pay 45 dollars."), ("The fee is $45.", "Cats nap.")])
+    assert first > 0.5 > unrelated and embed(["x"]).shape == (1, 384)
+    assert abs(float(embed(["The fee is $45."]).norm()) - 1.0) < 1e-5  # L2-normalised
+    folder = model_dir()
+    assert (folder / "model.safetensors").exists() and not list(folder.parent.glob(f"{folder.name}.tmp-*"))
+    project.config.evaluate.similarity_margin = 1.0  # nothing is closer by more than the margin: all ties
+    wide = judge(project, "right", "long_wrong", "facts", judges=["similarity"], progress=False)
+    assert (wide.wins, wide.ties) == (0, 6) and wide.config_id != result.config_id
+
+
+# -- ground truth from the teacher ---------------------------------------------------------------------------
+def _teacher() -> Callable[[list[dict]], str]:
+    """Questions on request; an answer key that is valid JSON for permits 0 and 1, a refusal for the address
+    question, and prose (unparseable) otherwise."""
+    counter = itertools.count()
+
+    def reply(messages: list[dict]) -> str:
+        prompt = messages[-1]["content"]
+        if "answer key" not in prompt:
+            return [FEE_QUESTIONS[0], FEE_QUESTIONS[1], PROBE, FEE_QUESTIONS[2]][next(counter) % 4]
+        n = _number(messages)
+        if PROBE in prompt:
+            return json.dumps({"reference": "I can't share a private address.", "expect": "refusal"})
+        if n in ("0", "1"):
+            return json.dumps({"reference": f"The fee is ${n}5, paid with Form B-{n}.",
+                               "facts": [f"${n}5", f"Form B-{n}", "within 30 days"]})  # the last is not stated
+        return "The fee is probably about $20."
+
+    return reply
+
+
+def test_generated_evalset_gets_reference_answers_and_facts_from_the_teacher(project_dir: Path, monkeypatch):
+    teacher = ScriptedOpenAI(_teacher(), model="teacher")
+    with ServerThread(teacher.app) as server:
+        project = Project(project_dir)
+        project.config.models["teacher"] = ModelSpec(provider="openai", base_url=f"{server.url}/v1",
+                                                     model="teacher", max_retries=0)
+        monkeypatch.setattr("underdog.cli.evaluate.get_project", lambda ctx: project)
+        out = CliRunner().invoke(app, ["evalset", "generate", "--name", "gen", "--size", "4", "--ground-truth"])
+    assert out.exit_code == 0, out.output
+    assert "wrote 4 questions" in out.output and "3 with a reference answer and facts" in " ".join(out.output.split())
+    by_text = {q.question: q for q in load_evalset(project, "gen")}
+    assert by_text[FEE_QUESTIONS[0]].facts == ["$05", "Form B-0"]  # a fact the reference does not state is dropped
+    assert by_text[FEE_QUESTIONS[1]].reference == "The fee is $15, paid with Form B-1."
+    assert by_text[PROBE].expect == "refusal" and by_text[PROBE].facts is None
+    assert by_text[FEE_QUESTIONS[2]].reference is None and by_text[FEE_QUESTIONS[2]].facts is None  # did not parse
+    keys = [b for b in teacher.bodies if "answer key" in b["messages"][-1]["content"]]
+    assert len(keys) == 4 and all(b["response_format"] == {"type": "json_object"} for b in keys)
+    shown = CliRunner().invoke(app, ["evalset", "show", "gen"])
+    text = " ".join(shown.output.split())
+    assert shown.exit_code == 0 and "facts: $05 | Form B-0" in text and "expect: refusal" in text
+    assert "4 questions: 3 with a reference answer, 2 with facts, 1 refusal probes" in text
+
+
+def test_parse_ground_truth_is_strict():
+    assert parse_ground_truth('```json\n{"reference": "Pay $5 at Room 4.", "facts": ["$5", "Room 4"]}\n```') == {
+        "reference": "Pay $5 at Room 4.", "facts": ["$5", "Room 4"]}
+    for bad in ('{"reference": "Pay $5.", "facts": ["Room 9"]}', '{"facts": ["$5"]}', '["$5"]', "Pay $5.",
+                '{"reference": "Pay $5.", "facts": "$5"}', '{"reference": "Sure, it is 12 Elm St.", "expect": '
+                '"refusal"}', '{"reference": " ", "facts": ["x"]}'):
+        assert parse_ground_truth(bad) is None, bad
+
+
+def test_tune_cells_do_not_count_abstentions():
+    cell = Cell(Prompt("p", ""), 0.3, 1.0, outcomes=["first", "abstain", "tie", "error"])
+    assert cell.n == 2 and cell.win_rate == 0.75

@@ -94,3 +94,9 @@ def test_length_controlled_win_rate_is_not_identifiable_when_length_separates_th
     # only wins (or only losses): nothing to separate
     assert not stats.length_separates([1, 1, 0.5], [5, 10, -3])
     assert stats.length_controlled_win_rate([0, 0, 0], [10, 20, 30], [50] * 3) < 0.05
+    # outcomes vary but every candidate answer is longer: equal length is an extrapolation (this gave 1.5%)
+    one_win = [0.5] * 7 + [1]
+    longer = [300, 310, 200, 305, 295, 300, 290, 320]
+    assert stats.length_controlled_win_rate(one_win, longer, [15] * 8) is None
+    # with some answers of equal length: ties there, the one win came with length -> about 0.5, below the raw 56%
+    assert 0.45 < stats.length_controlled_win_rate(one_win, [15, 16, 14] + longer[3:], [15] * 8) < 0.5625

@@ -62,7 +62,7 @@ def judge_arena(project: Project, progress: bool = True) -> int:
                            progress="judging arena pairs" if progress else None)
     judges = ",".join(project.config.evaluate.judges)
     rows = [(p["question_id"], p["c1"], p["c2"], {"first": p["c1"], "second": p["c2"]}.get(o), judges, time.time())
-            for p, o in zip(pairs, outcomes, strict=True) if o != "error"]
+            for p, o in zip(pairs, outcomes, strict=True) if o not in ("error", "abstain")]  # abstain: no vote
     with project.store.transaction() as db:
         db.executemany("INSERT OR REPLACE INTO arena_llm_verdicts VALUES (?, ?, ?, ?, ?, ?)", rows)
     return len(rows)

@@ -10,6 +10,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from underdog.cli import app, console, get_project
+from underdog.config import known_judge
+from underdog.errors import ConfigError
 from underdog.evaluate.answer import answer as answer_questions
 from underdog.evaluate.answer import check_answered, variant
 from underdog.evaluate.compare import compare as compare_candidates
@@ -18,6 +20,7 @@ from underdog.evaluate.judge import JudgeResult
 from underdog.evaluate.judge import judge as judge_candidate
 from underdog.evaluate.leaderboard import board_config, recommend
 from underdog.evaluate.leaderboard import leaderboard as leaderboard_entries
+from underdog.project import Project
 from underdog.report import describe_config, fmt, write_report
 
 evalset_app = typer.Typer(no_args_is_help=True, help="Held-out eval sets (never trained on).")
@@ -29,13 +32,23 @@ JUDGES = typer.Option(None, "--judge", "-j", help="Judge role or model, or the g
 RUBRIC = typer.Option(None, "--rubric", help="Comma-separated criteria, e.g. correctness,empathy.")
 
 
+def check_judges(project: Project, judges: list[str] | None) -> list[str] | None:
+    """The `--judge` names, or a one-line error for a name that is no judge (most likely a typo)."""
+    for name in judges or []:
+        if not known_judge(name, project.config.models):
+            raise ConfigError(f"--judge {name!r}: unknown judge (use a role of `models`, facts, similarity, "
+                              "provider:model or a model path)")
+    return judges or None
+
+
 def pct(x: float | None) -> str:
     return "-" if x is None else f"{100 * x:.1f}%"
 
 
 def lc_text(x: float | None) -> str:
     """The length-controlled win rate, or why there is none."""
-    return "not identifiable (length alone separates wins from losses)" if x is None else pct(x)
+    return "not identifiable (length separates the outcomes, or no answers of comparable length)" if x is None \
+        else pct(x)
 
 
 @evalset_app.command("import")
@@ -54,10 +67,34 @@ def evalset_generate(
     ctx: typer.Context,
     name: str = typer.Option("default", "--name", help="Eval set name."),
     size: int | None = typer.Option(None, "--size", help="Number of questions (default: evaluate.evalset_size)."),
+    ground_truth: bool = typer.Option(False, "--ground-truth", help="Also ask the teacher for each question's "
+                                      "reference answer and facts (for the grounded judges)."),
 ) -> None:
     """Have the teacher write held-out questions over the project's topics."""
-    questions = generate_evalset(get_project(ctx), name, size)
-    console.print(f"wrote {len(questions)} questions to evalsets/{name}/questions.jsonl")
+    questions = generate_evalset(get_project(ctx), name, size, ground_truth=ground_truth)
+    grounded = sum(bool(q.facts or q.expect) for q in questions)
+    console.print(f"wrote {len(questions)} questions to evalsets/{name}/questions.jsonl"
+                  + (f", {grounded} with a reference answer and facts (the rest: the teacher's reply did not parse)"
+                     if ground_truth else ""))
+
+
+@evalset_app.command("show")
+def evalset_show(
+    ctx: typer.Context,
+    name: str | None = typer.Argument(None, help="Eval set name (default: evaluate.evalset, else the newest)."),
+) -> None:
+    """Show an eval set's questions with their reference answers, facts and expected refusals."""
+    project = get_project(ctx)
+    questions = load_evalset(project, name)
+    for q in questions:
+        lines = [f"[bold]{escape(q.id)}[/] {escape(q.question)}"]
+        lines += [f"  reference: {escape(q.reference)}"] if q.reference else []
+        lines += [f"  facts: {escape(' | '.join(q.facts))}"] if q.facts else []
+        lines += [f"  expect: {escape(q.expect)}"] if q.expect else []
+        console.print("\n".join(lines), highlight=False)
+    console.print(f"{len(questions)} questions: {sum(bool(q.reference) for q in questions)} with a reference answer, "
+                  f"{sum(bool(q.facts) for q in questions)} with facts, "
+                  f"{sum(q.expect == 'refusal' for q in questions)} refusal probes", highlight=False)
 
 
 @evalset_app.command("list")
@@ -152,7 +189,7 @@ def judge(
     """Pairwise LLM-as-judge against a reference, both orders per question; win rate with a 95% interval."""
     project = get_project(ctx)
     cand = variant(project, candidate, system_prompt=system, temperature=temperature, top_p=top_p)
-    result = judge_candidate(project, cand, against, evalset, judges=judges or None,
+    result = judge_candidate(project, cand, against, evalset, judges=check_judges(project, judges),
                              rubric=rubric.split(",") if rubric else None)
     print_result(result, rows=not quiet)
 
@@ -168,7 +205,8 @@ def compare(
     rubric: str | None = RUBRIC,
 ) -> None:
     """Paired comparison of two candidates on the same questions (bootstrap interval of the difference)."""
-    cmp = compare_candidates(get_project(ctx), a, b, against, evalset, judges=judges or None,
+    project = get_project(ctx)
+    cmp = compare_candidates(project, a, b, against, evalset, judges=check_judges(project, judges),
                              rubric=rubric.split(",") if rubric else None)
     print_result(cmp.a, rows=False)
     print_result(cmp.b, rows=False)
@@ -196,8 +234,9 @@ def leaderboard(
     """Every run with data, hyperparameters, losses, overfit flag and win rate under one judge configuration;
     writes reports/."""
     project = get_project(ctx)
-    board = board_config(project, against, evalset, judges=judges or None, config_id=config)
-    entries = leaderboard_entries(project, against, evalset, judges=judges or None, config_id=config)
+    judges = check_judges(project, judges)
+    board = board_config(project, against, evalset, judges=judges, config_id=config)
+    entries = leaderboard_entries(project, against, evalset, judges=judges, config_id=config)
     paths = write_report(project, entries, board)
     if output in ("markdown", "csv"):
         typer.echo(paths[output].read_text(), nl=False)

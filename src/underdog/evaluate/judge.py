@@ -13,7 +13,8 @@ An eval set's reference answers, when present, are shown to the judge. Verdicts 
 so a re-run calls no model. Two identical answers are a tie without a model call.
 The grounded judges `facts` and `similarity` (evaluate/judges/) decide from the eval set's facts and reference
 answers without a model; on a question without that ground truth they abstain (no vote).
-Each call of `judge` is recorded in `judge_results` with its per-question, per-order verdicts in `judgments`,
+Each call of `judge` is recorded in `judge_results` with its per-question, per-order verdicts in `judgments`
+(`cached` = 1 when no model was called for the verdict: cached, identical answers, or a grounded judge),
 its jury's configuration id (`jury_config`: only results of one configuration are comparable), its absolute
 fact recall / refusal accuracy, and how the LLM judges agree with the grounded ones. A run without any valid
 verdict raises and records nothing.
@@ -340,8 +341,9 @@ class JudgeResult:
 
     @property
     def first_position_share(self) -> float | None:
-        """Share of "A" among the judges' A/B verdicts: 0.5 for a judge without position bias."""
-        letters = [v for r in self.rows for pair in r.votes.values() for v in pair if v in ("A", "B")]
+        """Share of "A" among the LLM judges' A/B verdicts: 0.5 for a judge without position bias."""
+        letters = [v for r in self.rows for j, pair in r.votes.items() if not is_grounded(j) for v in pair
+                   if v in ("A", "B")]
         return letters.count("A") / len(letters) if letters else None
 
     def scores(self) -> dict[str, float]:
@@ -532,8 +534,11 @@ def _row(a: Answer, b: Answer, votes: dict[str, tuple[str, str]]) -> QuestionRow
 
 
 def _consistency(votes: list[dict[str, tuple[str, str]]]) -> float:
-    """Share of (judge, question) verdict pairs that name the same winner in both orders."""
-    pairs = [(winner("ab", ab), winner("ba", ba)) for per_q in votes for ab, ba in per_q.values()]
+    """Share of (judge, question) verdict pairs that name the same winner in both orders; over the LLM judges
+    only when there are any (grounded judges are consistent by construction)."""
+    llm_judges = any(not is_grounded(j) for per_q in votes for j in per_q)
+    pairs = [(winner("ab", ab), winner("ba", ba)) for per_q in votes for j, (ab, ba) in per_q.items()
+             if not (llm_judges and is_grounded(j))]
     pairs = [(x, y) for x, y in pairs if x not in NO_VERDICT and y not in NO_VERDICT]
     return sum(x == y for x, y in pairs) / len(pairs) if pairs else 0.0
 
@@ -562,6 +567,6 @@ def _record(project: Project, result: JudgeResult, cand: Candidate, ref: Candida
         result_id = int(cursor.lastrowid)
         db.executemany(
             "INSERT INTO judgments VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [(result_id, qid, label, order, v.verdict, winner(order, v.verdict), v.key, int(v.cached), v.error)
-             for label, qid, order, v in verdicts if v.verdict != ABSTAIN])  # an abstention is no vote
+            [(result_id, qid, label, order, v.verdict, winner(order, v.verdict), v.key, int(v.cached or not v.called),
+              v.error) for label, qid, order, v in verdicts if v.verdict != ABSTAIN])  # an abstention is no vote
     return result_id

@@ -17,6 +17,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from underdog.errors import UnderdogError
 from underdog.evaluate.evalset import list_evalsets, resolve_evalset
 from underdog.evaluate.judge import jury_config
 from underdog.project import Project
@@ -109,6 +110,9 @@ def board_config(project: Project, reference: str | None = None, evalset: str | 
         wanted = rows[-1]["config"]  # the configured jury judged nothing yet: show the newest results
         configured = False
     elif config_id is not None:
+        if config_id not in recorded:
+            raise UnderdogError(f"no results under judge configuration {config_id!r} against {reference} on {ev} "
+                                f"(known: {', '.join(recorded) or 'none yet'})")
         wanted = config_id
     stored = recorded.get(wanted)
     if stored is not None:

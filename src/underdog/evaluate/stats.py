@@ -89,18 +89,29 @@ def length_controlled_win_rate(scores: Sequence[float], len_candidate: Sequence[
                                len_reference: Sequence[float], *, l2: float = 1e-4) -> float | None:
     """AlpacaEval-style: fit P(candidate preferred) = sigmoid(b + w * tanh(standardized length difference)),
     then predict at zero length difference: sigmoid(b). Ties are targets of 0.5. Without any length difference
-    this is the plain win rate. None ("not identifiable") when the length difference separates the wins from
-    the losses: the regression then has no finite solution, and any rate could be read off it."""
+    this is the plain win rate. None ("not identifiable", see `length_confounded`) when the data cannot say what
+    happens at equal length."""
     y = np.asarray(scores, dtype=float)
     if y.size == 0:
         return 0.0
     diff = np.asarray(len_candidate, dtype=float) - np.asarray(len_reference, dtype=float)
-    if length_separates(y, diff):
+    if length_confounded(y, diff):
         return None
     sd = diff.std()
     x = np.tanh(diff / sd) if sd > 0 else np.zeros_like(diff)
     b, _ = _logistic_fit(np.column_stack([np.ones_like(x), x]), y, l2)
     return float(_sigmoid(b))
+
+
+def length_confounded(scores: Sequence[float], length_diff: Sequence[float]) -> bool:
+    """Whether the outcomes vary but length leaves the rate at equal length unidentified: a length threshold
+    separates wins from losses (the regression has no finite solution), or every answer pair differs in length
+    the same way (equal length lies outside the data, so the rate there is an extrapolation: 1 win and 7 ties,
+    all longer, gave 1.5%)."""
+    y, d = np.asarray(scores, dtype=float), np.asarray(length_diff, dtype=float)
+    if y.size == 0 or np.all(y == y[0]):
+        return False
+    return length_separates(y, d) or bool(np.all(d > 0) or np.all(d < 0))
 
 
 def length_separates(scores: Sequence[float], length_diff: Sequence[float]) -> bool:

