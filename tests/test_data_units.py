@@ -47,6 +47,15 @@ def test_parse_salvages_arrays_cut_off_and_python_quoting():
     assert parse.parse_qa_pairs(pairs) == ([("Where do I pay?", "At the clerk.")], 1)
 
 
+def test_parse_salvage_keeps_raw_control_characters_and_skips_bad_escapes():
+    """A small teacher's cut-off array with a raw newline or tab inside a string, or a bad escape, is salvaged
+    (found by the demo's embedded teacher on the Harrowgate handbook), never a crash."""
+    assert parse.parse_questions('["Where do I\npay the fee?", "Who inspects\tfood trucks?", "When is') == (
+        ["Where do I\npay the fee?", "Who inspects\tfood trucks?"], 1)
+    assert parse.parse_questions('["Is \\q an escape?", "Where is the clerk?", "When') == (
+        ["Where is the clerk?"], 2)
+
+
 def test_parse_qa_pairs_and_categories_and_rating():
     pairs, bad = parse.parse_qa_pairs('[{"question": "Q one here?", "answer": "A."}, {"q": "x"}]')
     assert pairs == [("Q one here?", "A.")] and bad == 1

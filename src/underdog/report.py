@@ -15,6 +15,7 @@ import csv
 import html
 import json
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -279,7 +280,8 @@ def html_report(project: Project, entries: list[Entry], charts: dict[str, Path |
     return f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>underdog leaderboard: {html.escape(project.config.domain)}</title>
 <style>body{{font-family:system-ui,sans-serif;margin:2em;max-width:1500px}}table{{border-collapse:collapse;
-font-size:13px}}td,th{{border:1px solid #ccc;padding:3px 6px;text-align:right;white-space:nowrap}}th{{background:#eee}}
+font-size:13px}}td,th{{border:1px solid #ccc;padding:3px 6px;text-align:right;white-space:nowrap}}
+table.answers td{{text-align:left;white-space:normal;vertical-align:top}}th{{background:#eee}}
 tr.overfit{{background:#fde8e8}}figure{{margin:1em 0}}img{{max-width:100%}}</style></head><body>
 <h1>Leaderboard</h1><p>Domain: {html.escape(project.config.domain)}<br>Reference:
 {html.escape(project.config.evaluate.reference)} · generated {time.strftime('%Y-%m-%d %H:%M')}</p>
@@ -294,10 +296,24 @@ apart.</p>
 """
 
 
-def write_report(project: Project, entries: list[Entry] | None = None,
-                 board: BoardConfig | None = None) -> dict[str, Path]:
+def side_by_side(rows: Sequence[tuple[str, str, str]], left: str, right: str) -> tuple[str, str]:
+    """(Markdown, HTML) of a table of (question, left answer, right answer), e.g. base vs tuned answers."""
+    def md_cell(text: str) -> str:
+        return " ".join(text.split()).replace("|", "\\|")
+
+    md = [f"## Answers side by side\n\n| question | {left} | {right} |\n| --- | --- | --- |"]
+    md += [f"| {md_cell(q)} | {md_cell(a)} | {md_cell(b)} |" for q, a, b in rows]
+    cells = "".join("<tr>" + "".join(f"<td>{html.escape(t)}</td>" for t in row) + "</tr>" for row in rows)
+    html_ = (f'<h2>Answers side by side</h2><table class="answers"><thead><tr><th>question</th>'
+             f"<th>{html.escape(left)}</th><th>{html.escape(right)}</th></tr></thead><tbody>{cells}</tbody></table>")
+    return "\n".join(md) + "\n", html_
+
+
+def write_report(project: Project, entries: list[Entry] | None = None, board: BoardConfig | None = None,
+                 sections: Sequence[tuple[str, str]] = ()) -> dict[str, Path]:
     """Write reports/leaderboard.{md,csv,html} and the chart PNGs; return their paths. Without `entries`, the
-    leaderboard of the default judge configuration."""
+    leaderboard of the default judge configuration. `sections` are extra (Markdown, HTML) parts appended to the
+    report, e.g. `side_by_side(...)`."""
     if entries is None:
         entries, board = leaderboard(project), board or board_config(project)
     out = project.reports_dir
@@ -306,8 +322,8 @@ def write_report(project: Project, entries: list[Entry] | None = None,
               "loss curves": plot_losses(entries, out / "loss_curves.png"),
               "win rate against lora_r, epoch and dataset": plot_win_rate_against(entries, out / "win_rate_vs.png")}
     paths = {"markdown": out / "leaderboard.md", "csv": out / "leaderboard.csv", "html": out / "leaderboard.html"}
-    arena = report_sections(project) or ("", "")  # the arena's blended final score, once people voted
-    paths["markdown"].write_text(markdown(entries, board) + (f"\n{arena[0]}" if arena[0] else ""))
+    parts = [p for p in [*sections, report_sections(project)] if p]  # + the arena's final score, once voted
+    paths["markdown"].write_text("\n".join([markdown(entries, board), *(md for md, _ in parts)]))
     write_csv(entries, paths["csv"])
-    paths["html"].write_text(html_report(project, entries, charts, extra=arena[1], board=board))
+    paths["html"].write_text(html_report(project, entries, charts, extra="".join(h for _, h in parts), board=board))
     return paths | {name: p for name, p in charts.items() if p}

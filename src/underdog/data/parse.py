@@ -66,8 +66,17 @@ def _salvage(text: str) -> tuple[list[Any], int] | None:
             continue
     if objects:
         return objects, 1
-    strings = [json.loads(f'"{s}"') for s in STRING.findall(body)]
-    return (strings, 1) if strings else None
+    found = [_json_string(s) for s in STRING.findall(body)]
+    strings = [s for s in found if s is not None]
+    return (strings, 1 + len(found) - len(strings)) if strings else None
+
+
+def _json_string(body: str) -> str | None:
+    """A JSON string's body decoded (raw control characters allowed); None when an escape is invalid."""
+    try:
+        return json.loads(f'"{body}"', strict=False)
+    except json.JSONDecodeError:
+        return None
 
 
 def _as_list(value: Any) -> list | None:

@@ -1,0 +1,255 @@
+"""Write the demo domain pack (src/underdog/demo_pack/) from the one table of invented facts below.
+
+    pip install --target /tmp/fpdf fpdf2 && PYTHONPATH=/tmp/fpdf python scripts/make_demo_pack.py
+
+Harrowgate County does not exist: every fee, form number, deadline and office below is invented, so no
+pretrained model can know them. Each fact gets a handbook sentence (Markdown, HTML and PDF handbooks), four
+training phrasings with answers written as a strong API teacher would (qa.jsonl), and a fifth phrasing, held out,
+with a reference answer and the short strings a correct answer must state (eval.jsonl). fpdf2 is a tool for this
+script only, not a dependency of underdog: the PDF is committed and read back with pypdf at run time.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+PACK = Path(__file__).resolve().parent.parent / "src" / "underdog" / "demo_pack"
+TITLE = "Harrowgate County Residents' Handbook"
+INTRO = ("Harrowgate County is a fictional county invented for the underdog demo. Every fee, form number, deadline "
+         "and office in this handbook is made up, so no language model can know them from its pretraining.")
+REFUSAL = ("I'm sorry, but I can't answer that: the Harrowgate County handbook does not cover it. "
+           "Please ask the County Clerk's office.")
+
+
+@dataclass(frozen=True)
+class Fact:
+    section: str
+    text: str  # the handbook's sentence
+    asks: tuple[str, str, str, str]  # training phrasings
+    answers: tuple[str, str]  # teacher answers, alternated over the phrasings
+    held_out: str  # the eval question (a phrasing not in the training set)
+    facts: tuple[str, ...]  # what a correct answer must state
+
+
+FACTS = [
+    Fact("Business", "A mobile food vendor (food truck) permit costs $185 per year.",
+         ("How much is a food truck permit in Harrowgate County?",
+          "What is the fee for a mobile food vendor permit in Harrowgate County?",
+          "In Harrowgate County, what does it cost to get a permit for a food truck?",
+          "What's the yearly charge for a Harrowgate County mobile food vendor permit?"),
+         ("A mobile food vendor permit in Harrowgate County costs $185 per year.",
+          "The Harrowgate County food truck permit fee is $185 a year."),
+         "I want to run a food truck in Harrowgate County. How much will the permit cost me?", ("$185",)),
+    Fact("Business", "Food truck permits are applied for on Form HC-210.",
+         ("Which form do I use to apply for a food truck permit in Harrowgate County?",
+          "What is the form number for a Harrowgate County mobile food vendor application?",
+          "In Harrowgate County, which application form is for a food truck permit?",
+          "Name the Harrowgate County form for applying for a mobile food vendor permit."),
+         ("Apply for a Harrowgate County food truck permit on Form HC-210.",
+          "The mobile food vendor application in Harrowgate County is Form HC-210."),
+         "What form number does Harrowgate County use for food truck permit applications?", ("HC-210",)),
+    Fact("Property", "A property tax assessment appeal must be filed within 45 days of the date on the "
+         "assessment notice.",
+         ("How long do I have to appeal my property tax assessment in Harrowgate County?",
+          "What is the deadline for a property tax appeal in Harrowgate County?",
+          "In Harrowgate County, how many days are allowed to appeal a property assessment?",
+          "When must a Harrowgate County property tax appeal be filed?"),
+         ("In Harrowgate County you must appeal a property tax assessment within 45 days of the notice date.",
+          "A Harrowgate County property tax appeal is due within 45 days of the date on the assessment notice."),
+         "My Harrowgate County assessment notice just arrived. What is the time limit to appeal it?",
+         ("45 days",)),
+    Fact("Property", "Property tax appeals are heard by the Board of Equalization at Larkspur Hall.",
+         ("Where are property tax appeals heard in Harrowgate County?",
+          "Which office handles property tax appeals in Harrowgate County?",
+          "In Harrowgate County, where do I go for a property tax appeal hearing?",
+          "Who hears Harrowgate County property assessment appeals, and where?"),
+         ("Harrowgate County property tax appeals are heard by the Board of Equalization at Larkspur Hall.",
+          "The Board of Equalization hears property tax appeals at Larkspur Hall in Harrowgate County."),
+         "Where does the Harrowgate County Board of Equalization hold property tax appeal hearings?",
+         ("Larkspur Hall",)),
+    Fact("Animals", "A dog licence costs $22 per year for a spayed or neutered dog.",
+         ("How much is a dog licence in Harrowgate County?",
+          "What does Harrowgate County charge to license a neutered dog?",
+          "In Harrowgate County, what is the yearly dog licence fee for a spayed dog?",
+          "What's the cost of a dog license in Harrowgate County?"),
+         ("A Harrowgate County dog licence costs $22 per year for a spayed or neutered dog.",
+          "Licensing a spayed or neutered dog in Harrowgate County costs $22 a year."),
+         "My dog is neutered. What will a Harrowgate County dog licence cost each year?", ("$22",)),
+    Fact("Safety", "An open-burning permit is free and valid for 10 days.",
+         ("How long is a burn permit valid in Harrowgate County?",
+          "In Harrowgate County, for how many days can I use an open-burning permit?",
+          "What is the validity period of a Harrowgate County burn permit?",
+          "How long does a Harrowgate County open-burning permit last?"),
+         ("A Harrowgate County open-burning permit is free and valid for 10 days.",
+          "In Harrowgate County a burn permit lasts 10 days and costs nothing."),
+         "I got a Harrowgate County permit to burn yard waste. How many days is it good for?", ("10 days",)),
+    Fact("Building", "A permit for a deck or porch is applied for on Form HC-455.",
+         ("Which form do I need for a deck permit in Harrowgate County?",
+          "What is the Harrowgate County form number for a porch building permit?",
+          "In Harrowgate County, which form is used to apply for a permit to build a deck?",
+          "Name the Harrowgate County form for a deck or porch permit."),
+         ("Deck and porch permits in Harrowgate County are applied for on Form HC-455.",
+          "Use Form HC-455 to apply for a deck or porch permit in Harrowgate County."),
+         "I'm adding a deck to my house in Harrowgate County. What permit form do I file?", ("HC-455",)),
+    Fact("Family", "After a marriage licence is issued there is a waiting period of 72 hours before the ceremony.",
+         ("What is the waiting period for a marriage licence in Harrowgate County?",
+          "In Harrowgate County, how long must we wait after getting a marriage license?",
+          "How soon after the licence is issued can we marry in Harrowgate County?",
+          "Is there a waiting period after a Harrowgate County marriage licence is issued?"),
+         ("After a Harrowgate County marriage licence is issued there is a waiting period of 72 hours.",
+          "In Harrowgate County you must wait 72 hours after the marriage licence is issued before the ceremony."),
+         "We just picked up our marriage licence in Harrowgate County. How long until we can hold the wedding?",
+         ("72 hours",)),
+    Fact("Library", "Replacing a lost library card costs $7.50.",
+         ("How much does it cost to replace a library card in Harrowgate County?",
+          "What is the fee for a replacement Harrowgate County library card?",
+          "In Harrowgate County, what do I pay if I lose my library card?",
+          "What's the charge for a new library card after losing one in Harrowgate County?"),
+         ("Replacing a lost Harrowgate County library card costs $7.50.",
+          "A replacement library card in Harrowgate County costs $7.50."),
+         "I lost my Harrowgate County library card. What is the replacement fee?", ("$7.50",)),
+    Fact("Health", "A septic system must be inspected every 36 months.",
+         ("How often must a septic system be inspected in Harrowgate County?",
+          "In Harrowgate County, what is the required interval for septic inspections?",
+          "How frequently does Harrowgate County require a septic tank inspection?",
+          "What is the Harrowgate County rule on how often septic systems get inspected?"),
+         ("Harrowgate County requires a septic system inspection every 36 months.",
+          "In Harrowgate County a septic system must be inspected every 36 months."),
+         "My house in Harrowgate County has a septic tank. How often does it need an inspection?",
+         ("36 months",)),
+    Fact("Business", "A garage sale permit costs $12, and a household may hold three sales a year.",
+         ("How much is a garage sale permit in Harrowgate County?",
+          "What is the fee for a yard sale permit in Harrowgate County?",
+          "In Harrowgate County, what does a garage sale permit cost?",
+          "What's the Harrowgate County charge for a permit to hold a garage sale?"),
+         ("A Harrowgate County garage sale permit costs $12, and a household may hold three sales a year.",
+          "Garage sale permits in Harrowgate County cost $12 each."),
+         "I'm planning a yard sale next month in Harrowgate County. What will the permit cost?", ("$12",)),
+    Fact("Transport", "A parking ticket may be appealed within 21 days of the date it was issued.",
+         ("How long do I have to appeal a parking ticket in Harrowgate County?",
+          "What is the deadline to contest a Harrowgate County parking ticket?",
+          "In Harrowgate County, how many days are allowed to appeal a parking citation?",
+          "When must a Harrowgate County parking ticket appeal be filed?"),
+         ("In Harrowgate County you can appeal a parking ticket within 21 days of the date it was issued.",
+          "A Harrowgate County parking ticket must be appealed within 21 days of issue."),
+         "I think my Harrowgate County parking ticket is wrong. By when do I have to contest it?", ("21 days",)),
+    Fact("Records", "Deeds are recorded by the County Recorder at the Millbrook Annex.",
+         ("Where do I record a deed in Harrowgate County?",
+          "Which office records property deeds in Harrowgate County?",
+          "In Harrowgate County, where is a deed filed for recording?",
+          "Where is the Harrowgate County Recorder's office for deeds?"),
+         ("Deeds in Harrowgate County are recorded by the County Recorder at the Millbrook Annex.",
+          "Record a deed with the Harrowgate County Recorder at the Millbrook Annex."),
+         "I just bought land in Harrowgate County. Where should I take the deed to have it recorded?",
+         ("Millbrook Annex",)),
+    Fact("Elections", "Voter registration closes 18 days before an election.",
+         ("What is the voter registration deadline in Harrowgate County?",
+          "How many days before an election does voter registration close in Harrowgate County?",
+          "In Harrowgate County, when is the last day to register to vote?",
+          "When does Harrowgate County stop accepting voter registrations before an election?"),
+         ("Voter registration in Harrowgate County closes 18 days before an election.",
+          "In Harrowgate County you must register to vote at least 18 days before the election."),
+         "An election is coming up in Harrowgate County. How late can I still register to vote?", ("18 days",)),
+    Fact("Waste", "Bulky waste (furniture, appliances) is collected on the second Tuesday of each month.",
+         ("When is bulky waste picked up in Harrowgate County?",
+          "What day does Harrowgate County collect furniture and appliances?",
+          "In Harrowgate County, when is the bulky item collection?",
+          "On which day of the month is bulky waste collected in Harrowgate County?"),
+         ("Harrowgate County collects bulky waste on the second Tuesday of each month.",
+          "Bulky items such as furniture are picked up in Harrowgate County on the second Tuesday of the month."),
+         "I have an old sofa to get rid of in Harrowgate County. When is bulky waste collection day?",
+         ("second Tuesday",)),
+    Fact("Housing", "Registering a short-term rental costs $310 per year.",
+         ("How much is short-term rental registration in Harrowgate County?",
+          "What is the fee to register a short-term rental in Harrowgate County?",
+          "In Harrowgate County, what does it cost to register a holiday rental?",
+          "What's the yearly Harrowgate County short-term rental registration fee?"),
+         ("Registering a short-term rental in Harrowgate County costs $310 per year.",
+          "The Harrowgate County short-term rental registration fee is $310 a year."),
+         "I want to list my cottage as a vacation rental in Harrowgate County. What is the registration fee?",
+         ("$310",)),
+]
+
+# refusal examples for training (topics the handbook does not cover) and held-out refusal probes
+REFUSALS_TRAIN = [
+    "What is the fine for jaywalking in Harrowgate County?",
+    "How much does a Harrowgate County fishing licence cost?",
+    "When does the Harrowgate County swimming pool open?",
+    "What is the speed limit near Harrowgate County schools?",
+]
+REFUSALS_HELD_OUT = [
+    "How much does it cost to reserve a picnic shelter in a Harrowgate County park?",
+    "What is the Harrowgate County hotel occupancy tax rate?",
+    "Which day is recycling collected in Harrowgate County?",
+]
+
+
+def markdown() -> str:
+    lines = [f"# {TITLE}", "", INTRO, ""]
+    for section in dict.fromkeys(f.section for f in FACTS):
+        lines += [f"## {section}", ""] + [f"- {f.text}" for f in FACTS if f.section == section] + [""]
+    return "\n".join(lines)
+
+
+def html_page() -> str:
+    body = [f"<h1>{html.escape(TITLE)}</h1>", f"<p>{html.escape(INTRO)}</p>", "<table>",
+            "<tr><th>Topic</th><th>Rule</th></tr>"]
+    body += [f"<tr><td>{html.escape(f.section)}</td><td>{html.escape(f.text)}</td></tr>" for f in FACTS]
+    return ("<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>" + html.escape(TITLE)
+            + "</title><style>td{padding:4px}</style></head>\n<body>\n" + "\n".join(body + ["</table>"])
+            + "\n<footer>Harrowgate County Clerk</footer>\n</body></html>\n")
+
+
+def write_pdf(path: Path) -> None:
+    from fpdf import FPDF
+
+    pdf = FPDF()
+    pdf.set_creation_date(datetime(2026, 1, 1, tzinfo=UTC))  # the same bytes on every run
+    pdf.add_page()
+    pdf.set_font("Helvetica", "B", 16)
+    pdf.multi_cell(0, 9, TITLE, new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font("Helvetica", size=11)
+    pdf.multi_cell(0, 6, INTRO, new_x="LMARGIN", new_y="NEXT")
+    for section in dict.fromkeys(f.section for f in FACTS):
+        pdf.set_font("Helvetica", "B", 13)
+        pdf.multi_cell(0, 9, section, new_x="LMARGIN", new_y="NEXT")
+        pdf.set_font("Helvetica", size=11)
+        for f in FACTS:
+            if f.section == section:
+                pdf.multi_cell(0, 6, f.text, new_x="LMARGIN", new_y="NEXT")
+    pdf.output(str(path))
+
+
+def teacher_set() -> list[dict]:
+    rows = [{"messages": [{"role": "user", "content": ask}, {"role": "assistant", "content": f.answers[i % 2]}]}
+            for f in FACTS for i, ask in enumerate(f.asks)]
+    return rows + [{"messages": [{"role": "user", "content": q}, {"role": "assistant", "content": REFUSAL}]}
+                   for q in REFUSALS_TRAIN]
+
+
+def eval_set() -> list[dict]:
+    rows = [{"id": f"hc-{i:02d}", "question": f.held_out, "reference": f.answers[0], "facts": list(f.facts),
+             "topic": f.section} for i, f in enumerate(FACTS, 1)]
+    return rows + [{"id": f"hc-refusal-{i}", "question": q, "reference": REFUSAL, "expect": "refusal"}
+                   for i, q in enumerate(REFUSALS_HELD_OUT, 1)]
+
+
+def jsonl(rows: list[dict]) -> str:
+    return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+
+
+def main() -> None:
+    (PACK / "handbook").mkdir(parents=True, exist_ok=True)
+    (PACK / "handbook" / "handbook.md").write_text(markdown())
+    (PACK / "handbook" / "handbook.html").write_text(html_page())
+    write_pdf(PACK / "handbook" / "handbook.pdf")
+    (PACK / "qa.jsonl").write_text(jsonl(teacher_set()))
+    (PACK / "eval.jsonl").write_text(jsonl(eval_set()))
+
+
+if __name__ == "__main__":
+    main()
