@@ -20,12 +20,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from underdog.evaluate.evalset import import_evalset, list_evalsets, load_evalset
 from underdog.evaluate.judge import JudgeResult, combine_orders, judge, majority, winner
 from underdog.evaluate.judges import is_grounded
 from underdog.evaluate.stats import wilson_interval, win_rate
+from underdog.progress import SILENT, Reporter
 from underdog.project import Project, init_project
 from underdog.train.runs import RunManifest
 
@@ -38,24 +39,6 @@ RUN = "harrowgate-tuned"
 BASE = "student"  # the untuned base model, the reference to beat
 JURY = ["facts", "similarity", "judge"]
 SIDE_BY_SIDE = 6  # questions shown with both answers in the report
-
-
-class Reporter(Protocol):
-    """Where the pipeline says what it is doing (the CLI prints; the library itself prints nothing)."""
-
-    def step(self, title: str) -> None: ...
-
-    def note(self, text: str) -> None: ...
-
-
-class Silent:
-    """A Reporter that reports nothing."""
-
-    def step(self, title: str) -> None:
-        pass
-
-    def note(self, text: str) -> None:
-        pass
 
 
 @dataclass(frozen=True)
@@ -128,11 +111,11 @@ def overrides(size: DemoSize) -> list[str]:
 
 def run_demo(directory: Path, quick: bool = False, reporter: Reporter | None = None) -> DemoOutcome:
     """Run every step in `directory` (created if needed) and return what it measured."""
-    say = reporter or Silent()
+    say = reporter or SILENT
     size = QUICK if quick else FULL
     if not (directory / "underdog.yaml").exists():
         init_project(DOMAIN, directory)
-    project = Project(directory, overrides=overrides(size))
+    project = Project(directory, overrides=overrides(size), reporter=say)  # the stages report there too
     say.note("settings: " + " ".join(f"--set '{o}'" for o in project.overrides))
     started = time.perf_counter()
 

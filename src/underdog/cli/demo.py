@@ -3,22 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.markup import escape
 
 from underdog.cli import app, console
-from underdog.evaluate.judges.facts import Recall
+from underdog.cli.progress import RichReporter
 
-
-class ConsoleReporter:
-    """Prints the pipeline's steps and notes."""
-
-    def step(self, title: str) -> None:
-        console.rule(escape(title))
-
-    def note(self, text: str) -> None:
-        console.print(f"  {escape(text)}", highlight=False)
+if TYPE_CHECKING:
+    from underdog.evaluate.judges.facts import Recall
 
 
 @app.command()
@@ -34,7 +28,7 @@ def demo(
     hf_logging.disable_progress_bar()  # one "Loading weights" bar per model load is noise here
     console.print(f"[bold]underdog demo[/] in {escape(str(directory))} ({'quick' if quick else 'full'} size), offline "
                   "on the embedded smollm2-135m: can it learn facts about a county that does not exist?")
-    outcome = run_demo(directory, quick=quick, reporter=ConsoleReporter())
+    outcome = run_demo(directory, quick=quick, reporter=RichReporter(console))
     r = outcome.result
     for name, recall in ((r.reference, r.reference_recall), (r.candidate, r.recall)):
         console.print(f"  {name}: {_recall(recall)}", highlight=False)

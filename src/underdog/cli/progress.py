@@ -61,10 +61,10 @@ class RichReporter:
         self.console = console
 
     def step(self, title: str) -> None:
-        self.console.print(f"[bold]{escape(title)}[/]", highlight=False)
+        self.console.rule(escape(title))
 
     def note(self, text: str) -> None:
-        self.console.print(text, markup=False, highlight=False)
+        self.console.print(f"  {escape(text)}", highlight=False)
 
     @contextmanager
     def task(self, label: str, total: int) -> Iterator[_Bar | _Quiet]:
