@@ -23,8 +23,10 @@ import zlib
 from collections import defaultdict
 from collections.abc import Sequence
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
 NUM_PERM = 64
 WORD = re.compile(r"[a-z0-9]+")
@@ -65,8 +67,8 @@ def jaccard(a: frozenset[str] | set[int], b: frozenset[str] | set[int]) -> float
     return len(a & b) / len(a | b) if a or b else 1.0
 
 
-MERSENNE = np.uint64((1 << 61) - 1)
-MAX_HASH = np.uint64((1 << 32) - 1)
+MERSENNE = (1 << 61) - 1
+MAX_HASH = (1 << 32) - 1
 CHUNK = 5_000  # texts per signature batch: bounds the (features x permutations) matrix to ~30 MB
 
 
@@ -77,6 +79,8 @@ def feature_hashes(text: str) -> list[int]:
 
 @lru_cache(maxsize=8)
 def _permutations(num_perm: int) -> tuple[np.ndarray, np.ndarray]:
+    import numpy as np
+
     rng = np.random.RandomState(1)  # fixed: the same text always gets the same signature
     return (rng.randint(1, (1 << 61) - 1, num_perm, dtype=np.uint64),
             rng.randint(0, (1 << 61) - 1, num_perm, dtype=np.uint64))
@@ -84,14 +88,16 @@ def _permutations(num_perm: int) -> tuple[np.ndarray, np.ndarray]:
 
 def signatures(hashed: Sequence[Sequence[int]], num_perm: int = NUM_PERM) -> np.ndarray:
     """MinHash signatures (len(hashed) x num_perm, uint64 < 2^32) of feature-hash lists, in one numpy pass."""
+    import numpy as np  # here: `generate` needs only normalize(), and numpy costs ~0.1 s to import
+
     a, b = _permutations(num_perm)
     flat = np.fromiter((h for hs in hashed for h in hs), dtype=np.uint64)
     starts = np.cumsum([0] + [len(hs) for hs in hashed[:-1]])
     with np.errstate(over="ignore"):  # wrap-around multiplication, as in datasketch; in place: one matrix
         permuted = flat[:, None] * a
         permuted += b
-        permuted %= MERSENNE
-        permuted &= MAX_HASH
+        permuted %= np.uint64(MERSENNE)
+        permuted &= np.uint64(MAX_HASH)
     return np.minimum.reduceat(permuted, starts, axis=0)
 
 
@@ -99,6 +105,8 @@ def signatures(hashed: Sequence[Sequence[int]], num_perm: int = NUM_PERM) -> np.
 def lsh_bands(threshold: float, num_perm: int = NUM_PERM) -> tuple[int, int]:
     """(bands, rows) minimising the equally weighted false-positive and false-negative areas around `threshold`
     (datasketch's choice: 10 x 6 for 0.64 at 64 permutations)."""
+    import numpy as np
+
     s = np.linspace(0, 1, 1001)
     best, pick = np.inf, (1, num_perm)
     for bands in range(1, num_perm + 1):
@@ -112,6 +120,8 @@ def lsh_bands(threshold: float, num_perm: int = NUM_PERM) -> tuple[int, int]:
 
 def band_keys(sigs: np.ndarray, bands: int, rows: int) -> np.ndarray:
     """One uint64 key per band per signature (a multiply-add hash of the band's rows)."""
+    import numpy as np
+
     mix = np.array([0x9E3779B97F4A7C15 ^ (j * 0xBF58476D1CE4E5B9 & 0xFFFFFFFFFFFFFFFF) | 1 for j in range(rows)],
                    dtype=np.uint64)
     shaped = sigs[:, :bands * rows].reshape(len(sigs), bands, rows)
@@ -149,6 +159,8 @@ class NearDupIndex:
 
 def near_duplicates(texts: Sequence[str], threshold: float, num_perm: int = NUM_PERM) -> list[int | None]:
     """For each text, the index of an earlier kept text it nearly repeats (None: keep it). Near-linear time."""
+    import numpy as np
+
     n = len(texts)
     if n == 0:
         return []
@@ -169,6 +181,8 @@ def near_duplicates(texts: Sequence[str], threshold: float, num_perm: int = NUM_
 def _bucket_mates(keys: np.ndarray) -> dict[int, list[tuple[int, int]]]:
     """For every text that shares a bucket with an earlier text: [(band, bucket id)] of those buckets.
     Bucket ids are positions in the band's sorted order, so no key leaves numpy."""
+    import numpy as np
+
     mates: dict[int, list[tuple[int, int]]] = defaultdict(list)
     for band in range(keys.shape[1]):
         order = np.argsort(keys[:, band], kind="stable")  # ties keep text order: earlier texts first

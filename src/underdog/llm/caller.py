@@ -63,8 +63,8 @@ def run_sync(coro: Coroutine[Any, Any, T]) -> T:
     return asyncio.run_coroutine_threadsafe(coro, _background_loop()).result()
 
 
-# -- requests in flight, by (event loop, cache key): an identical request waits for the first one's reply ------
-_in_flight: dict[tuple[int, str], asyncio.Future[Reply]] = {}
+# -- requests in flight, by (event loop, store, cache key): an identical request waits for the first one's reply -
+_in_flight: dict[tuple[int, int, str], asyncio.Future[Reply]] = {}
 
 
 # -- backends are shared per process: two roles on the same local model load it once ------------------------
@@ -201,7 +201,7 @@ class LLM:
 
     async def _call(self, request: Request) -> Reply:
         key = self.cache_key(request)
-        flight = (id(asyncio.get_running_loop()), key)
+        flight = (id(asyncio.get_running_loop()), id(self.store), key)
         if (leader := _in_flight.get(flight)) is not None:
             reply = Reply(**(await asyncio.shield(leader)).to_cache(), cached=True)
             await self._log(key, reply)
