@@ -25,6 +25,7 @@ from underdog.config import (
 )
 from underdog.errors import ConfigError, UnderdogError
 from underdog.llm import LLM
+from underdog.llm.runtime import Runtime
 from underdog.locking import ProjectLock
 from underdog.progress import SILENT, Reporter
 from underdog.store import Store
@@ -170,7 +171,13 @@ class Project:
         """`spec` behind the shared call path with this project's store, budgets and reporter: the one way a
         stage builds a model."""
         return LLM(spec, self.store, role=role, stage=stage, budget_usd=self.config.budget_usd,
-                   stage_budget_usd=self.config.stage_budgets_usd.get(stage or ""), reporter=self.reporter)
+                   stage_budget_usd=self.config.stage_budgets_usd.get(stage or ""), reporter=self.reporter,
+                   runtime=self.runtime)
+
+    @cached_property
+    def runtime(self) -> Runtime:
+        """Where this project's model calls run (its event loop and backends)."""
+        return Runtime()
 
 
 def init_project(domain: str, root: Path | str = ".", force: bool = False) -> Path:

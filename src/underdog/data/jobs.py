@@ -28,7 +28,7 @@ from underdog.data.prompts import PROMPT_VERSION
 from underdog.errors import UnderdogError
 from underdog.llm import LLM
 from underdog.llm.base import Reply
-from underdog.llm.caller import Prompt, run_sync
+from underdog.llm.caller import Prompt
 from underdog.progress import NoTask, Task
 from underdog.store import Store
 
@@ -134,7 +134,7 @@ class Stream:
     def run(self, work: Awaitable[T]) -> T:
         """Run `work` (a coroutine using `ask`) on the shared loop, reporting progress to the LLM's reporter."""
         with self.llm.reporter.task(self.label, self.total) as self.task:
-            return run_sync(work)
+            return self.llm.runtime.run(work)
 
 
 async def gather_all(coroutines: Iterable[Awaitable[T]]) -> list[T]:

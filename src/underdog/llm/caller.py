@@ -19,67 +19,19 @@ import functools
 import hashlib
 import json
 import random
-import threading
 import time
-from collections.abc import Coroutine, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from underdog.config import ModelSpec
 from underdog.errors import BudgetExceeded, ModelError, UnderdogError, redact
 from underdog.llm.base import Message, Reply, Request, RetryableError
-from underdog.llm.registry import create_backend
+from underdog.llm.runtime import Runtime, default_runtime
 from underdog.progress import SILENT, Reporter
 from underdog.store import Store
 
-T = TypeVar("T")
 Prompt = str | Sequence[Message]
-
-# -- one background event loop for all model I/O, so sync callers and servers can share backends ---------
-_loop: asyncio.AbstractEventLoop | None = None
-_loop_lock = threading.Lock()
-
-
-def _background_loop() -> asyncio.AbstractEventLoop:
-    global _loop
-    with _loop_lock:
-        if _loop is None or _loop.is_closed():
-            _loop = _new_event_loop()
-            threading.Thread(target=_loop.run_forever, name="underdog-llm-loop", daemon=True).start()
-        return _loop
-
-
-def _new_event_loop() -> asyncio.AbstractEventLoop:
-    """uvloop where installed (it comes with uvicorn[standard]): less CPU per request at high concurrency."""
-    try:
-        import uvloop
-    except ImportError:
-        return asyncio.new_event_loop()
-    return uvloop.new_event_loop()
-
-
-def run_sync(coro: Coroutine[Any, Any, T]) -> T:
-    """Run a coroutine on the shared background loop and wait for its result."""
-    return asyncio.run_coroutine_threadsafe(coro, _background_loop()).result()
-
-
-# -- requests in flight, by (event loop, store, cache key): an identical request waits for the first one's reply -
-_in_flight: dict[tuple[int, int, str], asyncio.Future[Reply]] = {}
-
-
-# -- backends are shared per process: two roles on the same local model load it once ------------------------
-_backends: dict[str, Any] = {}
-_backends_lock = threading.Lock()
-
-
-def backend_for(spec: ModelSpec) -> Any:
-    identity = spec.model_dump_json(include={"provider", "model", "base_url", "api_key_env", "api_version",
-                                             "adapter", "device", "batch_size", "timeout_s"})
-    with _backends_lock:
-        if identity not in _backends:
-            _backends[identity] = create_backend(spec)
-        return _backends[identity]
-
 
 class RateLimiter:
     """Spaces request starts at least 60/rpm seconds apart."""
@@ -106,9 +58,10 @@ class LLM:
 
     def __init__(self, spec: ModelSpec, store: Store | None = None, *, role: str | None = None,
                  stage: str | None = None, budget_usd: float | None = None,
-                 stage_budget_usd: float | None = None, reporter: Reporter = SILENT):
+                 stage_budget_usd: float | None = None, reporter: Reporter = SILENT, runtime: Runtime | None = None):
         self.spec = spec
         self.reporter = reporter
+        self.runtime = runtime or default_runtime()
         self.store = store
         self.role = role
         self.stage = stage
@@ -123,7 +76,7 @@ class LLM:
 
     @property
     def backend(self) -> Any:
-        return backend_for(self.spec)
+        return self.runtime.backend(self.spec)
 
     # -- public API -------------------------------------------------------------------------------------------
     def chat(self, prompt: Prompt, **params: Any) -> Reply:
@@ -133,7 +86,7 @@ class LLM:
     def batch(self, prompts: Sequence[Prompt], *, errors: str = "raise", progress: str | None = None,
               json_mode: bool = False, samples: Sequence[int] | None = None, **params: Any) -> list[Reply]:
         """Completions for many prompts, concurrently (API) or batched (local). See `abatch`."""
-        return run_sync(self.abatch(prompts, errors=errors, progress=progress, json_mode=json_mode,
+        return self.runtime.run(self.abatch(prompts, errors=errors, progress=progress, json_mode=json_mode,
                                     samples=samples, **params))
 
     def score(self, prompts: Sequence[Prompt], options: Sequence[str], *, progress: str | None = None
@@ -143,7 +96,7 @@ class LLM:
         backend cannot score."""
         if not self.backend.can_score:
             raise ModelError(f"{self.label} cannot score options (provider {self.spec.provider})")
-        replies = run_sync(self.abatch(prompts, progress=progress, options=tuple(options)))
+        replies = self.runtime.run(self.abatch(prompts, progress=progress, options=tuple(options)))
         return [r.scores or [] for r in replies]
 
     async def achat(self, prompt: Prompt, **params: Any) -> Reply:
@@ -201,19 +154,20 @@ class LLM:
 
     async def _call(self, request: Request) -> Reply:
         key = self.cache_key(request)
-        flight = (id(asyncio.get_running_loop()), id(self.store), key)
-        if (leader := _in_flight.get(flight)) is not None:
+        in_flight = self.runtime.in_flight
+        flight = (id(self.store), key)
+        if (leader := in_flight.get(flight)) is not None:
             reply = Reply(**(await asyncio.shield(leader)).to_cache(), cached=True)
             await self._log(key, reply)
             return reply
-        _in_flight[flight] = future = asyncio.get_running_loop().create_future()
+        in_flight[flight] = future = asyncio.get_running_loop().create_future()
         try:
             reply = await self._lookup_or_call(request, key)
         except BaseException as exc:
             _settle(future, exc)
             raise
         finally:
-            del _in_flight[flight]  # after the cache write committed: a later identical request hits the cache
+            del in_flight[flight]  # after the cache write committed: a later identical request hits the cache
         future.set_result(reply)
         return reply
 
