@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 
 from conftest import invoke_cli
+from underdog.evaluate.judge import JudgeResult, QuestionRow
 from underdog.evaluate.stats import wilson_interval
-from underdog.pipeline import INGESTED, JURY, RUN, TEACHER_SET, TRAIN_SET, pack_path
+from underdog.pipeline import INGESTED, JURY, RUN, TEACHER_SET, TRAIN_SET, grounded_rate, pack_path
 
 
 def recompute(db: sqlite3.Connection, result_id: int) -> tuple[int, int, float]:
@@ -34,6 +35,21 @@ def recompute(db: sqlite3.Connection, result_id: int) -> tuple[int, int, float]:
     return len(outcomes), ties, (wins + ties / 2) / len(outcomes)
 
 
+def test_grounded_rate_counts_only_the_grounded_judges():
+    def row(qid: str, **votes: tuple[str, str]) -> QuestionRow:
+        return QuestionRow(qid, "q", "a", "b", "tie", dict(votes))
+
+    rows = [row("won", facts=("A", "B"), similarity=("A", "B"), judge=("B", "A")),  # the LLM judge is outvoted
+            row("lost", facts=("abstain", "abstain"), similarity=("B", "A"), judge=("A", "B")),
+            row("no ground truth", facts=("abstain", "abstain"), similarity=("abstain", "abstain"), judge=("A", "B")),
+            row("split", facts=("A", "B"), similarity=("B", "A")),
+            row("flip", facts=("A", "A"), similarity=("A", "A"))]  # each judge changed its mind with the order
+    result = JudgeResult("tuned", "base", "set", ["facts", "similarity", "judge"], [], rows, 1.0, 0)
+    rate = grounded_rate(result)
+    assert (rate.wins, rate.ties, rate.n) == (1, 2, 4)
+    assert rate.win_rate == pytest.approx(0.5) and rate.ci[0] < 0.5 < rate.ci[1]
+
+
 @pytest.mark.slow
 def test_quick_demo_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.chdir(tmp_path)
@@ -42,7 +58,7 @@ def test_quick_demo_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     root = tmp_path / "demo-project"
     report = root / "reports" / "leaderboard.html"
     assert f"Report:{report}" in "".join(result.output.split())  # the last line says where the report is
-    assert "fact recall" in result.output and "refusal probes" in result.output
+    assert "fact recall" in result.output and "under the grounded judges alone" in result.output
     page = report.read_text()
     assert "Answers side by side" in page and f"{RUN} (tuned)" in page
     first = json.loads(pack_path("eval.jsonl").read_text().splitlines()[0])
