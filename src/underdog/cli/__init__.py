@@ -50,18 +50,14 @@ def _root(
                                  help="Project folder (holds underdog.yaml).", show_default=False),
     set_: list[str] = typer.Option([], "--set", help="Override a config key, e.g. --set train.epoch=3."),
 ) -> None:
-    ctx.obj = (project, set_)  # the Project is made on first use: `underdog CMD --help` imports no config
+    from underdog.project import Project  # here, not at the top: `underdog --help` needs no project
+
+    ctx.obj = Project(project, overrides=set_)
 
 
 def get_project(ctx: typer.Context) -> Project:
     """The project the command runs in (from -C / $UNDERDOG_PROJECT / the current folder)."""
-    from underdog.project import Project
-
-    root = ctx.find_root()
-    if not isinstance(root.obj, Project):
-        folder, overrides = root.obj
-        root.obj = Project(folder, overrides=overrides)
-    return root.obj
+    return ctx.find_root().obj
 
 
 def main() -> None:
