@@ -10,11 +10,10 @@ from pathlib import Path
 
 import pytest
 import uvicorn
-from typer.testing import CliRunner
 
+from conftest import invoke_cli
 from underdog.arena import votes as db
 from underdog.arena.app import judge_key
-from underdog.cli import app
 from underdog.evaluate.evalset import Question, save_evalset
 from underdog.project import Project
 from underdog.store import Store
@@ -43,7 +42,7 @@ def overrides(project_dir: Path) -> Iterator[list[str]]:
 
 
 def run(overrides: list[str], *args: str) -> str:
-    result = CliRunner().invoke(app, [*overrides, *args])
+    result = invoke_cli(*overrides, *args)
     assert result.exit_code == 0, result.output
     return result.output
 
@@ -93,7 +92,7 @@ def test_adding_a_candidate_without_answers_is_one_clean_error(project_dir: Path
     save_evalset(Project(project_dir), "ev", [Question("q0", "Hi?")], "test")
     dead = json.dumps({"provider": "openai", "base_url": "http://127.0.0.1:9/v1", "model": "x", "max_retries": 0,
                        "timeout_s": 2})
-    result = CliRunner().invoke(app, [f"--set=models.student={dead}", "arena", "add", "student"])
+    result = invoke_cli(f"--set=models.student={dead}", "arena", "add", "student")
     assert result.exit_code == 1 and "produced no usable answer" in result.output
 
 
@@ -103,5 +102,5 @@ def test_add_with_tune_prompt_settings(project_dir: Path, overrides: list[str]) 
     rows = Store(project_dir / "underdog.db").query("SELECT DISTINCT system_prompt, temperature, top_p FROM answers")
     assert [tuple(r) for r in rows] == [("Be warm.", 0.3, 0.8)]  # options override the file
     (project_dir / "bad.yaml").write_text("params: [1]\n")
-    result = CliRunner().invoke(app, [*overrides, "arena", "add", "alpha", "--settings", "bad.yaml"])
+    result = invoke_cli(*overrides, "arena", "add", "alpha", "--settings", "bad.yaml")
     assert result.exit_code == 2 and "bad.yaml: expected" in result.output

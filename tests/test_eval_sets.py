@@ -6,9 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from underdog.cli import app
+from conftest import invoke_cli
 from underdog.errors import UnderdogError
 from underdog.evaluate.evalset import (
     clean_question,
@@ -62,7 +61,7 @@ def test_import_errors_name_the_file_and_line(project_dir: Path):
 
 
 def test_no_evalset_yet_is_one_clear_line(project_dir: Path):
-    result = CliRunner().invoke(app, ["judge", "student"])
+    result = invoke_cli("judge", "student")
     assert result.exit_code == 1
     assert "no eval set yet: run `underdog evalset generate`" in result.output
 
@@ -81,15 +80,14 @@ def test_clean_question():
 @pytest.mark.slow
 def test_generate_with_the_embedded_teacher_and_cli(project_dir: Path):
     (project_dir / "topics.yaml").write_text("categories:\n  DMV: [vehicle registration]\n  Build: [building permits]")
-    runner = CliRunner()
     args = ["--set", "models.teacher.params.max_tokens=16", "evalset", "generate", "--size", "2", "--name", "gen"]
-    result = runner.invoke(app, args)
+    result = invoke_cli(*args)
     assert result.exit_code == 0, result.output
     questions = load_evalset(Project(project_dir), "gen")
     assert 1 <= len(questions) <= 2 and len({q.question for q in questions}) == len(questions)
     assert {q.topic for q in questions} <= {"vehicle registration", "building permits"}
     assert all(len(q.question) >= 10 for q in questions)
-    listing = runner.invoke(app, ["evalset", "list"])
+    listing = invoke_cli("evalset", "list")
     assert listing.output.split() == ["gen", str(len(questions)), "questions"]
     again = generate_evalset(Project(project_dir, ["models.teacher.params.max_tokens=16"]), "gen2", size=2)
     assert [q.question for q in again] == [q.question for q in questions]  # every teacher call was cached

@@ -8,9 +8,8 @@ import time
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from underdog.cli import app
+from conftest import invoke_cli
 from underdog.config import ModelSpec
 from underdog.errors import BudgetExceeded, ModelError
 from underdog.llm import LLM
@@ -165,8 +164,8 @@ def test_api_key_never_leaks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
             f"  teacher:\n    provider: openai\n    model: scripted\n    base_url: {server.url}/v1\n"
             "    api_key_env: UNDERDOG_TEST_KEY\n    max_retries: 3")
         (root / "underdog.yaml").write_text(config)
-        result = CliRunner().invoke(app, ["-C", str(root), "chat", "teacher", "hello"])
-        models = CliRunner().invoke(app, ["-C", str(root), "models"])
+        result = invoke_cli("-C", str(root), "chat", "teacher", "hello")
+        models = invoke_cli("-C", str(root), "models")
     assert fake.requests == 2  # the 429 was retried, the 401 was not
     assert result.exit_code == 1 and "HTTP 401 unauthorized" in result.output
     assert "UNDERDOG_TEST_KEY" in result.output  # names the variable, not the value
