@@ -35,6 +35,18 @@ def cli() -> Callable[..., Result]:
     return invoke_cli
 
 
+@pytest.fixture(autouse=True)
+def own_runtime(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Each test's models built outside a project run on a runtime of their own (loop, backends, requests in
+    flight), closed after the test; loaded weights stay shared by the process (llm/local.py)."""
+    from underdog.llm import runtime
+
+    fresh = runtime.Runtime()
+    monkeypatch.setattr(runtime, "_default", fresh)
+    yield
+    fresh.close()
+
+
 @pytest.fixture
 def project_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A fresh project (default offline config) as the current folder."""
