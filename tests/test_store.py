@@ -7,6 +7,13 @@ import pytest
 
 from underdog.store import MIGRATIONS, Store
 
+OLD_SCHEMA = Path(__file__).parent / "data" / "schema_2026_11.sql"  # made by the migrations before stage stores
+
+
+def schema(db: sqlite3.Connection | Store) -> list[tuple[str, str]]:
+    return [(r[0], r[1]) for r in db.execute("SELECT name, sql FROM sqlite_master WHERE sql IS NOT NULL "
+                                             "ORDER BY name").fetchall()]
+
 
 def test_migrations_create_expected_columns_in_memory() -> None:
     store = Store(":memory:")
@@ -15,6 +22,55 @@ def test_migrations_create_expected_columns_in_memory() -> None:
             "error"} <= set(store.columns("llm_calls"))
     applied = [row["name"] for row in store.query("SELECT name FROM _migrations ORDER BY rowid")]
     assert applied == [name for name, _ in MIGRATIONS]
+    assert store.columns("answers") == [
+        "candidate_id", "evalset", "question_id", "candidate", "model", "adapter", "system_prompt", "temperature",
+        "top_p", "max_tokens", "question", "answer", "output_tokens", "error", "created"]
+    assert store.columns("judge_results")[-7:] == ["config_id", "judge_config", "fact_recall", "fact_recall_low",
+                                                   "fact_recall_high", "refusal_accuracy", "grounded"]
+    assert store.columns("data_checkpoints") == ["job", "key", "value", "created"]
+    assert store.columns("arena_invites") == ["code", "role", "voter_id", "created", "used"]
+    assert {"voter_id", "cand_1", "cand_2", "choice", "winner", "ballot_id"} <= set(store.columns("arena_votes"))
+
+
+def test_the_list_order_is_history_and_a_new_database_gets_the_old_schema() -> None:
+    names = [name for name, _ in MIGRATIONS]
+    assert names[:5] == ["m001_llm_cache", "m002_llm_calls", "m101_data_checkpoints", "m301_evaluate", "m401_arena"]
+    assert names.index("m201_train_runs") > names.index("m401_arena")  # the list, not the number, is the order
+    old = sqlite3.connect(":memory:")
+    old.executescript(OLD_SCHEMA.read_text())
+    assert schema(Store(":memory:").db) == schema(old)
+
+
+def test_a_database_made_by_the_old_migrations_opens_unchanged(tmp_path: Path) -> None:
+    path = tmp_path / "underdog.db"
+    old = sqlite3.connect(path)
+    old.executescript(OLD_SCHEMA.read_text())
+    old.execute("INSERT INTO answers (candidate_id, evalset, question_id, question, answer, created) "
+                "VALUES ('c', 'e', 'q1', 'Why?', 'Because.', 1.0)")
+    old.commit()
+    before = schema(old)
+    old.close()
+    store = Store(path)
+    assert schema(store.db) == before
+    assert [r[0] for r in store.query("SELECT applied FROM _migrations")] == [0] * len(MIGRATIONS)  # none re-run
+    assert store.query("SELECT answer FROM answers WHERE question_id = 'q1'")[0][0] == "Because."
+
+
+def stage_stores_imported_opening(path: Path) -> list[str]:
+    import subprocess
+    import sys
+
+    probe = (f"import sys\nfrom underdog.store import Store\nStore({str(path)!r}).close()\n"
+             "print(sorted(m for m in sys.modules if m.endswith('.store') and m != 'underdog.store'))")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True)
+    return eval(done.stdout.strip())  # noqa: S307 - a list literal printed by the probe
+
+
+def test_a_stage_store_is_imported_only_for_a_migration_not_yet_applied(tmp_path: Path) -> None:
+    path = tmp_path / "underdog.db"
+    assert stage_stores_imported_opening(path) == ["underdog.arena.store", "underdog.data.store",
+                                                   "underdog.evaluate.store"]
+    assert stage_stores_imported_opening(path) == []
 
 
 def test_reopening_applies_nothing_twice_and_keeps_data(tmp_path: Path) -> None:
