@@ -15,7 +15,7 @@ import queue
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from contextlib import contextmanager
 from pathlib import Path
@@ -87,6 +87,18 @@ def m202_train_metrics(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX train_metrics_run ON train_metrics(run_id, split, step)")
 
 
+def insert_sql(table: str, columns: Sequence[str], verb: str = "INSERT") -> str:
+    """`INSERT INTO table (a, b) VALUES (:a, :b)` for rows given as dicts: adding a column breaks no caller."""
+    return f"{verb} INTO {table} ({', '.join(columns)}) VALUES ({', '.join(':' + c for c in columns)})"
+
+
+def in_chunks(keys: Sequence[str], size: int = 500) -> Iterator[tuple[str, tuple[str, ...]]]:
+    """(`?, ?, ...` placeholders, keys) per chunk of `keys`, under SQLite's limit on parameters per statement."""
+    for start in range(0, len(keys), size):
+        chunk = tuple(keys[start:start + size])
+        yield ", ".join("?" * len(chunk)), chunk
+
+
 class Store:
     """A thread-safe handle on one SQLite file (WAL mode). Use `":memory:"` for tests."""
 
@@ -156,10 +168,8 @@ class Store:
     def cache_get_many(self, keys: list[str]) -> dict[str, dict[str, Any]]:
         """The cached replies among `keys` (one query per 500 keys)."""
         found = {}
-        for start in range(0, len(keys), 500):  # under SQLite's limit on parameters per statement
-            chunk = keys[start:start + 500]
-            rows = self.query(f"SELECT key, reply FROM llm_cache WHERE key IN ({', '.join('?' * len(chunk))})",
-                              tuple(chunk))
+        for marks, chunk in in_chunks(keys):
+            rows = self.query(f"SELECT key, reply FROM llm_cache WHERE key IN ({marks})", chunk)
             found.update({row["key"]: json.loads(row["reply"]) for row in rows})
         return found
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -32,6 +31,7 @@ from dataclasses import dataclass, field
 from underdog.config import ModelSpec
 from underdog.errors import ModelError, UnderdogError
 from underdog.evaluate import stats
+from underdog.evaluate import store as tables
 from underdog.evaluate.agreement import JudgeAgreement, agreement
 from underdog.evaluate.answer import Answer, Candidate, answer, check_answered, resolve_candidate
 from underdog.evaluate.evalset import MANIFEST_FILE, Question, list_evalsets, load_evalset, resolve_evalset
@@ -157,22 +157,14 @@ def ask_judge(project: Project, llm: LLM, rubric: Sequence[str], pairs: Sequence
                                         retries, progress), strict=True):
             verdicts[i] = verdict
             if verdict.verdict != "error":
-                project.store.execute("INSERT OR REPLACE INTO judge_cache VALUES (?, ?, ?, ?, ?, ?, ?)",
-                                      (verdict.key, llm.name, verdict.verdict, None, verdict.raw, None,
-                                       time.time()))
+                tables.put_verdict(project.store, verdict.key, llm.name, verdict.verdict, verdict.raw)
     return [v for v in verdicts if v is not None]
 
 
 def _cached(project: Project, keys: Sequence[str]) -> dict[str, Verdict]:
     """The cached verdicts among `keys`, looked up a chunk of keys per query."""
-    unique = list(dict.fromkeys(keys))
-    out = {}
-    for start in range(0, len(unique), 500):  # under SQLite's limit on parameters per statement
-        chunk = unique[start:start + 500]
-        rows = project.store.query(f"SELECT key, verdict, raw FROM judge_cache WHERE key IN "
-                                   f"({', '.join('?' * len(chunk))})", tuple(chunk))
-        out.update({r["key"]: Verdict(r["verdict"], r["key"], cached=True, raw=r["raw"]) for r in rows})
-    return out
+    return {r["key"]: Verdict(r["verdict"], r["key"], cached=True, raw=r["raw"])
+            for r in tables.cached_verdicts(project.store, keys)}
 
 
 def _ask_local(llm: LLM, rubric: Sequence[str], pairs: Sequence[Pair], keys: list[str],
@@ -547,22 +539,17 @@ def _record(project: Project, result: JudgeResult, cand: Candidate, ref: Candida
     grounded = {"recall": mine.to_json() if mine else None,
                 "reference_recall": result.reference_recall.to_json() if result.reference_recall else None,
                 "agreement": [a.to_json() for a in result.agreement], "abstentions": result.abstentions}
-    with project.store.transaction() as db:
-        cursor = db.execute(
-            "INSERT INTO judge_results (created, evalset, candidate, candidate_id, reference, reference_id, judges,"
-            " rubric, n, wins, ties, losses, errors, win_rate, ci_low, ci_high, tie_share, consistency,"
-            " mean_len_candidate, mean_len_reference, lc_win_rate, config_id, judge_config, fact_recall,"
-            " fact_recall_low, fact_recall_high, refusal_accuracy, grounded) VALUES"
-            " (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (time.time(), result.evalset, cand.name, cand.id, ref.name, ref.id, json.dumps(result.judges),
-             json.dumps(result.rubric), result.n, result.wins, result.ties, result.losses, result.errors,
-             result.win_rate, low, high, result.tie_share, result.consistency, result.mean_len_candidate,
-             result.mean_len_reference, result.lc_win_rate, result.config_id, json.dumps(result.judge_config),
-             mine.fact_recall if mine else None, recall_low, recall_high, mine.refusal_accuracy if mine else None,
-             json.dumps(grounded)))
-        result_id = int(cursor.lastrowid)
-        db.executemany(
-            "INSERT INTO judgments VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [(result_id, qid, label, order, v.verdict, winner(order, v.verdict), v.key, int(v.cached or not v.called),
-              v.error) for label, qid, order, v in verdicts if v.verdict != ABSTAIN])  # an abstention is no vote
-    return result_id
+    row = {"evalset": result.evalset, "candidate": cand.name, "candidate_id": cand.id, "reference": ref.name,
+           "reference_id": ref.id, "judges": json.dumps(result.judges), "rubric": json.dumps(result.rubric),
+           "n": result.n, "wins": result.wins, "ties": result.ties, "losses": result.losses, "errors": result.errors,
+           "win_rate": result.win_rate, "ci_low": low, "ci_high": high, "tie_share": result.tie_share,
+           "consistency": result.consistency, "mean_len_candidate": result.mean_len_candidate,
+           "mean_len_reference": result.mean_len_reference, "lc_win_rate": result.lc_win_rate,
+           "config_id": result.config_id, "judge_config": json.dumps(result.judge_config),
+           "fact_recall": mine.fact_recall if mine else None, "fact_recall_low": recall_low,
+           "fact_recall_high": recall_high, "refusal_accuracy": mine.refusal_accuracy if mine else None,
+           "grounded": json.dumps(grounded)}
+    judgments = [{"question_id": qid, "judge": label, "judge_order": order, "verdict": v.verdict,
+                  "winner": winner(order, v.verdict), "cache_key": v.key, "cached": int(v.cached or not v.called),
+                  "error": v.error} for label, qid, order, v in verdicts if v.verdict != ABSTAIN]  # abstention: no vote
+    return tables.record_judging(project.store, row, judgments)

@@ -3,6 +3,83 @@
 from __future__ import annotations
 
 import sqlite3
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from underdog.store import in_chunks, insert_sql
+
+if TYPE_CHECKING:
+    from underdog.store import Store
+
+ANSWER_COLUMNS = ("candidate_id", "evalset", "question_id", "candidate", "model", "adapter", "system_prompt",
+                  "temperature", "top_p", "max_tokens", "question", "answer", "output_tokens", "error", "created")
+RESULT_COLUMNS = ("created", "evalset", "candidate", "candidate_id", "reference", "reference_id", "judges", "rubric",
+                  "n", "wins", "ties", "losses", "errors", "win_rate", "ci_low", "ci_high", "tie_share",
+                  "consistency", "mean_len_candidate", "mean_len_reference", "lc_win_rate", "config_id",
+                  "judge_config", "fact_recall", "fact_recall_low", "fact_recall_high", "refusal_accuracy",
+                  "grounded")
+JUDGMENT_COLUMNS = ("result_id", "question_id", "judge", "judge_order", "verdict", "winner", "cache_key", "cached",
+                    "error")
+VERDICT_COLUMNS = ("key", "judge", "verdict", "raw", "created")
+
+
+# -- answers ------------------------------------------------------------------------------------------------------
+def put_answers(store: Store, rows: Sequence[dict[str, Any]]) -> None:
+    """Store answers (dicts keyed by `ANSWER_COLUMNS`, `created` defaulting to now), replacing earlier ones."""
+    now = time.time()
+    with store.transaction() as db:
+        db.executemany(insert_sql("answers", ANSWER_COLUMNS, "INSERT OR REPLACE"),
+                       [{"created": now, **row} for row in rows])
+
+
+def answers_of(store: Store, candidate_id: str, evalset: str) -> list[sqlite3.Row]:
+    """question_id, question, answer, output_tokens, error of a candidate identity's answers on an eval set."""
+    return store.query("SELECT question_id, question, answer, output_tokens, error FROM answers "
+                       "WHERE candidate_id = :candidate_id AND evalset = :evalset",
+                       {"candidate_id": candidate_id, "evalset": evalset})
+
+
+# -- the judge's verdict cache ------------------------------------------------------------------------------------
+def cached_verdicts(store: Store, keys: Sequence[str]) -> list[sqlite3.Row]:
+    """key, verdict, raw of the cached verdicts among `keys`."""
+    rows: list[sqlite3.Row] = []
+    for marks, chunk in in_chunks(list(dict.fromkeys(keys))):
+        rows += store.query(f"SELECT key, verdict, raw FROM judge_cache WHERE key IN ({marks})", chunk)
+    return rows
+
+
+def put_verdict(store: Store, key: str, judge: str, verdict: str, raw: str | None) -> None:
+    store.execute(insert_sql("judge_cache", VERDICT_COLUMNS, "INSERT OR REPLACE"),
+                  {"key": key, "judge": judge, "verdict": verdict, "raw": raw, "created": time.time()})
+
+
+# -- judging runs -------------------------------------------------------------------------------------------------
+def record_judging(store: Store, result: dict[str, Any], judgments: Sequence[dict[str, Any]]) -> int:
+    """One judging (a dict keyed by `RESULT_COLUMNS`, `created` defaulting to now) and its judgments (dicts keyed
+    by `JUDGMENT_COLUMNS` but `result_id`) in one commit; returns the judging's id."""
+    with store.transaction() as db:
+        cursor = db.execute(insert_sql("judge_results", RESULT_COLUMNS), {"created": time.time(), **result})
+        result_id = int(cursor.lastrowid or 0)
+        db.executemany(insert_sql("judgments", JUDGMENT_COLUMNS), [{**j, "result_id": result_id} for j in judgments])
+    return result_id
+
+
+def judgings(store: Store, reference: str, evalset: str, unknown_config: str) -> list[sqlite3.Row]:
+    """Every judging against `reference` on `evalset`, oldest first, with `config` (`unknown_config` for rows
+    from before judge configurations were recorded)."""
+    return store.query("SELECT *, COALESCE(config_id, :unknown) AS config FROM judge_results "
+                       "WHERE reference = :reference AND evalset = :evalset ORDER BY id",
+                       {"unknown": unknown_config, "reference": reference, "evalset": evalset})
+
+
+def judge_configs(store: Store, reference: str, evalset: str, unknown_config: str) -> list[sqlite3.Row]:
+    """config, judge_config, count and newest (id) per judge configuration used against `reference` on `evalset`,
+    the one judged last, last."""
+    return store.query("SELECT COALESCE(config_id, :unknown) AS config, judge_config, COUNT(*) AS count, "
+                       "MAX(id) AS newest FROM judge_results WHERE reference = :reference AND evalset = :evalset "
+                       "GROUP BY 1 ORDER BY newest",
+                       {"unknown": unknown_config, "reference": reference, "evalset": evalset})
 
 
 def m301_evaluate(db: sqlite3.Connection) -> None:
