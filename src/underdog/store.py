@@ -235,7 +235,7 @@ class CacheWorker:
     def log(self, **fields: Any) -> Future:
         return self._submit("write", [_log_statement(fields)])
 
-    def write(self, statements: list[tuple[str, tuple]]) -> Future:
+    def write(self, statements: list[tuple[str, tuple | dict]]) -> Future:
         """Future done once these (sql, params) statements are committed together."""
         return self._submit("write", statements)
 
@@ -278,7 +278,7 @@ class CacheWorker:
         found = self.store.cache_get_many(list(dict.fromkeys(keys)))
         return [found.get(key) for key in keys]
 
-    def _write(self, statements: list[list[tuple[str, tuple]]]) -> list[None]:
+    def _write(self, statements: list[list[tuple[str, tuple | dict]]]) -> list[None]:
         with self.store.transaction() as db:
             for group in statements:
                 for sql, params in group:
