@@ -117,3 +117,40 @@ def test_cache_worker_hands_a_failed_batch_to_its_waiters() -> None:
     with pytest.raises(sqlite3.OperationalError):
         future.result(timeout=10)
     assert store.worker.get("k").result(timeout=10) is None  # the worker lives on
+
+
+def test_stage_writes_name_their_columns_so_a_later_column_breaks_none() -> None:
+    from underdog.arena import store as arena
+    from underdog.data import store as data
+    from underdog.evaluate import store as evaluate
+
+    store = Store(":memory:")
+    tables = [r[0] for r in store.query("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE '\\_%' "
+                                        "ESCAPE '\\' AND name NOT LIKE 'llm_%' AND name NOT LIKE 'train_%'")]
+    assert {"answers", "judge_results", "judgments", "data_checkpoints", "arena_votes", "arena_items"} <= set(tables)
+    for table in tables:
+        store.execute(f"ALTER TABLE {table} ADD COLUMN later TEXT")
+    data.put_checkpoints(store, "job", {"k": [1, 2]})
+    assert data.checkpoints(store, "job") == {"k": [1, 2]}
+    evaluate.put_answers(store, [{"candidate_id": "c", "evalset": "e", "question_id": "q", "question": "Why?",
+                                  "answer": "Because.", "candidate": "run", "model": "m", "adapter": None,
+                                  "system_prompt": None, "temperature": 0.0, "top_p": 1.0, "max_tokens": 9,
+                                  "output_tokens": 2, "error": None}])
+    assert evaluate.answers_of(store, "c", "e")[0]["answer"] == "Because."
+    evaluate.put_verdict(store, "key", "judge", "A", "raw")
+    assert [tuple(r) for r in evaluate.cached_verdicts(store, ["key", "key", "other"])] == [("key", "A", "raw")]
+    result = dict.fromkeys(evaluate.RESULT_COLUMNS[1:], "x") | {"n": 1, "config_id": None}
+    judgment = dict.fromkeys(evaluate.JUDGMENT_COLUMNS[1:], "y") | {"cached": 0}
+    result_id = evaluate.record_judging(store, result, [judgment])
+    assert store.query("SELECT result_id FROM judgments")[0][0] == result_id
+    assert evaluate.judgings(store, "x", "x", "unknown")[0]["config"] == "unknown"
+    arena.put_items(store, [{"question_id": "q", "candidate": "a", "question": "Q", "answer": "A", "source": ""}])
+    arena.put_invites(store, ["code"], "audience")
+    arena.put_llm_verdicts(store, [{"question_id": "q", "cand_1": "a", "cand_2": "b", "winner": "a", "judge": "j"}])
+    with store.transaction() as db:
+        arena.save_voter(db, "v", "csrf", "audience")
+        arena.bind_invite(db, "code", "v")
+        arena.put_vote(db, {"voter_id": "v", "role": "audience", "question_id": "q", "cand_1": "a", "cand_2": "b",
+                            "shown_a": "b", "shown_b": "a", "choice": "B", "winner": "a", "ballot_id": "b1"})
+    assert arena.vote_counts(store) == {("q", "a", "b"): 1} and arena.invited_voters(store) == {"v"}
+    assert [tuple(r) for r in arena.human_and_llm(store)] == [("a", "a")]
