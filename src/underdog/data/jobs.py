@@ -24,9 +24,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from underdog.data import store as tables
-from underdog.data.dataset import MANIFEST_FILE, dataset_dir
 from underdog.data.prompts import PROMPT_VERSION
 from underdog.errors import UnderdogError
+from underdog.layout import MANIFEST_FILE, Layout
 from underdog.llm import LLM
 from underdog.llm.base import Reply
 from underdog.llm.caller import Prompt, run_sync
@@ -74,7 +74,7 @@ def check_new_name(root: Path, name: str) -> str:
     """`name` if it is a valid, unused dataset version name; else a one-line error before any paid call."""
     if not NAME.match(name):
         raise UnderdogError(f"dataset name {name!r}: use letters, digits and . _ + - (e.g. base+refusals)")
-    if (dataset_dir(root, name) / MANIFEST_FILE).exists():
+    if (Layout(root).dataset_dir(name) / MANIFEST_FILE).exists():
         raise UnderdogError(f"dataset {name!r} already exists (versions are immutable; pick another --name)")
     return name
 

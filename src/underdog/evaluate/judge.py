@@ -34,9 +34,10 @@ from underdog.evaluate import stats
 from underdog.evaluate import store as tables
 from underdog.evaluate.agreement import JudgeAgreement, agreement
 from underdog.evaluate.answer import Answer, Candidate, answer, check_answered, resolve_candidate
-from underdog.evaluate.evalset import MANIFEST_FILE, Question, list_evalsets, load_evalset, resolve_evalset
+from underdog.evaluate.evalset import Question, list_evalsets, load_evalset, resolve_evalset
 from underdog.evaluate.judges import ABSTAIN, GroundedJudge, Item, grounded_judge, is_grounded
 from underdog.evaluate.judges.facts import Recall, recall
+from underdog.layout import MANIFEST_FILE
 from underdog.llm import LLM
 from underdog.llm.caller import adapter_fingerprint
 from underdog.project import Project
@@ -456,7 +457,7 @@ def jury_config(project: Project, judges: Sequence[str | ModelSpec], rubric: Seq
     """A stable id of what makes verdicts comparable: the judges (model, params, prompt version; a grounded
     judge's own version), the rubric (for LLM judges) and the eval set (name and content hash)."""
     members = sorted(_member_identity(project, j) for j in judges)
-    manifest = project.evalsets_dir / evalset / MANIFEST_FILE
+    manifest = project.evalset_dir(evalset) / MANIFEST_FILE
     sha = json.loads(manifest.read_text()).get("sha256") if manifest.exists() else None
     llm_judges = any(not is_grounded(j) for j in judges)
     config = {"judges": members, "prompt": PROMPT_VERSION if llm_judges else None,

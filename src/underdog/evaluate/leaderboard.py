@@ -21,6 +21,7 @@ from underdog.errors import UnderdogError
 from underdog.evaluate import store as tables
 from underdog.evaluate.evalset import list_evalsets, resolve_evalset
 from underdog.evaluate.judge import jury_config
+from underdog.layout import MANIFEST_FILE
 from underdog.project import Project
 
 UNKNOWN_CONFIG = "unknown"
@@ -73,7 +74,7 @@ class BoardConfig:
 def load_runs(project: Project) -> list[dict[str, Any]]:
     """Every run manifest under runs/, oldest first (unreadable ones are skipped)."""
     manifests = []
-    for path in sorted(project.runs_dir.glob("*/manifest.json")):
+    for path in sorted(project.runs_dir.glob(f"*/{MANIFEST_FILE}")):
         try:
             manifests.append(json.loads(path.read_text()))
         except json.JSONDecodeError:
