@@ -27,6 +27,7 @@ import json
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from underdog.config import ModelSpec
 from underdog.errors import ModelError, UnderdogError
@@ -534,23 +535,28 @@ def _consistency(votes: list[dict[str, tuple[str, str]]]) -> float:
 
 def _record(project: Project, result: JudgeResult, cand: Candidate, ref: Candidate,
             verdicts: list[tuple[str, str, str, Verdict]]) -> int:
+    """Store the judging and its (judge, question, order) verdicts; an abstention is no vote. Returns its id."""
+    judgments = [{"question_id": qid, "judge": label, "judge_order": order, "verdict": v.verdict,
+                  "winner": winner(order, v.verdict), "cache_key": v.key, "cached": int(v.cached or not v.called),
+                  "error": v.error} for label, qid, order, v in verdicts if v.verdict != ABSTAIN]
+    return tables.record_judging(project.store, _result_row(result, cand, ref), judgments)
+
+
+def _result_row(result: JudgeResult, cand: Candidate, ref: Candidate) -> dict[str, Any]:
+    """The `judge_results` row of a judging."""
     low, high = result.ci
     mine = result.recall
     recall_low, recall_high = (mine.ci if mine and mine.ci else (None, None))
     grounded = {"recall": mine.to_json() if mine else None,
                 "reference_recall": result.reference_recall.to_json() if result.reference_recall else None,
                 "agreement": [a.to_json() for a in result.agreement], "abstentions": result.abstentions}
-    row = {"evalset": result.evalset, "candidate": cand.name, "candidate_id": cand.id, "reference": ref.name,
-           "reference_id": ref.id, "judges": json.dumps(result.judges), "rubric": json.dumps(result.rubric),
-           "n": result.n, "wins": result.wins, "ties": result.ties, "losses": result.losses, "errors": result.errors,
-           "win_rate": result.win_rate, "ci_low": low, "ci_high": high, "tie_share": result.tie_share,
-           "consistency": result.consistency, "mean_len_candidate": result.mean_len_candidate,
-           "mean_len_reference": result.mean_len_reference, "lc_win_rate": result.lc_win_rate,
-           "config_id": result.config_id, "judge_config": json.dumps(result.judge_config),
-           "fact_recall": mine.fact_recall if mine else None, "fact_recall_low": recall_low,
-           "fact_recall_high": recall_high, "refusal_accuracy": mine.refusal_accuracy if mine else None,
-           "grounded": json.dumps(grounded)}
-    judgments = [{"question_id": qid, "judge": label, "judge_order": order, "verdict": v.verdict,
-                  "winner": winner(order, v.verdict), "cache_key": v.key, "cached": int(v.cached or not v.called),
-                  "error": v.error} for label, qid, order, v in verdicts if v.verdict != ABSTAIN]  # abstention: no vote
-    return tables.record_judging(project.store, row, judgments)
+    return {"evalset": result.evalset, "candidate": cand.name, "candidate_id": cand.id, "reference": ref.name,
+            "reference_id": ref.id, "judges": json.dumps(result.judges), "rubric": json.dumps(result.rubric),
+            "n": result.n, "wins": result.wins, "ties": result.ties, "losses": result.losses, "errors": result.errors,
+            "win_rate": result.win_rate, "ci_low": low, "ci_high": high, "tie_share": result.tie_share,
+            "consistency": result.consistency, "mean_len_candidate": result.mean_len_candidate,
+            "mean_len_reference": result.mean_len_reference, "lc_win_rate": result.lc_win_rate,
+            "config_id": result.config_id, "judge_config": json.dumps(result.judge_config),
+            "fact_recall": mine.fact_recall if mine else None, "fact_recall_low": recall_low,
+            "fact_recall_high": recall_high, "refusal_accuracy": mine.refusal_accuracy if mine else None,
+            "grounded": json.dumps(grounded)}
