@@ -29,3 +29,8 @@ def test_help_lists_every_stage_without_importing_them():
 
 def test_generate_module_imports_neither_scipy_nor_numpy():
     assert {"scipy", "numpy"}.isdisjoint(imported_after("import underdog.data.generation"))
+
+
+def test_importing_the_stage_packages_imports_no_heavy_library():
+    code = "import underdog.data, underdog.evaluate, underdog.arena, underdog.tune, underdog.layout"
+    assert imported_after(code) == []

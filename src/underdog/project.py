@@ -1,4 +1,4 @@
-"""A project folder: `underdog.yaml`, `underdog.db`, and the artifacts each stage writes.
+"""A project folder: `underdog.yaml`, `underdog.db`, and the artifacts each stage writes (their paths: `layout.py`).
 
     my-domain/
       underdog.yaml   underdog.db   topics.yaml
@@ -24,6 +24,7 @@ from underdog.config import (
     render_default_config,
 )
 from underdog.errors import ConfigError, UnderdogError
+from underdog.layout import ADAPTER_DIR, Layout
 from underdog.llm import LLM
 from underdog.llm.runtime import Runtime
 from underdog.locking import ProjectLock
@@ -74,13 +75,14 @@ def find_root(start: Path) -> Path | None:
     return next((folder for folder in (start, *start.parents) if (folder / CONFIG_NAME).is_file()), None)
 
 
-class Project:
+class Project(Layout):
     """Paths, config, store and configured models of one project folder (the nearest one at or above `root`
-    that holds an `underdog.yaml`). Its stages report progress to `reporter` (nothing, unless the CLI gives one)."""
+    that holds an `underdog.yaml`). Its stages report progress to `reporter` (nothing, unless the CLI gives one).
+    Every artifact path comes from its `Layout` (`dataset_dir`, `evalset_dir`, `run_dir`, `report_dir`)."""
 
     def __init__(self, root: Path | str = ".", overrides: list[str] | None = None, reporter: Reporter = SILENT):
         start = Path(root).resolve()
-        self.root = find_root(start) or start
+        super().__init__(find_root(start) or start)
         self.overrides = overrides or []
         self.reporter = reporter
 
@@ -109,22 +111,6 @@ class Project:
     def path(self, *parts: str) -> Path:
         return self.root.joinpath(*parts)
 
-    @property
-    def datasets_dir(self) -> Path:
-        return self.root / "datasets"
-
-    @property
-    def evalsets_dir(self) -> Path:
-        return self.root / "evalsets"
-
-    @property
-    def runs_dir(self) -> Path:
-        return self.root / "runs"
-
-    @property
-    def reports_dir(self) -> Path:
-        return self.root / "reports"
-
     def model_spec(self, name: str) -> ModelSpec:
         """A model by role (`teacher`), run id (`runs/<id>` -> student + adapter), `provider:model`, the embedded
         model, a local model or adapter folder, or a Hugging Face id `owner/name` (cached, or online); anything
@@ -144,7 +130,7 @@ class Project:
         raise UnderdogError(self._unknown_model(name, roles))
 
     def _adapter_dir(self, name: str) -> Path | None:
-        candidates = (self.runs_dir / name / "adapter", Path(name) / "adapter", Path(name))
+        candidates = (self.run_dir(name) / ADAPTER_DIR, Path(name) / ADAPTER_DIR, Path(name))
         return next((p for p in candidates if (p / "adapter_config.json").is_file()), None)
 
     @staticmethod

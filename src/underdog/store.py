@@ -1,33 +1,56 @@
-"""The project's SQLite database: reply cache, call log, and (later stages) runs, metrics, judgments, votes.
+"""The project's SQLite database: the reply cache and call log here; each stage's tables in its own `store.py`.
 
-The schema grows through append-only, named migrations recorded in `_migrations` and applied on every open.
-Later stages add their tables by appending to `MIGRATIONS`; never edit a migration that has shipped.
+The schema grows through append-only migrations, applied on every open in the order of `MIGRATIONS` and recorded
+by function name in `_migrations`. The list's order, not the numbers in the names, is the order they run in
+(m201 runs after m401: the numbers are the stage, the list is history). A stage's migration module is imported
+only when a database that has not applied one of its migrations is opened. To change a schema, append a new
+migration to the list; never edit, rename or reorder one that has shipped (databases record the names).
 """
 
 from __future__ import annotations
 
+import importlib
 import json
 import queue
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
-
-Migration = Callable[[sqlite3.Connection], None]
-MIGRATIONS: list[tuple[str, Migration]] = []
+from typing import Any, NamedTuple
 
 
-def migration(fn: Migration) -> Migration:
-    """Register `fn` as the next migration, named after the function."""
-    MIGRATIONS.append((fn.__name__, fn))
-    return fn
+class Step(NamedTuple):
+    """One migration: the name recorded in `_migrations` and the `module:function` that applies it."""
+
+    name: str
+    target: str
+
+    @classmethod
+    def of(cls, target: str) -> Step:
+        return cls(target.rpartition(":")[2], target)
+
+    def load(self) -> Callable[[sqlite3.Connection], None]:
+        module, _, function = self.target.partition(":")
+        return getattr(importlib.import_module(module), function)
 
 
-@migration
+# The schema's history, in the order it is applied (train's tables stay here while train/ is being refactored).
+MIGRATIONS: list[Step] = [Step.of(target) for target in (
+    "underdog.store:m001_llm_cache",
+    "underdog.store:m002_llm_calls",
+    "underdog.data.store:m101_data_checkpoints",
+    "underdog.evaluate.store:m301_evaluate",
+    "underdog.arena.store:m401_arena",
+    "underdog.store:m201_train_runs",
+    "underdog.store:m202_train_metrics",
+    "underdog.evaluate.store:m302_judge_configs",
+    "underdog.arena.store:m402_arena_invites",
+)]
+
+
 def m001_llm_cache(db: sqlite3.Connection) -> None:
     db.execute(
         """CREATE TABLE llm_cache (
@@ -36,7 +59,6 @@ def m001_llm_cache(db: sqlite3.Connection) -> None:
     )
 
 
-@migration
 def m002_llm_calls(db: sqlite3.Connection) -> None:
     db.execute(
         """CREATE TABLE llm_calls (
@@ -45,6 +67,36 @@ def m002_llm_calls(db: sqlite3.Connection) -> None:
             latency_s REAL, cost_usd REAL, error TEXT)"""
     )
     db.execute("CREATE INDEX llm_calls_stage ON llm_calls(stage, model)")
+
+
+def m201_train_runs(db: sqlite3.Connection) -> None:
+    db.execute(
+        """CREATE TABLE train_runs (
+            id TEXT PRIMARY KEY, status TEXT NOT NULL, dataset TEXT, base_model TEXT, hyperparameters TEXT,
+            train_loss REAL, eval_loss REAL, overfit_flag INTEGER NOT NULL DEFAULT 0, overfit_reason TEXT,
+            overfit_epoch REAL, error TEXT, sweep TEXT, created REAL, updated REAL)"""
+    )
+
+
+def m202_train_metrics(db: sqlite3.Connection) -> None:
+    db.execute(
+        """CREATE TABLE train_metrics (
+            run_id TEXT NOT NULL, step INTEGER NOT NULL, epoch REAL, split TEXT NOT NULL, loss REAL,
+            learning_rate REAL)"""
+    )
+    db.execute("CREATE INDEX train_metrics_run ON train_metrics(run_id, split, step)")
+
+
+def insert_sql(table: str, columns: Sequence[str], verb: str = "INSERT") -> str:
+    """`INSERT INTO table (a, b) VALUES (:a, :b)` for rows given as dicts: adding a column breaks no caller."""
+    return f"{verb} INTO {table} ({', '.join(columns)}) VALUES ({', '.join(':' + c for c in columns)})"
+
+
+def in_chunks(keys: Sequence[str], size: int = 500) -> Iterator[tuple[str, tuple[str, ...]]]:
+    """(`?, ?, ...` placeholders, keys) per chunk of `keys`, under SQLite's limit on parameters per statement."""
+    for start in range(0, len(keys), size):
+        chunk = tuple(keys[start:start + size])
+        yield ", ".join("?" * len(chunk)), chunk
 
 
 class Store:
@@ -74,10 +126,10 @@ class Store:
         with self.transaction() as db:
             db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied REAL)")
             done = {row[0] for row in db.execute("SELECT name FROM _migrations")}
-            for name, fn in MIGRATIONS:
-                if name not in done:
-                    fn(db)
-                    db.execute("INSERT INTO _migrations VALUES (?, ?)", (name, time.time()))
+            for step in MIGRATIONS:
+                if step.name not in done:
+                    step.load()(db)
+                    db.execute("INSERT INTO _migrations (name, applied) VALUES (?, ?)", (step.name, time.time()))
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -116,10 +168,8 @@ class Store:
     def cache_get_many(self, keys: list[str]) -> dict[str, dict[str, Any]]:
         """The cached replies among `keys` (one query per 500 keys)."""
         found = {}
-        for start in range(0, len(keys), 500):  # under SQLite's limit on parameters per statement
-            chunk = keys[start:start + 500]
-            rows = self.query(f"SELECT key, reply FROM llm_cache WHERE key IN ({', '.join('?' * len(chunk))})",
-                              tuple(chunk))
+        for marks, chunk in in_chunks(keys):
+            rows = self.query(f"SELECT key, reply FROM llm_cache WHERE key IN ({marks})", chunk)
             found.update({row["key"]: json.loads(row["reply"]) for row in rows})
         return found
 
@@ -148,7 +198,7 @@ class Store:
         )
 
 
-CACHE_PUT = "INSERT OR REPLACE INTO llm_cache VALUES (?, ?, ?, ?, ?, ?)"
+CACHE_PUT = "INSERT OR REPLACE INTO llm_cache (key, provider, model, request, reply, created) VALUES (?, ?, ?, ?, ?, ?)"
 
 
 def _log_statement(fields: dict[str, Any]) -> tuple[str, tuple]:
@@ -185,7 +235,7 @@ class CacheWorker:
     def log(self, **fields: Any) -> Future:
         return self._submit("write", [_log_statement(fields)])
 
-    def write(self, statements: list[tuple[str, tuple]]) -> Future:
+    def write(self, statements: list[tuple[str, tuple | dict]]) -> Future:
         """Future done once these (sql, params) statements are committed together."""
         return self._submit("write", statements)
 
@@ -228,128 +278,9 @@ class CacheWorker:
         found = self.store.cache_get_many(list(dict.fromkeys(keys)))
         return [found.get(key) for key in keys]
 
-    def _write(self, statements: list[list[tuple[str, tuple]]]) -> list[None]:
+    def _write(self, statements: list[list[tuple[str, tuple | dict]]]) -> list[None]:
         with self.store.transaction() as db:
             for group in statements:
                 for sql, params in group:
                     db.execute(sql, params)
         return [None] * len(statements)
-
-
-@migration
-def m101_data_checkpoints(db: sqlite3.Connection) -> None:
-    """Finished work of an interrupted data job (e.g. `generate`), so a re-run continues where it stopped."""
-    db.execute(
-        """CREATE TABLE data_checkpoints (
-            job TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, created REAL NOT NULL,
-            PRIMARY KEY (job, key))"""
-    )
-
-
-@migration
-def m301_evaluate(db: sqlite3.Connection) -> None:
-    """Answers of each candidate on each eval set, the judge's verdict cache, and every judging run."""
-    db.execute(
-        """CREATE TABLE answers (
-            candidate_id TEXT NOT NULL, evalset TEXT NOT NULL, question_id TEXT NOT NULL, candidate TEXT,
-            model TEXT, adapter TEXT, system_prompt TEXT, temperature REAL, top_p REAL, max_tokens INTEGER,
-            question TEXT NOT NULL, answer TEXT NOT NULL, output_tokens INTEGER, error TEXT, created REAL NOT NULL,
-            PRIMARY KEY (candidate_id, evalset, question_id))"""
-    )
-    db.execute(
-        """CREATE TABLE judge_cache (
-            key TEXT PRIMARY KEY, judge TEXT NOT NULL, verdict TEXT NOT NULL, scores TEXT, raw TEXT, error TEXT,
-            created REAL NOT NULL)"""
-    )
-    db.execute(
-        """CREATE TABLE judge_results (
-            id INTEGER PRIMARY KEY, created REAL NOT NULL, evalset TEXT NOT NULL,
-            candidate TEXT NOT NULL, candidate_id TEXT NOT NULL, reference TEXT NOT NULL, reference_id TEXT NOT NULL,
-            judges TEXT NOT NULL, rubric TEXT NOT NULL, n INTEGER, wins INTEGER, ties INTEGER, losses INTEGER,
-            errors INTEGER, win_rate REAL, ci_low REAL, ci_high REAL, tie_share REAL, consistency REAL,
-            mean_len_candidate REAL, mean_len_reference REAL, lc_win_rate REAL)"""
-    )
-    db.execute("CREATE INDEX judge_results_candidate ON judge_results(candidate, reference, evalset)")
-    db.execute(
-        """CREATE TABLE judgments (
-            result_id INTEGER NOT NULL REFERENCES judge_results(id), question_id TEXT NOT NULL,
-            judge TEXT NOT NULL, judge_order TEXT NOT NULL, verdict TEXT NOT NULL, winner TEXT NOT NULL,
-            cache_key TEXT NOT NULL, cached INTEGER NOT NULL, error TEXT)"""
-    )
-    db.execute("CREATE INDEX judgments_result ON judgments(result_id, question_id)")
-
-
-@migration
-def m401_arena(db: sqlite3.Connection) -> None:
-    """Blind voting arena: the answers shown, voters (audience or judge), open ballots, votes, LLM verdicts."""
-    db.execute(
-        """CREATE TABLE arena_items (
-            question_id TEXT NOT NULL, candidate TEXT NOT NULL, question TEXT NOT NULL, answer TEXT NOT NULL,
-            source TEXT, created REAL NOT NULL, PRIMARY KEY (question_id, candidate))"""
-    )
-    db.execute(
-        """CREATE TABLE arena_voters (
-            id TEXT PRIMARY KEY, csrf TEXT NOT NULL, role TEXT NOT NULL CHECK (role IN ('audience', 'judge')),
-            created REAL NOT NULL)"""
-    )
-    db.execute(
-        """CREATE TABLE arena_ballots (
-            id TEXT PRIMARY KEY, voter_id TEXT NOT NULL REFERENCES arena_voters(id), question_id TEXT NOT NULL,
-            shown_a TEXT NOT NULL, shown_b TEXT NOT NULL, created REAL NOT NULL)"""
-    )
-    db.execute("CREATE INDEX arena_ballots_voter ON arena_ballots(voter_id)")
-    db.execute(
-        """CREATE TABLE arena_votes (
-            id INTEGER PRIMARY KEY, voter_id TEXT NOT NULL REFERENCES arena_voters(id), role TEXT NOT NULL,
-            question_id TEXT NOT NULL, cand_1 TEXT NOT NULL, cand_2 TEXT NOT NULL CHECK (cand_1 < cand_2),
-            shown_a TEXT NOT NULL, shown_b TEXT NOT NULL,
-            choice TEXT NOT NULL CHECK (choice IN ('A', 'B', 'tie', 'bad')),
-            winner TEXT, ballot_id TEXT NOT NULL UNIQUE, time REAL NOT NULL,
-            UNIQUE (voter_id, question_id, cand_1, cand_2))"""
-    )
-    db.execute("CREATE INDEX arena_votes_pair ON arena_votes(question_id, cand_1, cand_2)")
-    db.execute(
-        """CREATE TABLE arena_llm_verdicts (
-            question_id TEXT NOT NULL, cand_1 TEXT NOT NULL, cand_2 TEXT NOT NULL, winner TEXT, judge TEXT,
-            created REAL NOT NULL, PRIMARY KEY (question_id, cand_1, cand_2))"""
-    )
-
-
-@migration
-def m201_train_runs(db: sqlite3.Connection) -> None:
-    db.execute(
-        """CREATE TABLE train_runs (
-            id TEXT PRIMARY KEY, status TEXT NOT NULL, dataset TEXT, base_model TEXT, hyperparameters TEXT,
-            train_loss REAL, eval_loss REAL, overfit_flag INTEGER NOT NULL DEFAULT 0, overfit_reason TEXT,
-            overfit_epoch REAL, error TEXT, sweep TEXT, created REAL, updated REAL)"""
-    )
-
-
-@migration
-def m202_train_metrics(db: sqlite3.Connection) -> None:
-    db.execute(
-        """CREATE TABLE train_metrics (
-            run_id TEXT NOT NULL, step INTEGER NOT NULL, epoch REAL, split TEXT NOT NULL, loss REAL,
-            learning_rate REAL)"""
-    )
-    db.execute("CREATE INDEX train_metrics_run ON train_metrics(run_id, split, step)")
-
-
-@migration
-def m302_judge_configs(db: sqlite3.Connection) -> None:
-    """Each judging's jury configuration (only equal `config_id`s are comparable) and its grounded numbers:
-    fact recall with its interval, refusal accuracy, and the rest (reference's recall, judge agreement) as JSON.
-    Rows from before have NULLs here and stay readable."""
-    for column in ("config_id TEXT", "judge_config TEXT", "fact_recall REAL", "fact_recall_low REAL",
-                   "fact_recall_high REAL", "refusal_accuracy REAL", "grounded TEXT"):
-        db.execute(f"ALTER TABLE judge_results ADD COLUMN {column}")
-    db.execute("CREATE INDEX judge_results_config ON judge_results(config_id, reference, evalset)")
-
-
-@migration
-def m402_arena_invites(db: sqlite3.Connection) -> None:
-    """Organiser invite codes: one code, one voter (bound on first use)."""
-    db.execute(
-        """CREATE TABLE arena_invites (
-            code TEXT PRIMARY KEY, role TEXT NOT NULL, voter_id TEXT, created REAL NOT NULL, used REAL)"""
-    )

@@ -30,6 +30,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from underdog.arena import store as tables
 from underdog.arena import votes as db
 from underdog.arena.standings import standings
 from underdog.errors import ConfigError
@@ -82,8 +83,7 @@ def create_app(store: Store, token: str, weights: dict[str, float] | None = None
         return sessions.from_cookie(request.cookies.get(COOKIE))
 
     def invited(voter: db.Voter) -> bool:
-        return voter.role == "judge" or bool(store.query("SELECT 1 FROM arena_invites WHERE voter_id = ?",
-                                                         (voter.id,)))
+        return voter.role == "judge" or tables.is_invited(store, voter.id)
 
     def organiser_ok(request: Request) -> bool:
         given = request.query_params.get("token") or request.headers.get("authorization", "").removeprefix(
@@ -139,7 +139,7 @@ def create_app(store: Store, token: str, weights: dict[str, float] | None = None
         if not hmac.compare_digest(key.encode(), judge_key(token).encode()):
             return message(request, 403, "Invalid invitation", "Ask the organiser for a new judge link.")
         voter = sessions.voter((current_voter(request) or sessions.new()).id, "judge")
-        if store.query("SELECT 1 FROM arena_voters WHERE id = ?", (voter.id,)):
+        if tables.voter_exists(store, voter.id):
             with store.transaction() as conn:
                 db.save_voter(conn, voter)  # a voter who already voted: their later votes count as a judge's
         return with_cookie(RedirectResponse("/", status_code=303), voter)
@@ -156,7 +156,7 @@ def create_app(store: Store, token: str, weights: dict[str, float] | None = None
         if not organiser_ok(request):
             return message(request, 403, "Organisers only", "This page needs the organiser token.")
         table = standings(store, weights, rounds=rounds)
-        questions = store.query("SELECT COUNT(DISTINCT question_id) FROM arena_items")[0][0]
+        questions = tables.question_count(store)
         return page(request, "organiser.html", table=table, total_votes=sum(table.votes.values()),
                     candidates=db.candidates(store), questions=questions, judge_key=judge_key(token),
                     token=request.query_params.get("token", ""), refresh=refresh_s,

@@ -7,12 +7,12 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from underdog.arena import store as tables
 from underdog.arena.votes import add_items
 from underdog.errors import ConfigError, UnderdogError
 from underdog.evaluate.answer import answer, resolve_candidate
@@ -20,12 +20,6 @@ from underdog.evaluate.evalset import resolve_evalset
 from underdog.evaluate.judge import judge_pairs
 from underdog.project import Project
 from underdog.textfile import read_user_text
-
-_PAIRS = """SELECT i1.question_id, i1.question, i1.candidate AS c1, i1.answer AS a1, i2.candidate AS c2,
-                   i2.answer AS a2
-            FROM arena_items i1 JOIN arena_items i2 ON i1.question_id = i2.question_id
-                 AND i1.candidate < i2.candidate
-            ORDER BY i1.question_id, c1, c2"""
 
 
 def add_candidate(project: Project, model: str, *, name: str | None = None, evalset: str | None = None,
@@ -58,12 +52,12 @@ def load_settings(path: Path) -> dict[str, Any]:
 
 def judge_arena(project: Project, progress: bool = True) -> int:
     """The evaluation jury's verdict (position-swapped, cached) on every arena pair; returns how many."""
-    pairs = project.store.query(_PAIRS)
+    pairs = tables.item_pairs(project.store)
     outcomes = judge_pairs(project, [(p["question"], p["a1"], p["a2"]) for p in pairs],
                            progress="judging arena pairs" if progress else None)
     judges = ",".join(project.config.evaluate.judges)
-    rows = [(p["question_id"], p["c1"], p["c2"], {"first": p["c1"], "second": p["c2"]}.get(o), judges, time.time())
+    rows = [{"question_id": p["question_id"], "cand_1": p["c1"], "cand_2": p["c2"],
+             "winner": {"first": p["c1"], "second": p["c2"]}.get(o), "judge": judges}
             for p, o in zip(pairs, outcomes, strict=True) if o not in ("error", "abstain")]  # abstain: no vote
-    with project.store.transaction() as db:
-        db.executemany("INSERT OR REPLACE INTO arena_llm_verdicts VALUES (?, ?, ?, ?, ?, ?)", rows)
+    tables.put_llm_verdicts(project.store, rows)
     return len(rows)

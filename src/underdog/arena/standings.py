@@ -18,6 +18,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from underdog.arena import store as tables
 from underdog.evaluate.ratings import (
     Game,
     Rating,
@@ -71,14 +72,12 @@ def _game(cand_1: str, cand_2: str, winner: str | None) -> Game:
 
 
 def llm_games(store: Store) -> list[Game]:
-    return [_game(*r) for r in store.query("SELECT cand_1, cand_2, winner FROM arena_llm_verdicts")]
+    return [_game(r["cand_1"], r["cand_2"], r["winner"]) for r in tables.llm_verdicts(store)]
 
 
 def agreement(store: Store) -> Agreement | None:
     """How often the LLM judge's verdict on a pair matches a human vote on that pair (labels: winner or tie)."""
-    rows = store.query(
-        """SELECT COALESCE(v.winner, 'tie') AS human, COALESCE(l.winner, 'tie') AS llm FROM arena_votes v
-           JOIN arena_llm_verdicts l USING (question_id, cand_1, cand_2)""")
+    rows = tables.human_and_llm(store)
     if not rows:
         return None
     human, llm = [r["human"] for r in rows], [r["llm"] for r in rows]
@@ -90,7 +89,7 @@ def agreement(store: Store) -> Agreement | None:
 def standings(store: Store, weights: dict[str, float] | None = None, rounds: int = 100) -> Standings:
     """Every candidate with votes: rating (all human votes), win rates per group, blended score; best first."""
     weights = weights or DEFAULT_WEIGHTS
-    votes = store.query("SELECT voter_id, role, cand_1, cand_2, winner FROM arena_votes ORDER BY id")
+    votes = tables.all_votes(store)
     games = [(v["role"], _game(v["cand_1"], v["cand_2"], v["winner"])) for v in votes]
     ratings = bradley_terry_ci([g for _, g in games], rounds=rounds)
     components = {"human": win_rates([g for role, g in games if role == "judge"]),
@@ -102,7 +101,7 @@ def standings(store: Store, weights: dict[str, float] | None = None, rounds: int
     rows.sort(key=lambda r: (-_nan_low(r.blended), -r.rating.rating))
     counts = dict(sorted(Counter(v["role"] for v in votes).items()))
     voters = {v["voter_id"] for v in votes}
-    invited = {r[0] for r in store.query("SELECT voter_id FROM arena_invites WHERE voter_id IS NOT NULL")}
+    invited = tables.invited_voters(store)
     anonymous = len({v["voter_id"] for v in votes if v["role"] == "audience"} - invited)
     return Standings(rows, counts, len(voters), agreement(store), dict(weights), anonymous)
 
@@ -153,7 +152,7 @@ def to_html(table: Standings) -> str:
 
 def report_sections(project: Project) -> tuple[str, str] | None:
     """(Markdown, HTML) of the arena standings for the leaderboard report; None before the first vote."""
-    if not project.store.query("SELECT 1 FROM arena_votes LIMIT 1"):
+    if not tables.any_vote(project.store):
         return None
     cfg = project.config.arena
     table = standings(project.store, cfg.weights, cfg.bootstrap_rounds)

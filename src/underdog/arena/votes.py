@@ -30,6 +30,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from underdog.arena import store as tables
 from underdog.errors import UnderdogError
 from underdog.store import Store
 
@@ -62,14 +63,14 @@ class Ballot:
 # -- items ------------------------------------------------------------------------------------------------
 def add_items(store: Store, candidate: str, items: Iterable[tuple[str, str, str]], source: str = "") -> int:
     """Put a candidate's answers (question id, question, answer) on show; replaces earlier ones. Returns count."""
-    rows = [(qid, candidate, question, answer, source, time.time()) for qid, question, answer in items]
-    with store.transaction() as db:
-        db.executemany("INSERT OR REPLACE INTO arena_items VALUES (?, ?, ?, ?, ?, ?)", rows)
+    rows = [{"question_id": qid, "candidate": candidate, "question": question, "answer": answer, "source": source}
+            for qid, question, answer in items]
+    tables.put_items(store, rows)
     return len(rows)
 
 
 def candidates(store: Store) -> list[str]:
-    return [r[0] for r in store.query("SELECT DISTINCT candidate FROM arena_items ORDER BY candidate")]
+    return tables.item_candidates(store)
 
 
 # -- voters: signed cookies, a row only once they vote or redeem an invite ----------------------------------------
@@ -104,8 +105,7 @@ class Sessions:
 
 def save_voter(db: sqlite3.Connection, voter: Voter) -> None:
     """The voter's row (created on their first vote or invite; the role follows a later judge link)."""
-    db.execute("INSERT INTO arena_voters (id, csrf, role, created) VALUES (?, ?, ?, ?) ON CONFLICT (id) DO UPDATE "
-               "SET role = excluded.role", (voter.id, voter.csrf, voter.role, time.time()))
+    tables.save_voter(db, voter.id, voter.csrf, voter.role)
 
 
 # -- invite codes: one code, one voter ----------------------------------------------------------------------------
@@ -114,9 +114,7 @@ def create_invites(store: Store, count: int, role: str = "audience") -> list[str
     if role not in ROLES:
         raise ValueError(f"unknown voter role {role!r}")
     codes = [secrets.token_urlsafe(9) for _ in range(count)]
-    with store.transaction() as db:
-        db.executemany("INSERT INTO arena_invites (code, role, created) VALUES (?, ?, ?)",
-                       [(code, role, time.time()) for code in codes])
+    tables.put_invites(store, codes, role)
     return codes
 
 
@@ -124,19 +122,18 @@ def redeem_invite(store: Store, sessions: Sessions, code: str) -> Voter | None:
     """The code's voter: a new one on first use, the same one again after (cleared cookies or another
     browser): a second identity needs a second code. None for an unknown code."""
     with store.transaction() as db:
-        rows = db.execute("SELECT role, voter_id FROM arena_invites WHERE code = ?", (code,)).fetchall()
-        if not rows:
+        if (found := tables.invite(db, code)) is None:
             return None
-        if rows[0]["voter_id"]:
-            return sessions.voter(rows[0]["voter_id"], rows[0]["role"])
-        voter = sessions.new(rows[0]["role"])
-        db.execute("UPDATE arena_invites SET voter_id = ?, used = ? WHERE code = ?", (voter.id, time.time(), code))
+        if found["voter_id"]:
+            return sessions.voter(found["voter_id"], found["role"])
+        voter = sessions.new(found["role"])
+        tables.bind_invite(db, code, voter.id)
         save_voter(db, voter)
     return voter
 
 
 # -- ballots and votes ----------------------------------------------------------------------------------------
-Pair = tuple[str, str, str]  # question id, cand_1, cand_2 (cand_1 < cand_2)
+Pair = tables.Pair
 
 
 class Dealer:
@@ -152,9 +149,7 @@ class Dealer:
         self._open: OrderedDict[str, tuple[Ballot, float]] = OrderedDict()  # ballot id -> (ballot, expiry)
         self._by_voter: dict[str, str] = {}  # voter id -> their open ballot id
         self._live: Counter[Pair] = Counter()
-        self._votes: Counter[Pair] = Counter(
-            {(r[0], r[1], r[2]): r[3] for r in store.query(
-                "SELECT question_id, cand_1, cand_2, COUNT(*) FROM arena_votes GROUP BY 1, 2, 3")})
+        self._votes: Counter[Pair] = Counter(tables.vote_counts(store))
         self._voted: dict[str, set[Pair]] = {}  # voter id -> pairs voted on, for voters who voted
         self._items: dict[tuple[str, str], tuple[str, str]] = {}
         self._pairs: list[Pair] = []
@@ -199,8 +194,7 @@ class Dealer:
         """The pairs this voter has voted on (read once per voter, then kept up to date in memory)."""
         if (known := self._voted.get(voter_id)) is not None:
             return known
-        pairs = {(r[0], r[1], r[2]) for r in self.store.query(
-            "SELECT question_id, cand_1, cand_2 FROM arena_votes WHERE voter_id = ?", (voter_id,))}
+        pairs = tables.voted_pairs(self.store, voter_id)
         if pairs:  # a visitor who never voted is not remembered
             with self._lock:
                 self._voted[voter_id] = pairs
@@ -254,10 +248,10 @@ class Dealer:
         if time.monotonic() - self._items_checked < 1.0:
             return
         self._items_checked = time.monotonic()
-        version = tuple(self.store.query("SELECT COUNT(*), MAX(created) FROM arena_items")[0])
+        version = tables.items_version(self.store)
         if version == self._items_version:
             return
-        rows = self.store.query("SELECT question_id, candidate, question, answer FROM arena_items")
+        rows = tables.items(self.store)
         items = {(r["question_id"], r["candidate"]): (r["question"], r["answer"]) for r in rows}
         by_question: dict[str, list[str]] = {}
         for question_id, candidate in sorted(items):
@@ -282,23 +276,20 @@ def record_vote(store: Store, voter: Voter, ballot: Ballot, choice: str, new_vot
         if new_voter:
             save_voter(db, voter)
         try:
-            cursor = db.execute(
-                """INSERT INTO arena_votes (voter_id, role, question_id, cand_1, cand_2, shown_a, shown_b, choice,
-                                            winner, ballot_id, time) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-                (voter.id, voter.role, ballot.question_id, cand_1, cand_2, ballot.shown_a, ballot.shown_b, choice,
-                 winner, ballot.id, time.time()))
+            return tables.put_vote(db, {"voter_id": voter.id, "role": voter.role, "question_id": ballot.question_id,
+                                        "cand_1": cand_1, "cand_2": cand_2, "shown_a": ballot.shown_a,
+                                        "shown_b": ballot.shown_b, "choice": choice, "winner": winner,
+                                        "ballot_id": ballot.id})
         except sqlite3.IntegrityError:
             raise VoteRefused("you have already voted on this pair") from None
-    return int(cursor.lastrowid or 0)
 
 
 def vote_for_ballot(store: Store, ballot_id: str) -> sqlite3.Row | None:
-    rows = store.query("SELECT * FROM arena_votes WHERE ballot_id = ?", (ballot_id,))
-    return rows[0] if rows else None
+    return tables.vote_of_ballot(store, ballot_id)
 
 
 def all_votes(store: Store) -> list[sqlite3.Row]:
-    return store.query("SELECT * FROM arena_votes ORDER BY id")
+    return tables.all_votes(store)
 
 
 EXPORT_COLUMNS = ("id", "time", "voter_id", "role", "question_id", "cand_1", "cand_2", "shown_a", "shown_b",

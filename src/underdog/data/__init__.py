@@ -12,15 +12,15 @@ The public API (each also a CLI command; every function takes a `Project` first 
     data.export_dataset(project, "base", "jumpstart")                     # -> [train.jsonl, template.json, ...]
     data.load_dataset(project.root, "base"), data.list_datasets(project.root)
 
-Names are imported lazily, so `underdog.data.dataset` stays cheap for other stages. The modules are named
+Names are imported lazily (`underdog.lazy`), so `underdog.data.dataset` stays cheap for other stages; the
+tables are in `store.py`. The modules are named
 after the noun (`generation`, `curation`, `augmentation`, `ingestion`) so that a function and a module never
 share a name; `from underdog.data.generation import generate` is the explicit form.
 """
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
+from underdog.lazy import lazy_exports
 
 _EXPORTS = {
     "expand_topics": "topics", "load_topics": "topics", "Topic": "topics",
@@ -31,9 +31,4 @@ _EXPORTS = {
     "load_manifest": "dataset", "list_datasets": "dataset",
 }
 __all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'underdog.data' has no attribute {name!r}")
-    return getattr(import_module(f"underdog.data.{_EXPORTS[name]}"), name)
+__getattr__ = lazy_exports(__name__, _EXPORTS)

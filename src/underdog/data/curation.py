@@ -25,12 +25,13 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
-from underdog.data.dataset import Example, Manifest, dataset_dir, load_dataset, save_dataset
+from underdog.data.dataset import Example, Manifest, load_dataset, save_dataset
 from underdog.data.dedup import NearDupIndex, near_duplicates, normalize
 from underdog.data.jobs import check_new_name
 from underdog.data.parse import parse_rating
 from underdog.data.prompts import PROMPT_VERSION, render
 from underdog.errors import UnderdogError
+from underdog.layout import QUESTIONS_FILE
 from underdog.llm import LLM
 from underdog.project import Project
 
@@ -86,7 +87,7 @@ def curate(project: Project, dataset: str, name: str | None = None, *, rate: boo
               "evalsets": sorted({e["evalset"] for e in eval_questions})}
     counts = {k: result[k] for k in ("input", "kept", "removed", "fixed")}
     manifest = save_dataset(project.root, name, kept, parent=dataset, recipe=recipe, counts=counts)
-    (dataset_dir(project.root, name) / REPORT_FILE).write_text(json.dumps(result, indent=2, ensure_ascii=False))
+    (project.dataset_dir(name) / REPORT_FILE).write_text(json.dumps(result, indent=2, ensure_ascii=False))
     return manifest, result
 
 
@@ -152,8 +153,8 @@ def deduplicate(examples: list[Example], report: Report, threshold: float) -> li
 
 def read_eval_questions(evalsets_dir: Path, names: list[str] | None = None) -> list[dict[str, str]]:
     """Every question of the named (default: all) eval sets, as {"evalset", "id", "question"}."""
-    paths = [evalsets_dir / n / "questions.jsonl" for n in names] if names else \
-        sorted(evalsets_dir.glob("*/questions.jsonl"))
+    paths = [evalsets_dir / n / QUESTIONS_FILE for n in names] if names else \
+        sorted(evalsets_dir.glob(f"*/{QUESTIONS_FILE}"))
     questions = []
     for path in paths:
         if not path.exists():

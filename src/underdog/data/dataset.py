@@ -17,9 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from underdog.errors import UnderdogError
-
-DATA_FILE = "data.jsonl"
-MANIFEST_FILE = "manifest.json"
+from underdog.layout import DATA_FILE, MANIFEST_FILE, Layout
 
 
 @dataclass
@@ -55,14 +53,10 @@ class Manifest:
     created: float = field(default_factory=time.time)
 
 
-def dataset_dir(root: Path, name: str) -> Path:
-    return root / "datasets" / name
-
-
 def save_dataset(root: Path, name: str, examples: list[Example], *, parent: str | list[str] | None = None,
                  recipe: dict[str, Any] | None = None, counts: dict[str, Any] | None = None) -> Manifest:
     """Write a new immutable version `name` under `root/datasets/` and return its manifest."""
-    folder = dataset_dir(root, name)
+    folder = Layout(root).dataset_dir(name)
     if (folder / MANIFEST_FILE).exists():
         raise UnderdogError(f"dataset {name!r} already exists (versions are immutable; pick another name)")
     folder.mkdir(parents=True, exist_ok=True)
@@ -76,17 +70,17 @@ def save_dataset(root: Path, name: str, examples: list[Example], *, parent: str 
 
 
 def load_manifest(root: Path, name: str) -> Manifest:
-    path = dataset_dir(root, name) / MANIFEST_FILE
+    path = Layout(root).dataset_dir(name) / MANIFEST_FILE
     if not path.exists():
         known = ", ".join(list_datasets(root)) or "none yet"
-        raise UnderdogError(f"no dataset named {name!r} in {root / 'datasets'} (known: {known})")
+        raise UnderdogError(f"no dataset named {name!r} in {Layout(root).datasets_dir} (known: {known})")
     return Manifest(**json.loads(path.read_text()))
 
 
 def load_dataset(root: Path, name: str) -> list[Example]:
     """All examples of dataset version `name`."""
     load_manifest(root, name)
-    path = dataset_dir(root, name) / DATA_FILE
+    path = Layout(root).dataset_dir(name) / DATA_FILE
     examples = []
     for number, line in enumerate(path.read_text(encoding="utf-8").split("\n"), 1):  # U+2028 may be in a line
         if not line.strip():
@@ -101,7 +95,7 @@ def load_dataset(root: Path, name: str) -> list[Example]:
 
 def list_datasets(root: Path) -> list[str]:
     """Names of complete dataset versions, oldest first."""
-    folder = root / "datasets"
+    folder = Layout(root).datasets_dir
     if not folder.exists():
         return []
     manifests = [p for p in folder.glob(f"*/{MANIFEST_FILE}")]

@@ -23,9 +23,10 @@ from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from underdog.data.dataset import MANIFEST_FILE, dataset_dir
+from underdog.data import store as tables
 from underdog.data.prompts import PROMPT_VERSION
 from underdog.errors import UnderdogError
+from underdog.layout import MANIFEST_FILE, Layout
 from underdog.llm import LLM
 from underdog.llm.base import Reply
 from underdog.llm.caller import Prompt
@@ -52,22 +53,20 @@ class Checkpoint:
                                 "the dataset without them")
 
     def done(self) -> dict[str, Any]:
-        rows = self.store.query("SELECT key, value FROM data_checkpoints WHERE job = ?", (self.job,))
-        return {row["key"]: json.loads(row["value"]) for row in rows}
+        return tables.checkpoints(self.store, self.job)
 
     def put_many(self, items: dict[str, Any]) -> None:
-        with self.store.transaction() as db:
-            db.executemany(PUT, [(self.job, k, json.dumps(v), time.time()) for k, v in items.items()])
+        tables.put_checkpoints(self.store, self.job, items)
 
     async def aput(self, key: str, value: Any) -> None:
         """`put_many({key: value})` through the store's worker thread (batched, off the event loop)."""
-        await asyncio.wrap_future(self.store.worker.write([(PUT, (self.job, key, json.dumps(value), time.time()))]))
+        row = tables.checkpoint_row(self.job, key, value)
+        await asyncio.wrap_future(self.store.worker.write([(tables.PUT_CHECKPOINT, row)]))
 
     def clear(self) -> None:
-        self.store.execute("DELETE FROM data_checkpoints WHERE job = ?", (self.job,))
+        tables.clear_checkpoints(self.store, self.job)
 
 
-PUT = "INSERT OR REPLACE INTO data_checkpoints VALUES (?, ?, ?, ?)"
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,99}$")
 
 
@@ -75,7 +74,7 @@ def check_new_name(root: Path, name: str) -> str:
     """`name` if it is a valid, unused dataset version name; else a one-line error before any paid call."""
     if not NAME.match(name):
         raise UnderdogError(f"dataset name {name!r}: use letters, digits and . _ + - (e.g. base+refusals)")
-    if (dataset_dir(root, name) / MANIFEST_FILE).exists():
+    if (Layout(root).dataset_dir(name) / MANIFEST_FILE).exists():
         raise UnderdogError(f"dataset {name!r} already exists (versions are immutable; pick another --name)")
     return name
 

@@ -79,7 +79,7 @@ def length_histogram(project: Project, name: str, examples: list[Example] | None
         ax.set_ylabel("examples")
     fig.suptitle(f"dataset {name}: {len(examples)} examples")
     fig.tight_layout()
-    path = project.reports_dir / "datasets" / f"{name}-lengths.png"
+    path = project.report_dir("datasets") / f"{name}-lengths.png"
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100)
     plt.close(fig)

@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 from underdog.config import ModelSpec
 from underdog.errors import ModelError
+from underdog.evaluate import store as tables
 from underdog.evaluate.evalset import load_evalset, resolve_evalset
 from underdog.llm.caller import adapter_fingerprint
 from underdog.project import Project
@@ -106,17 +106,13 @@ def check_answered(name: str, answers: list[Answer]) -> None:
 
 
 def _store_answers(project: Project, cand: Candidate, evalset: str, answers: list[Answer]) -> None:
-    s, now = cand.spec, time.time()
-    rows = [(cand.id, evalset, a.question_id, cand.name, s.model, s.adapter, s.system_prompt, s.params.temperature,
-             s.params.top_p, s.params.max_tokens, a.question, a.answer, a.output_tokens, a.error, now)
-            for a in answers]
-    with project.store.transaction() as db:
-        db.executemany("INSERT OR REPLACE INTO answers VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    s = cand.spec
+    identity = {"candidate_id": cand.id, "evalset": evalset, "candidate": cand.name, "model": s.model,
+                "adapter": s.adapter, "system_prompt": s.system_prompt, "temperature": s.params.temperature,
+                "top_p": s.params.top_p, "max_tokens": s.params.max_tokens}
+    tables.put_answers(project.store, [{**identity, **asdict(a)} for a in answers])
 
 
 def load_answers(project: Project, candidate_id: str, evalset: str) -> dict[str, Answer]:
     """Stored answers of a candidate identity on an eval set, by question id."""
-    rows = project.store.query(
-        "SELECT question_id, question, answer, output_tokens, error FROM answers WHERE candidate_id = ? "
-        "AND evalset = ?", (candidate_id, evalset))
-    return {r["question_id"]: Answer(*tuple(r)) for r in rows}
+    return {r["question_id"]: Answer(**dict(r)) for r in tables.answers_of(project.store, candidate_id, evalset)}

@@ -23,14 +23,13 @@ from typing import TYPE_CHECKING
 
 from underdog.errors import ModelError, UnderdogError
 from underdog.evaluate.judges.facts import is_refusal, is_regex, states
+from underdog.layout import MANIFEST_FILE, QUESTIONS_FILE
 from underdog.project import Project
 from underdog.textfile import UTF8, read_user_text
 
 if TYPE_CHECKING:
     from underdog.llm import LLM
 
-QUESTIONS_FILE = "questions.jsonl"
-MANIFEST_FILE = "manifest.json"
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 EXPECTATIONS = ("refusal",)
 
@@ -56,7 +55,7 @@ def save_evalset(project: Project, name: str, questions: list[Question], source:
     """Write eval set `name` (immutable: an existing name is an error)."""
     if not NAME_PATTERN.match(name):
         raise UnderdogError(f"eval set name {name!r}: use letters, digits, '.', '_' or '-'")
-    folder = project.evalsets_dir / name
+    folder = project.evalset_dir(name)
     if (folder / MANIFEST_FILE).exists():
         raise UnderdogError(f"eval set {name!r} already exists (pick another --name)")
     if not questions:
@@ -94,7 +93,7 @@ def resolve_evalset(project: Project, name: str | None = None) -> str:
 
 def load_evalset(project: Project, name: str | None = None) -> list[Question]:
     """The questions of eval set `name` (default: see `resolve_evalset`)."""
-    path = project.evalsets_dir / resolve_evalset(project, name) / QUESTIONS_FILE
+    path = project.evalset_dir(resolve_evalset(project, name)) / QUESTIONS_FILE
     questions = []
     for number, line in enumerate(path.read_text().splitlines(), 1):
         if line.strip():

@@ -24,19 +24,21 @@ from __future__ import annotations
 
 import hashlib
 import json
-import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from underdog.config import ModelSpec
 from underdog.errors import ModelError, UnderdogError
 from underdog.evaluate import stats
+from underdog.evaluate import store as tables
 from underdog.evaluate.agreement import JudgeAgreement, agreement
 from underdog.evaluate.answer import Answer, Candidate, answer, check_answered, resolve_candidate
-from underdog.evaluate.evalset import MANIFEST_FILE, Question, list_evalsets, load_evalset, resolve_evalset
+from underdog.evaluate.evalset import Question, list_evalsets, load_evalset, resolve_evalset
 from underdog.evaluate.judges import ABSTAIN, GroundedJudge, Item, grounded_judge, is_grounded
 from underdog.evaluate.judges.facts import Recall, recall
+from underdog.layout import MANIFEST_FILE
 from underdog.llm import LLM
 from underdog.llm.caller import adapter_fingerprint
 from underdog.project import Project
@@ -157,22 +159,14 @@ def ask_judge(project: Project, llm: LLM, rubric: Sequence[str], pairs: Sequence
                                         retries, progress), strict=True):
             verdicts[i] = verdict
             if verdict.verdict != "error":
-                project.store.execute("INSERT OR REPLACE INTO judge_cache VALUES (?, ?, ?, ?, ?, ?, ?)",
-                                      (verdict.key, llm.name, verdict.verdict, None, verdict.raw, None,
-                                       time.time()))
+                tables.put_verdict(project.store, verdict.key, llm.name, verdict.verdict, verdict.raw)
     return [v for v in verdicts if v is not None]
 
 
 def _cached(project: Project, keys: Sequence[str]) -> dict[str, Verdict]:
     """The cached verdicts among `keys`, looked up a chunk of keys per query."""
-    unique = list(dict.fromkeys(keys))
-    out = {}
-    for start in range(0, len(unique), 500):  # under SQLite's limit on parameters per statement
-        chunk = unique[start:start + 500]
-        rows = project.store.query(f"SELECT key, verdict, raw FROM judge_cache WHERE key IN "
-                                   f"({', '.join('?' * len(chunk))})", tuple(chunk))
-        out.update({r["key"]: Verdict(r["verdict"], r["key"], cached=True, raw=r["raw"]) for r in rows})
-    return out
+    return {r["key"]: Verdict(r["verdict"], r["key"], cached=True, raw=r["raw"])
+            for r in tables.cached_verdicts(project.store, keys)}
 
 
 def _ask_local(llm: LLM, rubric: Sequence[str], pairs: Sequence[Pair], keys: list[str],
@@ -464,7 +458,7 @@ def jury_config(project: Project, judges: Sequence[str | ModelSpec], rubric: Seq
     """A stable id of what makes verdicts comparable: the judges (model, params, prompt version; a grounded
     judge's own version), the rubric (for LLM judges) and the eval set (name and content hash)."""
     members = sorted(_member_identity(project, j) for j in judges)
-    manifest = project.evalsets_dir / evalset / MANIFEST_FILE
+    manifest = project.evalset_dir(evalset) / MANIFEST_FILE
     sha = json.loads(manifest.read_text()).get("sha256") if manifest.exists() else None
     llm_judges = any(not is_grounded(j) for j in judges)
     config = {"judges": members, "prompt": PROMPT_VERSION if llm_judges else None,
@@ -541,28 +535,28 @@ def _consistency(votes: list[dict[str, tuple[str, str]]]) -> float:
 
 def _record(project: Project, result: JudgeResult, cand: Candidate, ref: Candidate,
             verdicts: list[tuple[str, str, str, Verdict]]) -> int:
+    """Store the judging and its (judge, question, order) verdicts; an abstention is no vote. Returns its id."""
+    judgments = [{"question_id": qid, "judge": label, "judge_order": order, "verdict": v.verdict,
+                  "winner": winner(order, v.verdict), "cache_key": v.key, "cached": int(v.cached or not v.called),
+                  "error": v.error} for label, qid, order, v in verdicts if v.verdict != ABSTAIN]
+    return tables.record_judging(project.store, _result_row(result, cand, ref), judgments)
+
+
+def _result_row(result: JudgeResult, cand: Candidate, ref: Candidate) -> dict[str, Any]:
+    """The `judge_results` row of a judging."""
     low, high = result.ci
     mine = result.recall
     recall_low, recall_high = (mine.ci if mine and mine.ci else (None, None))
     grounded = {"recall": mine.to_json() if mine else None,
                 "reference_recall": result.reference_recall.to_json() if result.reference_recall else None,
                 "agreement": [a.to_json() for a in result.agreement], "abstentions": result.abstentions}
-    with project.store.transaction() as db:
-        cursor = db.execute(
-            "INSERT INTO judge_results (created, evalset, candidate, candidate_id, reference, reference_id, judges,"
-            " rubric, n, wins, ties, losses, errors, win_rate, ci_low, ci_high, tie_share, consistency,"
-            " mean_len_candidate, mean_len_reference, lc_win_rate, config_id, judge_config, fact_recall,"
-            " fact_recall_low, fact_recall_high, refusal_accuracy, grounded) VALUES"
-            " (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (time.time(), result.evalset, cand.name, cand.id, ref.name, ref.id, json.dumps(result.judges),
-             json.dumps(result.rubric), result.n, result.wins, result.ties, result.losses, result.errors,
-             result.win_rate, low, high, result.tie_share, result.consistency, result.mean_len_candidate,
-             result.mean_len_reference, result.lc_win_rate, result.config_id, json.dumps(result.judge_config),
-             mine.fact_recall if mine else None, recall_low, recall_high, mine.refusal_accuracy if mine else None,
-             json.dumps(grounded)))
-        result_id = int(cursor.lastrowid)
-        db.executemany(
-            "INSERT INTO judgments VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [(result_id, qid, label, order, v.verdict, winner(order, v.verdict), v.key, int(v.cached or not v.called),
-              v.error) for label, qid, order, v in verdicts if v.verdict != ABSTAIN])  # an abstention is no vote
-    return result_id
+    return {"evalset": result.evalset, "candidate": cand.name, "candidate_id": cand.id, "reference": ref.name,
+            "reference_id": ref.id, "judges": json.dumps(result.judges), "rubric": json.dumps(result.rubric),
+            "n": result.n, "wins": result.wins, "ties": result.ties, "losses": result.losses, "errors": result.errors,
+            "win_rate": result.win_rate, "ci_low": low, "ci_high": high, "tie_share": result.tie_share,
+            "consistency": result.consistency, "mean_len_candidate": result.mean_len_candidate,
+            "mean_len_reference": result.mean_len_reference, "lc_win_rate": result.lc_win_rate,
+            "config_id": result.config_id, "judge_config": json.dumps(result.judge_config),
+            "fact_recall": mine.fact_recall if mine else None, "fact_recall_low": recall_low,
+            "fact_recall_high": recall_high, "refusal_accuracy": mine.refusal_accuracy if mine else None,
+            "grounded": json.dumps(grounded)}

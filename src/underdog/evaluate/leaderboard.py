@@ -18,8 +18,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from underdog.errors import UnderdogError
+from underdog.evaluate import store as tables
 from underdog.evaluate.evalset import list_evalsets, resolve_evalset
 from underdog.evaluate.judge import jury_config
+from underdog.layout import MANIFEST_FILE
 from underdog.project import Project
 
 UNKNOWN_CONFIG = "unknown"
@@ -72,7 +74,7 @@ class BoardConfig:
 def load_runs(project: Project) -> list[dict[str, Any]]:
     """Every run manifest under runs/, oldest first (unreadable ones are skipped)."""
     manifests = []
-    for path in sorted(project.runs_dir.glob("*/manifest.json")):
+    for path in sorted(project.runs_dir.glob(f"*/{MANIFEST_FILE}")):
         try:
             manifests.append(json.loads(path.read_text()))
         except json.JSONDecodeError:
@@ -84,9 +86,7 @@ def latest_results(project: Project, reference: str, evalset: str, config_id: st
                    ) -> dict[str, dict[str, Any]]:
     """The newest judging of each candidate against `reference` on `evalset` under judge configuration
     `config_id` (None: any, the newest whatever its judges)."""
-    rows = project.store.query(
-        f"SELECT *, COALESCE(config_id, '{UNKNOWN_CONFIG}') AS config FROM judge_results WHERE reference = ? AND "
-        "evalset = ? ORDER BY id", (reference, evalset))
+    rows = tables.judgings(project.store, reference, evalset, UNKNOWN_CONFIG)
     return {row["candidate"]: dict(row) for row in rows if config_id is None or row["config"] == config_id}
 
 
@@ -99,10 +99,7 @@ def board_config(project: Project, reference: str | None = None, evalset: str | 
     ev = resolve_evalset(project, evalset) if (evalset or list_evalsets(project)) else None
     if ev is None:
         return BoardConfig(None, None, configured=False)
-    rows = project.store.query(
-        f"SELECT COALESCE(config_id, '{UNKNOWN_CONFIG}') AS config, judge_config, COUNT(*) AS count, MAX(id) AS "
-        "newest FROM judge_results WHERE reference = ? AND evalset = ? GROUP BY 1 ORDER BY newest",
-        (reference, ev))
+    rows = tables.judge_configs(project.store, reference, ev, UNKNOWN_CONFIG)
     recorded = {r["config"]: r for r in rows}
     wanted, config = jury_config(project, judges or cfg.judges, cfg.rubric, ev)
     configured = config_id is None
