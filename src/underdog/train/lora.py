@@ -63,7 +63,8 @@ def is_main_process() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
 
 
-def _record(project: Project, manifest: RunManifest) -> None:
+def record_manifest(project: Project, manifest: RunManifest) -> None:
+    """Write the run's manifest and store row (rank 0 only)."""
     if is_main_process():
         save_manifest(project.root, manifest, project.store)
 
@@ -91,17 +92,17 @@ def train(project: Project, dataset: str | None = None, overrides: dict[str, Any
     A failure (out of memory, refused memory estimate, bad target module, interruption) is recorded in the
     manifest with its reason, then raised as UnderdogError (KeyboardInterrupt is re-raised as is).
     """
-    manifest = _start_manifest(project, dataset, overrides, run_id, sweep)
+    manifest = start_manifest(project, dataset, overrides, run_id, sweep)
     if manifest.status == "done":
         return manifest
     try:
         _run(project, manifest, TrainConfig.model_validate(manifest.hyperparameters), callbacks or [])
     except KeyboardInterrupt as exc:
-        _fail(project, manifest, f"interrupted; resume with `underdog train --resume {manifest.id}`")
+        fail_run(project, manifest, f"interrupted; resume with `underdog train --resume {manifest.id}`")
         traceback.clear_frames(exc.__traceback__)  # the recipe's frames hold the model
         raise
     except Exception as exc:  # noqa: BLE001 - every failure is recorded with its reason
-        _fail(project, manifest, _reason(exc))
+        fail_run(project, manifest, _reason(exc))
         traceback.clear_frames(exc.__traceback__)  # ... so that the next run of a sweep gets the GPU back
         raise UnderdogError(f"run {manifest.id} failed: {manifest.error}") from exc
     finally:
@@ -109,13 +110,14 @@ def train(project: Project, dataset: str | None = None, overrides: dict[str, Any
     return manifest
 
 
-def _start_manifest(project: Project, dataset: str | None, overrides: Any, run_id: str | None,
+def start_manifest(project: Project, dataset: str | None, overrides: Any, run_id: str | None,
                     sweep: str | None) -> RunManifest:
+    """The run's manifest, recorded as running: an unfinished existing run is reopened, else a new one."""
     if run_id and (run_dir(project.root, run_id) / "manifest.json").exists():
         manifest = load_run(project.root, run_id)
         if manifest.status != "done":
             manifest.status, manifest.error = "running", None
-            _record(project, manifest)
+            record_manifest(project, manifest)
         return manifest
     cfg = resolve_config(project, overrides)
     dataset = resolve_dataset(project.root, dataset or cfg.dataset)
@@ -127,7 +129,7 @@ def _start_manifest(project: Project, dataset: str | None, overrides: Any, run_i
     manifest = RunManifest(id=run_id or new_run_id(dataset), status="running", dataset=dataset,
                            base_model=student.model, hyperparameters=cfg.model_dump(exclude={"sagemaker"}),
                            dataset_sha256=data_manifest.sha256, sweep=sweep, versions=library_versions())
-    _record(project, manifest)
+    record_manifest(project, manifest)
     return manifest
 
 
@@ -150,9 +152,10 @@ def _reason(exc: BaseException) -> str:
     return text if isinstance(exc, UnderdogError) else f"{type(exc).__name__}: {text}"
 
 
-def _fail(project: Project, manifest: RunManifest, reason: str) -> None:
+def fail_run(project: Project, manifest: RunManifest, reason: str) -> None:
+    """Record the run as failed, with its reason."""
     manifest.status, manifest.error = "failed", reason
-    _record(project, manifest)
+    record_manifest(project, manifest)
 
 
 def _run(project: Project, manifest: RunManifest, cfg: TrainConfig, callbacks: list[Any]) -> None:
