@@ -133,7 +133,8 @@ class LocalExecutor:
     def submit(self, plans: Sequence[RunPlan]) -> list[RunManifest]:
         if len(self.slots) == 1:
             return [run_in_process(self.project, replace(p, device=p.device or self.slots[0])) for p in plans]
-        queue = list(plans)
+        queue = [named(self.project, p) for p in plans]  # each process needs to know its run id
+        plans = list(queue)
         with ThreadPoolExecutor(len(self.slots)) as pool:
             for future in [pool.submit(self._drain, queue, slot or "cpu") for slot in self.slots]:
                 future.result()
@@ -187,16 +188,26 @@ class AccelerateExecutor:
     def _launch(self, plan: RunPlan) -> RunManifest | None:
         from underdog.train.devices import launch_precision
         from underdog.train.launch import accelerate_command
-        from underdog.train.lora import new_run_id, resolve_config, resolve_dataset
+        from underdog.train.lora import resolve_config
 
         cfg = resolve_config(self.project, plan.overrides)
-        dataset = resolve_dataset(self.project.root, plan.dataset or cfg.dataset)
-        plan = replace(plan, dataset=dataset, run_id=plan.run_id or new_run_id(dataset))
-        cmd = accelerate_command(self.project.root, dataset, plan.run_id or "", override_args(plan.overrides),
+        plan = named(self.project, plan)
+        args = (self.project.root, plan.dataset or "", plan.run_id or "", override_args(plan.overrides))
+        cmd = accelerate_command(*args,
                                  processes=self.resources.processes, fsdp=self.resources.fsdp,
                                  port=self.resources.port, mixed_precision=launch_precision(cfg.precision),
                                  sweep=plan.sweep)
         return record_exit(self.project, plan, subprocess.run(cmd, check=False).returncode)
+
+
+def named(project: Project, plan: RunPlan) -> RunPlan:
+    """The plan with its dataset version and run id filled in (a new run: `<time>-<dataset>-<random>`)."""
+    if plan.run_id and plan.dataset:
+        return plan
+    from underdog.train.lora import new_run_id, resolve_config, resolve_dataset
+
+    dataset = resolve_dataset(project.root, plan.dataset or resolve_config(project, plan.overrides).dataset)
+    return replace(plan, dataset=dataset, run_id=plan.run_id or new_run_id(dataset))
 
 
 def override_args(overrides: dict[str, Any] | list[str]) -> list[str]:
