@@ -181,7 +181,7 @@ def test_precision_reaches_the_trainer_and_the_weights(tiny_llama_dir: Path, tmp
 def test_sweep_slots_remap_through_an_inherited_cuda_visible_devices(project_dir: Path,
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     from underdog.project import Project
-    from underdog.train import sweep
+    from underdog.train import executors
 
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
     assert devices.slot_visible_devices("cuda:1") == "1"
@@ -195,8 +195,8 @@ def test_sweep_slots_remap_through_an_inherited_cuda_visible_devices(project_dir
         seen.append(env["CUDA_VISIBLE_DEVICES"])
         return type("Done", (), {"returncode": 0})()
 
-    monkeypatch.setattr(sweep.subprocess, "run", fake_run)
-    item = {"id": "s-000", "dataset": "v1", "overrides": {}}
+    monkeypatch.setattr(executors.subprocess, "run", fake_run)
+    plan = executors.RunPlan(dataset="v1", run_id="s-000", sweep="s")
     project = Project(project_dir)
-    sweep._run_subprocess(project, "s", item, "cuda:1")
+    executors.LocalExecutor(project, executors.Resources(slots=["cuda:0", "cuda:1"])).run_in_subprocess(plan, "cuda:1")
     assert seen == ["3"]

@@ -15,6 +15,7 @@ from test_train import (
 from underdog.data.dataset import save_dataset
 from underdog.errors import ConfigError
 from underdog.train.diagnose import diagnose
+from underdog.train.executors import RunPlan
 from underdog.train.memory import estimate, model_shape
 from underdog.train.sweep import SweepConfig, load_sweep, plan
 
@@ -109,11 +110,11 @@ def test_sweep_yaml_grid_and_errors(tmp_path: Path) -> None:
     path.write_text("name: s\ndatasets: [v1, v2]\nfixed: {learning_rate: 0.001}\n"
                     "grid: {epoch: [3, 4], lora_r: [8, 16]}\n")
     runs = plan(load_sweep(path), None)
-    assert len(runs) == 8 and runs[0] == {"id": "s-000", "dataset": "v1",
-                                          "overrides": {"learning_rate": 0.001, "epoch": 3, "lora_r": 8}}
-    assert {r["dataset"] for r in runs} == {"v1", "v2"} and len({r["id"] for r in runs}) == 8
+    assert len(runs) == 8 and runs[0] == RunPlan(run_id="s-000", dataset="v1", sweep="s",
+                                                 overrides={"learning_rate": 0.001, "epoch": 3, "lora_r": 8})
+    assert {r.dataset for r in runs} == {"v1", "v2"} and len({r.run_id for r in runs}) == 8
     listed = plan(SweepConfig(name="l", method="list", runs=[{"lora_r": 8, "dataset": "v2"}, {"lora_r": 16}]), "v1")
-    assert [(r["dataset"], r["overrides"]) for r in listed] == [("v2", {"lora_r": 8}), ("v1", {"lora_r": 16})]
+    assert [(r.dataset, r.overrides) for r in listed] == [("v2", {"lora_r": 8}), ("v1", {"lora_r": 16})]
     path.write_text("name: s\nmethod: grid\ngird: {epoch: [1]}\n")
     with pytest.raises(ConfigError, match=r"sweep.yaml:3: gird: unknown key"):
         load_sweep(path)
@@ -200,19 +201,19 @@ def test_optuna_search(project_dir: Path, tiny_llama_dir: Path) -> None:
 
 def test_sweep_cli_runs_concurrent_slots_in_subprocesses(project_dir: Path, tiny_llama_dir: Path,
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
-    """Two slots (as with two GPUs): each run in its own `underdog train` process, a failure recorded."""
+    """Two slots (as with two GPUs): each run in its own `python -m underdog.train.launch` process, a failure
+    recorded."""
     from typer.testing import CliRunner
 
     from underdog.cli import app
-    from underdog.train import list_runs
-    from underdog.train import sweep as sweep_module
+    from underdog.train import executors, list_runs
 
     project = use_student(project_dir, tiny_llama_dir)
     save_dataset(project_dir, "arith", arithmetic(12))
     sweep = project_dir / "sweep.yaml"
     sweep.write_text(json.dumps({"name": "c", "method": "grid", "max_concurrent": 2, "fixed": TINY,
                                  "grid": {"lora_r": [8], "target_modules": [["q_proj", "v_proj"], ["nope"]]}}))
-    monkeypatch.setattr(sweep_module, "devices", lambda n: ["cpu"] * n)
+    monkeypatch.setattr(executors, "devices", lambda n: ["cpu"] * n)
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     monkeypatch.setenv("COLUMNS", "250")
     result = CliRunner().invoke(app, ["sweep", str(sweep)])

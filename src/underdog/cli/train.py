@@ -27,47 +27,34 @@ def train(
     sweep: str | None = typer.Option(None, "--sweep", hidden=True),
 ) -> None:
     """LoRA fine-tune the student on a dataset version; writes runs/<id>/ (adapter, manifest, loss.png)."""
-    from underdog.train.lora import new_run_id
-    from underdog.train.lora import train as train_run
+    from underdog.errors import UnderdogError
+    from underdog.train.executors import Resources, RunPlan, get_executor
 
     project = get_project(ctx)
-    overrides = overrides or []
     if resume:
         load_run(project.root, resume)  # an unknown run is an error, not a new run
-    if on_sagemaker:
-        from underdog.train.sagemaker import submit
+    name = "sagemaker" if on_sagemaker else "accelerate" if processes > 1 else "local"
+    executor = get_executor(name, project, Resources(slots=[None], processes=processes, fsdp=fsdp))
+    plan = RunPlan(dataset=dataset, overrides=overrides or [], run_id=resume or run_id, sweep=sweep)
+    try:
+        [m] = executor.submit([plan])
+    except KeyboardInterrupt:
+        from underdog.train.runs import list_runs
 
-        m = submit(project, dataset, overrides, run_id=run_id)
-        if m.status == "running":
-            console.print(f"submitted {m.metrics['sagemaker_job']} ({m.metrics['sagemaker_job_arn']}) as run {m.id}: "
-                          "`underdog runs` follows it and fetches the adapter when it is done")
-        else:
-            _print_run(m)
+        stopped = [m for m in list_runs(project.root) if (m.error or "").startswith("interrupted")]
+        if stopped:
+            console.print(f"run {stopped[-1].id} stopped at its last checkpoint: "
+                          f"underdog train --resume {stopped[-1].id}")
+        raise
+    if m.status == "failed":
+        raise UnderdogError(f"run {m.id} failed: {m.error}")
+    if m.status == "running" and on_sagemaker:
+        console.print(f"submitted {m.metrics['sagemaker_job']} ({m.metrics['sagemaker_job_arn']}) as run {m.id}: "
+                      "`underdog runs` follows it and fetches the adapter when it is done")
         return
-    if processes > 1:
-        from underdog.train.devices import launch_precision
-        from underdog.train.launch import launch
-        from underdog.train.lora import resolve_config, resolve_dataset
-
-        name = resolve_dataset(project.root, dataset or project.config.train.dataset)
-        run = resume or run_id or new_run_id(name)
-        launch(project.root, name, run, overrides, processes=processes, fsdp=fsdp,
-               mixed_precision=launch_precision(resolve_config(project, overrides).precision))
-        manifest = load_run(project.root, run)
-    else:
-        try:
-            manifest = train_run(project, dataset, overrides, run_id=resume or run_id, sweep=sweep)
-        except KeyboardInterrupt:
-            from underdog.train.runs import list_runs
-
-            stopped = [m for m in list_runs(project.root) if (m.error or "").startswith("interrupted")]
-            if stopped:
-                console.print(f"run {stopped[-1].id} stopped at its last checkpoint: "
-                              f"underdog train --resume {stopped[-1].id}")
-            raise
-    _print_run(manifest)
-    if processes == 1:
-        _note_one_gpu(manifest.device)
+    _print_run(m)
+    if name == "local":
+        _note_one_gpu(m.device)
 
 
 def _note_one_gpu(device: str | None) -> None:

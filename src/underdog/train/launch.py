@@ -7,6 +7,7 @@
 `python -m underdog.train.launch` (this module), which calls the same `train()` recipe: the transformers Trainer
 inside picks up the process group accelerate created. Only rank 0 writes the manifest, store rows and adapter.
 `cpu=True` (used by the tests) runs the same launcher with `device=cpu`: DDP over the gloo backend.
+The local executor's parallel sweep slots run this module too, as plain processes (`launch_command`).
 
 FSDP loads the model once, not once per process: `--fsdp_cpu_ram_efficient_loading` makes transformers read the
 weights on rank 0 only (the others build it on the meta device and receive the shards, `--fsdp_sync_module_states`),
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -27,7 +29,7 @@ from underdog.errors import UnderdogError
 
 def accelerate_command(project_root: Path, dataset: str, run_id: str, overrides: list[str], *, processes: int,
                        fsdp: bool = False, cpu: bool = False, port: int | None = None,
-                       mixed_precision: str = "bf16") -> list[str]:
+                       mixed_precision: str = "bf16", sweep: str | None = None) -> list[str]:
     """The `accelerate launch` argv for one run on `processes` devices (`mixed_precision`: bf16, fp16 or no)."""
     cmd = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", str(processes),
            "--num_machines", "1", "--dynamo_backend", "no", "--mixed_precision", "no" if cpu else mixed_precision]
@@ -41,7 +43,14 @@ def accelerate_command(project_root: Path, dataset: str, run_id: str, overrides:
         cmd += ["--main_process_port", str(port)]
     if cpu:
         overrides = [*overrides, "device=cpu"]
-    return cmd + ["-m", "underdog.train.launch", str(project_root), dataset, run_id, json.dumps(overrides)]
+    return cmd + launch_command(project_root, dataset, run_id, overrides, sweep=sweep)[1:]
+
+
+def launch_command(project_root: Path, dataset: str, run_id: str, overrides: list[str], *,
+                   sweep: str | None = None) -> list[str]:
+    """The argv of one training process running this module (no launcher: one process, one device)."""
+    return [sys.executable, "-m", "underdog.train.launch", str(project_root), dataset, run_id, json.dumps(overrides),
+            *(["--sweep", sweep] if sweep else [])]
 
 
 def launch(project_root: Path, dataset: str, run_id: str, overrides: list[str], *, processes: int,
@@ -59,14 +68,20 @@ def main() -> None:
     parser.add_argument("dataset")
     parser.add_argument("run_id")
     parser.add_argument("overrides")
+    parser.add_argument("--sweep", default=None)
     args = parser.parse_args()
-    from accelerate import PartialState
-
     from underdog.project import Project
     from underdog.train.lora import train
 
-    PartialState()  # the process group, before the model is loaded (FSDP's rank-0-only loading needs it)
-    train(Project(args.root), args.dataset, json.loads(args.overrides), run_id=args.run_id)
+    if "WORLD_SIZE" in os.environ:  # under `accelerate launch`
+        from accelerate import PartialState
+
+        PartialState()  # the process group, before the model is loaded (FSDP's rank-0-only loading needs it)
+    try:
+        train(Project(args.root), args.dataset or None, json.loads(args.overrides), run_id=args.run_id,
+              sweep=args.sweep)
+    except UnderdogError as exc:  # recorded in the run's manifest; the exit code tells the parent
+        raise SystemExit(str(exc)) from None
 
 
 if __name__ == "__main__":

@@ -3,11 +3,11 @@
     underdog train --dataset v1 epoch=3 lora_r=16 lora_alpha=32
     underdog train --resume <run-id>          # continue an interrupted run from its last checkpoint
 
-Recipe (read top to bottom): resolve the hyperparameters -> check the memory estimate -> load the student and
-wrap it with LoRA on the target modules -> tokenize with the student's chat template, assistant-only labels,
-train/eval split -> train with the transformers Trainer on padding-free batches (checkpoints for resuming,
-train/eval loss into the store at every logging step, overfit check at every evaluation) -> save the adapter,
-tokenizer, manifest and loss curve -> clean up the checkpoints.
+Recipe (`_run`, one function per step, read top to bottom): `setup` (resolve the hyperparameters, check the memory
+estimate, load the student and wrap it with LoRA on the target modules, tokenize with the student's chat template,
+assistant-only labels, train/eval split) -> `fit` (the transformers Trainer on padding-free batches: checkpoints for
+resuming; its callbacks write train/eval loss into the store at every logging step and run the overfit check at
+every evaluation) -> `_save` (adapter, tokenizer, manifest and loss curve) -> `cleanup` (the checkpoints).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import shutil
 import time
 import traceback
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -63,7 +64,8 @@ def is_main_process() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
 
 
-def _record(project: Project, manifest: RunManifest) -> None:
+def record_manifest(project: Project, manifest: RunManifest) -> None:
+    """Write the run's manifest and store row (rank 0 only)."""
     if is_main_process():
         save_manifest(project.root, manifest, project.store)
 
@@ -91,17 +93,17 @@ def train(project: Project, dataset: str | None = None, overrides: dict[str, Any
     A failure (out of memory, refused memory estimate, bad target module, interruption) is recorded in the
     manifest with its reason, then raised as UnderdogError (KeyboardInterrupt is re-raised as is).
     """
-    manifest = _start_manifest(project, dataset, overrides, run_id, sweep)
+    manifest = start_manifest(project, dataset, overrides, run_id, sweep)
     if manifest.status == "done":
         return manifest
     try:
         _run(project, manifest, TrainConfig.model_validate(manifest.hyperparameters), callbacks or [])
     except KeyboardInterrupt as exc:
-        _fail(project, manifest, f"interrupted; resume with `underdog train --resume {manifest.id}`")
+        fail_run(project, manifest, f"interrupted; resume with `underdog train --resume {manifest.id}`")
         traceback.clear_frames(exc.__traceback__)  # the recipe's frames hold the model
         raise
     except Exception as exc:  # noqa: BLE001 - every failure is recorded with its reason
-        _fail(project, manifest, _reason(exc))
+        fail_run(project, manifest, _reason(exc))
         traceback.clear_frames(exc.__traceback__)  # ... so that the next run of a sweep gets the GPU back
         raise UnderdogError(f"run {manifest.id} failed: {manifest.error}") from exc
     finally:
@@ -109,13 +111,14 @@ def train(project: Project, dataset: str | None = None, overrides: dict[str, Any
     return manifest
 
 
-def _start_manifest(project: Project, dataset: str | None, overrides: Any, run_id: str | None,
+def start_manifest(project: Project, dataset: str | None, overrides: Any, run_id: str | None,
                     sweep: str | None) -> RunManifest:
+    """The run's manifest, recorded as running: an unfinished existing run is reopened, else a new one."""
     if run_id and (run_dir(project.root, run_id) / "manifest.json").exists():
         manifest = load_run(project.root, run_id)
         if manifest.status != "done":
             manifest.status, manifest.error = "running", None
-            _record(project, manifest)
+            record_manifest(project, manifest)
         return manifest
     cfg = resolve_config(project, overrides)
     dataset = resolve_dataset(project.root, dataset or cfg.dataset)
@@ -127,7 +130,7 @@ def _start_manifest(project: Project, dataset: str | None, overrides: Any, run_i
     manifest = RunManifest(id=run_id or new_run_id(dataset), status="running", dataset=dataset,
                            base_model=student.model, hyperparameters=cfg.model_dump(exclude={"sagemaker"}),
                            dataset_sha256=data_manifest.sha256, sweep=sweep, versions=library_versions())
-    _record(project, manifest)
+    record_manifest(project, manifest)
     return manifest
 
 
@@ -150,13 +153,33 @@ def _reason(exc: BaseException) -> str:
     return text if isinstance(exc, UnderdogError) else f"{type(exc).__name__}: {text}"
 
 
-def _fail(project: Project, manifest: RunManifest, reason: str) -> None:
+def fail_run(project: Project, manifest: RunManifest, reason: str) -> None:
+    """Record the run as failed, with its reason."""
     manifest.status, manifest.error = "failed", reason
-    _record(project, manifest)
+    record_manifest(project, manifest)
+
+
+@dataclass
+class Session:
+    """What `setup` prepared for one run: the Trainer (model, data, callbacks), tokenizer, splits and run folder."""
+
+    trainer: Any
+    tokenizer: Any
+    splits: Any
+    folder: Path
 
 
 def _run(project: Project, manifest: RunManifest, cfg: TrainConfig, callbacks: list[Any]) -> None:
     """The recipe: setup, train, save, cleanup."""
+    session = setup(project, manifest, cfg, callbacks)
+    result, final_eval = fit(session)
+    _save(project, manifest, cfg, session, result, final_eval)
+    cleanup(session)
+
+
+def setup(project: Project, manifest: RunManifest, cfg: TrainConfig, callbacks: list[Any]) -> Session:
+    """Check memory, load the student with LoRA, tokenize and split the dataset, build the Trainer: the store
+    callback logs each loss and stops early on overfitting, the progress callback draws the bar."""
     from underdog.llm.local import resolve_model_path
 
     device = training_device(cfg.device)
@@ -174,10 +197,21 @@ def _run(project: Project, manifest: RunManifest, cfg: TrainConfig, callbacks: l
     trainer = make_trainer(model, tokenizer, splits, cfg, device, folder / "checkpoints",
                            [StoreCallback(project, manifest, cfg), ProgressCallback(f"training {manifest.id}"),
                             *callbacks])
-    last = _last_checkpoint(folder / "checkpoints")
-    result = trainer.train(resume_from_checkpoint=last)
-    final_eval = trainer.evaluate() if splits.eval and not _evaluated_last(trainer) else {}
-    _save(project, manifest, cfg, trainer, tokenizer, result, final_eval, splits)
+    return Session(trainer, tokenizer, splits, folder)
+
+
+def fit(session: Session) -> tuple[Any, dict[str, float]]:
+    """Train from the last checkpoint (if any), then evaluate once more unless the last step just did."""
+    trainer = session.trainer
+    result = trainer.train(resume_from_checkpoint=_last_checkpoint(session.folder / "checkpoints"))
+    final_eval = trainer.evaluate() if session.splits.eval and not _evaluated_last(trainer) else {}
+    return result, final_eval
+
+
+def cleanup(session: Session) -> None:
+    """Drop the checkpoints of a finished run (rank 0; the adapter is saved). GPU memory is freed by `train`."""
+    if is_main_process():
+        shutil.rmtree(session.folder / "checkpoints", ignore_errors=True)
 
 
 def _check_memory(manifest: RunManifest, cfg: TrainConfig, model_path: str, device: str) -> int:
@@ -293,9 +327,10 @@ def _evaluated_last(trainer: Any) -> bool:
     return any("eval_loss" in h and h["step"] == trainer.state.global_step for h in trainer.state.log_history)
 
 
-def _save(project: Project, manifest: RunManifest, cfg: TrainConfig, trainer: Any, tokenizer: Any, result: Any,
-          final_eval: dict[str, float], splits: Any) -> None:
-    folder = run_dir(project.root, manifest.id)
+def _save(project: Project, manifest: RunManifest, cfg: TrainConfig, session: Session, result: Any,
+          final_eval: dict[str, float]) -> None:
+    """Save the adapter and tokenizer, then the manifest (metrics, history, overfit diagnosis) and loss curve."""
+    trainer, tokenizer, splits, folder = session.trainer, session.tokenizer, session.splits, session.folder
     trainer.save_model(str(folder / "adapter"))  # the adapter only; rank 0 only; gathers FSDP shards
     if not is_main_process():
         return
@@ -324,7 +359,6 @@ def _save(project: Project, manifest: RunManifest, cfg: TrainConfig, trainer: An
     manifest.status, manifest.error = "done", None
     plot_losses(manifest.history, folder / "loss.png", title=manifest.id, overfit_epoch=manifest.overfit["epoch"])
     save_manifest(project.root, manifest, project.store)
-    shutil.rmtree(folder / "checkpoints", ignore_errors=True)
 
 
 def diagnose_run(history: list[dict[str, Any]], cfg: TrainConfig) -> Any:

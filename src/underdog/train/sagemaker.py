@@ -27,7 +27,7 @@ value: submit one small job (epoch=1) before a sweep.
 from __future__ import annotations
 
 import tarfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -35,6 +35,7 @@ from typing import Any
 from underdog.config import SageMakerConfig, TrainConfig
 from underdog.errors import ConfigError, UnderdogError
 from underdog.project import Project
+from underdog.train.executors import Resources, RunPlan
 from underdog.train.runs import RunManifest, load_run, run_dir
 
 RUNNING = ("InProgress", "Stopping")
@@ -93,7 +94,7 @@ def submit(project: Project, dataset: str | None = None, overrides: dict[str, An
     """Export, upload and submit one run as a JumpStart training job; the clients default to boto3's."""
     from underdog.data.dataset import load_manifest
     from underdog.data.formats import export_dataset
-    from underdog.train.lora import _record, library_versions, new_run_id, resolve_config, resolve_dataset
+    from underdog.train.lora import library_versions, new_run_id, record_manifest, resolve_config, resolve_dataset
 
     previous = _submitted(project, run_id)
     if previous is not None and previous.status != "failed":
@@ -112,7 +113,7 @@ def submit(project: Project, dataset: str | None = None, overrides: dict[str, An
                            hyperparameters=cfg.model_dump(), dataset_sha256=load_manifest(project.root, dataset).sha256,
                            device=f"sagemaker:{cfg.sagemaker.instance_type}", versions=library_versions())
     manifest.metrics = {"sagemaker_job": job_name, "sagemaker_job_arn": None, "sagemaker_attempt": attempt}
-    _record(project, manifest)  # before the job exists: a crash after CreateTrainingJob is polled, not resubmitted
+    record_manifest(project, manifest)  # before the job exists: a crash after CreateTrainingJob is polled
     try:
         with aws_errors("upload the dataset to S3"):
             for path in files:
@@ -122,11 +123,32 @@ def submit(project: Project, dataset: str | None = None, overrides: dict[str, An
             response = sagemaker.create_training_job(**request)
     except UnderdogError as exc:
         manifest.status, manifest.error = "failed", str(exc)
-        _record(project, manifest)
+        record_manifest(project, manifest)
         raise
     manifest.metrics["sagemaker_job_arn"] = response.get("TrainingJobArn")
-    _record(project, manifest)
+    record_manifest(project, manifest)
     return manifest
+
+
+class SageMakerExecutor:
+    """One JumpStart training job per run (`submit`); `status` polls the job and fetches the adapter when done."""
+
+    def __init__(self, project: Project, resources: Resources) -> None:
+        self.project = project
+
+    def submit(self, plans: Sequence[RunPlan]) -> list[RunManifest]:
+        out = []
+        for plan in plans:
+            try:
+                out.append(submit(self.project, plan.dataset, plan.overrides, run_id=plan.run_id))
+            except UnderdogError:
+                if not plan.run_id or not (run_dir(self.project.root, plan.run_id) / "manifest.json").exists():
+                    raise  # nothing submitted: a configuration error
+                out.append(load_run(self.project.root, plan.run_id))  # the reason is in its manifest
+        return out
+
+    def status(self, run: RunManifest) -> RunManifest:
+        return poll(self.project, run)
 
 
 def job_name_for(run_id: str, attempt: int = 1) -> str:
@@ -145,7 +167,7 @@ def _submitted(project: Project, run_id: str | None) -> RunManifest | None:
 
 def poll(project: Project, manifest: RunManifest, *, sagemaker: Any = None, s3: Any = None) -> RunManifest:
     """Update a running SageMaker run from its training job; fetch the model artifact when the job completed."""
-    from underdog.train.lora import _record
+    from underdog.train.lora import record_manifest
 
     job = manifest.metrics.get("sagemaker_job")
     if manifest.status != "running" or not job:
@@ -157,12 +179,12 @@ def poll(project: Project, manifest: RunManifest, *, sagemaker: Any = None, s3: 
     manifest.metrics.update(sagemaker_status=status, sagemaker_job_arn=described.get("TrainingJobArn"),
                             sagemaker_secondary_status=described.get("SecondaryStatus"))
     if status in RUNNING:
-        _record(project, manifest)
+        record_manifest(project, manifest)
         return manifest
     if status != "Completed":
         manifest.status = "failed"
         manifest.error = f"SageMaker job {job} {status.lower()}: {described.get('FailureReason') or 'no reason given'}"
-        _record(project, manifest)
+        record_manifest(project, manifest)
         return manifest
     artifact = described.get("ModelArtifacts", {}).get("S3ModelArtifacts", "")
     folder = run_dir(project.root, manifest.id)
@@ -172,7 +194,7 @@ def poll(project: Project, manifest: RunManifest, *, sagemaker: Any = None, s3: 
     manifest.metrics["artifact_kind"] = "adapter" if (folder / "adapter" / "adapter_config.json").exists() \
         else "full model"
     manifest.status, manifest.error = "done", None
-    _record(project, manifest)
+    record_manifest(project, manifest)
     return manifest
 
 

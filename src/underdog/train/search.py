@@ -9,12 +9,24 @@ prefers configurations that generalise.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from underdog.errors import ConfigError
 from underdog.project import Project
+from underdog.train.executors import Executor, RunPlan
 from underdog.train.runs import RunManifest, load_run, run_dir
-from underdog.train.sweep import SweepConfig, run_one
+
+
+class SearchSpace(BaseModel):
+    """The `search:` section of an optuna sweep."""
+
+    model_config = ConfigDict(extra="forbid")
+    n_trials: int = Field(10, ge=1)
+    metric: str = "eval_loss"  # minimised; a failed or overfit run scores +inf
+    space: dict[str, Any] = {}  # name: [choices] | {low, high, log?}
 
 
 def distributions(space: dict[str, Any]) -> dict[str, Any]:
@@ -41,40 +53,50 @@ def score(manifest: RunManifest, metric: str) -> float | None:
     return math.inf if manifest.overfit.get("flag") else float(manifest.metrics[metric])
 
 
-def run_search(project: Project, sweep: SweepConfig, default_dataset: str | None, *,
-               retry_failed: bool = False) -> list[RunManifest]:
+def run_search(project: Project, name: str, search: SearchSpace, executor: Executor, *, dataset: str | None,
+               fixed: dict[str, Any]) -> list[RunManifest]:
+    """Ask Optuna for trials until `n_trials` have finished, each run by `executor` one after another."""
     import optuna
     from optuna.trial import TrialState
 
-    assert sweep.search is not None
-    folder = project.runs_dir / "_sweeps" / sweep.name
+    folder = project.runs_dir / "_sweeps" / name
     folder.mkdir(parents=True, exist_ok=True)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(study_name=sweep.name, storage=f"sqlite:///{folder / 'optuna.db'}",
+    study = optuna.create_study(study_name=name, storage=f"sqlite:///{folder / 'optuna.db'}",
                                 direction="minimize", load_if_exists=True,
                                 sampler=optuna.samplers.TPESampler(seed=0))
-    space = distributions(sweep.search.space)
-    dataset = (sweep.datasets or [default_dataset])[0]
+    space = distributions(search.space)
+    trial = Trial(executor, study, name, search.metric, fixed, dataset)
     for stale in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        _finish(project, study, sweep, stale.number, stale.params, dataset)
+        trial.finish(stale.number, stale.params)
     finished = (TrialState.COMPLETE, TrialState.FAIL, TrialState.PRUNED)
-    while len(study.get_trials(deepcopy=False, states=finished)) < sweep.search.n_trials:
-        trial = study.ask(space)
-        _finish(project, study, sweep, trial.number, trial.params, dataset)
-    ids = [f"{sweep.name}-{t.number:03d}" for t in study.get_trials(deepcopy=False)]
+    while len(study.get_trials(deepcopy=False, states=finished)) < search.n_trials:
+        asked = study.ask(space)
+        trial.finish(asked.number, asked.params)
+    ids = [f"{name}-{t.number:03d}" for t in study.get_trials(deepcopy=False)]
     return [load_run(project.root, i) for i in ids if (run_dir(project.root, i) / "manifest.json").exists()]
 
 
-def _finish(project: Project, study: Any, sweep: SweepConfig, number: int, params: dict[str, Any],
-            dataset: str | None) -> None:
-    from optuna.trial import TrialState
+@dataclass(frozen=True)
+class Trial:
+    """Runs one Optuna trial as run `<name>-<number>` and tells the study its score."""
 
-    overrides = {**sweep.fixed, **params}
-    item = {"id": f"{sweep.name}-{number:03d}", "dataset": params.get("dataset", dataset), "overrides": overrides}
-    item["overrides"].pop("dataset", None)
-    manifest = run_one(project, sweep.name, item)
-    value = score(manifest, sweep.search.metric if sweep.search else "eval_loss")
-    if value is None:
-        study.tell(number, state=TrialState.FAIL)
-    else:
-        study.tell(number, value)
+    executor: Executor
+    study: Any
+    name: str
+    metric: str
+    fixed: dict[str, Any]
+    dataset: str | None
+
+    def finish(self, number: int, params: dict[str, Any]) -> None:
+        from optuna.trial import TrialState
+
+        overrides = {k: v for k, v in {**self.fixed, **params}.items() if k != "dataset"}
+        plan = RunPlan(dataset=params.get("dataset", self.dataset), overrides=overrides,
+                       run_id=f"{self.name}-{number:03d}", sweep=self.name)
+        manifests = self.executor.submit([plan])
+        value = score(manifests[0], self.metric) if manifests else None
+        if value is None:
+            self.study.tell(number, state=TrialState.FAIL)
+        else:
+            self.study.tell(number, value)

@@ -14,7 +14,9 @@
     # search: {n_trials: 12, metric: eval_loss, space: {learning_rate: {low: 1e-5, high: 1e-3, log: true},
     #                                                    lora_r: [8, 16, 32]}}
     max_concurrent: 2               # at most this many runs at once (one per GPU; CPU runs one at a time)
-    executor: local                 # local | ray | sagemaker (one JumpStart training job per run)
+    executor: local                 # local | accelerate | ray | sagemaker (see `underdog.train.executors`)
+    processes: 2                    # executor accelerate: processes (GPUs) per run
+    port: 29501                     # executor accelerate: rendezvous port (default 29500)
 
 Run ids are `<name>-<nnn>`, so running the same sweep again skips finished runs, resumes interrupted ones from
 their checkpoint and keeps failed ones (with their reason) unless `--retry-failed`. Every run's memory estimate is
@@ -24,29 +26,19 @@ checked before launch: a run that fits no device is recorded as failed with the 
 from __future__ import annotations
 
 import itertools
-import json
-import os
-import subprocess
-import sys
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from underdog.config import describe_validation_error
-from underdog.errors import ConfigError, UnderdogError
+from underdog.errors import ConfigError
 from underdog.project import Project
 from underdog.textfile import read_user_text
+from underdog.train.executors import EXECUTORS, Resources, RunPlan, get_executor
 from underdog.train.runs import RunManifest, load_run, run_dir
-
-
-class SearchSpace(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    n_trials: int = Field(10, ge=1)
-    metric: str = "eval_loss"  # minimised; a failed or overfit run scores +inf
-    space: dict[str, Any] = {}  # name: [choices] | {low, high, log?}
+from underdog.train.search import SearchSpace, run_search
 
 
 class SweepConfig(BaseModel):
@@ -61,7 +53,16 @@ class SweepConfig(BaseModel):
     runs: list[dict[str, Any]] = []
     search: SearchSpace | None = None
     max_concurrent: int | None = Field(None, ge=1)
-    executor: Literal["local", "ray", "sagemaker"] = "local"
+    executor: str = "local"
+    processes: int = Field(1, ge=1)
+    port: int | None = Field(None, ge=1, le=65535)
+
+    @field_validator("executor")
+    @classmethod
+    def _known_executor(cls, name: str) -> str:
+        if name not in EXECUTORS:
+            raise ValueError(f"expected one of {', '.join(EXECUTORS)}")
+        return name
 
     @model_validator(mode="after")
     def _method_has_body(self) -> SweepConfig:
@@ -69,7 +70,13 @@ class SweepConfig(BaseModel):
         if not body:
             key = {"grid": "grid", "list": "runs", "optuna": "search"}[self.method]
             raise ValueError(f"method {self.method!r} needs a {key!r} section")
+        if self.method == "optuna" and self.executor == "sagemaker":
+            raise ValueError("method 'optuna' needs each trial's loss when it ends: executor 'sagemaker' cannot")
         return self
+
+    def resources(self, slots: list[str | None] | None = None) -> Resources:
+        """What the sweep's executor may use."""
+        return Resources(slots=slots, max_concurrent=self.max_concurrent, processes=self.processes, port=self.port)
 
 
 def load_sweep(path: Path) -> SweepConfig:
@@ -86,25 +93,17 @@ def load_sweep(path: Path) -> SweepConfig:
         raise ConfigError(describe_validation_error(exc, path, text)) from None
 
 
-def plan(sweep: SweepConfig, default_dataset: str | None) -> list[dict[str, Any]]:
-    """The runs of a grid or list sweep: `{"id", "dataset", "overrides"}` each, in a stable order."""
+def plan(sweep: SweepConfig, default_dataset: str | None) -> list[RunPlan]:
+    """The runs of a grid or list sweep, in a stable order (run ids `<name>-<nnn>`)."""
     configs = ([dict(zip(sweep.grid, values, strict=True)) for values in itertools.product(*sweep.grid.values())]
                if sweep.method == "grid" else [dict(r) for r in sweep.runs])
     datasets = sweep.datasets or [default_dataset]
-    out = []
+    out: list[RunPlan] = []
     for config in configs:
         for dataset in ([config.pop("dataset")] if "dataset" in config else datasets):
-            out.append({"id": f"{sweep.name}-{len(out):03d}", "dataset": dataset,
-                        "overrides": {**sweep.fixed, **config}})
+            out.append(RunPlan(dataset=dataset, overrides={**sweep.fixed, **config},
+                               run_id=f"{sweep.name}-{len(out):03d}", sweep=sweep.name))
     return out
-
-
-def devices(max_concurrent: int) -> list[str | None]:
-    """One slot per GPU (up to `max_concurrent`); a single CPU slot when there is no GPU."""
-    import torch
-
-    n = torch.cuda.device_count() if torch.cuda.is_available() else 0
-    return [f"cuda:{i}" for i in range(min(n, max_concurrent))] or [None]
 
 
 def run_sweep(project: Project, sweep_path: str | Path, *, retry_failed: bool = False,
@@ -118,88 +117,20 @@ def run_sweep(project: Project, sweep_path: str | Path, *, retry_failed: bool = 
         from underdog.train.lora import resolve_dataset
 
         default_dataset = resolve_dataset(project.root)
+    executor = get_executor(sweep.executor, project, sweep.resources(slots))
     if sweep.method == "optuna":
-        from underdog.train.search import run_search
-
-        return run_search(project, sweep, default_dataset, retry_failed=retry_failed)
-    planned = [p for p in plan(sweep, default_dataset) if _needs_run(project.root, p["id"], retry_failed)]
-    if sweep.executor == "ray":
-        from underdog.train.ray_executor import run_with_ray
-
-        run_with_ray(project, sweep, planned)
-    elif sweep.executor == "sagemaker":
-        from underdog.train.sagemaker import submit
-
-        for item in planned:  # one JumpStart training job each (polled, not resubmitted, when submitted already)
-            try:
-                submit(project, item["dataset"], item["overrides"], run_id=item["id"])
-            except UnderdogError:
-                continue  # recorded in the run's manifest; the sweep goes on
-    else:
-        run_local(project, sweep, planned, slots)
-    return [load_run(project.root, p["id"]) for p in plan(sweep, default_dataset)
-            if (run_dir(project.root, p["id"]) / "manifest.json").exists()]
+        assert sweep.search is not None  # the validator requires it
+        dataset = (sweep.datasets or [default_dataset])[0]
+        return run_search(project, sweep.name, sweep.search, executor, dataset=dataset, fixed=sweep.fixed)
+    plans = plan(sweep, default_dataset)
+    executor.submit([p for p in plans if needs_run(project.root, p.run_id or "", retry_failed)])
+    return [load_run(project.root, p.run_id) for p in plans
+            if p.run_id and (run_dir(project.root, p.run_id) / "manifest.json").exists()]
 
 
-def _needs_run(root: Path, run_id: str, retry_failed: bool) -> bool:
+def needs_run(root: Path, run_id: str, retry_failed: bool) -> bool:
+    """Whether a sweep run is to (re)start: new, left running by a crash, or failed with `retry_failed`."""
     if not (run_dir(root, run_id) / "manifest.json").exists():
         return True
     status = load_run(root, run_id).status
     return status == "running" or (status == "failed" and retry_failed)
-
-
-def run_local(project: Project, sweep: SweepConfig, planned: list[dict[str, Any]],
-              slots: list[str | None] | None = None) -> None:
-    """Queue the runs on the local devices: in this process on one slot, one subprocess per slot on several."""
-    slots = slots or devices(sweep.max_concurrent or project.config.train.max_concurrent)
-    if len(slots) == 1:
-        for item in planned:
-            run_one(project, sweep.name, item, slots[0])
-        return
-    queue = list(planned)
-    with ThreadPoolExecutor(len(slots)) as pool:
-        for future in [pool.submit(_drain, project, sweep.name, queue, slot or "cpu") for slot in slots]:
-            future.result()
-
-
-def _drain(project: Project, sweep_name: str, queue: list[dict[str, Any]], device: str) -> None:
-    while queue:
-        try:
-            item = queue.pop(0)
-        except IndexError:
-            return
-        _run_subprocess(project, sweep_name, item, device)
-
-
-def run_one(project: Project, sweep_name: str, item: dict[str, Any], device: str | None = None) -> RunManifest:
-    """Train one planned run in this process; a failure is recorded in its manifest and the sweep goes on."""
-    from underdog.train.lora import train
-
-    overrides = dict(item["overrides"])
-    if device:
-        overrides.setdefault("device", device)
-    try:
-        return train(project, item["dataset"], overrides, run_id=item["id"], sweep=sweep_name)
-    except UnderdogError:
-        return load_run(project.root, item["id"])
-
-
-def _run_subprocess(project: Project, sweep_name: str, item: dict[str, Any], device: str) -> None:
-    """One run in its own process (a GPU slot is pinned with `CUDA_VISIBLE_DEVICES`). Failures land in its
-    manifest; a process killed from outside (the OOM killer) is recorded with its exit code."""
-    overrides = [f"{k}={json.dumps(v)}" for k, v in item["overrides"].items()]  # JSON values are YAML
-    env = dict(os.environ)
-    if device.startswith("cuda"):
-        from underdog.train.devices import slot_visible_devices
-
-        env["CUDA_VISIBLE_DEVICES"] = slot_visible_devices(device)  # slot N = the N-th GPU this process sees
-    cmd = [sys.executable, "-c", "from underdog.cli import main; main()", "-C", str(project.root), "train",
-           "--dataset", item["dataset"], "--run-id", item["id"], "--sweep", sweep_name, *overrides,
-           f"device={'cuda' if device.startswith('cuda') else 'cpu'}"]
-    code = subprocess.run(cmd, env=env, check=False, stdout=subprocess.DEVNULL).returncode
-    manifest_path = run_dir(project.root, item["id"]) / "manifest.json"
-    if code != 0 and (not manifest_path.exists() or load_run(project.root, item["id"]).status == "running"):
-        from underdog.train.lora import _fail, _start_manifest
-
-        manifest = _start_manifest(project, item["dataset"], item["overrides"], item["id"], sweep_name)
-        _fail(project, manifest, f"the training process exited with code {code} (killed: out of memory?)")
