@@ -1,0 +1,104 @@
+"""Eval sets built from documents: `underdog evalset from-docs`, against a scripted teacher on loopback."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from underdog.cli import app
+from underdog.config import ModelSpec
+from underdog.evaluate.docs_evalset import evalset_from_documents, spread
+from underdog.evaluate.evalset import load_evalset
+from underdog.project import Project
+from underdog.testing import ScriptedOpenAI, ServerThread
+
+FEES = [("dog licence", 12, "D-1"), ("food truck", 45, "F-7"), ("boat mooring", 80, "B-3"),
+        ("street party", 25, "S-2"), ("tree removal", 60, "T-9")]
+BROKEN = "boat mooring"  # its answer key comes back as prose: that chunk's question is dropped
+# blocks of 99 characters: with data.chunk_size 100 each chunk is one paragraph (the chunker cuts at whitespace)
+MARKDOWN = "\n\n".join(f"- The {thing} fee is ${fee}, paid with Form {form} in Room 4.".ljust(97)
+                       for thing, fee, form in FEES[:4])
+HTML = ("<html><head><style>p {color: red}</style></head><body><nav>Home | Contact</nav>"
+        f"<p>The {FEES[4][0]} fee is ${FEES[4][1]}, paid with Form {FEES[4][2]} at the Parks Office.</p></body></html>")
+FEE = re.compile(r"The ([^$]+?) fee is \$(\d+), paid with Form ([A-Z]-\d)")
+
+
+def _teacher(messages: list[dict]) -> str:
+    """A question about the first fee in the passage; its answer key as JSON (prose for the BROKEN fee)."""
+    prompt = messages[-1]["content"]
+    passage = prompt.split("<passage>")[1].split("</passage>")[0]
+    thing, fee, form = FEE.search(passage).groups()
+    if "answer key" not in prompt:
+        return f"How much is the {thing} fee?"
+    if thing == BROKEN:
+        return "The fee is probably about $20."
+    return json.dumps({"reference": f"The {thing} fee is ${fee}, paid with Form {form}.",
+                       "facts": [f"${fee}", f"Form {form}", "within 30 days"]})  # the last is not stated: dropped
+
+
+@pytest.fixture
+def teacher(project_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Project, ScriptedOpenAI]]:
+    fake = ScriptedOpenAI(_teacher, model="teacher")
+    with ServerThread(fake.app) as server:
+        project = Project(project_dir)
+        project.config.models["teacher"] = ModelSpec(provider="openai", base_url=f"{server.url}/v1",
+                                                     model="teacher", max_retries=0)
+        project.config.data.chunk_size, project.config.data.chunk_overlap = 100, 0  # one fee per chunk
+        monkeypatch.setattr("underdog.cli.evaluate.get_project", lambda ctx: project)
+        (project_dir / "fees.md").write_text(MARKDOWN)
+        (project_dir / "parks.html").write_text(HTML)
+        yield project, fake
+
+
+def _run(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(app, ["evalset", *args])
+    return result.exit_code, " ".join(result.output.split())
+
+
+def test_questions_from_documents_keep_reference_facts_and_source_and_a_rerun_calls_no_model(teacher):
+    project, fake = teacher
+    code, out = _run("from-docs", "fees.md", "parks.html", "--name", "docs")
+    assert code == 0, out
+    assert "wrote 4 questions with a reference answer and facts to evalsets/docs/questions.jsonl from 5 chunks" in out
+    assert "dropped 1 (the teacher's question or answer key did not parse" in out
+    by_text = {q.question: q for q in load_evalset(project, "docs")}
+    assert set(by_text) == {f"How much is the {thing} fee?" for thing, _, _ in FEES if thing != BROKEN}
+    truck = by_text["How much is the food truck fee?"]
+    assert truck.reference == "The food truck fee is $45, paid with Form F-7." and truck.facts == ["$45", "Form F-7"]
+    assert truck.topic == "fees.md" and by_text["How much is the tree removal fee?"].topic == "parks.html"
+    keys = [b for b in fake.bodies if "answer key" in b["messages"][-1]["content"]]
+    assert len(keys) == 5 and all(b["response_format"] == {"type": "json_object"} for b in keys)
+    assert "Parks Office" in keys[-1]["messages"][-1]["content"]  # the passage is shown with the question
+    assert fake.requests == 10
+    code, out = _run("from-docs", "fees.md", "parks.html", "--name", "again")
+    assert code == 0 and fake.requests == 10, out  # every reply came from the cache
+    assert load_evalset(project, "again") == load_evalset(project, "docs")
+    code, out = _run("show", "docs")
+    assert code == 0 and "facts: $45 | Form F-7" in out
+    assert "4 questions: 4 with a reference answer, 4 with facts" in out
+
+
+def test_size_spreads_the_questions_over_the_chunks(teacher):
+    project, fake = teacher
+    built = evalset_from_documents(project, ["fees.md", "parks.html"], "two", size=2)
+    assert (built.chunks, built.dropped, fake.requests) == (2, 1, 4)  # chunks 0 and 2 of 5; the second is BROKEN
+    assert [q.question for q in built.questions] == ["How much is the dog licence fee?"]
+    assert spread(list(range(5)), 2) == [0, 2] and spread(list(range(3)), 5) == [0, 1, 2]
+
+
+def test_a_latin1_document_without_encoding_is_one_line_and_writes_nothing(teacher):
+    project, fake = teacher
+    Path("old.md").write_bytes("# Caf\u00e9s\n\nThe caf\u00e9 seating fee is $30, paid with Form C-4.\n"
+                               .encode("latin-1"))
+    code, out = _run("from-docs", "old.md", "--name", "old")
+    assert code == 1 and "Traceback" not in out and fake.requests == 0, out
+    assert out.startswith("error: ") and "old.md: line 1: not UTF-8 text (byte 0xe9" in out and "--encoding" in out
+    assert not (project.evalsets_dir / "old").exists()
+    code, out = _run("from-docs", "old.md", "--name", "old", "--encoding", "latin-1")
+    assert code == 0, out
+    assert load_evalset(project, "old")[0].question == "How much is the caf\u00e9 seating fee?"
