@@ -20,6 +20,7 @@ from underdog.testing import ScriptedOpenAI, ServerThread
 FEES = [("dog licence", 12, "D-1"), ("food truck", 45, "F-7"), ("boat mooring", 80, "B-3"),
         ("street party", 25, "S-2"), ("tree removal", 60, "T-9")]
 BROKEN = "boat mooring"  # its answer key comes back as prose: that chunk's question is dropped
+NO_QUESTION = "street party"  # the question reply is no question: dropped before its answer key is asked
 # blocks of 99 characters: with data.chunk_size 100 each chunk is one paragraph (the chunker cuts at whitespace)
 MARKDOWN = "\n\n".join(f"- The {thing} fee is ${fee}, paid with Form {form} in Room 4.".ljust(97)
                        for thing, fee, form in FEES[:4])
@@ -34,7 +35,7 @@ def _teacher(messages: list[dict]) -> str:
     passage = prompt.split("<passage>")[1].split("</passage>")[0]
     thing, fee, form = FEE.search(passage).groups()
     if "answer key" not in prompt:
-        return f"How much is the {thing} fee?"
+        return "Sure, here you go." if thing == NO_QUESTION else f"How much is the {thing} fee?"
     if thing == BROKEN:
         return "The fee is probably about $20."
     return json.dumps({"reference": f"The {thing} fee is ${fee}, paid with Form {form}.",
@@ -64,23 +65,24 @@ def test_questions_from_documents_keep_reference_facts_and_source_and_a_rerun_ca
     project, fake = teacher
     code, out = _run("from-docs", "fees.md", "parks.html", "--name", "docs")
     assert code == 0, out
-    assert "wrote 4 questions with a reference answer and facts to evalsets/docs/questions.jsonl from 5 chunks" in out
-    assert "dropped 1 (the teacher's question or answer key did not parse" in out
+    assert "wrote 3 questions with a reference answer and facts to evalsets/docs/questions.jsonl from 5 chunks" in out
+    assert "dropped 2 (the teacher's question or answer key did not parse" in out
     by_text = {q.question: q for q in load_evalset(project, "docs")}
-    assert set(by_text) == {f"How much is the {thing} fee?" for thing, _, _ in FEES if thing != BROKEN}
+    assert set(by_text) == {f"How much is the {thing} fee?" for thing, _, _ in FEES
+                           if thing not in (BROKEN, NO_QUESTION)}
     truck = by_text["How much is the food truck fee?"]
     assert truck.reference == "The food truck fee is $45, paid with Form F-7." and truck.facts == ["$45", "Form F-7"]
     assert truck.topic == "fees.md" and by_text["How much is the tree removal fee?"].topic == "parks.html"
     keys = [b for b in fake.bodies if "answer key" in b["messages"][-1]["content"]]
-    assert len(keys) == 5 and all(b["response_format"] == {"type": "json_object"} for b in keys)
+    assert len(keys) == 4 and all(b["response_format"] == {"type": "json_object"} for b in keys)
     assert "Parks Office" in keys[-1]["messages"][-1]["content"]  # the passage is shown with the question
-    assert fake.requests == 10
+    assert fake.requests == 9  # 5 questions, 4 answer keys
     code, out = _run("from-docs", "fees.md", "parks.html", "--name", "again")
-    assert code == 0 and fake.requests == 10, out  # every reply came from the cache
+    assert code == 0 and fake.requests == 9, out  # every reply came from the cache
     assert load_evalset(project, "again") == load_evalset(project, "docs")
     code, out = _run("show", "docs")
     assert code == 0 and "facts: $45 | Form F-7" in out
-    assert "4 questions: 4 with a reference answer, 4 with facts" in out
+    assert "3 questions: 3 with a reference answer, 3 with facts" in out
 
 
 def test_size_spreads_the_questions_over_the_chunks(teacher):
