@@ -75,7 +75,8 @@ def test_questions_from_documents_keep_reference_facts_and_source_and_a_rerun_ca
     assert truck.topic == "fees.md" and by_text["How much is the tree removal fee?"].topic == "parks.html"
     keys = [b for b in fake.bodies if "answer key" in b["messages"][-1]["content"]]
     assert len(keys) == 4 and all(b["response_format"] == {"type": "json_object"} for b in keys)
-    assert "Parks Office" in keys[-1]["messages"][-1]["content"]  # the passage is shown with the question
+    prompts = [b["messages"][-1]["content"] for b in keys]  # the passage is shown with its question
+    assert any("Parks Office" in p and "How much is the tree removal fee?" in p for p in prompts)
     assert fake.requests == 9  # 5 questions, 4 answer keys
     code, out = _run("from-docs", "fees.md", "parks.html", "--name", "again")
     assert code == 0 and fake.requests == 9, out  # every reply came from the cache
@@ -104,3 +105,15 @@ def test_a_latin1_document_without_encoding_is_one_line_and_writes_nothing(teach
     code, out = _run("from-docs", "old.md", "--name", "old", "--encoding", "latin-1")
     assert code == 0, out
     assert load_evalset(project, "old")[0].question == "How much is the caf\u00e9 seating fee?"
+
+
+def test_a_teacher_failing_on_every_chunk_is_one_line_and_the_rerun_retries(teacher):
+    project, fake = teacher
+    fake.faults = ["500"]  # the only chunk's question call fails (no retries configured)
+    code, out = _run("from-docs", "parks.html", "--name", "parks")
+    assert code != 0 and "Traceback" not in out, out
+    assert out.startswith("error: the teacher (openai:teacher) failed on every chunk, e.g.: ")
+    assert not (project.evalsets_dir / "parks").exists()
+    code, out = _run("from-docs", "parks.html", "--name", "parks")
+    assert code == 0 and "wrote 1 questions" in out and fake.requests == 3, out  # the failure was not cached
+    assert load_evalset(project, "parks")[0].facts == ["$60", "Form T-9"]
