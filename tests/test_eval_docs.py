@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
 import re
-from collections.abc import Iterator
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from underdog.cli import app
-from underdog.config import ModelSpec
+from conftest import invoke_cli
 from underdog.evaluate.docs_evalset import evalset_from_documents, spread
 from underdog.evaluate.evalset import load_evalset
 from underdog.project import Project
@@ -26,6 +27,13 @@ MARKDOWN = "\n\n".join(f"- The {thing} fee is ${fee}, paid with Form {form} in R
                        for thing, fee, form in FEES[:4])
 HTML = ("<html><head><style>p {color: red}</style></head><body><nav>Home | Contact</nav>"
         f"<p>The {FEES[4][0]} fee is ${FEES[4][1]}, paid with Form {FEES[4][2]} at the Parks Office.</p></body></html>")
+HOLDER = """
+import sys, time
+from underdog.project import Project
+with Project(sys.argv[1]).lock("underdog ingest"):
+    print("locked", flush=True)
+    time.sleep(60)
+"""
 FEE = re.compile(r"The ([^$]+?) fee is \$(\d+), paid with Form ([A-Z]-\d)")
 
 
@@ -42,28 +50,31 @@ def _teacher(messages: list[dict]) -> str:
                        "facts": [f"${fee}", f"Form {form}", "within 30 days"]})  # the last is not stated: dropped
 
 
+Run = Callable[..., tuple[int, str]]
+
+
 @pytest.fixture
-def teacher(project_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Project, ScriptedOpenAI]]:
+def teacher(project_dir: Path) -> Iterator[tuple[Project, ScriptedOpenAI, Run]]:
+    """The scripted teacher on loopback, set up with `--set` as on a user's command line (one chunk per fee), the
+    two documents in the project folder, and `run("from-docs", ...)`: `underdog --set ... evalset ...` in-process
+    (the real project lookup and writer lock), returning the exit code and the output on one line."""
     fake = ScriptedOpenAI(_teacher, model="teacher")
     with ServerThread(fake.app) as server:
-        project = Project(project_dir)
-        project.config.models["teacher"] = ModelSpec(provider="openai", base_url=f"{server.url}/v1",
-                                                     model="teacher", max_retries=0)
-        project.config.data.chunk_size, project.config.data.chunk_overlap = 100, 0  # one fee per chunk
-        monkeypatch.setattr("underdog.cli.evaluate.get_project", lambda ctx: project)
+        spec = {"provider": "openai", "base_url": f"{server.url}/v1", "model": "teacher", "max_retries": 0}
+        settings = [f"models.teacher={json.dumps(spec)}", "data.chunk_size=100", "data.chunk_overlap=0"]
         (project_dir / "fees.md").write_text(MARKDOWN)
         (project_dir / "parks.html").write_text(HTML)
-        yield project, fake
 
+        def run(*args: str) -> tuple[int, str]:
+            result = invoke_cli(*(f"--set={s}" for s in settings), "evalset", *args)
+            return result.exit_code, " ".join(result.output.split())
 
-def _run(*args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(app, ["evalset", *args])
-    return result.exit_code, " ".join(result.output.split())
+        yield Project(project_dir, overrides=settings), fake, run
 
 
 def test_questions_from_documents_keep_reference_facts_and_source_and_a_rerun_calls_no_model(teacher):
-    project, fake = teacher
-    code, out = _run("from-docs", "fees.md", "parks.html", "--name", "docs")
+    project, fake, run = teacher
+    code, out = run("from-docs", "fees.md", "parks.html", "--name", "docs")
     assert code == 0, out
     assert "wrote 3 questions with a reference answer and facts to evalsets/docs/questions.jsonl from 5 chunks" in out
     assert "dropped 2 (the teacher's question or answer key did not parse" in out
@@ -78,16 +89,16 @@ def test_questions_from_documents_keep_reference_facts_and_source_and_a_rerun_ca
     prompts = [b["messages"][-1]["content"] for b in keys]  # the passage is shown with its question
     assert any("Parks Office" in p and "How much is the tree removal fee?" in p for p in prompts)
     assert fake.requests == 9  # 5 questions, 4 answer keys
-    code, out = _run("from-docs", "fees.md", "parks.html", "--name", "again")
+    code, out = run("from-docs", "fees.md", "parks.html", "--name", "again")
     assert code == 0 and fake.requests == 9, out  # every reply came from the cache
     assert load_evalset(project, "again") == load_evalset(project, "docs")
-    code, out = _run("show", "docs")
+    code, out = run("show", "docs")
     assert code == 0 and "facts: $45 | Form F-7" in out
     assert "3 questions: 3 with a reference answer, 3 with facts" in out
 
 
 def test_size_spreads_the_questions_over_the_chunks(teacher):
-    project, fake = teacher
+    project, fake, run = teacher
     built = evalset_from_documents(project, ["fees.md", "parks.html"], "two", size=2)
     assert (built.chunks, built.dropped, fake.requests) == (2, 1, 4)  # chunks 0 and 2 of 5; the second is BROKEN
     assert [q.question for q in built.questions] == ["How much is the dog licence fee?"]
@@ -95,25 +106,39 @@ def test_size_spreads_the_questions_over_the_chunks(teacher):
 
 
 def test_a_latin1_document_without_encoding_is_one_line_and_writes_nothing(teacher):
-    project, fake = teacher
+    project, fake, run = teacher
     Path("old.md").write_bytes("# Caf\u00e9s\n\nThe caf\u00e9 seating fee is $30, paid with Form C-4.\n"
                                .encode("latin-1"))
-    code, out = _run("from-docs", "old.md", "--name", "old")
+    code, out = run("from-docs", "old.md", "--name", "old")
     assert code == 1 and "Traceback" not in out and fake.requests == 0, out
     assert out.startswith("error: ") and "old.md: line 1: not UTF-8 text (byte 0xe9" in out and "--encoding" in out
     assert not (project.evalsets_dir / "old").exists()
-    code, out = _run("from-docs", "old.md", "--name", "old", "--encoding", "latin-1")
+    code, out = run("from-docs", "old.md", "--name", "old", "--encoding", "latin-1")
     assert code == 0, out
     assert load_evalset(project, "old")[0].question == "How much is the caf\u00e9 seating fee?"
 
 
 def test_a_teacher_failing_on_every_chunk_is_one_line_and_the_rerun_retries(teacher):
-    project, fake = teacher
+    project, fake, run = teacher
     fake.faults = ["500"]  # the only chunk's question call fails (no retries configured)
-    code, out = _run("from-docs", "parks.html", "--name", "parks")
+    code, out = run("from-docs", "parks.html", "--name", "parks")
     assert code != 0 and "Traceback" not in out, out
     assert out.startswith("error: the teacher (openai:teacher) failed on every chunk, e.g.: ")
     assert not (project.evalsets_dir / "parks").exists()
-    code, out = _run("from-docs", "parks.html", "--name", "parks")
+    code, out = run("from-docs", "parks.html", "--name", "parks")
     assert code == 0 and "wrote 1 questions" in out and fake.requests == 3, out  # the failure was not cached
     assert load_evalset(project, "parks")[0].facts == ["$60", "Form T-9"]
+
+
+def test_from_docs_is_a_writer_refused_while_another_holds_the_project(teacher, project_dir: Path):
+    project, fake, run = teacher
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(project_dir)], stdout=subprocess.PIPE, text=True,
+                              env=os.environ | {"PYTHONPATH": str(Path(__file__).parents[1] / "src")})
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        code, out = run("from-docs", "fees.md", "--name", "docs")
+    finally:
+        holder.kill()
+        holder.wait()
+    assert code == 1 and "`underdog ingest` (pid" in out and "is writing to this project" in out, out
+    assert fake.requests == 0 and not (project.evalsets_dir / "docs").exists()

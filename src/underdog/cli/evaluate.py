@@ -97,8 +97,8 @@ def evalset_from_docs(
     ctx: typer.Context,
     paths: list[Path] = typer.Argument(..., help="Files or folders: PDF, HTML, Markdown, TXT, DOCX, CSV."),
     name: str = typer.Option("docs", "--name", help="Eval set name."),
-    size: int | None = typer.Option(None, "--size", help="Most questions: chunks asked, spread over the documents "
-                                    "(default: evaluate.evalset_size)."),
+    size: int | None = typer.Option(None, "--size", min=1, help="Most questions: chunks asked, spread over the "
+                                    "documents (default: evaluate.evalset_size)."),
     encoding: str = typer.Option("utf-8", "--encoding", help="Text encoding of the files, e.g. latin-1."),
 ) -> None:
     """Have the teacher write one question per document chunk, with a reference answer and facts from it."""
