@@ -93,7 +93,8 @@ def evalset_from_documents(project: Project, paths: list[Path | str], name: str,
                                                          topic=file, **truth)
     if not questions:
         raise UnderdogError(f"the teacher ({llm.name}) gave no usable question with an answer key for any of "
-                            f"{len(picked)} chunks; eval set {name!r} not written")
+                            f"{len(picked)} chunks; eval set {name!r} not written (a small local teacher rarely "
+                            "writes valid JSON answer keys: point the teacher role at an API model)")
     files = sorted({file for file, _ in chunks})
     save_evalset(project, name, list(questions.values()), source=f"from {', '.join(files)} by {llm.name}")
     return DocsEvalset(list(questions.values()), len(picked), len(picked) - len(questions), skipped)
