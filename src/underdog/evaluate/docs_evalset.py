@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from underdog.data.ingestion import _chunks
 from underdog.data.parse import first_question
@@ -27,9 +28,11 @@ from underdog.evaluate.evalset import (
     question_id,
     save_evalset,
 )
-from underdog.llm.base import Reply
 from underdog.project import Project
 from underdog.textfile import UTF8, codec_name
+
+if TYPE_CHECKING:
+    from underdog.llm import LLM
 
 DOC_QUESTION_PROMPT = """You write test questions for an assistant about: {domain}.
 Here is a passage from {source}:
@@ -75,22 +78,7 @@ def evalset_from_documents(project: Project, paths: list[Path | str], name: str,
         raise UnderdogError(f"no text to build eval set {name!r} from ({reasons})")
     picked = spread(chunks, size or project.config.evaluate.evalset_size)
     llm = project.llm(teacher, stage="evalset")
-    domain = project.config.domain
-    asked = llm.batch([DOC_QUESTION_PROMPT.format(domain=domain, source=Path(file).name, chunk=text)
-                       for file, text in picked], errors="return", progress="eval questions from documents",
-                      max_tokens=min(llm.spec.params.max_tokens, QUESTION_TOKENS))
-    _check_replies(llm.name, asked)
-    posed = [(file, text, q) for (file, text), reply in zip(picked, asked, strict=True)
-             if not reply.error and (q := first_question(reply.text))]
-    keys = llm.batch([DOC_GROUND_TRUTH_PROMPT.format(domain=domain, source=Path(file).name, chunk=text, question=q)
-                      for file, text, q in posed], errors="return", json_mode=True, progress="answer key",
-                     max_tokens=max(llm.spec.params.max_tokens, GROUND_TRUTH_TOKENS)) if posed else []
-    questions: dict[str, Question] = {}
-    for (file, _, asked_question), reply in zip(posed, keys, strict=True):
-        truth = parse_ground_truth(reply.text) if not reply.error else None
-        if truth and truth.get("facts") and asked_question.lower() not in questions:
-            questions[asked_question.lower()] = Question(id=question_id(asked_question), question=asked_question,
-                                                         topic=file, **truth)
+    questions = _answer_keys(llm, project.config.domain, _ask_questions(llm, project.config.domain, picked))
     if not questions:
         raise UnderdogError(f"the teacher ({llm.name}) gave no usable question with an answer key for any of "
                             f"{len(picked)} chunks; eval set {name!r} not written (a small local teacher rarely "
@@ -109,6 +97,28 @@ def spread(items: list, size: int) -> list:
     return [items[i * len(items) // size] for i in range(size)]
 
 
-def _check_replies(name: str, replies: list[Reply]) -> None:
+def _ask_questions(llm: LLM, domain: str, chunks: list[tuple[str, str]]) -> list[tuple[str, str, str]]:
+    """(file, chunk, question) for each chunk whose reply holds a question; all calls failing is an error."""
+    replies = llm.batch([DOC_QUESTION_PROMPT.format(domain=domain, source=Path(file).name, chunk=text)
+                         for file, text in chunks], errors="return", progress="eval questions from documents",
+                        max_tokens=min(llm.spec.params.max_tokens, QUESTION_TOKENS))
     if replies and all(reply.error for reply in replies):
-        raise ModelError(f"the teacher ({name}) failed on every chunk, e.g.: {replies[0].error}")
+        raise ModelError(f"the teacher ({llm.name}) failed on every chunk, e.g.: {replies[0].error}")
+    return [(file, text, question) for (file, text), reply in zip(chunks, replies, strict=True)
+            if not reply.error and (question := first_question(reply.text))]
+
+
+def _answer_keys(llm: LLM, domain: str, posed: list[tuple[str, str, str]]) -> dict[str, Question]:
+    """The questions whose answer key (shown the passage) parses with facts, by lower-cased text (no repeats)."""
+    if not posed:
+        return {}
+    replies = llm.batch([DOC_GROUND_TRUTH_PROMPT.format(domain=domain, source=Path(file).name, chunk=text,
+                                                        question=question) for file, text, question in posed],
+                        errors="return", json_mode=True, progress="answer key",
+                        max_tokens=max(llm.spec.params.max_tokens, GROUND_TRUTH_TOKENS))
+    questions: dict[str, Question] = {}
+    for (file, _, question), reply in zip(posed, replies, strict=True):
+        truth = parse_ground_truth(reply.text) if not reply.error else None
+        if truth and truth.get("facts") and question.lower() not in questions:
+            questions[question.lower()] = Question(id=question_id(question), question=question, topic=file, **truth)
+    return questions
