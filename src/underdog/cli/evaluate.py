@@ -20,6 +20,7 @@ check_answered = lazy("underdog.evaluate.answer", "check_answered")
 variant = lazy("underdog.evaluate.answer", "variant")
 compare_candidates = lazy("underdog.evaluate.compare", "compare")
 generate_evalset = lazy("underdog.evaluate.evalset", "generate_evalset")
+evalset_from_documents = lazy("underdog.evaluate.docs_evalset", "evalset_from_documents")
 import_evalset = lazy("underdog.evaluate.evalset", "import_evalset")
 list_evalsets = lazy("underdog.evaluate.evalset", "list_evalsets")
 load_evalset = lazy("underdog.evaluate.evalset", "load_evalset")
@@ -89,6 +90,25 @@ def evalset_generate(
     console.print(f"wrote {len(questions)} questions to evalsets/{name}/questions.jsonl"
                   + (f", {grounded} with a reference answer and facts (the rest: the teacher's reply did not parse)"
                      if ground_truth else ""))
+
+
+@evalset_app.command("from-docs")
+def evalset_from_docs(
+    ctx: typer.Context,
+    paths: list[Path] = typer.Argument(..., help="Files or folders: PDF, HTML, Markdown, TXT, DOCX, CSV."),
+    name: str = typer.Option("docs", "--name", help="Eval set name."),
+    size: int | None = typer.Option(None, "--size", min=1, help="Most questions: chunks asked, spread over the "
+                                    "documents (default: evaluate.evalset_size)."),
+    encoding: str = typer.Option("utf-8", "--encoding", help="Text encoding of the files, e.g. latin-1."),
+) -> None:
+    """Have the teacher write one question per document chunk, with a reference answer and facts from it."""
+    built = evalset_from_documents(get_project(ctx), paths, name, size, encoding=encoding)
+    for item in built.skipped:
+        console.print(f"[yellow]skipped[/] {escape(item['file'])}: {escape(item['reason'])}", highlight=False)
+    console.print(f"wrote {len(built.questions)} questions with a reference answer and facts to "
+                  f"evalsets/{name}/questions.jsonl from {built.chunks} chunks"
+                  + (f"; dropped {built.dropped} (the teacher's question or answer key did not parse, failed, or "
+                     "repeated another)" if built.dropped else ""), highlight=False)
 
 
 @evalset_app.command("show")
