@@ -70,16 +70,16 @@ def test_evalset_import_of_non_text_is_one_line(project_dir: Path, cli, name: st
 
 
 def test_ingest_skips_a_latin1_page_naming_its_line(project_dir: Path) -> None:
-    from underdog.data.ingestion import _chunks
+    from underdog.data.ingestion import read_chunks
 
     good, bad = project_dir / "good.md", project_dir / "bad.md"
     good.write_text("# Permits\n\nFood trucks need a permit.\n")
     bad.write_bytes("# Caf\u00e9s\n\nOutdoor seating needs a permit.\n".encode("latin-1"))
-    chunks, skipped = _chunks([good, bad], 2000, 200)
+    chunks, skipped = read_chunks([good, bad], 2000, 200)
     assert [c[0] for c in chunks] == [str(good)]
     assert [s["file"] for s in skipped] == [str(bad)]
     assert skipped[0]["reason"].startswith("line 1: not UTF-8 text (byte 0xe9 at column 6); save it as UTF-8")
-    chunks, skipped = _chunks([bad], 2000, 200, encoding="latin-1")  # what `ingest --encoding latin-1` passes
+    chunks, skipped = read_chunks([bad], 2000, 200, encoding="latin-1")  # what `ingest --encoding latin-1` passes
     assert skipped == [] and chunks[0][1].startswith("# Caf\u00e9s")
 
 

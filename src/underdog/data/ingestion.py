@@ -96,7 +96,7 @@ def ingest(project: Project, paths: list[Path | str], name: str = "ingested", ch
     size, overlap = chunk_size or cfg.chunk_size, cfg.chunk_overlap if overlap is None else overlap
     n = pairs_per_chunk or cfg.pairs_per_chunk
     check_new_name(project.root, name)
-    chunks, skipped = _chunks([Path(p) for p in paths], size, overlap, codec_name(encoding))
+    chunks, skipped = read_chunks([Path(p) for p in paths], size, overlap, codec_name(encoding))
     if not chunks:
         reasons = "; ".join(f"{s['file']}: {s['reason']}" for s in skipped) or "no files given"
         raise UnderdogError(f"nothing to ingest ({reasons})")
@@ -144,8 +144,9 @@ def _fill_empty_chunks(llm: LLM, chunks: list[tuple[str, str]], results: dict[st
             results[k] = {**results[k], "pairs": [(question, answer)], "fallback": True}
 
 
-def _chunks(paths: list[Path], size: int, overlap: int,
-            encoding: str = UTF8) -> tuple[list[tuple[str, str]], list[dict[str, str]]]:
+def read_chunks(paths: list[Path], size: int, overlap: int,
+                encoding: str = UTF8) -> tuple[list[tuple[str, str]], list[dict[str, str]]]:
+    """(file, chunk) pairs of every readable document under `paths`, and the skipped files with their reason."""
     chunks, skipped = [], []
     for file in collect_files(paths):
         try:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from underdog.data.ingestion import _chunks
+from underdog.data.ingestion import read_chunks
 from underdog.data.parse import first_question
 from underdog.errors import ModelError, UnderdogError
 from underdog.evaluate.evalset import (
@@ -72,7 +72,7 @@ def evalset_from_documents(project: Project, paths: list[Path | str], name: str,
     """Eval set `name` of questions grounded in `paths` (text formats in `encoding`): up to `size` (default
     evaluate.evalset_size) chunks, each a question with the teacher's reference answer and facts."""
     cfg = project.config.data
-    chunks, skipped = _chunks([Path(p) for p in paths], cfg.chunk_size, cfg.chunk_overlap, codec_name(encoding))
+    chunks, skipped = read_chunks([Path(p) for p in paths], cfg.chunk_size, cfg.chunk_overlap, codec_name(encoding))
     if not chunks:
         reasons = "; ".join(f"{s['file']}: {s['reason']}" for s in skipped) or "no files given"
         raise UnderdogError(f"no text to build eval set {name!r} from ({reasons})")

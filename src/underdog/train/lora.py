@@ -19,6 +19,7 @@ import shutil
 import time
 import traceback
 import warnings
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ from pydantic import ValidationError
 from underdog.config import TrainConfig, apply_overrides, describe_validation_error
 from underdog.data.dataset import list_datasets, load_dataset, load_manifest
 from underdog.errors import ConfigError, UnderdogError
+from underdog.progress import Reporter, Task
 from underdog.project import Project
 from underdog.train.data import CountingCollator, build_splits, make_collator
 from underdog.train.devices import (
@@ -194,9 +196,9 @@ def setup(project: Project, manifest: RunManifest, cfg: TrainConfig, callbacks: 
     if not splits.train:
         raise UnderdogError(f"dataset {manifest.dataset!r} has no example with an assistant reply to train on")
     folder = run_dir(project.root, manifest.id)
+    progress = ProgressCallback(f"training {manifest.id}", project.reporter)
     trainer = make_trainer(model, tokenizer, splits, cfg, device, folder / "checkpoints",
-                           [StoreCallback(project, manifest, cfg), ProgressCallback(f"training {manifest.id}"),
-                            *callbacks])
+                           [StoreCallback(project, manifest, cfg), progress, *callbacks])
     return Session(trainer, tokenizer, splits, folder)
 
 
@@ -419,28 +421,25 @@ def StoreCallback(project: Project, manifest: RunManifest, cfg: TrainConfig) -> 
     return _StoreCallback()
 
 
-def ProgressCallback(label: str) -> Any:  # noqa: N802
-    """A TrainerCallback drawing one rich progress bar per run (step, rate, ETA, latest losses), in place of the
-    Trainer's tqdm bars and printed log dictionaries."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+def ProgressCallback(label: str, reporter: Reporter) -> Any:  # noqa: N802
+    """A TrainerCallback reporting one task per run (steps, then the latest losses in its label) to `reporter`,
+    in place of the Trainer's tqdm bars and printed log dictionaries."""
     from transformers import TrainerCallback
 
     class _ProgressCallback(TrainerCallback):
         def __init__(self) -> None:
-            self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                TimeRemainingColumn(), TextColumn("{task.fields[losses]}"))
-            self.task: Any = None
+            self.scope = ExitStack()
+            self.task: Task | None = None
             self.losses: dict[str, str] = {}  # latest "train" / "eval" loss, as shown
 
         def on_train_begin(self, args, state, control, **kwargs):  # type: ignore[no-untyped-def]
             if state.is_world_process_zero:
-                self.bar.start()
-                self.task = self.bar.add_task(label, total=state.max_steps, completed=state.global_step,
-                                              losses="")
+                self.task = self.scope.enter_context(reporter.task(label, state.max_steps))
+                self.task.advance(state.global_step)  # a resumed run starts where it stopped
 
         def on_step_end(self, args, state, control, **kwargs):  # type: ignore[no-untyped-def]
             if self.task is not None:
-                self.bar.update(self.task, completed=state.global_step)
+                self.task.advance()
 
         def on_log(self, args, state, control, logs=None, **kwargs):  # type: ignore[no-untyped-def]
             if self.task is None or not logs:
@@ -448,10 +447,10 @@ def ProgressCallback(label: str) -> Any:  # noqa: N802
             for key, name in (("loss", "train"), ("eval_loss", "eval")):
                 if key in logs:
                     self.losses[name] = f"{logs[key]:.3f}"
-            self.bar.update(self.task, losses=" · ".join(f"{k} {v}" for k, v in self.losses.items()))
+            self.task.describe(f"{label}  " + " · ".join(f"{k} {v}" for k, v in self.losses.items()))
 
         def on_train_end(self, args, state, control, **kwargs):  # type: ignore[no-untyped-def]
-            if self.task is not None:
-                self.bar.stop()
+            self.scope.close()
+            self.task = None
 
     return _ProgressCallback()
