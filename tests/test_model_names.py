@@ -87,3 +87,13 @@ def test_hub_id_not_cached_fails_in_one_line_without_network(project_dir: Path, 
     assert result.exit_code == 1 and "Traceback" not in result.output, result.output
     assert result.output.strip() == ("error: 'nobody-here/no-such-model' is not in the local Hugging Face cache and "
                                      "the hub cannot be reached (check the network, or name a local folder)")
+
+
+def test_provider_model_accepts_any_registered_provider(project_dir, monkeypatch) -> None:
+    """`provider:model` is checked against the provider registry (entry points), not a list in the core."""
+    from underdog.llm import registry
+    from underdog.project import Project
+
+    known = dict(registry._providers())
+    monkeypatch.setattr(registry, "_providers", lambda: known | {"myplugin": object()})
+    assert Project(project_dir).model_spec("myplugin:big-model").provider == "myplugin"

@@ -26,6 +26,7 @@ from underdog.config import (
 from underdog.errors import ConfigError, UnderdogError
 from underdog.layout import ADAPTER_DIR, Layout
 from underdog.llm import LLM
+from underdog.llm.registry import provider_names
 from underdog.llm.runtime import Runtime
 from underdog.locking import ProjectLock
 from underdog.progress import SILENT, Reporter
@@ -121,7 +122,7 @@ class Project(Layout):
         if adapter := self._adapter_dir(name):
             return self._student(roles, adapter).model_copy(update={"adapter": str(adapter.resolve())})
         provider, sep, model = name.partition(":")
-        if sep and provider in ("openai", "azure", "litellm", "local"):
+        if sep and provider in provider_names():  # any registered provider, plugins included
             return ModelSpec(provider=provider, model=model)
         if name == EMBEDDED_MODEL or Path(name).is_dir():
             return ModelSpec(provider="local", model=name)

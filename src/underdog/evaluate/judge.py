@@ -41,6 +41,7 @@ from underdog.evaluate.judges.facts import Recall, recall
 from underdog.layout import MANIFEST_FILE
 from underdog.llm import LLM
 from underdog.llm.caller import adapter_fingerprint
+from underdog.llm.registry import backend_class
 from underdog.project import Project
 
 PROMPT_VERSION = "judge-v1"
@@ -119,7 +120,8 @@ def spec_identity(s: ModelSpec) -> str:
     """What makes a model judge's verdicts what they are (its cache identity)."""
     return json.dumps({"provider": s.provider, "model": s.model, "base_url": s.base_url,
                        "adapter": adapter_fingerprint(s.adapter), "params": s.params.model_dump(),
-                       "logprobs": "calibrated" if s.provider == "local" else False, "prompt": PROMPT_VERSION},
+                       "logprobs": "calibrated" if backend_class(s.provider).can_score else False,
+                       "prompt": PROMPT_VERSION},
                       sort_keys=True)
 
 

@@ -29,15 +29,18 @@ def provider_names() -> list[str]:
     return sorted(_providers())
 
 
-def create_backend(spec: ModelSpec) -> Any:
-    """Instantiate the backend for `spec.provider` (its module is imported only now)."""
+def backend_class(provider: str) -> Any:
+    """The backend class registered for `provider` (its module is imported only now)."""
     try:
-        backend_class = _providers()[spec.provider].load()
+        return _providers()[provider].load()
     except KeyError:
-        raise ModelError(f"unknown provider {spec.provider!r} (known: {', '.join(provider_names())})") from None
+        raise ModelError(f"unknown provider {provider!r} (known: {', '.join(provider_names())})") from None
     except ImportError as exc:
         raise ModelError(
-            f"provider {spec.provider!r} needs an optional package: {exc.name or exc} "
-            f"(pip install 'underdog[{spec.provider}]')"
+            f"provider {provider!r} needs an optional package: {exc.name or exc} (pip install 'underdog[{provider}]')"
         ) from None
-    return backend_class(spec)
+
+
+def create_backend(spec: ModelSpec) -> Any:
+    """Instantiate the backend for `spec.provider`."""
+    return backend_class(spec.provider)(spec)
