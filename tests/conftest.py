@@ -47,6 +47,17 @@ def own_runtime(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     fresh.close()
 
 
+@pytest.fixture(scope="module")
+def one_torch_thread() -> Iterator[None]:
+    """The CI box's 2 cores are shared: two torch threads fighting other jobs run ~5x slower than one."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture
 def project_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A fresh project (default offline config) as the current folder."""

@@ -28,15 +28,6 @@ RECIPE = {"epoch": 8, "learning_rate": 2e-3, "lora_r": 16, "lora_alpha": 32, "lo
 MAX_TOKENS = 32  # the teacher's answers are one sentence: a tuned model stops (end of turn) well before this
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """The CI box's 2 cores are shared: two torch threads fighting other jobs run ~5x slower than one."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def few_facts(project: Project, tmp: Path) -> None:
@@ -59,6 +50,7 @@ def recall(project: Project, candidate: str) -> tuple[float, list[str], list[int
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("one_torch_thread")
 def test_training_teaches_invented_facts(project_dir: Path, tmp_path: Path) -> None:
     from underdog.train import train
 

@@ -16,18 +16,9 @@ from underdog.errors import UnderdogError
 from underdog.project import Project
 from underdog.train.data import IGNORE, build_splits, make_collator, tokenize_example
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_torch_thread")]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """The CI box's 2 cores are shared: two torch threads fighting other jobs run ~5x slower than one."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 WORDS = ["apple", "river", "stone", "cloud", "permit", "license", "office", "county", "tax", "form", "vote",
          "school", "road", "water", "fire"]

@@ -19,6 +19,8 @@ from rich.progress import (
 from rich.progress import Task as RichTask
 from rich.text import Text
 
+from underdog.progress import NoTask
+
 
 class RateColumn(ProgressColumn):
     """Average completions per second since the bar started (local batches finish in bursts)."""
@@ -43,17 +45,6 @@ class _Bar:
         self.progress.update(self.id, description=text)
 
 
-class _Quiet:
-    def advance(self, n: int = 1) -> None:
-        pass
-
-    def grow(self, more: int) -> None:
-        pass
-
-    def describe(self, text: str) -> None:
-        pass
-
-
 class RichReporter:
     """Lines and bars on the CLI's console: one bar per task of more than one item."""
 
@@ -67,9 +58,9 @@ class RichReporter:
         self.console.print(f"  {escape(text)}", highlight=False)
 
     @contextmanager
-    def task(self, label: str, total: int) -> Iterator[_Bar | _Quiet]:
+    def task(self, label: str, total: int) -> Iterator[_Bar | NoTask]:
         if total <= 1:
-            yield _Quiet()
+            yield NoTask()
             return
         progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), RateColumn(),
                             TimeRemainingColumn(), console=self.console)
