@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import torch
 
-from test_train import _one_torch_thread, arithmetic, use_student  # noqa: F401  (autouse: one torch thread)
+from test_train import arithmetic, use_student
 from underdog.config import TrainConfig
 from underdog.data.dataset import save_dataset
 from underdog.errors import ConfigError, UnderdogError
@@ -20,6 +20,8 @@ from underdog.train import devices
 from underdog.train.memory import GIB, configured_limit_gib, device_memory_gb, estimate, model_shape
 
 FULL = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # the 2 cores are shared
 
 
 def _tiny_trainer(tiny_llama_dir: Path, tmp_path: Path, n_gpu: int, pin: bool) -> Any:

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from test_train import _one_torch_thread, arithmetic, use_student  # noqa: F401
+from test_train import arithmetic, use_student
 from underdog.data.dataset import save_dataset
 from underdog.project import Project
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_torch_thread")]  # the 2 cores are shared
 TINY = {"epoch": 1, "per_device_train_batch_size": 2, "validation_split_ratio": 0.25, "max_steps": 2}
 
 

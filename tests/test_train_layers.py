@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from test_train import _one_torch_thread, arithmetic, use_student  # noqa: F401
+from test_train import arithmetic, use_student
 from underdog.data.dataset import save_dataset
 from underdog.errors import ConfigError
 from underdog.project import Project
@@ -21,6 +21,8 @@ from underdog.train.executors import EXECUTORS, Executor, Resources, RunPlan, ge
 
 TRAIN = Path(executors.__file__).parent
 MODULES = sorted(p.stem for p in TRAIN.glob("*.py") if p.stem != "__init__")
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # the 2 cores are shared
 
 
 def _imports(path: Path) -> list[tuple[str, list[str]]]:

@@ -7,11 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from test_train import (
-    _one_torch_thread,  # noqa: F401  (autouse: one torch thread here too)
-    arithmetic,
-    use_student,
-)
+from test_train import arithmetic, use_student
 from underdog.data.dataset import save_dataset
 from underdog.errors import ConfigError
 from underdog.train.diagnose import diagnose
@@ -26,6 +22,8 @@ def _history(train: list[float], evals: list[float]) -> list[dict]:
     out = [{"step": i + 1, "epoch": (i + 1) / 4, "loss": v} for i, v in enumerate(train)]
     out += [{"step": 2 * (i + 1), "epoch": 2 * (i + 1) / 4, "eval_loss": v} for i, v in enumerate(evals)]
     return sorted(out, key=lambda h: (h["step"], "eval_loss" in h))
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # the 2 cores are shared
 
 
 def test_diagnosis_rising_eval_loss_gap_and_healthy() -> None:
