@@ -185,11 +185,11 @@ def test_planted_overfitting_is_flagged_and_a_healthy_run_is_not(project_dir: Pa
     project = use_student(project_dir, learnable_llama_dir)
     save_dataset(project_dir, "tiny", gibberish(8))
     over = train(project, "tiny", {"epoch": 8, "learning_rate": 1e-2, "lora_r": 16, "per_device_train_batch_size": 1,
-                                   "validation_split_ratio": 0.5, "evals_per_epoch": 1})
+                                   "validation_split_ratio": 0.5, "evals_per_epoch": 1, "keep_best": True})
     assert over.overfit["flag"], over.history
     assert over.overfit["reason"] and 0 < over.overfit["epoch"] < 8
     assert over.metrics["last_eval_loss"] - over.metrics["train_loss"] > 2
-    # the run keeps its best-eval-loss adapter (the default with evaluation), not the last one
+    # with keep_best the run keeps its best-eval-loss adapter, not the last one
     evals = [h for h in over.history if "eval_loss" in h]
     best = min(evals, key=lambda h: h["eval_loss"])
     assert over.metrics["kept"] == {"step": best["step"], "epoch": best["epoch"], "eval_loss": best["eval_loss"]}

@@ -222,3 +222,14 @@ def test_sweep_cli_runs_concurrent_slots_in_subprocesses(project_dir: Path, tiny
     assert runs["c-000"].hyperparameters["target_modules"] == ["q_proj", "v_proj"]
     assert "nope" in runs["c-001"].error and "c-001" in result.output
     assert runs["c-001"].created < runs["c-000"].updated  # the second slot started before the first finished
+
+
+def test_keep_best_follows_early_stopping_unless_set() -> None:
+    from underdog.config import TrainConfig
+    from underdog.train.lora import keeps_best
+
+    assert not keeps_best(TrainConfig(), has_eval=True)  # eval loss is not quality: the last adapter by default
+    assert keeps_best(TrainConfig(early_stopping=True), has_eval=True)
+    assert keeps_best(TrainConfig(keep_best=True), has_eval=True)
+    assert not keeps_best(TrainConfig(keep_best=True), has_eval=False)
+    assert not keeps_best(TrainConfig(early_stopping=True, keep_best=False), has_eval=True)

@@ -189,7 +189,7 @@ class TrainConfig(Strict):
     overfit_patience: int = Field(2, ge=1)  # ... or eval loss rose this many evals in a row while train fell
     overfit_min_rise: float = Field(0.05, ge=0)  # a rise counts above this many nats ...
     overfit_min_rise_ratio: float = Field(0.05, ge=0)  # ... and above this share of the minimum eval loss
-    keep_best: bool | None = None  # keep the best-eval-loss adapter, not the last (default: on with evaluation)
+    keep_best: bool | None = None  # keep the best-eval-loss adapter, not the last (default: with early_stopping)
     early_stopping: bool = False  # stop once the overfit flag is raised (the adapter is saved where it stopped)
     device: str | None = None  # "cuda", "cuda:1", "cpu"; default: cuda when available (one GPU per process)
     device_memory_gb: float | None = Field(None, gt=0)  # GB (10^9 bytes); refuse runs estimated above (default: free)

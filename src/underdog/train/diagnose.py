@@ -8,7 +8,7 @@ A run is flagged when either
 Both rules ignore noise: at near-zero loss an eval loss going 0.040 -> 0.046 is not a rise, and one evaluation
 over the gap is not a trend. The flag records the epoch where it started: the eval minimum for a rise, the first
 evaluation of the run over the gap (the earlier of the two when both happen). It is a warning shown beside the
-run's quality, not a verdict: the run keeps its best-eval-loss adapter anyway (`keep_best`).
+run's quality, not a verdict (with early stopping, the run keeps its best-eval-loss adapter: `keep_best`).
 """
 
 from __future__ import annotations
