@@ -252,7 +252,7 @@ def test_interrupted_run_resumes_from_its_checkpoint(project_dir: Path, tiny_lla
         train(project, "arith", hp, run_id="r1", callbacks=[CrashAfterFirstSave()])
     crashed = load_run(project, "r1")
     assert crashed.status == "failed" and "resume" in crashed.error
-    assert (project_dir / "runs" / "r1" / "checkpoints" / "checkpoint-2").is_dir()  # kept best: saved per eval
+    assert (project_dir / "runs" / "r1" / "checkpoints" / "checkpoint-3").is_dir()  # saved every save_steps
 
     done = train(project, "arith", run_id="r1")  # same hyperparameters, read back from the manifest
     assert done.status == "done" and done.metrics["steps"] == 8
