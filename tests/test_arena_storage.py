@@ -95,3 +95,30 @@ def test_invite_command_and_anonymous_voters_in_the_standings(project_dir: Path)
     assert table.voters == 3 and table.anonymous == 2 and table.votes == {"audience": 2, "judge": 1}
     out = CliRunner().invoke(app, ["arena", "standings"]).output
     assert "3 voters, 2 of them anonymous" in out
+
+
+def test_voters_arriving_during_the_first_load_get_ballots(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A voter whose page comes while another request is still reading the items waits for them, instead of
+    being told there is nothing to vote on (seen under load: a ballot page without a ballot)."""
+    import threading
+
+    from underdog.arena import store as tables
+    from underdog.store import Store
+
+    store = Store(tmp_path / "underdog.db")
+    fill_arena(store, questions=2)
+    slow_items = tables.items
+
+    def items(store_):  # type: ignore[no-untyped-def]
+        time.sleep(0.5)
+        return slow_items(store_)
+
+    monkeypatch.setattr(tables, "items", items)
+    dealer = db.Dealer(store)
+    got: dict[str, object] = {}
+    first = threading.Thread(target=lambda: got.update(a=dealer.next_ballot("voter-a")))
+    first.start()
+    time.sleep(0.1)  # the first request is reading the items now
+    got["b"] = dealer.next_ballot("voter-b")
+    first.join()
+    assert got["a"] is not None and got["b"] is not None

@@ -146,6 +146,7 @@ class Dealer:
         self.store, self.ttl_s, self.max_open = store, ttl_s, max_open
         self.rng = rng or random.SystemRandom()
         self._lock = threading.Lock()
+        self._refresh_lock = threading.Lock()
         self._open: OrderedDict[str, tuple[Ballot, float]] = OrderedDict()  # ballot id -> (ballot, expiry)
         self._by_voter: dict[str, str] = {}  # voter id -> their open ballot id
         self._live: Counter[Pair] = Counter()
@@ -247,18 +248,21 @@ class Dealer:
         """Items and pairs, re-read when `arena add` changed them (checked with one cheap query a second)."""
         if time.monotonic() - self._items_checked < 1.0:
             return
-        self._items_checked = time.monotonic()
-        version = tables.items_version(self.store)
-        if version == self._items_version:
-            return
-        rows = tables.items(self.store)
-        items = {(r["question_id"], r["candidate"]): (r["question"], r["answer"]) for r in rows}
-        by_question: dict[str, list[str]] = {}
-        for question_id, candidate in sorted(items):
-            by_question.setdefault(question_id, []).append(candidate)
-        pairs = [(q, a, b) for q, cands in by_question.items() for i, a in enumerate(cands) for b in cands[i + 1:]]
-        with self._lock:
-            self._items, self._pairs, self._items_version = items, pairs, version
+        with self._refresh_lock:  # others wait for the first load instead of dealing from no pairs at all
+            if time.monotonic() - self._items_checked < 1.0:
+                return
+            version = tables.items_version(self.store)
+            if version != self._items_version:
+                rows = tables.items(self.store)
+                items = {(r["question_id"], r["candidate"]): (r["question"], r["answer"]) for r in rows}
+                by_question: dict[str, list[str]] = {}
+                for question_id, candidate in sorted(items):
+                    by_question.setdefault(question_id, []).append(candidate)
+                pairs = [(q, a, b) for q, cands in by_question.items() for i, a in enumerate(cands)
+                         for b in cands[i + 1:]]
+                with self._lock:
+                    self._items, self._pairs, self._items_version = items, pairs, version
+            self._items_checked = time.monotonic()  # after the load: "checked" means loaded
 
 
 def _pair(ballot: Ballot) -> Pair:
