@@ -255,6 +255,37 @@ class ArenaConfig(Strict):
         return weights
 
 
+class AutopilotConfig(Strict):
+    """What `underdog autopilot` builds and searches, at most (budgets shrink it; docs/autopilot.md)."""
+
+    topics: int = Field(8, ge=0)  # topics to expand, then generate from (0: no generated Q&A)
+    questions_per_topic: int = Field(4, ge=1)
+    documents: list[str] = []  # files to ingest into grounded Q&A (paths relative to the project)
+    datasets: list[str] = []  # your own dataset versions, added to every variant as they are (not curated)
+    variants: dict[str, list[str]] = {"plain": [], "refusals": ["refusals"]}  # augment slices per data variant
+    evalset: str | None = None  # the held-out questions (an eval set); default: generated with an answer key
+    evalset_size: int = Field(40, ge=4)
+    test_share: float = Field(0.5, gt=0, lt=1)  # questions kept for the one final test; the rest is the dev split
+    trials: int = Field(6, ge=1)  # configurations trained at the first rung
+    min_epochs: int = Field(1, ge=1)  # epochs of the first rung
+    max_epochs: int = Field(4, ge=1)  # epochs of the last rung
+    reduction_factor: int = Field(2, ge=2)  # each rung keeps the best 1/reduction_factor
+    space: dict[str, Any] = {"learning_rate": [1e-4, 2e-4, 5e-4], "lora_r": [8, 16]}  # like a sweep's search.space
+    fixed: dict[str, Any] = {}  # train overrides for every run
+    prompts: list[str] = []  # system prompts to try on the pick (default: none, and one written for the domain)
+    temperatures: list[float] | None = None  # default: tune.temperatures
+    top_ps: list[float] | None = None  # default: tune.top_ps
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def _rungs(self) -> AutopilotConfig:
+        if self.max_epochs < self.min_epochs:
+            raise ValueError(f"max_epochs ({self.max_epochs}) is below min_epochs ({self.min_epochs})")
+        if not self.variants:
+            raise ValueError("variants: name at least one data variant (e.g. plain: [])")
+        return self
+
+
 class Config(Strict):
     """The whole `underdog.yaml`."""
 
@@ -267,6 +298,7 @@ class Config(Strict):
     evaluate: EvaluateConfig = EvaluateConfig()
     tune: TuneConfig = TuneConfig()
     arena: ArenaConfig = ArenaConfig()
+    autopilot: AutopilotConfig = AutopilotConfig()
 
     @field_validator("models")
     @classmethod

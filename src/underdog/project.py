@@ -87,6 +87,12 @@ class Project(Layout):
         self.overrides = overrides or []
         self.reporter = reporter
 
+    def with_overrides(self, extra: list[str]) -> Project:
+        """This project with more config overrides, sharing its store, runtime (loaded models) and reporter."""
+        other = Project(self.root, [*self.overrides, *extra], self.reporter)
+        other.__dict__["store"], other.__dict__["runtime"] = self.store, self.runtime  # cached_property slots
+        return other
+
     def require(self) -> Project:
         """This project, or ConfigError when there is no `underdog.yaml` (nothing is created)."""
         if not self.config_path.is_file():
