@@ -10,8 +10,9 @@ Faults: "429" / "429:<retry-after s>", "500", "slow:<s>" (delay before replying)
 `model_faults` script `GET /v1/models` the same way.
 
 For benchmarks: `latency` draws each request's delay (e.g. `lognormal_latency(0.5)`), `plausible_reply` answers
-underdog's own prompts validly (question lists, Q&A pairs, JSON verdicts, answers), and `GET /_stats` reports
-how many requests arrived, when request number `since` (default 0) and the last one arrived.
+underdog's own prompts validly (topics, eval questions and their answer keys, question lists, Q&A pairs, JSON
+verdicts, answers), and `GET /_stats` reports how many requests arrived, when request number `since` (default 0)
+and the last one arrived.
 """
 
 from __future__ import annotations
@@ -121,6 +122,13 @@ def plausible_reply(messages: list[dict[str, str]]) -> str:
                             "answer": f"Rule {i} requires a permit ({tag})."} for i in range(n)])
     if "Write the one question" in prompt or "Write one question" in prompt:
         return f"What do I need to do about case {tag}?"
+    if "Categorize them" in prompt:  # topics
+        return "1. Permits\n- food truck permits\n- building permits\n2. Records\n- birth certificates\n- deeds"
+    if "Write ONE realistic question" in prompt:  # an eval set question
+        return f"How much does permit {tag} cost, and where do I apply?"
+    if "You write the answer key" in prompt:  # an eval set question's ground truth
+        return json.dumps({"reference": f"Permit {tag} costs $45; apply at the Clerk office.",
+                           "facts": ["$45", "Clerk office"]})
     if '"verdict"' in prompt:
         return json.dumps({"reason": "clearer", "verdict": "AB"[int(tag, 16) % 2]})
     return f"You need to file form {tag} with the city office; it takes about two weeks."

@@ -1,0 +1,167 @@
+"""The autopilot's search: hyperparameters and data variants with successive halving, decided by Optuna.
+
+Trials are configurations sampled from `autopilot.space` plus a `variant` choice (Optuna's RandomSampler, seeded:
+the i-th trial is the same however many there are). Rung k trains each surviving trial for `rungs[k]` epochs (a
+run of its own, `autopilot-t<trial>-e<epochs>`, from scratch, so its learning-rate schedule is the one of a run
+that long), judges it on the dev split, reports the score to Optuna and asks its `SuccessiveHalvingPruner`
+whether to continue: asynchronous successive halving (ASHA), in which a trial goes on when it is in the best
+1/reduction_factor of the trials compared at that rung so far. Trials are judged in order, so the first ones meet
+fewer rivals (ASHA's known trade-off); the plan counts one extra run per rung for it.
+
+Resuming: the study lives in memory and is rebuilt from the journal's events (the same reports in the same order
+give the pruner the same decisions); finished runs are not retrained and judged runs are not re-judged.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from underdog.autopilot.journal import Journal
+from underdog.autopilot.plan import PREFIX
+from underdog.train.search import distributions
+
+TRIAL_SAMPLING_TRIES = 50  # per trial: redraws before accepting a configuration already drawn
+
+
+@dataclass
+class RungResult:
+    trial: int
+    rung: int
+    run_id: str
+    epochs: int
+    params: dict[str, Any]
+    status: str  # "done" | "failed" | "skipped"
+    score: float | None = None  # what the search maximises (dev fact recall, else dev win rate)
+    numbers: dict[str, Any] | None = None  # dev win rate and interval, fact recall and interval
+    note: str = ""
+
+
+def search_space(space: dict[str, Any], variants: list[str]) -> dict[str, Any]:
+    """Optuna distributions of `autopilot.space` plus the data `variant`."""
+    import optuna
+
+    return {**distributions(space), "variant": optuna.distributions.CategoricalDistribution(variants)}
+
+
+def sample_trials(dists: dict[str, Any], n: int, seed: int) -> list[dict[str, Any]]:
+    """`n` distinct configurations from `dists` (as far as the space allows)."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
+    out: list[dict[str, Any]] = []
+    for _ in range(n):
+        for _ in range(TRIAL_SAMPLING_TRIES):
+            params = study.ask(dists).params
+            if params not in out:
+                break
+        out.append(params)
+    return out
+
+
+def run_id(trial: int, epochs: int) -> str:
+    return f"{PREFIX}-t{trial:02d}-e{epochs}"
+
+
+class Halving:
+    """Successive halving over `trials`, with `train` (run id, params, epochs -> status) and `judge` (run id ->
+    score, numbers) supplied by the autopilot, and `allowed` (a run about to start -> None, or why not)."""
+
+    def __init__(self, journal: Journal, dists: dict[str, Any], trials: list[dict[str, Any]], rungs: tuple[int, ...],
+                 reduction_factor: int, train: Callable[[list[tuple[str, dict[str, Any], int]]], dict[str, str]],
+                 judge: Callable[[str], tuple[float, dict[str, Any]]],
+                 allowed: Callable[[str], str | None]):
+        import optuna
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        self.journal, self.dists, self.trials, self.rungs, self.eta = journal, dists, trials, rungs, reduction_factor
+        self.train, self.judge, self.allowed = train, judge, allowed
+        pruner = optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=reduction_factor,
+                                                        min_early_stopping_rate=0)
+        self.study = optuna.create_study(direction="maximize", pruner=pruner)
+
+    def run(self) -> list[RungResult]:
+        """Every rung; the results of every run trained (the last rung's survivors are the candidates)."""
+        handles = [self._ask(params) for params in self.trials]
+        self.journal.decide("sweep", f"{len(self.trials)} configurations, rungs of {', '.join(map(str, self.rungs))} "
+                                     f"epochs, the best 1/{self.eta} going on",
+                            compared=[f"t{i:02d}: {json.dumps(p)}" for i, p in enumerate(self.trials)])
+        alive = list(range(len(self.trials)))
+        results: list[RungResult] = []
+        for rung, epochs in enumerate(self.rungs):
+            got = self._rung(rung, epochs, alive)
+            results += got
+            judged = [r for r in got if r.score is not None]
+            if rung == len(self.rungs) - 1:
+                for r in judged:
+                    self.journal.decide("sweep", f"{r.run_id} finalist: {(r.numbers or {}).get('summary')}",
+                                        why=f"judged at the last rung ({r.epochs} epochs)",
+                                        numbers={"score": r.score, "params": json.dumps(r.params)})
+                break
+            alive = [r.trial for r in judged if self._promoted(handles[r.trial], r, len(judged))]
+            if not alive:
+                break
+        return results
+
+    def _ask(self, params: dict[str, Any]) -> Any:
+        self.study.enqueue_trial(params)
+        return self.study.ask(self.dists)
+
+    def _rung(self, rung: int, epochs: int, alive: list[int]) -> list[RungResult]:
+        """Train (those not trained yet) and judge the alive trials at this rung."""
+        results = {t: RungResult(t, rung, run_id(t, epochs), epochs, self.trials[t], "planned") for t in alive}
+        for t, result in results.items():
+            if done := self.journal.events(step="rung", trial=t, rung=rung):
+                result.status, result.score, result.numbers = done[-1]["status"], done[-1]["score"], done[-1]["numbers"]
+                result.note = done[-1].get("note", "")
+        todo = [r for r in results.values() if r.status == "planned"]
+        startable = []
+        for r in todo:
+            why = self.allowed(r.run_id)
+            if why:
+                r.status, r.note = "skipped", why
+                self.journal.decide("sweep", f"{r.run_id} not started", why=why)
+            else:
+                startable.append(r)
+        statuses = self.train([(r.run_id, r.params, r.epochs) for r in startable]) if startable else {}
+        for r in startable:
+            r.status = statuses.get(r.run_id, "failed")
+            if r.status == "done":
+                r.score, r.numbers = self.judge(r.run_id)
+            else:
+                r.note = statuses.get(f"{r.run_id}:error", "") or "the run failed"
+            self.journal.event(step="rung", trial=r.trial, rung=rung, run_id=r.run_id, status=r.status,
+                               score=r.score, numbers=r.numbers, note=r.note)
+        return [results[t] for t in alive]
+
+    def _promoted(self, handle: Any, result: RungResult, compared: int) -> bool:
+        """Report the dev score to Optuna and ask its pruner; record the decision with the numbers."""
+        import optuna
+
+        assert result.score is not None
+        handle.report(result.score, step=self.eta ** result.rung)
+        promoted = not handle.should_prune()
+        if not promoted:
+            self.study.tell(handle, state=optuna.trial.TrialState.PRUNED)
+        numbers = result.numbers or {}
+        verb = f"continues to rung {result.rung + 1}" if promoted else f"dropped at rung {result.rung}"
+        self.journal.decide("sweep", f"{result.run_id} {verb}: {numbers.get('summary', result.score)}",
+                            why=f"{'in' if promoted else 'not in'} the best 1/{self.eta} of the runs compared at "
+                                f"rung {result.rung} so far (ASHA; {compared} judged at this rung)",
+                            numbers={"score": result.score, **numbers, "params": json.dumps(result.params)})
+        return promoted
+
+
+def best(results: list[RungResult]) -> RungResult | None:
+    """The pick: the best dev score at the highest rung any judged run reached (ties: the higher win rate, then
+    the higher lower bound of its interval, then the earlier trial)."""
+    judged = [r for r in results if r.score is not None]
+    if not judged:
+        return None
+    top = max(r.rung for r in judged)
+    finalists = [r for r in judged if r.rung == top]
+    return max(finalists, key=lambda r: (r.score, (r.numbers or {}).get("win_rate") or 0,
+                                         ((r.numbers or {}).get("win_rate_ci") or [0, 0])[0], -r.trial))
