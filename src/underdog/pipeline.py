@@ -132,6 +132,46 @@ def run_demo(directory: Path, quick: bool = False, reporter: Reporter | None = N
     return DemoOutcome(result, run, paths, time.perf_counter() - started)
 
 
+# -- the same pack, driven by the autopilot -----------------------------------------------------------------
+AUTOPILOT = {  # tiny settings: about 20 minutes on 2 CPU cores (docs/autopilot.md)
+    "evaluate": {"evalset": EVALSET, "reference": BASE, "answer_max_tokens": 48},
+    "data": {"curate": {"rate": False}, "augment": {"refusals": 4}},
+    "autopilot": {"topics": 0, "documents": ["handbook.pdf"], "datasets": [TEACHER_SET], "evalset": EVALSET,
+                  "variants": {"plain": [], "refusals": ["refusals"]}, "trials": 4, "min_epochs": 2,
+                  "max_epochs": 5, "reduction_factor": 3,
+                  "space": {"learning_rate": [1.0e-3, 2.0e-3], "lora_r": [16]},
+                  "fixed": {k: v for k, v in TRAIN_COMMON.items() if k != "learning_rate"},
+                  "prompts": ["", "You are the Harrowgate County assistant. Answer with the exact fee, form, "
+                                  "deadline or office."],
+                  "temperatures": [0.0], "top_ps": [1.0]},
+}
+
+
+def setup_autopilot_demo(directory: Path, reporter: Reporter | None = None) -> Project:
+    """A project on the demo pack whose `underdog.yaml` holds the autopilot's tiny settings, so that a plain
+    `underdog autopilot` in it runs (or resumes) the offline proof."""
+    import yaml
+
+    from underdog.config import apply_overrides, render_default_config
+
+    if not (directory / "underdog.yaml").exists():
+        directory.mkdir(parents=True, exist_ok=True)
+        config = yaml.safe_load(render_default_config(DOMAIN))
+        config = apply_overrides(config, ["models.teacher.params.max_tokens=96",
+                                          "models.student.params.temperature=0"])
+        (directory / "underdog.yaml").write_text("# underdog demo --autopilot: the demo pack, tiny autopilot settings\n"
+                                                + yaml.safe_dump({**config, **AUTOPILOT}, sort_keys=False))
+        (directory / "handbook.pdf").write_bytes(pack_path("handbook", "handbook.pdf").read_bytes())
+    project = Project(directory, reporter=reporter or SILENT)
+    from underdog import data
+
+    if EVALSET not in list_evalsets(project):
+        import_evalset(project, pack_path("eval.jsonl"), EVALSET)
+    if TEACHER_SET not in data.list_datasets(project.root):
+        data.import_dataset(project, pack_path("qa.jsonl"), TEACHER_SET)
+    return project
+
+
 def _evalset(project: Project, size: DemoSize, say: Reporter) -> None:
     if EVALSET not in list_evalsets(project):
         lines = pack_path("eval.jsonl").read_text().splitlines()

@@ -19,6 +19,8 @@ if TYPE_CHECKING:
 def demo(
     directory: Path = typer.Argument(Path("demo-project"), help="Where to put the demo project."),
     quick: bool = typer.Option(False, "--quick", help="Smallest sizes (a couple of minutes; what CI runs)."),
+    autopilot: bool = typer.Option(False, "--autopilot", help="Set up the pack for `underdog autopilot` with "
+                                   "tiny settings and run it (about 20 minutes on 2 cores)."),
 ) -> None:
     """Run the whole loop offline on a fictional county: ingest its handbook, train on its Q&A, judge vs the base."""
     from transformers.utils import logging as hf_logging
@@ -26,6 +28,9 @@ def demo(
     from underdog.pipeline import run_demo
 
     hf_logging.disable_progress_bar()  # one "Loading weights" bar per model load is noise here
+    if autopilot:
+        _autopilot(directory)
+        return
     console.print(f"[bold]underdog demo[/] in {escape(str(directory))} ({'quick' if quick else 'full'} size), offline "
                   "on the embedded smollm2-135m: can it learn facts about a county that does not exist?")
     outcome = run_demo(directory, quick=quick, reporter=RichReporter(console))
@@ -47,3 +52,19 @@ def _recall(recall: Recall | None) -> str:
     low, high = recall.ci
     return (f"fact recall {100 * recall.fact_recall:.0f}% (95% CI {100 * low:.0f}-{100 * high:.0f}%, "
             f"{recall.stated} of {recall.facts} facts), refused {recall.refused} of {recall.probes} refusal probes")
+
+
+def _autopilot(directory: Path) -> None:
+    from underdog.autopilot import Budgets, run_autopilot
+    from underdog.autopilot.bundle import summary_lines
+    from underdog.pipeline import setup_autopilot_demo
+
+    console.print(f"[bold]underdog demo --autopilot[/] in {escape(str(directory))}: the autopilot on the fictional "
+                  "county, offline on the embedded smollm2-135m (resume with `underdog -C DIR autopilot`)")
+    project = setup_autopilot_demo(directory, RichReporter(console))
+    with project.lock("underdog demo --autopilot"):
+        outcome = run_autopilot(project, Budgets())
+    for line in summary_lines(outcome):
+        console.print(escape(line), highlight=False, soft_wrap=True)
+    console.print(f"[bold green]done in {outcome.seconds / 60:.1f} min.[/] Decision log: `underdog -C "
+                  f"{escape(str(directory))} autopilot --log`; bundle: {escape(str(outcome.paths['bundle']))}")
