@@ -191,3 +191,20 @@ def test_budget_held_test_judged_once_and_kill_9_repeats_no_paid_call(tmp_path: 
     assert "test:" in log.stdout and "pick:" in log.stdout and "sweep:" in log.stdout and "shrunk to fit" in log.stdout
     assert log.stdout.count("test:") == 1
     assert "sk-test-autopilot" not in done.stdout + done.stderr + (root / "autopilot" / "journal.jsonl").read_text()
+
+
+@pytest.mark.parametrize(("setting", "message"), [
+    ({"space": {"learnig_rate": [1e-3]}}, "autopilot.space.learnig_rate: not a train setting"),
+    ({"space": {"learning_rate": "high"}}, "autopilot.space.learning_rate: expected a list of choices"),
+    ({"variants": {"v": ["refusal"]}}, "autopilot.variants.v: unknown slice 'refusal'"),
+    ({"documents": ["missing.pdf"]}, "autopilot.documents: missing.pdf: not found"),
+    ({"datasets": ["nope"]}, "autopilot.datasets: no dataset named 'nope'"),
+    ({"evalset": "nope"}, "autopilot.evalset: no eval set named 'nope'"),
+])
+def test_a_bad_setting_is_one_line_naming_its_key(tmp_path: Path, tiny_llama_dir: Path, cli, setting: dict,
+                                                  message: str) -> None:
+    root = write_project(tmp_path / "p", "http://127.0.0.1:9", tiny_llama_dir, **setting)
+    result = cli("-C", root, "autopilot", "--plan")
+    assert result.exit_code == 2, result.output  # a configuration error
+    assert message in result.output and "Traceback" not in result.output
+    assert len(result.output.strip().splitlines()) == 1

@@ -43,7 +43,8 @@ def search_space(space: dict[str, Any], variants: list[str]) -> dict[str, Any]:
     """Optuna distributions of `autopilot.space` plus the data `variant`."""
     import optuna
 
-    return {**distributions(space), "variant": optuna.distributions.CategoricalDistribution(variants)}
+    return {**distributions(space, "autopilot.space"),
+            "variant": optuna.distributions.CategoricalDistribution(variants)}
 
 
 def sample_trials(dists: dict[str, Any], n: int, seed: int) -> list[dict[str, Any]]:
@@ -101,7 +102,7 @@ class Halving:
                                         why=f"judged at the last rung ({r.epochs} epochs)",
                                         numbers={"score": r.score, "params": json.dumps(r.params)})
                 break
-            alive = [r.trial for r in judged if self._promoted(handles[r.trial], r, len(judged))]
+            alive = [r.trial for i, r in enumerate(judged) if self._promoted(handles[r.trial], r, i + 1)]
             if not alive:
                 break
         return results
@@ -149,8 +150,8 @@ class Halving:
         numbers = result.numbers or {}
         verb = f"continues to rung {result.rung + 1}" if promoted else f"dropped at rung {result.rung}"
         self.journal.decide("sweep", f"{result.run_id} {verb}: {numbers.get('summary', result.score)}",
-                            why=f"{'in' if promoted else 'not in'} the best 1/{self.eta} of the runs compared at "
-                                f"rung {result.rung} so far (ASHA; {compared} judged at this rung)",
+                            why=f"{'in' if promoted else 'not in'} the best 1/{self.eta} of the {compared} runs "
+                                f"judged at rung {result.rung} so far (asynchronous successive halving)",
                             numbers={"score": result.score, **numbers, "params": json.dumps(result.params)})
         return promoted
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from underdog.config import AutopilotConfig, ModelSpec
-from underdog.errors import UnderdogError
+from underdog.errors import ConfigError, UnderdogError
 from underdog.evaluate.judges import is_grounded
 from underdog.project import Project
 
@@ -108,6 +108,22 @@ class Plan:
                                                                             self.settings.rungs, strict=True))
 
 
+def check_settings(project: Project) -> None:
+    """UnderdogError naming the `autopilot.` key of a setting that would fail later: a search dimension or fixed
+    override that is no train setting, a malformed range (documents, datasets and slices are checked where they
+    are estimated)."""
+    from underdog.autopilot.halving import search_space
+    from underdog.config import TrainConfig
+
+    cfg = project.config.autopilot
+    for section, keys in (("space", cfg.space), ("fixed", cfg.fixed)):
+        for key in keys:
+            if key not in TrainConfig.model_fields or key == "sagemaker":
+                raise ConfigError(f"autopilot.{section}.{key}: not a train setting (see `train:` in "
+                                    "docs/training.md)")
+    search_space(cfg.space, list(cfg.variants))
+
+
 def rung_epochs(cfg: AutopilotConfig) -> tuple[int, ...]:
     """min_epochs, x reduction_factor each rung, up to max_epochs (the last rung)."""
     epochs, out = cfg.min_epochs, []
@@ -163,7 +179,7 @@ def estimate_stages(project: Project, s: Settings, jury: list[str], n_dev: int, 
     stages[2].done = not s.topics or f"{PREFIX}-generated" in datasets
     stages[3].done = not cfg.documents or f"{PREFIX}-docs" in datasets
     for name, slices in s.variants.items():
-        calls = sum(slice_calls(project, kind, pool) for kind in slices)
+        calls = sum(slice_calls(project, slice_kind(name, spec, datasets), pool) for spec in slices)
         est = price.stage("augment", f"augment {name}: {', '.join(slices) or 'nothing'}", "teacher", calls, 300)
         est.done = not slices or f"{PREFIX}-{name}" in datasets
         stages.append(est)
@@ -200,10 +216,22 @@ def _evalset(project: Project, price: Pricer, s: Settings, evalsets: set[str], q
     return est
 
 
+def slice_kind(variant: str, spec: str, datasets: set[str]) -> str:
+    """The kind of an augment slice (refusals, translation, ...); UnderdogError naming the key for an unknown one."""
+    from underdog.data.augmentation import slice_label
+
+    try:
+        return slice_label(spec, sorted(datasets))[0]
+    except UnderdogError as exc:
+        raise ConfigError(f"autopilot.variants.{variant}: {exc}") from None
+
+
 def slice_calls(project: Project, kind: str, pool: int) -> int:
-    """Teacher calls an augmentation slice makes, roughly (two per example made)."""
+    """Teacher calls an augmentation slice makes, roughly (two per example made; none to mix a dataset in)."""
     aug = project.config.data.augment
     shares = {"locality": aug.locality_share, "summary": aug.summary_share}
+    if kind == "dataset":
+        return 0
     if kind == "refusals":
         return 2 * aug.refusals
     return 2 * math.ceil(shares.get(kind, aug.translation_share) * max(pool, 1))
@@ -223,7 +251,7 @@ def count_chunks(project: Project) -> int:
 def resolve_path(project: Project, name: str) -> Path:
     path = Path(name) if Path(name).is_absolute() else project.root / name
     if not path.exists():
-        raise UnderdogError(f"autopilot.documents: {name}: not found")
+        raise ConfigError(f"autopilot.documents: {name}: not found")
     return path
 
 
@@ -231,7 +259,7 @@ def trusted_count(project: Project, name: str) -> int:
     from underdog.data import list_datasets, load_manifest
 
     if name not in list_datasets(project.root):
-        raise UnderdogError(f"autopilot.datasets: no dataset named {name!r} (see `underdog datasets`)")
+        raise ConfigError(f"autopilot.datasets: no dataset named {name!r} (see `underdog datasets`)")
     return load_manifest(project.root, name).count
 
 
@@ -276,6 +304,7 @@ def make_plan(project: Project, budgets: Budgets, *, jury: list[str], n_dev: int
               spent: float = 0.0) -> Plan:
     """The plan at the configured sizes, shrunk step by step until it fits every budget (each cut recorded);
     UnderdogError when even the smallest plan does not fit. `spent`: dollars already spent of `budgets.usd`."""
+    check_settings(project)
     s = settings_of(project)
     speed, source = training_speed(project)
     usd = budgets.usd if budgets.usd is not None else project.config.budget_usd

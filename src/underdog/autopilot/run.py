@@ -27,7 +27,7 @@ from typing import Any
 from underdog.autopilot.halving import Halving, RungResult, best, sample_trials, search_space
 from underdog.autopilot.journal import Journal
 from underdog.autopilot.plan import PREFIX, Budgets, Plan, StageEstimate, make_plan, train_hours_left
-from underdog.errors import BudgetExceeded, UnderdogError
+from underdog.errors import BudgetExceeded, ConfigError, UnderdogError
 from underdog.evaluate.evalset import Question
 from underdog.progress import Reporter
 from underdog.project import Project
@@ -82,7 +82,7 @@ def pool_questions(project: Project) -> list[Question] | None:
     name = project.config.autopilot.evalset or POOL
     if name not in list_evalsets(project):
         if project.config.autopilot.evalset:
-            raise UnderdogError(f"autopilot.evalset: no eval set named {name!r} (see `underdog evalset list`)")
+            raise ConfigError(f"autopilot.evalset: no eval set named {name!r} (see `underdog evalset list`)")
         return None
     return load_evalset(project, name)
 
@@ -269,6 +269,11 @@ class Autopilot:
                 self.journal.decide("data", f"variant {variant}: {len(examples)} examples",
                                     why=f"{len(new)} made and curated (slices: {', '.join(slices) or 'none'}) + "
                                         f"{len(trusted)} of yours")
+            same = next((v for v, n in out.items() if data.load_manifest(root, n).sha256
+                         == data.load_manifest(root, name).sha256), None)
+            if same:
+                self.journal.decide("data", f"variant {variant} not searched", why=f"the same examples as {same}")
+                continue
             out[variant] = name
         if not out:
             raise UnderdogError("no data variant has examples to train on; see `underdog autopilot --log`")

@@ -29,8 +29,8 @@ class SearchSpace(BaseModel):
     space: dict[str, Any] = {}  # name: [choices] | {low, high, log?}
 
 
-def distributions(space: dict[str, Any]) -> dict[str, Any]:
-    """`[choices]` -> categorical; `{low, high, log?}` -> int or float range."""
+def distributions(space: dict[str, Any], key: str = "search.space") -> dict[str, Any]:
+    """`[choices]` -> categorical; `{low, high, log?}` -> int or float range (ConfigError naming `key.<name>`)."""
     from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
     out: dict[str, Any] = {}
@@ -42,7 +42,7 @@ def distributions(space: dict[str, Any]) -> dict[str, Any]:
             is_int = isinstance(low, int) and isinstance(high, int)
             out[name] = (IntDistribution if is_int else FloatDistribution)(low, high, log=log)
         else:
-            raise ConfigError(f"search.space.{name}: expected a list of choices or {{low, high, log?}}")
+            raise ConfigError(f"{key}.{name}: expected a list of choices or {{low, high, log?}}")
     return out
 
 
