@@ -31,6 +31,7 @@ from underdog.data.dataset import list_datasets, load_dataset, load_manifest
 from underdog.errors import ConfigError, UnderdogError
 from underdog.progress import Reporter, Task
 from underdog.project import Project
+from underdog.train import store as tables
 from underdog.train.data import CountingCollator, build_splits, make_collator
 from underdog.train.devices import (
     attention,
@@ -409,10 +410,9 @@ def StoreCallback(project: Project, manifest: RunManifest, cfg: TrainConfig) -> 
                 return
             for split, key in (("train", "loss"), ("eval", "eval_loss")):
                 if key in logs:
-                    project.store.execute(
-                        "INSERT INTO train_metrics (run_id, step, epoch, split, loss, learning_rate) "
-                        "VALUES (?, ?, ?, ?, ?, ?)",
-                        (manifest.id, state.global_step, state.epoch, split, logs[key], logs.get("learning_rate")))
+                    tables.put_metric(project.store, {
+                        "run_id": manifest.id, "step": state.global_step, "epoch": state.epoch, "split": split,
+                        "loss": logs[key], "learning_rate": logs.get("learning_rate")})
 
         def on_evaluate(self, args, state, control, metrics=None, **kwargs):  # type: ignore[no-untyped-def]
             if not cfg.early_stopping:

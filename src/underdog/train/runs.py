@@ -21,6 +21,7 @@ from typing import Any
 
 from underdog.errors import UnderdogError
 from underdog.store import Store
+from underdog.train import store as tables
 
 MANIFEST = "manifest.json"
 
@@ -98,22 +99,16 @@ def list_runs(root: Path) -> list[RunManifest]:
 
 
 def record_run(store: Store, m: RunManifest) -> None:
-    """Mirror a manifest into `train_runs` and its history into `train_metrics`."""
-    with store.transaction() as db:
-        db.execute(
-            """INSERT OR REPLACE INTO train_runs (id, status, dataset, base_model, hyperparameters, train_loss,
-                   eval_loss, overfit_flag, overfit_reason, overfit_epoch, error, sweep, created, updated)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-            (m.id, m.status, m.dataset, m.base_model, json.dumps(m.hyperparameters), m.metrics.get("train_loss"),
-             m.metrics.get("eval_loss"), int(bool(m.overfit.get("flag"))), m.overfit.get("reason"),
-             m.overfit.get("epoch"), m.error, m.sweep, m.created, m.updated),
-        )
-        db.execute("DELETE FROM train_metrics WHERE run_id = ?", (m.id,))
-        db.executemany(
-            "INSERT INTO train_metrics (run_id, step, epoch, split, loss, learning_rate) VALUES (?, ?, ?, ?, ?, ?)",
-            [(m.id, h["step"], h.get("epoch"), "eval" if "eval_loss" in h else "train",
-              h.get("eval_loss", h.get("loss")), h.get("learning_rate")) for h in m.history],
-        )
+    """Mirror a manifest into `train_runs` and its history into `train_metrics` (train/store.py)."""
+    run = {"id": m.id, "status": m.status, "dataset": m.dataset, "base_model": m.base_model,
+           "hyperparameters": json.dumps(m.hyperparameters), "train_loss": m.metrics.get("train_loss"),
+           "eval_loss": m.metrics.get("eval_loss"), "overfit_flag": int(bool(m.overfit.get("flag"))),
+           "overfit_reason": m.overfit.get("reason"), "overfit_epoch": m.overfit.get("epoch"), "error": m.error,
+           "sweep": m.sweep, "created": m.created, "updated": m.updated}
+    metrics = [{"run_id": m.id, "step": h["step"], "epoch": h.get("epoch"),
+                "split": "eval" if "eval_loss" in h else "train", "loss": h.get("eval_loss", h.get("loss")),
+                "learning_rate": h.get("learning_rate")} for h in m.history]
+    tables.put_run(store, run, metrics)
 
 
 def plot_losses(history: list[dict[str, Any]], path: Path, title: str = "", overfit_epoch: float | None = None) -> None:
