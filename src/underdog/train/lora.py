@@ -29,6 +29,7 @@ from pydantic import ValidationError
 from underdog.config import TrainConfig, apply_overrides, describe_validation_error
 from underdog.data.dataset import list_datasets, load_dataset, load_manifest
 from underdog.errors import ConfigError, UnderdogError
+from underdog.layout import ADAPTER_DIR
 from underdog.progress import Reporter, Task
 from underdog.project import Project
 from underdog.train import store as tables
@@ -43,7 +44,7 @@ from underdog.train.devices import (
 )
 from underdog.train.diagnose import diagnose
 from underdog.train.memory import check_fits, configured_limit_gib, device_memory_gb, estimate, model_shape
-from underdog.train.runs import RunManifest, load_run, plot_losses, run_dir, save_manifest
+from underdog.train.runs import RunManifest, has_run, load_run, plot_losses, save_manifest
 
 # peft still calls this transformers property; the notice says nothing a user can act on.
 warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
@@ -117,7 +118,7 @@ def train(project: Project, dataset: str | None = None, overrides: dict[str, Any
 def start_manifest(project: Project, dataset: str | None, overrides: Any, run_id: str | None,
                     sweep: str | None) -> RunManifest:
     """The run's manifest, recorded as running: an unfinished existing run is reopened, else a new one."""
-    if run_id and (run_dir(project.root, run_id) / "manifest.json").exists():
+    if has_run(project.root, run_id):
         manifest = load_run(project.root, run_id)
         if manifest.status != "done":
             manifest.status, manifest.error = "running", None
@@ -196,7 +197,7 @@ def setup(project: Project, manifest: RunManifest, cfg: TrainConfig, callbacks: 
                           max_train_samples=cfg.max_train_samples, max_val_samples=cfg.max_val_samples)
     if not splits.train:
         raise UnderdogError(f"dataset {manifest.dataset!r} has no example with an assistant reply to train on")
-    folder = run_dir(project.root, manifest.id)
+    folder = project.run_dir(manifest.id)
     progress = ProgressCallback(f"training {manifest.id}", project.reporter)
     trainer = make_trainer(model, tokenizer, splits, cfg, device, folder / "checkpoints",
                            [StoreCallback(project, manifest, cfg), progress, *callbacks])
@@ -338,11 +339,11 @@ def _save(project: Project, manifest: RunManifest, cfg: TrainConfig, session: Se
           final_eval: dict[str, float]) -> None:
     """Save the adapter and tokenizer, then the manifest (metrics, history, overfit diagnosis) and loss curve."""
     trainer, tokenizer, splits, folder = session.trainer, session.tokenizer, session.splits, session.folder
-    trainer.save_model(str(folder / "adapter"))  # the adapter only; rank 0 only; gathers FSDP shards
+    trainer.save_model(str(folder / ADAPTER_DIR))  # the adapter only; rank 0 only; gathers FSDP shards
     if not is_main_process():
         return
-    tokenizer.save_pretrained(folder / "adapter")
-    (folder / "adapter" / "training_args.bin").unlink(missing_ok=True)
+    tokenizer.save_pretrained(folder / ADAPTER_DIR)
+    (folder / ADAPTER_DIR / "training_args.bin").unlink(missing_ok=True)
     manifest.history = history_of(trainer.state.log_history, final_eval, trainer.state)
     train_losses = [h["loss"] for h in manifest.history if "loss" in h]
     eval_losses = [h["eval_loss"] for h in manifest.history if "eval_loss" in h]

@@ -20,10 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from underdog.errors import UnderdogError
+from underdog.layout import ADAPTER_DIR, MANIFEST_FILE, Layout
 from underdog.store import Store
 from underdog.train import store as tables
-
-MANIFEST = "manifest.json"
 
 
 @dataclass
@@ -47,14 +46,21 @@ class RunManifest:
 
     @property
     def adapter_dir(self) -> str:
-        return f"runs/{self.id}/adapter"
+        """The adapter's folder, relative to the project folder."""
+        return str(Layout("").run_dir(self.id) / ADAPTER_DIR)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
 
 def run_dir(root: Path, run_id: str) -> Path:
-    return root / "runs" / run_id
+    """The folder of run `run_id` in the project folder `root` (`Layout.run_dir`; a project has `project.run_dir`)."""
+    return Layout(root).run_dir(run_id)
+
+
+def has_run(root: Path, run_id: str | None) -> bool:
+    """Whether run `run_id` has a manifest (was started) in the project folder `root`."""
+    return bool(run_id) and (run_dir(root, run_id) / MANIFEST_FILE).exists()
 
 
 def save_manifest(root: Path, manifest: RunManifest, store: Store | None = None) -> None:
@@ -63,21 +69,21 @@ def save_manifest(root: Path, manifest: RunManifest, store: Store | None = None)
     folder = run_dir(root, manifest.id)
     folder.mkdir(parents=True, exist_ok=True)
     text = json.dumps(manifest.to_json(), indent=2)
-    tmp = folder / f".{MANIFEST}.tmp"
+    tmp = folder / f".{MANIFEST_FILE}.tmp"
     tmp.write_text(text)
-    tmp.replace(folder / MANIFEST)
-    if (folder / "adapter").is_dir():
-        (folder / "adapter" / "underdog_run.json").write_text(text)
+    tmp.replace(folder / MANIFEST_FILE)
+    if (folder / ADAPTER_DIR).is_dir():
+        (folder / ADAPTER_DIR / "underdog_run.json").write_text(text)
     if store is not None:
         record_run(store, manifest)
 
 
 def load_run(root: Path, run_id: str) -> RunManifest:
     """The manifest of run `run_id` (UnderdogError naming the known runs when there is none)."""
-    path = run_dir(root, run_id) / MANIFEST
+    path = run_dir(root, run_id) / MANIFEST_FILE
     if not path.exists():
         known = ", ".join(m.id for m in list_runs(root)[-5:]) or "none yet"
-        raise UnderdogError(f"no run named {run_id!r} in {root / 'runs'} (latest: {known})")
+        raise UnderdogError(f"no run named {run_id!r} in {Layout(root).runs_dir} (latest: {known})")
     try:
         return RunManifest(**json.loads(path.read_text()))
     except (json.JSONDecodeError, TypeError) as exc:
@@ -86,11 +92,11 @@ def load_run(root: Path, run_id: str) -> RunManifest:
 
 def list_runs(root: Path) -> list[RunManifest]:
     """Every run of the project, oldest first."""
-    folder = root / "runs"
+    folder = Layout(root).runs_dir
     if not folder.exists():
         return []
     runs = []
-    for path in folder.glob(f"*/{MANIFEST}"):
+    for path in folder.glob(f"*/{MANIFEST_FILE}"):
         try:
             runs.append(RunManifest(**json.loads(path.read_text())))
         except (json.JSONDecodeError, TypeError):
