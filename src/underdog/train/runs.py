@@ -53,20 +53,27 @@ class RunManifest:
         return asdict(self)
 
 
-def run_dir(root: Path, run_id: str) -> Path:
-    """The folder of run `run_id` in the project folder `root` (`Layout.run_dir`; a project has `project.run_dir`)."""
-    return Layout(root).run_dir(run_id)
+Where = Layout | Path | str  # a project (a Layout) or its folder
 
 
-def has_run(root: Path, run_id: str | None) -> bool:
-    """Whether run `run_id` has a manifest (was started) in the project folder `root`."""
-    return bool(run_id) and (run_dir(root, run_id) / MANIFEST_FILE).exists()
+def layout_of(where: Where) -> Layout:
+    return where if isinstance(where, Layout) else Layout(where)
 
 
-def save_manifest(root: Path, manifest: RunManifest, store: Store | None = None) -> None:
+def run_dir(where: Where, run_id: str) -> Path:
+    """The folder of run `run_id` (`Layout.run_dir`)."""
+    return layout_of(where).run_dir(run_id)
+
+
+def has_run(where: Where, run_id: str | None) -> bool:
+    """Whether run `run_id` has a manifest (was started)."""
+    return bool(run_id) and (run_dir(where, run_id) / MANIFEST_FILE).exists()
+
+
+def save_manifest(where: Where, manifest: RunManifest, store: Store | None = None) -> None:
     """Write the manifest atomically (and mirror it into the store when given)."""
     manifest.updated = time.time()
-    folder = run_dir(root, manifest.id)
+    folder = run_dir(where, manifest.id)
     folder.mkdir(parents=True, exist_ok=True)
     text = json.dumps(manifest.to_json(), indent=2)
     tmp = folder / f".{MANIFEST_FILE}.tmp"
@@ -78,21 +85,21 @@ def save_manifest(root: Path, manifest: RunManifest, store: Store | None = None)
         record_run(store, manifest)
 
 
-def load_run(root: Path, run_id: str) -> RunManifest:
+def load_run(where: Where, run_id: str) -> RunManifest:
     """The manifest of run `run_id` (UnderdogError naming the known runs when there is none)."""
-    path = run_dir(root, run_id) / MANIFEST_FILE
+    path = run_dir(where, run_id) / MANIFEST_FILE
     if not path.exists():
-        known = ", ".join(m.id for m in list_runs(root)[-5:]) or "none yet"
-        raise UnderdogError(f"no run named {run_id!r} in {Layout(root).runs_dir} (latest: {known})")
+        known = ", ".join(m.id for m in list_runs(where)[-5:]) or "none yet"
+        raise UnderdogError(f"no run named {run_id!r} in {layout_of(where).runs_dir} (latest: {known})")
     try:
         return RunManifest(**json.loads(path.read_text()))
     except (json.JSONDecodeError, TypeError) as exc:
         raise UnderdogError(f"{path}: not a valid run manifest ({exc})") from None
 
 
-def list_runs(root: Path) -> list[RunManifest]:
+def list_runs(where: Where) -> list[RunManifest]:
     """Every run of the project, oldest first."""
-    folder = Layout(root).runs_dir
+    folder = layout_of(where).runs_dir
     if not folder.exists():
         return []
     runs = []
