@@ -57,6 +57,7 @@ Where = Layout | Path | str  # a project (a Layout) or its folder
 
 
 def layout_of(where: Where) -> Layout:
+    """The Layout of a project, or of a bare project folder."""
     return where if isinstance(where, Layout) else Layout(where)
 
 
