@@ -29,7 +29,7 @@ from pydantic import ValidationError
 from underdog.config import TrainConfig, apply_overrides, describe_validation_error
 from underdog.data.dataset import list_datasets, load_dataset, load_manifest
 from underdog.errors import ConfigError, UnderdogError
-from underdog.layout import ADAPTER_DIR
+from underdog.layout import ADAPTER_DIR, CHECKPOINTS_DIR, LOSS_PLOT_FILE
 from underdog.progress import Reporter, Task
 from underdog.project import Project
 from underdog.train import store as tables
@@ -199,7 +199,7 @@ def setup(project: Project, manifest: RunManifest, cfg: TrainConfig, callbacks: 
         raise UnderdogError(f"dataset {manifest.dataset!r} has no example with an assistant reply to train on")
     folder = project.run_dir(manifest.id)
     progress = ProgressCallback(f"training {manifest.id}", project.reporter)
-    trainer = make_trainer(model, tokenizer, splits, cfg, device, folder / "checkpoints",
+    trainer = make_trainer(model, tokenizer, splits, cfg, device, folder / CHECKPOINTS_DIR,
                            [StoreCallback(project, manifest, cfg), progress, *callbacks])
     return Session(trainer, tokenizer, splits, folder)
 
@@ -207,7 +207,7 @@ def setup(project: Project, manifest: RunManifest, cfg: TrainConfig, callbacks: 
 def fit(session: Session) -> tuple[Any, dict[str, float]]:
     """Train from the last checkpoint (if any), then evaluate once more unless the last step just did."""
     trainer = session.trainer
-    result = trainer.train(resume_from_checkpoint=_last_checkpoint(session.folder / "checkpoints"))
+    result = trainer.train(resume_from_checkpoint=_last_checkpoint(session.folder / CHECKPOINTS_DIR))
     final_eval = trainer.evaluate() if session.splits.eval and not _evaluated_last(trainer) else {}
     return result, final_eval
 
@@ -215,7 +215,7 @@ def fit(session: Session) -> tuple[Any, dict[str, float]]:
 def cleanup(session: Session) -> None:
     """Drop the checkpoints of a finished run (rank 0; the adapter is saved). GPU memory is freed by `train`."""
     if is_main_process():
-        shutil.rmtree(session.folder / "checkpoints", ignore_errors=True)
+        shutil.rmtree(session.folder / CHECKPOINTS_DIR, ignore_errors=True)
 
 
 def _check_memory(manifest: RunManifest, cfg: TrainConfig, model_path: str, device: str) -> int:
@@ -365,7 +365,7 @@ def _save(project: Project, manifest: RunManifest, cfg: TrainConfig, session: Se
     }
     manifest.overfit = diagnose_run(manifest.history, cfg).to_json()
     manifest.status, manifest.error = "done", None
-    plot_losses(manifest.history, folder / "loss.png", title=manifest.id, overfit_epoch=manifest.overfit["epoch"])
+    plot_losses(manifest.history, folder / LOSS_PLOT_FILE, title=manifest.id, overfit_epoch=manifest.overfit["epoch"])
     save_manifest(project.root, manifest, project.store)
 
 

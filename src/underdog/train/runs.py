@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from underdog.errors import UnderdogError
-from underdog.layout import ADAPTER_DIR, MANIFEST_FILE, Layout
+from underdog.layout import ADAPTER_DIR, MANIFEST_FILE, RUN_COPY_FILE, Layout
 from underdog.store import Store
 from underdog.train import store as tables
 
@@ -81,7 +81,7 @@ def save_manifest(where: Where, manifest: RunManifest, store: Store | None = Non
     tmp.write_text(text)
     tmp.replace(folder / MANIFEST_FILE)
     if (folder / ADAPTER_DIR).is_dir():
-        (folder / ADAPTER_DIR / "underdog_run.json").write_text(text)
+        (folder / ADAPTER_DIR / RUN_COPY_FILE).write_text(text)
     if store is not None:
         record_run(store, manifest)
 
