@@ -47,6 +47,7 @@ def test_a_database_made_by_the_old_migrations_opens_unchanged(tmp_path: Path) -
     old.executescript(OLD_SCHEMA.read_text())
     old.execute("INSERT INTO answers (candidate_id, evalset, question_id, question, answer, created) "
                 "VALUES ('c', 'e', 'q1', 'Why?', 'Because.', 1.0)")
+    old.execute("INSERT INTO train_runs (id, status) VALUES ('r0', 'done')")
     old.commit()
     before = schema(old)
     old.close()
@@ -54,6 +55,10 @@ def test_a_database_made_by_the_old_migrations_opens_unchanged(tmp_path: Path) -
     assert schema(store.db) == before
     assert [r[0] for r in store.query("SELECT applied FROM _migrations")] == [0] * len(MIGRATIONS)  # none re-run
     assert store.query("SELECT answer FROM answers WHERE question_id = 'q1'")[0][0] == "Because."
+    from underdog.train import store as train
+
+    train.put_run(store, dict.fromkeys(train.RUN_COLUMNS) | {"id": "r1", "status": "done", "overfit_flag": 0}, [])
+    assert [r[0] for r in store.query("SELECT id FROM train_runs ORDER BY id")] == ["r0", "r1"]
 
 
 def stage_stores_imported_opening(path: Path) -> list[str]:
