@@ -43,3 +43,19 @@ def test_the_layout_imports_nothing() -> None:
     probe = "import sys, underdog.layout\nprint(sorted(m for m in sys.modules if m.startswith('underdog.')))"
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True)
     assert done.stdout.strip() == "['underdog.layout']"
+
+
+def test_runs_live_where_the_layout_says(tmp_path: Path, monkeypatch) -> None:
+    """One definition of where a run lives: moving the layout's runs folder moves every run function with it."""
+    from underdog.train.runs import RunManifest, has_run, list_runs, load_run, run_dir, save_manifest
+
+    monkeypatch.setattr(Layout, "runs_dir", property(lambda self: self.root / "training"))
+    init_project("permits", tmp_path)
+    project = Project(tmp_path)
+    (project.run_dir("r1") / "adapter").mkdir(parents=True)
+    save_manifest(project.root, RunManifest("r1", "done", "base", "m", {}), project.store)
+    assert run_dir(project.root, "r1") == project.run_dir("r1") == project.root / "training" / "r1"
+    assert (project.root / "training" / "r1" / MANIFEST_FILE).is_file() and not (project.root / "runs").exists()
+    assert (project.run_dir("r1") / "adapter" / "underdog_run.json").is_file()
+    assert load_run(project.root, "r1").status == "done" and [m.id for m in list_runs(project.root)] == ["r1"]
+    assert has_run(project.root, "r1") and not has_run(project.root, "r2") and not has_run(project.root, None)

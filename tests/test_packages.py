@@ -8,7 +8,7 @@ import types
 
 import pytest
 
-PACKAGES = ["underdog.data", "underdog.evaluate", "underdog.arena", "underdog.tune"]
+PACKAGES = ["underdog.data", "underdog.evaluate", "underdog.arena", "underdog.tune", "underdog.train", "underdog.llm"]
 
 
 @pytest.mark.parametrize("name", PACKAGES)
@@ -22,3 +22,15 @@ def test_every_public_name_resolves_to_what_its_module_defines(name: str) -> Non
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         package.nope  # noqa: B018
 
+
+
+def test_train_run_functions_take_a_project_or_its_folder(tmp_path) -> None:
+    from underdog.project import Project, init_project
+    from underdog.train import RunManifest, list_runs, load_run
+    from underdog.train.runs import save_manifest
+
+    init_project("permits", tmp_path)
+    project = Project(tmp_path)
+    save_manifest(project, RunManifest("r1", "done", "base", "m", {}))
+    assert load_run(project, "r1") == load_run(project.root, "r1")
+    assert [m.id for m in list_runs(project)] == [m.id for m in list_runs(str(project.root))] == ["r1"]

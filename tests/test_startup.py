@@ -32,5 +32,6 @@ def test_generate_module_imports_neither_scipy_nor_numpy():
 
 
 def test_importing_the_stage_packages_imports_no_heavy_library():
-    code = "import underdog.data, underdog.evaluate, underdog.arena, underdog.tune, underdog.layout"
+    code = ("import underdog.data, underdog.evaluate, underdog.arena, underdog.tune, underdog.train, underdog.llm, "
+            "underdog.layout")
     assert imported_after(code) == []

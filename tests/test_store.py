@@ -47,6 +47,7 @@ def test_a_database_made_by_the_old_migrations_opens_unchanged(tmp_path: Path) -
     old.executescript(OLD_SCHEMA.read_text())
     old.execute("INSERT INTO answers (candidate_id, evalset, question_id, question, answer, created) "
                 "VALUES ('c', 'e', 'q1', 'Why?', 'Because.', 1.0)")
+    old.execute("INSERT INTO train_runs (id, status) VALUES ('r0', 'done')")
     old.commit()
     before = schema(old)
     old.close()
@@ -54,6 +55,10 @@ def test_a_database_made_by_the_old_migrations_opens_unchanged(tmp_path: Path) -
     assert schema(store.db) == before
     assert [r[0] for r in store.query("SELECT applied FROM _migrations")] == [0] * len(MIGRATIONS)  # none re-run
     assert store.query("SELECT answer FROM answers WHERE question_id = 'q1'")[0][0] == "Because."
+    from underdog.train import store as train
+
+    train.put_run(store, dict.fromkeys(train.RUN_COLUMNS) | {"id": "r1", "status": "done", "overfit_flag": 0}, [])
+    assert [r[0] for r in store.query("SELECT id FROM train_runs ORDER BY id")] == ["r0", "r1"]
 
 
 def stage_stores_imported_opening(path: Path) -> list[str]:
@@ -69,7 +74,7 @@ def stage_stores_imported_opening(path: Path) -> list[str]:
 def test_a_stage_store_is_imported_only_for_a_migration_not_yet_applied(tmp_path: Path) -> None:
     path = tmp_path / "underdog.db"
     assert stage_stores_imported_opening(path) == ["underdog.arena.store", "underdog.data.store",
-                                                   "underdog.evaluate.store"]
+                                                   "underdog.evaluate.store", "underdog.train.store"]
     assert stage_stores_imported_opening(path) == []
 
 
@@ -123,11 +128,13 @@ def test_stage_writes_name_their_columns_so_a_later_column_breaks_none() -> None
     from underdog.arena import store as arena
     from underdog.data import store as data
     from underdog.evaluate import store as evaluate
+    from underdog.train import store as train
 
     store = Store(":memory:")
     tables = [r[0] for r in store.query("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE '\\_%' "
-                                        "ESCAPE '\\' AND name NOT LIKE 'llm_%' AND name NOT LIKE 'train_%'")]
-    assert {"answers", "judge_results", "judgments", "data_checkpoints", "arena_votes", "arena_items"} <= set(tables)
+                                        "ESCAPE '\\' AND name NOT LIKE 'llm_%'")]
+    assert {"answers", "judge_results", "judgments", "data_checkpoints", "arena_votes", "arena_items", "train_runs",
+            "train_metrics"} <= set(tables)
     for table in tables:
         store.execute(f"ALTER TABLE {table} ADD COLUMN later TEXT")
     data.put_checkpoints(store, "job", {"k": [1, 2]})
@@ -154,3 +161,10 @@ def test_stage_writes_name_their_columns_so_a_later_column_breaks_none() -> None
                             "shown_a": "b", "shown_b": "a", "choice": "B", "winner": "a", "ballot_id": "b1"})
     assert arena.vote_counts(store) == {("q", "a", "b"): 1} and arena.invited_voters(store) == {"v"}
     assert [tuple(r) for r in arena.human_and_llm(store)] == [("a", "a")]
+    run = dict.fromkeys(train.RUN_COLUMNS, None) | {"id": "r1", "status": "done", "overfit_flag": 0}
+    metric = {"run_id": "r1", "step": 1, "epoch": 0.5, "split": "train", "loss": 2.5, "learning_rate": 1e-4}
+    train.put_run(store, run, [metric, metric | {"step": 2, "split": "eval"}])
+    train.put_run(store, run | {"status": "failed"}, [metric])  # a run's metrics are replaced, not added
+    train.put_metric(store, metric | {"step": 3})
+    assert store.query("SELECT status FROM train_runs")[0][0] == "failed"
+    assert [r[0] for r in store.query("SELECT step FROM train_metrics WHERE run_id = 'r1' ORDER BY step")] == [1, 3]

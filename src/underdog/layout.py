@@ -3,7 +3,7 @@
     <root>/  underdog.yaml  underdog.db  topics.yaml
       datasets/<name>/   data.jsonl  manifest.json  curation.json
       evalsets/<name>/   questions.jsonl  manifest.json
-      runs/<run-id>/     manifest.json  adapter/
+      runs/<run-id>/     manifest.json  adapter/  checkpoints/  loss.png  merged/
       reports/
 
 `Project` is a `Layout` (`project.dataset_dir("base")`). Functions that take a bare folder instead of a project
@@ -19,6 +19,10 @@ MANIFEST_FILE = "manifest.json"  # of a dataset version, an eval set and a run; 
 DATA_FILE = "data.jsonl"  # a dataset version's examples
 QUESTIONS_FILE = "questions.jsonl"  # an eval set's questions
 ADAPTER_DIR = "adapter"  # a run's LoRA adapter
+RUN_COPY_FILE = "underdog_run.json"  # a copy of a run's manifest that travels with its adapter / merged weights
+CHECKPOINTS_DIR = "checkpoints"  # a run's trainer checkpoints while it runs
+LOSS_PLOT_FILE = "loss.png"  # a run's train and eval loss curve
+MERGED_DIR = "merged"  # a run's merged full weights (`underdog merge`)
 
 
 class Layout:

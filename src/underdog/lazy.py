@@ -6,6 +6,8 @@
 
 So `import underdog.data` (and `import underdog.cli`) stays light: no stage's heavy libraries load until a name
 that needs them is used.
+
+The CLI's call-time stand-ins for single functions are `underdog.cli.lazy` (docs/design.md says why both).
 """
 
 from __future__ import annotations

@@ -37,15 +37,15 @@ class Step(NamedTuple):
         return getattr(importlib.import_module(module), function)
 
 
-# The schema's history, in the order it is applied (train's tables stay here while train/ is being refactored).
+# The schema's history, in the order it is applied.
 MIGRATIONS: list[Step] = [Step.of(target) for target in (
     "underdog.store:m001_llm_cache",
     "underdog.store:m002_llm_calls",
     "underdog.data.store:m101_data_checkpoints",
     "underdog.evaluate.store:m301_evaluate",
     "underdog.arena.store:m401_arena",
-    "underdog.store:m201_train_runs",
-    "underdog.store:m202_train_metrics",
+    "underdog.train.store:m201_train_runs",
+    "underdog.train.store:m202_train_metrics",
     "underdog.evaluate.store:m302_judge_configs",
     "underdog.arena.store:m402_arena_invites",
 )]
@@ -67,24 +67,6 @@ def m002_llm_calls(db: sqlite3.Connection) -> None:
             latency_s REAL, cost_usd REAL, error TEXT)"""
     )
     db.execute("CREATE INDEX llm_calls_stage ON llm_calls(stage, model)")
-
-
-def m201_train_runs(db: sqlite3.Connection) -> None:
-    db.execute(
-        """CREATE TABLE train_runs (
-            id TEXT PRIMARY KEY, status TEXT NOT NULL, dataset TEXT, base_model TEXT, hyperparameters TEXT,
-            train_loss REAL, eval_loss REAL, overfit_flag INTEGER NOT NULL DEFAULT 0, overfit_reason TEXT,
-            overfit_epoch REAL, error TEXT, sweep TEXT, created REAL, updated REAL)"""
-    )
-
-
-def m202_train_metrics(db: sqlite3.Connection) -> None:
-    db.execute(
-        """CREATE TABLE train_metrics (
-            run_id TEXT NOT NULL, step INTEGER NOT NULL, epoch REAL, split TEXT NOT NULL, loss REAL,
-            learning_rate REAL)"""
-    )
-    db.execute("CREATE INDEX train_metrics_run ON train_metrics(run_id, split, step)")
 
 
 def insert_sql(table: str, columns: Sequence[str], verb: str = "INSERT") -> str:

@@ -3,6 +3,8 @@ import only the stages they run (issue 11: start-up).
 
     curate_dataset = lazy("underdog.data.curation", "curate")   # instead of `from ... import curate as ...`
     curate_dataset(project, "base")                            # imports underdog.data.curation now
+
+A package's own public names are lazy through `underdog.lazy.lazy_exports` (docs/design.md says why both).
 """
 
 from __future__ import annotations

@@ -12,14 +12,13 @@ the `answers` table under that identity, and every model call is cached, so a re
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import asdict, dataclass
 
 from underdog.config import ModelSpec
 from underdog.errors import ModelError
 from underdog.evaluate import store as tables
 from underdog.evaluate.evalset import load_evalset, resolve_evalset
-from underdog.llm.caller import adapter_fingerprint
+from underdog.llm.identity import candidate_id
 from underdog.project import Project
 
 
@@ -32,11 +31,7 @@ class Candidate:
 
     @property
     def id(self) -> str:
-        s = self.spec
-        identity = {"provider": s.provider, "model": s.model, "base_url": s.base_url,
-                    "adapter": adapter_fingerprint(s.adapter), "system_prompt": s.system_prompt,
-                    "params": s.params.model_dump()}
-        return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
+        return candidate_id(self.spec)
 
 
 @dataclass

@@ -40,8 +40,7 @@ from underdog.evaluate.judges import ABSTAIN, GroundedJudge, Item, grounded_judg
 from underdog.evaluate.judges.facts import Recall, recall
 from underdog.layout import MANIFEST_FILE
 from underdog.llm import LLM
-from underdog.llm.caller import adapter_fingerprint
-from underdog.llm.registry import backend_class
+from underdog.llm.identity import judge_identity
 from underdog.project import Project
 
 PROMPT_VERSION = "judge-v1"
@@ -112,17 +111,9 @@ def uses_logprobs(llm: LLM) -> bool:
     return llm.backend.can_score
 
 
-def judge_identity(llm: LLM) -> str:
-    return spec_identity(llm.spec)
-
-
 def spec_identity(s: ModelSpec) -> str:
-    """What makes a model judge's verdicts what they are (its cache identity)."""
-    return json.dumps({"provider": s.provider, "model": s.model, "base_url": s.base_url,
-                       "adapter": adapter_fingerprint(s.adapter), "params": s.params.model_dump(),
-                       "logprobs": "calibrated" if backend_class(s.provider).can_score else False,
-                       "prompt": PROMPT_VERSION},
-                      sort_keys=True)
+    """What makes a model judge's verdicts what they are (its cache identity; llm/identity.py)."""
+    return judge_identity(s, PROMPT_VERSION)
 
 
 def verdict_key(identity: str, rubric: Sequence[str], question: str, first: str, second: str,
@@ -147,7 +138,7 @@ def parse_verdict(text: str) -> str | None:
 def ask_judge(project: Project, llm: LLM, rubric: Sequence[str], pairs: Sequence[Pair], retries: int = 2,
               progress: str | None = None) -> list[Verdict]:
     """Verdicts for (question, first answer, second answer[, reference answer]) pairs, cached ones first."""
-    identity = judge_identity(llm)
+    identity = spec_identity(llm.spec)
     keys = [verdict_key(identity, rubric, *pair) for pair in pairs]
     cached = _cached(project, keys)
     verdicts: list[Verdict | None] = [cached.get(key) for key in keys]

@@ -15,18 +15,15 @@ resumes without paying twice.
 from __future__ import annotations
 
 import asyncio
-import functools
-import hashlib
-import json
 import random
 import time
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from underdog.config import ModelSpec
 from underdog.errors import BudgetExceeded, ModelError, UnderdogError, redact
 from underdog.llm.base import Message, Reply, Request, RetryableError
+from underdog.llm.identity import cache_key, model_identity
 from underdog.llm.runtime import Runtime, default_runtime
 from underdog.progress import SILENT, Reporter
 from underdog.store import Store
@@ -68,7 +65,7 @@ class LLM:
         self.budget_usd = budget_usd
         self.stage_budget_usd = stage_budget_usd
         self.name = f"{spec.provider}:{spec.model}" + (f"+{spec.adapter}" if spec.adapter else "")
-        self._adapter_hash = adapter_fingerprint(spec.adapter)
+        self._identity = model_identity(spec)  # adapter weights hashed once per LLM
         self._semaphore: asyncio.Semaphore | None = None
         self._limiter = RateLimiter(spec.requests_per_minute)
         self._reserved_usd = 0.0  # estimated cost of calls in flight, counted against budgets
@@ -146,11 +143,8 @@ class LLM:
         return messages
 
     def cache_key(self, request: Request) -> str:
-        identity = {
-            "provider": self.spec.provider, "model": self.spec.model, "base_url": self.spec.base_url,
-            "adapter": self._adapter_hash, **request.key_fields(),
-        }
-        return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
+        """The reply cache's key of `request` to this model (llm/identity.py)."""
+        return cache_key(self._identity, request)
 
     async def _call(self, request: Request) -> Reply:
         key = self.cache_key(request)
@@ -266,25 +260,3 @@ def _settle(future: asyncio.Future[Reply], exc: BaseException) -> None:
         return
     future.set_exception(exc)
     future.exception()
-
-
-def adapter_fingerprint(adapter: str | None) -> str | None:
-    """Adapter path plus a hash of its weights, so retraining into the same folder invalidates the cache.
-    The hash is computed once per weights file version (path, size, mtime), not once per `LLM`."""
-    if not adapter:
-        return None
-    for name in ("adapter_model.safetensors", "adapter_model.bin"):
-        weights = Path(adapter) / name
-        if weights.exists():
-            stat = weights.stat()
-            return _hash_weights(adapter, str(weights), stat.st_size, stat.st_mtime_ns)
-    return hashlib.sha256(adapter.encode()).hexdigest()
-
-
-@functools.lru_cache(maxsize=64)
-def _hash_weights(adapter: str, weights: str, size: int, mtime_ns: int) -> str:
-    digest = hashlib.sha256(adapter.encode())
-    digest.update(Path(weights).read_bytes())
-    return digest.hexdigest()
-
-

@@ -1,49 +1,24 @@
 """Training: LoRA SFT runs, overfitting diagnosis, merging, sweeps and their executors.
 
-    from underdog.train import train, list_runs, load_run, run_sweep
-    manifest = train(project, "v1", ["epoch=3", "lora_r=16"])
+The public API (every function takes a `Project` first; the run functions also take its folder):
+
+    from underdog.train import train, list_runs, load_run, run_sweep, merge_run
+    manifest = train(project, "v1", ["epoch=3", "lora_r=16"])   # -> RunManifest; run_id= resumes one
+    list_runs(project), load_run(project, manifest.id)           # -> [RunManifest], RunManifest
+    run_sweep(project, "sweep.yaml")                             # -> [RunManifest], resumable
+    merge_run(project, manifest.id)                              # -> Path of the merged weights
+
+`train` lives in `lora.py` (`from underdog.train.lora import train` is the explicit form). The tables are in
+`store.py`. Names are imported lazily (`underdog.lazy`): importing the package loads no model library.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from underdog.lazy import lazy_exports
 
-if TYPE_CHECKING:
-    from underdog.project import Project
-    from underdog.train.runs import RunManifest
-
-
-def train(project: Project, dataset: str | None = None, overrides: dict[str, Any] | list[str] | None = None,
-          **kwargs: Any) -> RunManifest:
-    """Train one LoRA run (see `underdog.train.lora.train`)."""
-    from underdog.train.lora import train as _train
-
-    return _train(project, dataset, overrides, **kwargs)
-
-
-def list_runs(project: Project) -> list[RunManifest]:
-    """Every run of the project, oldest first."""
-    from underdog.train.runs import list_runs as _list
-
-    return _list(project.root)
-
-
-def load_run(project: Project, run_id: str) -> RunManifest:
-    """The manifest of one run."""
-    from underdog.train.runs import load_run as _load
-
-    return _load(project.root, run_id)
-
-
-def run_sweep(project: Project, sweep_path: str, **kwargs: Any) -> list[RunManifest]:
-    """Run (or resume) the sweep described by a sweep YAML (see `underdog.train.sweep`)."""
-    from underdog.train.sweep import run_sweep as _sweep
-
-    return _sweep(project, sweep_path, **kwargs)
-
-
-def merge_run(project: Project, run_id: str, out: str | None = None, dtype: str = "auto") -> str:
-    """Merged full weights of a run, for serving elsewhere (see `underdog.train.merge`)."""
-    from underdog.train.merge import merge_run as _merge
-
-    return str(_merge(project, run_id, out, dtype))
+_EXPORTS = {
+    "train": "lora", "RunManifest": "runs", "list_runs": "runs", "load_run": "runs", "run_sweep": "sweep",
+    "merge_run": "merge",
+}
+__all__ = sorted(_EXPORTS)
+__getattr__ = lazy_exports(__name__, _EXPORTS)

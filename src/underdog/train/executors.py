@@ -28,7 +28,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from underdog.errors import ConfigError, UnderdogError
 from underdog.project import Project
-from underdog.train.runs import RunManifest, load_run, run_dir
+from underdog.train.runs import RunManifest, has_run, load_run
 
 
 @dataclass(frozen=True)
@@ -97,7 +97,7 @@ def run_in_process(project: Project, plan: RunPlan) -> RunManifest:
     try:
         return train(project, plan.dataset, overrides, run_id=plan.run_id, sweep=plan.sweep)
     except UnderdogError:
-        if plan.run_id and (run_dir(project.root, plan.run_id) / "manifest.json").exists():
+        if has_run(project.root, plan.run_id):
             return load_run(project.root, plan.run_id)
         raise  # nothing started: a configuration error
 
@@ -108,11 +108,11 @@ def record_exit(project: Project, plan: RunPlan, code: int) -> RunManifest | Non
     from underdog.train.lora import fail_run, start_manifest
 
     assert plan.run_id is not None
-    path = run_dir(project.root, plan.run_id) / "manifest.json"
-    if code != 0 and (not path.exists() or load_run(project.root, plan.run_id).status == "running"):
+    started = has_run(project.root, plan.run_id)
+    if code != 0 and (not started or load_run(project.root, plan.run_id).status == "running"):
         manifest = start_manifest(project, plan.dataset, plan.overrides, plan.run_id, plan.sweep)
         fail_run(project, manifest, f"the training process exited with code {code} (killed: out of memory?)")
-    return load_run(project.root, plan.run_id) if path.exists() else None
+    return load_run(project.root, plan.run_id) if has_run(project.root, plan.run_id) else None
 
 
 def devices(max_concurrent: int) -> list[str | None]:
@@ -139,7 +139,7 @@ class LocalExecutor:
             for future in [pool.submit(self._drain, queue, slot or "cpu") for slot in self.slots]:
                 future.result()
         return [load_run(self.project.root, p.run_id) for p in plans
-                if p.run_id and (run_dir(self.project.root, p.run_id) / "manifest.json").exists()]
+                if has_run(self.project.root, p.run_id)]
 
     def status(self, run: RunManifest) -> RunManifest:
         return load_run(self.project.root, run.id)

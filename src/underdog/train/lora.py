@@ -29,8 +29,10 @@ from pydantic import ValidationError
 from underdog.config import TrainConfig, apply_overrides, describe_validation_error
 from underdog.data.dataset import list_datasets, load_dataset, load_manifest
 from underdog.errors import ConfigError, UnderdogError
+from underdog.layout import ADAPTER_DIR, CHECKPOINTS_DIR, LOSS_PLOT_FILE
 from underdog.progress import Reporter, Task
 from underdog.project import Project
+from underdog.train import store as tables
 from underdog.train.data import CountingCollator, build_splits, make_collator
 from underdog.train.devices import (
     attention,
@@ -42,7 +44,7 @@ from underdog.train.devices import (
 )
 from underdog.train.diagnose import diagnose
 from underdog.train.memory import check_fits, configured_limit_gib, device_memory_gb, estimate, model_shape
-from underdog.train.runs import RunManifest, load_run, plot_losses, run_dir, save_manifest
+from underdog.train.runs import RunManifest, has_run, load_run, plot_losses, save_manifest
 
 # peft still calls this transformers property; the notice says nothing a user can act on.
 warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
@@ -116,7 +118,7 @@ def train(project: Project, dataset: str | None = None, overrides: dict[str, Any
 def start_manifest(project: Project, dataset: str | None, overrides: Any, run_id: str | None,
                     sweep: str | None) -> RunManifest:
     """The run's manifest, recorded as running: an unfinished existing run is reopened, else a new one."""
-    if run_id and (run_dir(project.root, run_id) / "manifest.json").exists():
+    if has_run(project.root, run_id):
         manifest = load_run(project.root, run_id)
         if manifest.status != "done":
             manifest.status, manifest.error = "running", None
@@ -195,9 +197,9 @@ def setup(project: Project, manifest: RunManifest, cfg: TrainConfig, callbacks: 
                           max_train_samples=cfg.max_train_samples, max_val_samples=cfg.max_val_samples)
     if not splits.train:
         raise UnderdogError(f"dataset {manifest.dataset!r} has no example with an assistant reply to train on")
-    folder = run_dir(project.root, manifest.id)
+    folder = project.run_dir(manifest.id)
     progress = ProgressCallback(f"training {manifest.id}", project.reporter)
-    trainer = make_trainer(model, tokenizer, splits, cfg, device, folder / "checkpoints",
+    trainer = make_trainer(model, tokenizer, splits, cfg, device, folder / CHECKPOINTS_DIR,
                            [StoreCallback(project, manifest, cfg), progress, *callbacks])
     return Session(trainer, tokenizer, splits, folder)
 
@@ -205,7 +207,7 @@ def setup(project: Project, manifest: RunManifest, cfg: TrainConfig, callbacks: 
 def fit(session: Session) -> tuple[Any, dict[str, float]]:
     """Train from the last checkpoint (if any), then evaluate once more unless the last step just did."""
     trainer = session.trainer
-    result = trainer.train(resume_from_checkpoint=_last_checkpoint(session.folder / "checkpoints"))
+    result = trainer.train(resume_from_checkpoint=_last_checkpoint(session.folder / CHECKPOINTS_DIR))
     final_eval = trainer.evaluate() if session.splits.eval and not _evaluated_last(trainer) else {}
     return result, final_eval
 
@@ -213,7 +215,7 @@ def fit(session: Session) -> tuple[Any, dict[str, float]]:
 def cleanup(session: Session) -> None:
     """Drop the checkpoints of a finished run (rank 0; the adapter is saved). GPU memory is freed by `train`."""
     if is_main_process():
-        shutil.rmtree(session.folder / "checkpoints", ignore_errors=True)
+        shutil.rmtree(session.folder / CHECKPOINTS_DIR, ignore_errors=True)
 
 
 def _check_memory(manifest: RunManifest, cfg: TrainConfig, model_path: str, device: str) -> int:
@@ -337,11 +339,11 @@ def _save(project: Project, manifest: RunManifest, cfg: TrainConfig, session: Se
           final_eval: dict[str, float]) -> None:
     """Save the adapter and tokenizer, then the manifest (metrics, history, overfit diagnosis) and loss curve."""
     trainer, tokenizer, splits, folder = session.trainer, session.tokenizer, session.splits, session.folder
-    trainer.save_model(str(folder / "adapter"))  # the adapter only; rank 0 only; gathers FSDP shards
+    trainer.save_model(str(folder / ADAPTER_DIR))  # the adapter only; rank 0 only; gathers FSDP shards
     if not is_main_process():
         return
-    tokenizer.save_pretrained(folder / "adapter")
-    (folder / "adapter" / "training_args.bin").unlink(missing_ok=True)
+    tokenizer.save_pretrained(folder / ADAPTER_DIR)
+    (folder / ADAPTER_DIR / "training_args.bin").unlink(missing_ok=True)
     manifest.history = history_of(trainer.state.log_history, final_eval, trainer.state)
     train_losses = [h["loss"] for h in manifest.history if "loss" in h]
     eval_losses = [h["eval_loss"] for h in manifest.history if "eval_loss" in h]
@@ -363,7 +365,7 @@ def _save(project: Project, manifest: RunManifest, cfg: TrainConfig, session: Se
     }
     manifest.overfit = diagnose_run(manifest.history, cfg).to_json()
     manifest.status, manifest.error = "done", None
-    plot_losses(manifest.history, folder / "loss.png", title=manifest.id, overfit_epoch=manifest.overfit["epoch"])
+    plot_losses(manifest.history, folder / LOSS_PLOT_FILE, title=manifest.id, overfit_epoch=manifest.overfit["epoch"])
     save_manifest(project.root, manifest, project.store)
 
 
@@ -409,10 +411,9 @@ def StoreCallback(project: Project, manifest: RunManifest, cfg: TrainConfig) -> 
                 return
             for split, key in (("train", "loss"), ("eval", "eval_loss")):
                 if key in logs:
-                    project.store.execute(
-                        "INSERT INTO train_metrics (run_id, step, epoch, split, loss, learning_rate) "
-                        "VALUES (?, ?, ?, ?, ?, ?)",
-                        (manifest.id, state.global_step, state.epoch, split, logs[key], logs.get("learning_rate")))
+                    tables.put_metric(project.store, {
+                        "run_id": manifest.id, "step": state.global_step, "epoch": state.epoch, "split": split,
+                        "loss": logs[key], "learning_rate": logs.get("learning_rate")})
 
         def on_evaluate(self, args, state, control, metrics=None, **kwargs):  # type: ignore[no-untyped-def]
             if not cfg.early_stopping:

@@ -18,8 +18,9 @@ import shutil
 from pathlib import Path
 
 from underdog.errors import UnderdogError
+from underdog.layout import ADAPTER_DIR, MERGED_DIR, RUN_COPY_FILE
 from underdog.project import Project
-from underdog.train.runs import load_run, run_dir
+from underdog.train.runs import load_run
 
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 
@@ -35,10 +36,10 @@ def merge_run(project: Project, run_id: str, out: str | Path | None = None, dtyp
     if dtype not in DTYPES:
         raise UnderdogError(f"merge dtype {dtype!r}: use one of {', '.join(DTYPES)}")
     manifest = load_run(project.root, run_id)
-    adapter = run_dir(project.root, run_id) / "adapter"
+    adapter = project.run_dir(run_id) / ADAPTER_DIR
     if manifest.status != "done" or not (adapter / "adapter_config.json").exists():
         raise UnderdogError(f"run {run_id} has no finished adapter (status {manifest.status})")
-    target = Path(out) if out else run_dir(project.root, run_id) / "merged"
+    target = Path(out) if out else project.run_dir(run_id) / MERGED_DIR
     base = resolve_model_path(manifest.base_model)
     model = AutoModelForCausalLM.from_pretrained(base, dtype=dtype)
     merged = PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
@@ -46,7 +47,7 @@ def merge_run(project: Project, run_id: str, out: str | Path | None = None, dtyp
     shutil.rmtree(tmp, ignore_errors=True)
     merged.save_pretrained(tmp)
     AutoTokenizer.from_pretrained(str(adapter)).save_pretrained(tmp)
-    (tmp / "underdog_run.json").write_text(json.dumps(manifest.to_json(), indent=2))
+    (tmp / RUN_COPY_FILE).write_text(json.dumps(manifest.to_json(), indent=2))
     shutil.rmtree(target, ignore_errors=True)
     tmp.rename(target)
     return target

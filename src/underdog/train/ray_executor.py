@@ -20,7 +20,7 @@ from typing import Any
 from underdog.errors import UnderdogError
 from underdog.project import Project
 from underdog.train.executors import Resources, RunPlan, run_in_process
-from underdog.train.runs import RunManifest, load_run, run_dir
+from underdog.train.runs import RunManifest, has_run, load_run
 
 
 def _trial(config: dict[str, Any]) -> None:
@@ -43,7 +43,7 @@ class RayExecutor:
     def submit(self, plans: Sequence[RunPlan]) -> list[RunManifest]:
         run_with_ray(self.project, plans, self.max_concurrent, name=_sweep_name(plans))
         return [load_run(self.project.root, p.run_id) for p in plans
-                if p.run_id and (run_dir(self.project.root, p.run_id) / "manifest.json").exists()]
+                if has_run(self.project.root, p.run_id)]
 
     def status(self, run: RunManifest) -> RunManifest:
         return load_run(self.project.root, run.id)

@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from underdog.errors import UnderdogError
+from underdog.layout import ADAPTER_DIR, MANIFEST_FILE, RUN_COPY_FILE, Layout
 from underdog.store import Store
-
-MANIFEST = "manifest.json"
+from underdog.train import store as tables
 
 
 @dataclass
@@ -46,50 +46,65 @@ class RunManifest:
 
     @property
     def adapter_dir(self) -> str:
-        return f"runs/{self.id}/adapter"
+        """The adapter's folder, relative to the project folder."""
+        return str(Layout("").run_dir(self.id) / ADAPTER_DIR)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def run_dir(root: Path, run_id: str) -> Path:
-    return root / "runs" / run_id
+Where = Layout | Path | str  # a project (a Layout) or its folder
 
 
-def save_manifest(root: Path, manifest: RunManifest, store: Store | None = None) -> None:
+def layout_of(where: Where) -> Layout:
+    """The Layout of a project, or of a bare project folder."""
+    return where if isinstance(where, Layout) else Layout(where)
+
+
+def run_dir(where: Where, run_id: str) -> Path:
+    """The folder of run `run_id` (`Layout.run_dir`)."""
+    return layout_of(where).run_dir(run_id)
+
+
+def has_run(where: Where, run_id: str | None) -> bool:
+    """Whether run `run_id` has a manifest (was started)."""
+    return bool(run_id) and (run_dir(where, run_id) / MANIFEST_FILE).exists()
+
+
+def save_manifest(where: Where, manifest: RunManifest, store: Store | None = None) -> None:
     """Write the manifest atomically (and mirror it into the store when given)."""
     manifest.updated = time.time()
-    folder = run_dir(root, manifest.id)
+    folder = run_dir(where, manifest.id)
     folder.mkdir(parents=True, exist_ok=True)
     text = json.dumps(manifest.to_json(), indent=2)
-    tmp = folder / f".{MANIFEST}.tmp"
+    tmp = folder / f".{MANIFEST_FILE}.tmp"
     tmp.write_text(text)
-    tmp.replace(folder / MANIFEST)
-    if (folder / "adapter").is_dir():
-        (folder / "adapter" / "underdog_run.json").write_text(text)
+    tmp.replace(folder / MANIFEST_FILE)
+    if (folder / ADAPTER_DIR).is_dir():
+        (folder / ADAPTER_DIR / RUN_COPY_FILE).write_text(text)
     if store is not None:
         record_run(store, manifest)
 
 
-def load_run(root: Path, run_id: str) -> RunManifest:
+def load_run(where: Where, run_id: str) -> RunManifest:
     """The manifest of run `run_id` (UnderdogError naming the known runs when there is none)."""
-    path = run_dir(root, run_id) / MANIFEST
+    path = run_dir(where, run_id) / MANIFEST_FILE
     if not path.exists():
-        known = ", ".join(m.id for m in list_runs(root)[-5:]) or "none yet"
-        raise UnderdogError(f"no run named {run_id!r} in {root / 'runs'} (latest: {known})")
+        known = ", ".join(m.id for m in list_runs(where)[-5:]) or "none yet"
+        raise UnderdogError(f"no run named {run_id!r} in {layout_of(where).runs_dir} (latest: {known})")
     try:
         return RunManifest(**json.loads(path.read_text()))
     except (json.JSONDecodeError, TypeError) as exc:
         raise UnderdogError(f"{path}: not a valid run manifest ({exc})") from None
 
 
-def list_runs(root: Path) -> list[RunManifest]:
+def list_runs(where: Where) -> list[RunManifest]:
     """Every run of the project, oldest first."""
-    folder = root / "runs"
+    folder = layout_of(where).runs_dir
     if not folder.exists():
         return []
     runs = []
-    for path in folder.glob(f"*/{MANIFEST}"):
+    for path in folder.glob(f"*/{MANIFEST_FILE}"):
         try:
             runs.append(RunManifest(**json.loads(path.read_text())))
         except (json.JSONDecodeError, TypeError):
@@ -98,22 +113,16 @@ def list_runs(root: Path) -> list[RunManifest]:
 
 
 def record_run(store: Store, m: RunManifest) -> None:
-    """Mirror a manifest into `train_runs` and its history into `train_metrics`."""
-    with store.transaction() as db:
-        db.execute(
-            """INSERT OR REPLACE INTO train_runs (id, status, dataset, base_model, hyperparameters, train_loss,
-                   eval_loss, overfit_flag, overfit_reason, overfit_epoch, error, sweep, created, updated)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-            (m.id, m.status, m.dataset, m.base_model, json.dumps(m.hyperparameters), m.metrics.get("train_loss"),
-             m.metrics.get("eval_loss"), int(bool(m.overfit.get("flag"))), m.overfit.get("reason"),
-             m.overfit.get("epoch"), m.error, m.sweep, m.created, m.updated),
-        )
-        db.execute("DELETE FROM train_metrics WHERE run_id = ?", (m.id,))
-        db.executemany(
-            "INSERT INTO train_metrics (run_id, step, epoch, split, loss, learning_rate) VALUES (?, ?, ?, ?, ?, ?)",
-            [(m.id, h["step"], h.get("epoch"), "eval" if "eval_loss" in h else "train",
-              h.get("eval_loss", h.get("loss")), h.get("learning_rate")) for h in m.history],
-        )
+    """Mirror a manifest into `train_runs` and its history into `train_metrics` (train/store.py)."""
+    run = {"id": m.id, "status": m.status, "dataset": m.dataset, "base_model": m.base_model,
+           "hyperparameters": json.dumps(m.hyperparameters), "train_loss": m.metrics.get("train_loss"),
+           "eval_loss": m.metrics.get("eval_loss"), "overfit_flag": int(bool(m.overfit.get("flag"))),
+           "overfit_reason": m.overfit.get("reason"), "overfit_epoch": m.overfit.get("epoch"), "error": m.error,
+           "sweep": m.sweep, "created": m.created, "updated": m.updated}
+    metrics = [{"run_id": m.id, "step": h["step"], "epoch": h.get("epoch"),
+                "split": "eval" if "eval_loss" in h else "train", "loss": h.get("eval_loss", h.get("loss")),
+                "learning_rate": h.get("learning_rate")} for h in m.history]
+    tables.put_run(store, run, metrics)
 
 
 def plot_losses(history: list[dict[str, Any]], path: Path, title: str = "", overfit_epoch: float | None = None) -> None:

@@ -34,9 +34,10 @@ from typing import Any
 
 from underdog.config import SageMakerConfig, TrainConfig
 from underdog.errors import ConfigError, UnderdogError
+from underdog.layout import ADAPTER_DIR
 from underdog.project import Project
 from underdog.train.executors import Resources, RunPlan
-from underdog.train.runs import RunManifest, load_run, run_dir
+from underdog.train.runs import RunManifest, has_run, load_run
 
 RUNNING = ("InProgress", "Stopping")
 
@@ -142,7 +143,7 @@ class SageMakerExecutor:
             try:
                 out.append(submit(self.project, plan.dataset, plan.overrides, run_id=plan.run_id))
             except UnderdogError:
-                if not plan.run_id or not (run_dir(self.project.root, plan.run_id) / "manifest.json").exists():
+                if not has_run(self.project.root, plan.run_id):
                     raise  # nothing submitted: a configuration error
                 out.append(load_run(self.project.root, plan.run_id))  # the reason is in its manifest
         return out
@@ -159,7 +160,7 @@ def job_name_for(run_id: str, attempt: int = 1) -> str:
 
 def _submitted(project: Project, run_id: str | None) -> RunManifest | None:
     """The run's manifest when it was already submitted to SageMaker."""
-    if not run_id or not (run_dir(project.root, run_id) / "manifest.json").exists():
+    if not has_run(project.root, run_id):
         return None
     manifest = load_run(project.root, run_id)
     return manifest if manifest.metrics.get("sagemaker_job") else None
@@ -187,11 +188,11 @@ def poll(project: Project, manifest: RunManifest, *, sagemaker: Any = None, s3: 
         record_manifest(project, manifest)
         return manifest
     artifact = described.get("ModelArtifacts", {}).get("S3ModelArtifacts", "")
-    folder = run_dir(project.root, manifest.id)
-    fetch_artifact(s3 or _client("s3", cfg), artifact, folder / "adapter")
+    folder = project.run_dir(manifest.id)
+    fetch_artifact(s3 or _client("s3", cfg), artifact, folder / ADAPTER_DIR)
     manifest.metrics.update(_final_metrics(described))
     manifest.metrics["sagemaker_artifact"] = artifact
-    manifest.metrics["artifact_kind"] = "adapter" if (folder / "adapter" / "adapter_config.json").exists() \
+    manifest.metrics["artifact_kind"] = "adapter" if (folder / ADAPTER_DIR / "adapter_config.json").exists() \
         else "full model"
     manifest.status, manifest.error = "done", None
     record_manifest(project, manifest)

@@ -1,0 +1,53 @@
+"""The training tables: `train_runs` mirrors each run's manifest, `train_metrics` its losses per logged step.
+
+The manifest (`runs/<id>/manifest.json`) is the record of truth; these tables are for queries (the leaderboard,
+`underdog runs`, sweeps). The migrations kept their names when they moved here from `underdog/store.py`
+(databases record the names), so a database made before opens unchanged.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from underdog.store import insert_sql
+
+if TYPE_CHECKING:
+    from underdog.store import Store
+
+RUN_COLUMNS = ("id", "status", "dataset", "base_model", "hyperparameters", "train_loss", "eval_loss", "overfit_flag",
+               "overfit_reason", "overfit_epoch", "error", "sweep", "created", "updated")
+METRIC_COLUMNS = ("run_id", "step", "epoch", "split", "loss", "learning_rate")
+
+
+def m201_train_runs(db: sqlite3.Connection) -> None:
+    db.execute(
+        """CREATE TABLE train_runs (
+            id TEXT PRIMARY KEY, status TEXT NOT NULL, dataset TEXT, base_model TEXT, hyperparameters TEXT,
+            train_loss REAL, eval_loss REAL, overfit_flag INTEGER NOT NULL DEFAULT 0, overfit_reason TEXT,
+            overfit_epoch REAL, error TEXT, sweep TEXT, created REAL, updated REAL)"""
+    )
+
+
+def m202_train_metrics(db: sqlite3.Connection) -> None:
+    db.execute(
+        """CREATE TABLE train_metrics (
+            run_id TEXT NOT NULL, step INTEGER NOT NULL, epoch REAL, split TEXT NOT NULL, loss REAL,
+            learning_rate REAL)"""
+    )
+    db.execute("CREATE INDEX train_metrics_run ON train_metrics(run_id, split, step)")
+
+
+def put_run(store: Store, run: dict[str, Any], metrics: Sequence[dict[str, Any]]) -> None:
+    """A run (a dict keyed by `RUN_COLUMNS`) and all its metrics (dicts keyed by `METRIC_COLUMNS`), replacing
+    what was stored for that run, in one commit."""
+    with store.transaction() as db:
+        db.execute(insert_sql("train_runs", RUN_COLUMNS, "INSERT OR REPLACE"), run)
+        db.execute("DELETE FROM train_metrics WHERE run_id = :id", {"id": run["id"]})
+        db.executemany(insert_sql("train_metrics", METRIC_COLUMNS), metrics)
+
+
+def put_metric(store: Store, metric: dict[str, Any]) -> None:
+    """One logged loss of a run in progress (a dict keyed by `METRIC_COLUMNS`)."""
+    store.execute(insert_sql("train_metrics", METRIC_COLUMNS), metric)
