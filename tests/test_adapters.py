@@ -3,14 +3,18 @@ answers exactly like a separately loaded base + adapter (PEFT's own loading, com
 
 from __future__ import annotations
 
+import gc
+import weakref
 from pathlib import Path
 
 import pytest
 import torch
 
 from underdog.config import ModelSpec
+from underdog.errors import ConfigError
 from underdog.llm import LLM
-from underdog.llm.local import load_model
+from underdog.llm.local import load_model, loaded_models, use_model
+from underdog.llm.memory import BUDGET_ENV, budget_bytes, estimate_bytes
 
 PROMPTS = ["What does a permit cost?", "hello", "Where is the county office?"]
 
@@ -89,3 +93,53 @@ def test_scoring_uses_the_views_adapter(own_base: Path, adapters: list[Path]) ->
               for a in adapters[:2]]
     base = LLM(ModelSpec(model=str(tiny_llama_dir), device="cpu")).score([messages], ["A", "B"])[0]
     assert scores[0] != scores[1] and base not in scores
+
+
+def _answers(model: Path) -> list[str]:
+    spec = ModelSpec(model=str(model), device="cpu")
+    return [r.text for r in LLM(spec).batch(PROMPTS, temperature=0.0, max_tokens=6)]
+
+
+@pytest.fixture
+def two_bases(tiny_llama_dir: Path, tmp_path: Path) -> tuple[Path, Path]:
+    """Two copies of the tiny Llama: two base models of the same size, loaded by nobody else."""
+    import shutil
+
+    return Path(shutil.copytree(tiny_llama_dir, tmp_path / "first")), Path(shutil.copytree(tiny_llama_dir,
+                                                                                           tmp_path / "second"))
+
+
+def _budget_for_one(monkeypatch: pytest.MonkeyPatch, model: Path) -> None:
+    monkeypatch.setenv(BUDGET_ENV, str(1.5 * estimate_bytes(str(model), torch.float32) / 2**30))
+
+
+def test_a_base_over_the_memory_budget_evicts_the_idle_one_which_reloads_on_use(
+        two_bases: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    first, second = two_bases
+    expected = reference_answers(first, None)
+    _budget_for_one(monkeypatch, first)
+    assert _answers(first) == expected
+    weights = weakref.ref(load_model(str(first), device="cpu").model)
+    _answers(second)
+    assert (str(first), "cpu") not in loaded_models() and (str(second), "cpu") in loaded_models()
+    gc.collect()
+    assert weights() is None  # the evicted weights were given back, not just forgotten
+    assert _answers(first) == expected  # loaded again on its next use, answering as before
+    assert (str(second), "cpu") not in loaded_models()  # which evicted the second in turn
+
+
+def test_a_base_in_use_is_not_evicted(two_bases: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    first, second = two_bases
+    _budget_for_one(monkeypatch, first)
+    with use_model(str(first), device="cpu") as in_use:
+        load_model(str(second), device="cpu")
+        assert {(str(first), "cpu"), (str(second), "cpu")} <= set(loaded_models())
+        assert in_use.model is load_model(str(first), device="cpu").model
+    load_model(str(first), device="cpu")  # idle now: loading it again is a hit, nothing is evicted
+    assert {(str(first), "cpu"), (str(second), "cpu")} <= set(loaded_models())
+
+
+def test_a_bad_memory_budget_is_one_line_naming_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(BUDGET_ENV, "lots")
+    with pytest.raises(ConfigError, match=r"^\$UNDERDOG_MODEL_MEMORY_GB: expected a number of GB, got 'lots'$"):
+        budget_bytes()

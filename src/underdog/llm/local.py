@@ -8,19 +8,22 @@ fp32 on CPU. Concurrent requests are gathered into batches of up to `batch_size`
 from __future__ import annotations
 
 import asyncio
+import gc
 import importlib.util
 import os
 import shutil
 import threading
+from collections import OrderedDict
 from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
-from functools import cache
 from pathlib import Path
 from typing import Any
 
 from underdog.config import EMBEDDED_MODEL, GenerationParams, ModelSpec
 from underdog.errors import ModelError
 from underdog.llm.base import OK, BackendBase, Message, Reply, Request
+from underdog.llm.memory import estimate_bytes, held_bytes, room_for_models
 
 EMBEDDED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
@@ -98,6 +101,7 @@ class Base:
     tokenizer: Any
     device: str
     lock: threading.Lock  # one generation at a time on this model
+    users: int = 0  # blocks inside `use_model`: never evicted while above 0
     views: dict[str, LoadedModel] = field(default_factory=dict)  # adapter path -> its view
 
 
@@ -131,14 +135,17 @@ class LoadedModel:
 
 
 _LOADING = threading.Lock()
+_BASES: OrderedDict[tuple[str, str], Base] = OrderedDict()  # (model, device) -> its base, least recently used first
 
 
 def load_model(model: str, adapter: str | None = None, device: str | None = None) -> LoadedModel:
     """A causal LM and its tokenizer, with a PEFT adapter active when given.
 
     One copy of each base model per device for the whole process: adapters are attached to it by name
-    (`PeftModel.load_adapter`), so judging five runs of one student holds one base model, not five.
-    Thread-safe; `device=None` is the device it resolves to."""
+    (`PeftModel.load_adapter`), so judging five runs of one student holds one base model, not five. Loading a
+    base model that does not fit the memory left (see llm/memory.py) first evicts the least recently used idle
+    ones, which are loaded again on their next use. Thread-safe; `device=None` is the device it resolves to.
+    A view is valid until its base is evicted: hold it inside `use_model` to keep the base loaded."""
     device = pick_device(device)
     with _LOADING:
         base = _load_base(model, device)
@@ -150,17 +157,65 @@ def load_model(model: str, adapter: str | None = None, device: str | None = None
         return base.views[key]
 
 
-@cache
+@contextmanager
+def use_model(model: str, adapter: str | None = None, device: str | None = None) -> Iterator[LoadedModel]:
+    """`load_model`, with its base kept loaded (never evicted) until the block ends."""
+    loaded = load_model(model, adapter, device)
+    with _LOADING:
+        loaded.base.users += 1
+    try:
+        yield loaded
+    finally:
+        with _LOADING:
+            loaded.base.users -= 1
+
+
 def _load_base(model: str, device: str) -> Base:
+    """The loaded base of (model, device), loading it (after evicting what it needs room from) if it is not."""
+    if (model, device) in _BASES:
+        _BASES.move_to_end((model, device))
+        return _BASES[(model, device)]
     from transformers import AutoModelForCausalLM
 
     path = resolve_model_path(model)
     try:
+        _make_room(estimate_bytes(path, inference_dtype(device)), device)
         tokenizer = _tokenizer(path)
         lm = AutoModelForCausalLM.from_pretrained(path, dtype=inference_dtype(device))
     except OSError as exc:
         raise ModelError(f"cannot load model {model!r}: {str(exc).splitlines()[0]}") from None
-    return Base(lm.to(device).eval(), tokenizer, device, threading.Lock())
+    _BASES[(model, device)] = Base(lm.to(device).eval(), tokenizer, device, threading.Lock())
+    return _BASES[(model, device)]
+
+
+def _make_room(needed: int, device: str) -> None:
+    """Evict idle base models on `device`, least recently used first, until `needed` bytes are free (or none is
+    left to evict: the load is tried anyway)."""
+    while True:
+        held = sum(held_bytes(b.model) for (_, d), b in _BASES.items() if d == device)
+        room = room_for_models(device, held)
+        idle = [key for key, b in _BASES.items() if key[1] == device and b.users == 0 and not b.lock.locked()]
+        if room is None or needed <= room or not idle:
+            return
+        _evict(idle[0])
+
+
+def _evict(key: tuple[str, str]) -> None:
+    """Forget a loaded base and its adapters and give its memory back (the device's too)."""
+    base = _BASES.pop(key)
+    base.views.clear()
+    del base
+    gc.collect()
+    if key[1].startswith("cuda"):
+        import torch
+
+        torch.cuda.empty_cache()
+
+
+def loaded_models() -> list[tuple[str, str]]:
+    """The (model, device) of each base model in memory, least recently used first."""
+    with _LOADING:
+        return list(_BASES)
 
 
 def _tokenizer(path: str) -> Any:
@@ -381,6 +436,9 @@ class LocalBackend(BackendBase):
     def loaded(self) -> LoadedModel:
         return load_model(self.spec.model, self.spec.adapter, self.spec.device)
 
+    def _use(self) -> AbstractContextManager[LoadedModel]:
+        return use_model(self.spec.model, self.spec.adapter, self.spec.device)
+
     async def complete(self, request: Request) -> Reply:
         future = asyncio.get_running_loop().create_future()
         cancel = threading.Event()
@@ -418,7 +476,8 @@ class LocalBackend(BackendBase):
     def _generate(self, batch: list[list[Message]], params: GenerationParams,
                   cancel: list[threading.Event]) -> list[Reply]:
         try:
-            return generate(self.loaded, batch, params, cancel, self.closing)
+            with self._use() as loaded:
+                return generate(loaded, batch, params, cancel, self.closing)
         except ModelError:
             raise
         except (RuntimeError, ValueError) as exc:
@@ -426,7 +485,8 @@ class LocalBackend(BackendBase):
 
     def stream(self, request: Request, cancel: threading.Event) -> Iterator[str | Reply]:
         """Text pieces, then the Reply (see `stream`)."""
-        return stream(self.loaded, request.messages, request.params, cancel, self.closing)
+        with self._use() as loaded:  # the base stays loaded until the stream ends
+            yield from stream(loaded, request.messages, request.params, cancel, self.closing)
 
     def check(self, timeout_s: float) -> str:
         """Whether the weights (and adapter) are there, without loading them."""
@@ -440,9 +500,14 @@ class LocalBackend(BackendBase):
         return OK
 
     def room_for_reply(self, messages: list[Message]) -> int | None:
-        return room_for_reply(self.loaded, messages)
+        with self._use() as loaded:
+            return room_for_reply(loaded, messages)
 
     async def score(self, request: Request) -> Reply:
         """The log-probability of each of `request.options` as the reply (not batched: one forward pass each)."""
-        scores = await asyncio.to_thread(score_options, self.loaded, request.messages, list(request.options or ()))
-        return Reply(text="", input_tokens=len(_prompt_ids(self.loaded, request.messages)), scores=scores)
+        return await asyncio.to_thread(self._score, request.messages, list(request.options or ()))
+
+    def _score(self, messages: list[Message], options: list[str]) -> Reply:
+        with self._use() as loaded:
+            return Reply(text="", input_tokens=len(_prompt_ids(loaded, messages)),
+                         scores=score_options(loaded, messages, options))
