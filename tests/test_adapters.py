@@ -16,7 +16,7 @@ from underdog.errors import ConfigError, ModelError
 from underdog.llm import LLM
 from underdog.llm.base import Reply
 from underdog.llm.local import load_model, loaded_models, use_model
-from underdog.llm.memory import BUDGET_ENV, budget_bytes, estimate_bytes
+from underdog.llm.memory import BUDGET_ENV, budget_bytes, estimate_bytes, held_bytes
 
 PROMPTS = ["What does a permit cost?", "hello", "Where is the county office?"]
 
@@ -160,6 +160,7 @@ def test_a_base_over_the_memory_budget_evicts_the_idle_one_which_reloads_on_use(
     _budget_for_one(monkeypatch, first)
     assert _answers(first) == expected
     weights = weakref.ref(load_model(str(first), device="cpu").model)
+    assert held_bytes(weights()) == estimate_bytes(str(first), torch.float32)  # the estimate made before loading
     _answers(second)
     assert (str(first), "cpu") not in loaded_models() and (str(second), "cpu") in loaded_models()
     gc.collect()

@@ -31,14 +31,14 @@ def budget_bytes() -> int | None:
 
 
 def estimate_bytes(path: str, dtype: Any) -> int:
-    """The weights of the causal LM at `path` in `dtype`, counted on an empty (meta) copy: nothing is loaded."""
-    from accelerate import init_empty_weights
+    """The weights of the causal LM at `path` in `dtype`, counted on an empty (meta) copy: nothing is read but
+    its config (as train/memory.py's `model_shape` does)."""
+    import torch
     from transformers import AutoConfig, AutoModelForCausalLM
 
-    with init_empty_weights(include_buffers=False):
+    with torch.device("meta"):
         empty = AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(path))
-    element = dtype.itemsize
-    return sum(p.numel() for p in empty.parameters()) * element + sum(b.nbytes for b in empty.buffers())
+    return sum(t.numel() for t in (*empty.parameters(), *empty.buffers())) * dtype.itemsize
 
 
 def held_bytes(model: Any) -> int:
