@@ -153,28 +153,31 @@ def load_model(model: str, adapter: str | None = None, device: str | None = None
     base model that does not fit the memory left (see llm/memory.py) first evicts the least recently used idle
     ones, which are loaded again on their next use. Thread-safe; `device=None` is the device it resolves to.
     A view is valid until its base is evicted: hold it inside `use_model` to keep the base loaded."""
-    device = pick_device(device)
     with _LOADING:
-        base = _load_base(model, device)
-        if adapter is None:
-            return LoadedModel(base, base.tokenizer)
-        key = str(Path(adapter).resolve())
-        if key not in base.views:
-            base.views[key] = _attach(base, adapter, f"adapter_{len(base.views)}")
-        return base.views[key]
+        return _load(model, adapter, pick_device(device))
 
 
 @contextmanager
 def use_model(model: str, adapter: str | None = None, device: str | None = None) -> Iterator[LoadedModel]:
     """`load_model`, with its base kept loaded (never evicted) until the block ends."""
-    loaded = load_model(model, adapter, device)
     with _LOADING:
-        loaded.base.users += 1
+        loaded = _load(model, adapter, pick_device(device))
+        loaded.base.users += 1  # under the same lock: no other load can evict it in between
     try:
         yield loaded
     finally:
         with _LOADING:
             loaded.base.users -= 1
+
+
+def _load(model: str, adapter: str | None, device: str) -> LoadedModel:
+    base = _load_base(model, device)
+    if adapter is None:
+        return LoadedModel(base, base.tokenizer)
+    key = str(Path(adapter).resolve())
+    if key not in base.views:
+        base.views[key] = _attach(base, adapter, f"adapter_{len(base.views)}")
+    return base.views[key]
 
 
 def _load_base(model: str, device: str) -> Base:
