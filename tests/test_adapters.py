@@ -16,7 +16,7 @@ from underdog.errors import ConfigError, ModelError
 from underdog.llm import LLM
 from underdog.llm.base import Reply
 from underdog.llm.local import load_model, loaded_models, use_model
-from underdog.llm.memory import BUDGET_ENV, budget_bytes, estimate_bytes, held_bytes
+from underdog.llm.memory import BUDGET_ENV, budget_bytes, estimate_bytes, held_bytes, room_for_models
 
 PROMPTS = ["What does a permit cost?", "hello", "Where is the county office?"]
 
@@ -184,3 +184,19 @@ def test_a_bad_memory_budget_is_one_line_naming_the_variable(monkeypatch: pytest
     monkeypatch.setenv(BUDGET_ENV, "lots")
     with pytest.raises(ConfigError, match=r"^\$UNDERDOG_MODEL_MEMORY_GB: expected a number of GB, got 'lots'$"):
         budget_bytes()
+
+
+def test_room_for_models_is_the_devices_free_memory_capped_by_the_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    psutil = pytest.importorskip("psutil")
+    monkeypatch.delenv(BUDGET_ENV, raising=False)
+    assert abs(room_for_models("cpu", 0) - psutil.virtual_memory().available) < 2**30
+    monkeypatch.setenv(BUDGET_ENV, "1")
+    assert room_for_models("cpu", 2**28) == 2**30 - 2**28  # the budget less what the loaded models hold
+    monkeypatch.setitem(sys.modules, "psutil", None)  # not installed: the budget alone
+    assert room_for_models("cpu", 2**28) == 2**30 - 2**28
+    monkeypatch.delenv(BUDGET_ENV)
+    assert room_for_models("cpu", 0) is None  # no limit known: nothing is evicted
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device: (5 * 2**30, 80 * 2**30))
+    assert room_for_models("cuda:0", 0) == 5 * 2**30
