@@ -48,6 +48,7 @@ def test_trials_are_distinct_and_stable_however_many_are_drawn() -> None:
     six, three = sample_trials(dists, 6, seed=0), sample_trials(dists, 3, seed=0)
     assert len({json.dumps(t, sort_keys=True) for t in six}) == 6
     assert six[:3] == three
+    assert len(sample_trials(search_space({"learning_rate": [1e-4, 2e-4]}, ["plain"]), 6, seed=0)) == 2  # no repeat
 
 
 def test_journal_ignores_a_torn_line_and_repeats_no_decision(tmp_path: Path) -> None:

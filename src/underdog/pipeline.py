@@ -139,7 +139,7 @@ AUTOPILOT = {  # tiny settings: about 20 minutes on 2 CPU cores (docs/autopilot.
     "autopilot": {"topics": 0, "documents": ["handbook.pdf"], "datasets": [TEACHER_SET], "evalset": EVALSET,
                   "variants": {"plain": [], "refusals": ["refusals"]}, "trials": 4, "min_epochs": 2,
                   "max_epochs": 5, "reduction_factor": 3,
-                  "space": {"learning_rate": [1.0e-3, 2.0e-3], "lora_r": [16]},
+                  "space": {"learning_rate": [5.0e-4, 1.0e-3, 2.0e-3], "lora_r": [8, 16]},
                   "fixed": {k: v for k, v in TRAIN_COMMON.items() if k != "learning_rate"},
                   "prompts": ["", "You are the Harrowgate County assistant. Answer with the exact fee, form, "
                                   "deadline or office."],

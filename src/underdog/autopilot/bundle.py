@@ -69,9 +69,7 @@ def summary_lines(outcome: Outcome) -> list[str]:
              f"{gen.get('temperature')}, top_p {gen.get('top_p')}.",
              f"Test split ({test.get('evalset')}), judged once, for the pick only: {test['pick']['summary']} "
              f"against {test.get('reference')}.",
-             f"Base student on the same test split: {test['base']['summary']}"
-             + (f", fact recall {test['base']['fact_recall']:.0%}" if test["base"].get("fact_recall") is not None
-                else "") + ".",
+             f"Base student on the same test split: {test['base']['summary']}.",
              "The best of many dev scores overstates the winner; only the test numbers above estimate how the "
              "pick will do on new questions, and their intervals are wide on a small test split."]
     return lines

@@ -23,7 +23,7 @@ from underdog.autopilot.journal import Journal
 from underdog.autopilot.plan import PREFIX
 from underdog.train.search import distributions
 
-TRIAL_SAMPLING_TRIES = 50  # per trial: redraws before accepting a configuration already drawn
+TRIAL_SAMPLING_TRIES = 200  # draws per trial before the space counts as exhausted
 
 
 @dataclass
@@ -48,17 +48,17 @@ def search_space(space: dict[str, Any], variants: list[str]) -> dict[str, Any]:
 
 
 def sample_trials(dists: dict[str, Any], n: int, seed: int) -> list[dict[str, Any]]:
-    """`n` distinct configurations from `dists` (as far as the space allows)."""
+    """Up to `n` distinct configurations from `dists` (fewer when the space has fewer)."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
     out: list[dict[str, Any]] = []
     for _ in range(n):
-        for _ in range(TRIAL_SAMPLING_TRIES):
-            params = study.ask(dists).params
-            if params not in out:
-                break
+        new = (p for p in (study.ask(dists).params for _ in range(TRIAL_SAMPLING_TRIES)) if p not in out)
+        params = next(new, None)
+        if params is None:
+            break  # the space is exhausted (as far as random draws tell)
         out.append(params)
     return out
 

@@ -398,9 +398,7 @@ class Autopilot:
         numbers = {"pick": result_numbers(pick), "reference": reference, "evalset": test}
         base_is_reference = project.model_spec("student") == project.model_spec(reference)
         if base_is_reference:
-            numbers["base"] = {"fact_recall": pick.reference_recall.fact_recall if pick.reference_recall else None,
-                               "fact_recall_ci": list(pick.reference_recall.ci or ()) if pick.reference_recall
-                               else None, "summary": "the base student is the reference"}
+            numbers["base"] = recall_numbers(pick.reference_recall, "the base student is the reference")
         else:
             numbers["base"] = result_numbers(judge(project, "student", reference, test, judges=jury,
                                                    progress=False))
@@ -418,6 +416,15 @@ def dev_numbers(project: Project, run_id: str, dev: str) -> tuple[float, dict[st
     numbers = result_numbers(result)
     recall = numbers.get("fact_recall")
     return (result.win_rate if recall is None else recall + TIE_BREAK * result.win_rate), numbers
+
+
+def recall_numbers(recall: Any, note: str) -> dict[str, Any]:
+    """A candidate's fact recall and interval alone (the base student when it is the reference)."""
+    if recall is None or recall.fact_recall is None:
+        return {"summary": note}
+    lo, hi = recall.ci
+    return {"fact_recall": recall.fact_recall, "fact_recall_ci": [lo, hi], "facts": recall.facts,
+            "summary": f"fact recall {recall.fact_recall:.0%} [{lo:.0%}-{hi:.0%}] ({note})"}
 
 
 def result_numbers(result: Any) -> dict[str, Any]:
