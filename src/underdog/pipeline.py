@@ -133,7 +133,7 @@ def run_demo(directory: Path, quick: bool = False, reporter: Reporter | None = N
 
 
 # -- the same pack, driven by the autopilot -----------------------------------------------------------------
-AUTOPILOT = {  # tiny settings: about 20 minutes on 2 CPU cores (docs/autopilot.md)
+AUTOPILOT = {  # tiny settings: about 15 minutes on 2 CPU cores (docs/autopilot.md)
     "evaluate": {"evalset": EVALSET, "reference": BASE, "answer_max_tokens": 48},
     "data": {"curate": {"rate": False}, "augment": {"refusals": 4}},
     "autopilot": {"topics": 0, "documents": ["handbook.pdf"], "datasets": [TEACHER_SET], "evalset": EVALSET,

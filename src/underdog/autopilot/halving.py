@@ -98,7 +98,8 @@ class Halving:
             judged = [r for r in got if r.score is not None]
             if rung == len(self.rungs) - 1:
                 for r in judged:
-                    self.journal.decide("sweep", f"{r.run_id} finalist: {(r.numbers or {}).get('summary')}",
+                    self.journal.decide("sweep", f"{r.run_id} ({describe(r.params)}) finalist: "
+                                                 f"{(r.numbers or {}).get('summary')}",
                                         why=f"judged at the last rung ({r.epochs} epochs)",
                                         numbers={"score": r.score, "params": json.dumps(r.params)})
                 break
@@ -149,11 +150,18 @@ class Halving:
             self.study.tell(handle, state=optuna.trial.TrialState.PRUNED)
         numbers = result.numbers or {}
         verb = f"continues to rung {result.rung + 1}" if promoted else f"dropped at rung {result.rung}"
-        self.journal.decide("sweep", f"{result.run_id} {verb}: {numbers.get('summary', result.score)}",
-                            why=f"{'in' if promoted else 'not in'} the best 1/{self.eta} of the {compared} runs "
-                                f"judged at rung {result.rung} so far (asynchronous successive halving)",
+        runs = "the 1 run" if compared == 1 else f"the {compared} runs"
+        self.journal.decide("sweep", f"{result.run_id} ({describe(result.params)}) {verb}: "
+                                     f"{numbers.get('summary', result.score)}",
+                            why=f"{'in' if promoted else 'not in'} the best 1/{self.eta} of {runs} judged at rung "
+                                f"{result.rung} so far (asynchronous successive halving)",
                             numbers={"score": result.score, **numbers, "params": json.dumps(result.params)})
         return promoted
+
+
+def describe(params: dict[str, Any]) -> str:
+    """`learning_rate 0.002, lora_r 8, variant plain`: a trial's configuration in a log line."""
+    return ", ".join(f"{k} {v:g}" if isinstance(v, float) else f"{k} {v}" for k, v in params.items())
 
 
 def best(results: list[RungResult]) -> RungResult | None:

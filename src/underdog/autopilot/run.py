@@ -369,16 +369,15 @@ class Autopilot:
         if project is None:
             return default, 0
         project = project.with_overrides([f"evaluate.judges={list(jury)!r}"])
-        result = tune_prompt(project, run_id, prompts, s.temperatures, s.top_ps, evalset=dev, progress=False)
+        result = tune_prompt(project, run_id, prompts, s.temperatures, s.top_ps, evalset=dev)
         ranked = result.ranked()
         top = ranked[0]
         chosen = {"system_prompt": top.prompt.text, "temperature": top.temperature, "top_p": top.top_p}
         lo, hi = top.ci
         self.journal.decide("tune", f"system prompt {top.prompt.name!r}, temperature {top.temperature:g}, "
                                     f"top_p {top.top_p:g}: dev win rate {top.win_rate:.0%} [{lo:.0%}-{hi:.0%}]",
-                            why=f"best of {len(ranked)} cells on {DEV}",
-                            compared=[f"{c.prompt.name} t={c.temperature:g} p={c.top_p:g}: {c.win_rate:.0%}"
-                                      for c in ranked])
+                            why=f"best of {len(ranked)} cells on {DEV}: " + ", ".join(
+                                f"{c.prompt.name} t={c.temperature:g} p={c.top_p:g} {c.win_rate:.0%}" for c in ranked))
         return chosen, len(ranked)
 
     def final_test(self, run_id: str, generation: dict[str, Any], test: str, jury: list[str]) -> dict[str, Any]:
@@ -393,15 +392,13 @@ class Autopilot:
         reference = self.project.config.evaluate.reference
         spec = resolve_candidate(project, run_id, system_prompt=generation["system_prompt"],
                                  temperature=generation["temperature"], top_p=generation["top_p"]).spec
-        pick = judge(project, Candidate(f"{run_id} (autopilot pick)", spec), reference, test, judges=jury,
-                     progress=False)
+        pick = judge(project, Candidate(f"{run_id} (autopilot pick)", spec), reference, test, judges=jury)
         numbers = {"pick": result_numbers(pick), "reference": reference, "evalset": test}
         base_is_reference = project.model_spec("student") == project.model_spec(reference)
         if base_is_reference:
             numbers["base"] = recall_numbers(pick.reference_recall, "the base student is the reference")
         else:
-            numbers["base"] = result_numbers(judge(project, "student", reference, test, judges=jury,
-                                                   progress=False))
+            numbers["base"] = result_numbers(judge(project, "student", reference, test, judges=jury))
         self.journal.event(step="test", numbers=numbers)
         self.journal.decide("test", f"{run_id}: {numbers['pick']['summary']}; base: {numbers['base']['summary']}",
                             why=f"judged once on {test}, after every choice was made on {DEV}")
@@ -412,7 +409,7 @@ def dev_numbers(project: Project, run_id: str, dev: str) -> tuple[float, dict[st
     """A run's dev score (fact recall where the dev split has facts, else win rate) and its numbers."""
     from underdog.evaluate.judge import judge
 
-    result = judge(project, run_id, evalset=dev, progress=False)
+    result = judge(project, run_id, evalset=dev)
     numbers = result_numbers(result)
     recall = numbers.get("fact_recall")
     return (result.win_rate if recall is None else recall + TIE_BREAK * result.win_rate), numbers

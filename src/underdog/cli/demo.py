@@ -20,7 +20,7 @@ def demo(
     directory: Path = typer.Argument(Path("demo-project"), help="Where to put the demo project."),
     quick: bool = typer.Option(False, "--quick", help="Smallest sizes (a couple of minutes; what CI runs)."),
     autopilot: bool = typer.Option(False, "--autopilot", help="Set up the pack for `underdog autopilot` with "
-                                   "tiny settings and run it (about 20 minutes on 2 cores)."),
+                                   "tiny settings and run it (about 15 minutes on 2 cores)."),
 ) -> None:
     """Run the whole loop offline on a fictional county: ingest its handbook, train on its Q&A, judge vs the base."""
     from transformers.utils import logging as hf_logging
