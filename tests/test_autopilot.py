@@ -209,3 +209,22 @@ def test_a_bad_setting_is_one_line_naming_its_key(tmp_path: Path, tiny_llama_dir
     assert result.exit_code == 2, result.output  # a configuration error
     assert message in result.output and "Traceback" not in result.output
     assert len(result.output.strip().splitlines()) == 1
+
+
+def test_a_run_past_max_runs_or_the_training_hours_is_not_started(tmp_path: Path, tiny_llama_dir: Path) -> None:
+    from underdog.autopilot.plan import Budgets
+    from underdog.autopilot.run import Autopilot
+    from underdog.project import Project
+    from underdog.train.runs import RunManifest, save_manifest
+
+    root = write_project(tmp_path / "p", "http://127.0.0.1:9", tiny_llama_dir)
+    project = Project(root)
+    for i in range(2):  # two finished autopilot runs of an hour's training each
+        save_manifest(project, RunManifest(id=f"autopilot-t0{i}-e1", status="done", dataset="d",
+                                           base_model=str(tiny_llama_dir), hyperparameters={}, sweep="autopilot",
+                                           metrics={"train_runtime_s": 3600.0}))
+    assert Autopilot(project, Budgets(max_runs=8)).allowed("autopilot-t02-e1") is None
+    assert Autopilot(project, Budgets(max_runs=2)).allowed("autopilot-t02-e1") == "--max-runs 2 reached"
+    assert Autopilot(project, Budgets(train_hours=2.5)).allowed("autopilot-t02-e2") is None  # a tiny model: quick
+    why = Autopilot(project, Budgets(train_hours=1.9)).allowed("autopilot-t02-e2")
+    assert why is not None and why.startswith("needs ~") and why.endswith(", 0 min left")
