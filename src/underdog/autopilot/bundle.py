@@ -51,7 +51,12 @@ def write_bundle(project: Project, outcome: Outcome, journal: Journal, merge: bo
         paths["merged"] = Path(merge_run(project, run.id, str(folder / "merged")))
     log = decision_lines(journal.entries("decision"))
     (folder / "decision-log.md").write_text("# Autopilot decision log\n\n" + "".join(f"- {line}\n" for line in log))
-    report = write_report(project, sections=[section(outcome, log)])
+    from underdog.autopilot.run import DEV
+    from underdog.evaluate.leaderboard import board_config, leaderboard
+
+    entries = leaderboard(project, evalset=DEV, judges=outcome.jury)  # the runs as the search saw them
+    board = board_config(project, evalset=DEV, judges=outcome.jury)
+    report = write_report(project, entries, board, sections=[section(outcome, log)])
     for kind in ("markdown", "html"):
         shutil.copy(report[kind], folder / f"report{report[kind].suffix}")
     return paths | {"report": report["html"], "decision_log": folder / "decision-log.md"}

@@ -47,6 +47,7 @@ class Outcome:
     generation: dict[str, Any]  # the chosen system prompt, temperature and top_p
     test: dict[str, Any]  # the pick's and the base student's test numbers
     compared: int  # candidates compared on the dev split
+    jury: list[str] = field(default_factory=list)  # the judges of every autopilot judgment
     paths: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
 
@@ -176,7 +177,7 @@ class Autopilot:
         from underdog.autopilot.bundle import write_bundle
 
         say.step("report and submission bundle")
-        outcome = Outcome(self.plan, pick, generation, numbers, compared + cells)
+        outcome = Outcome(self.plan, pick, generation, numbers, compared + cells, jury)
         outcome.paths = write_bundle(self.project, outcome, self.journal, merge=self.merge)
         outcome.seconds = time.time() - self.started
         return outcome
