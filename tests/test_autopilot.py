@@ -228,3 +228,35 @@ def test_a_run_past_max_runs_or_the_training_hours_is_not_started(tmp_path: Path
     assert Autopilot(project, Budgets(train_hours=2.5)).allowed("autopilot-t02-e2") is None  # a tiny model: quick
     why = Autopilot(project, Budgets(train_hours=1.9)).allowed("autopilot-t02-e2")
     assert why is not None and why.startswith("needs ~") and why.endswith(", 0 min left")
+
+
+@pytest.mark.slow
+def test_a_rungs_runs_answer_the_dev_split_in_one_mixed_batch_that_judging_reuses(
+        tmp_path: Path, tiny_llama_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from test_adapters import make_adapters
+    from underdog.autopilot.run import answer_together
+    from underdog.evaluate.answer import answer
+    from underdog.evaluate.evalset import import_evalset
+    from underdog.llm import local
+    from underdog.project import Project
+
+    root = write_project(tmp_path / "p", "http://127.0.0.1:9", tiny_llama_dir)
+    for i, adapter in enumerate(make_adapters(tiny_llama_dir, tmp_path / "adapters", 2)):  # two runs' adapters
+        (root / "runs" / f"run-{i}").mkdir(parents=True)
+        adapter.rename(root / "runs" / f"run-{i}" / "adapter")
+    (root / "q.jsonl").write_text("".join(json.dumps({"question": q}) + "\n" for q in ("Fee?", "Office?", "Form?")))
+    project = Project(root)
+    import_evalset(project, root / "q.jsonl", "dev")
+    batches: list[list[str | None]] = []
+    real_generate = local.generate
+
+    def counted(views, *args, **kwargs):  # the real generation, with each row's adapter written down
+        batches.append([v.adapter for v in views] if isinstance(views, list) else [views.adapter])
+        return real_generate(views, *args, **kwargs)
+
+    monkeypatch.setattr(local, "generate", counted)
+    answer_together(project, ["run-0", "run-1"], "dev")
+    assert len(batches) == 1 and len(batches[0]) == 6 and len(set(batches[0])) == 2  # one batch, both adapters
+    answers = [[a.answer for a in answer(project, f"run-{i}", "dev", progress=False)] for i in range(2)]
+    assert len(batches) == 1  # judging's answers came from the cache the mixed batch filled
+    assert answers[0] != answers[1]

@@ -69,17 +69,18 @@ def run_id(trial: int, epochs: int) -> str:
 
 class Halving:
     """Successive halving over `trials`, with `train` (run id, params, epochs -> status) and `judge` (run id ->
-    score, numbers) supplied by the autopilot, and `allowed` (a run about to start -> None, or why not)."""
+    score, numbers) supplied by the autopilot, `allowed` (a run about to start -> None, or why not) and
+    `prepare` (the runs a rung just finished, before they are judged one by one)."""
 
     def __init__(self, journal: Journal, dists: dict[str, Any], trials: list[dict[str, Any]], rungs: tuple[int, ...],
                  reduction_factor: int, train: Callable[[list[tuple[str, dict[str, Any], int]]], dict[str, str]],
                  judge: Callable[[str], tuple[float, dict[str, Any]]],
-                 allowed: Callable[[str], str | None]):
+                 allowed: Callable[[str], str | None], prepare: Callable[[list[str]], None] | None = None):
         import optuna
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         self.journal, self.dists, self.trials, self.rungs, self.eta = journal, dists, trials, rungs, reduction_factor
-        self.train, self.judge, self.allowed = train, judge, allowed
+        self.train, self.judge, self.allowed, self.prepare = train, judge, allowed, prepare
         pruner = optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=reduction_factor,
                                                         min_early_stopping_rate=0)
         self.study = optuna.create_study(direction="maximize", pruner=pruner)
@@ -129,6 +130,8 @@ class Halving:
             else:
                 startable.append(r)
         statuses = self.train([(r.run_id, r.params, r.epochs) for r in startable]) if startable else {}
+        if self.prepare:  # e.g. answer the dev split with every finished run at once
+            self.prepare([r.run_id for r in startable if statuses.get(r.run_id) == "done"])
         for r in startable:
             r.status = statuses.get(r.run_id, "failed")
             if r.status == "done":

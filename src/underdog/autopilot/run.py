@@ -19,6 +19,7 @@ paid call and no finished run.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import time
 from dataclasses import dataclass, field
@@ -336,7 +337,7 @@ class Autopilot:
             return dev_numbers(judging, run_id, dev)
 
         halving = Halving(self.journal, dists, trials, s.rungs, self.cfg.reduction_factor, train, judge_run,
-                          self.allowed)
+                          self.allowed, prepare=lambda run_ids: answer_together(judging, run_ids, dev))
         return halving.run()
 
     def allowed(self, run_id: str) -> str | None:
@@ -404,6 +405,23 @@ class Autopilot:
         self.journal.decide("test", f"{run_id}: {numbers['pick']['summary']}; base: {numbers['base']['summary']}",
                             why=f"judged once on {test}, after every choice was made on {DEV}")
         return numbers
+
+
+def answer_together(project: Project, run_ids: list[str], evalset: str) -> None:
+    """Answer `evalset` with several runs at once: requests for adapters of one base model run in shared
+    mixed-adapter batches (llm/local.py), and the replies land in the cache that `judge` then answers from."""
+    from underdog.evaluate.answer import resolve_candidate
+    from underdog.evaluate.evalset import load_evalset
+
+    if len(run_ids) < 2:
+        return
+    questions = [q.question for q in load_evalset(project, evalset)]
+    llms = [project.model(resolve_candidate(project, run_id).spec, role=run_id, stage="answer") for run_id in run_ids]
+
+    async def together() -> None:
+        await asyncio.gather(*(llm.abatch(questions, errors="return") for llm in llms))
+
+    project.runtime.run(together())
 
 
 def dev_numbers(project: Project, run_id: str, dev: str) -> tuple[float, dict[str, Any]]:
