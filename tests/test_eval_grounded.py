@@ -334,6 +334,8 @@ def test_leaderboard_ranks_one_judge_configuration_at_a_time(scripted, monkeypat
     bogus = CliRunner().invoke(app, ["leaderboard", "--against", "same_1", "-e", "facts", "--config", "nope"])
     assert bogus.exit_code == 1 and "no results under judge configuration 'nope'" in bogus.output
     assert board.config_id in bogus.output and "Traceback" not in bogus.output
+    asked = CliRunner().invoke(app, ["leaderboard", "--against", "same_1", "-e", "facts", "-j", "longer"])
+    assert "(the jury asked for): judges" in " ".join(asked.output.split())  # not "the configured jury"
 
 
 def test_old_results_without_a_configuration_stay_readable(scripted):

@@ -94,7 +94,8 @@ def describe_config(board: BoardConfig) -> str:
         return "judge configuration: none yet"
     config = board.config or {}
     judges = ", ".join(_judge_name(j) for j in config.get("judges", [])) or "?"
-    which = "the configured jury" if board.configured else "not the configured jury, which has no results yet"
+    which = ("the jury asked for" if board.picked else "the configured jury" if board.configured
+             else "not the configured jury, which has no results yet")
     line = (f"judge configuration {board.config_id} ({which}): judges {judges}"
             + (f"; rubric {', '.join(config['rubric'])}" if config.get("rubric") else "")
             + (f"; eval set {config['evalset']}" if config.get("evalset") else ""))

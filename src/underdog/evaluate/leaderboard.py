@@ -68,6 +68,7 @@ class BoardConfig:
     config_id: str | None
     config: dict[str, Any] | None
     configured: bool  # whether it is the configured jury's (else the newest result's, or one picked)
+    picked: bool = False  # asked for by judges (-j) or configuration id (--config)
     others: dict[str, int] = field(default_factory=dict)  # other config ids -> results recorded
 
 
@@ -114,7 +115,9 @@ def board_config(project: Project, reference: str | None = None, evalset: str | 
     stored = recorded.get(wanted)
     if stored is not None:
         config = json.loads(stored["judge_config"]) if stored["judge_config"] else None
-    return BoardConfig(wanted, config, configured, {k: r["count"] for k, r in recorded.items() if k != wanted})
+    picked = bool(judges) or config_id is not None
+    return BoardConfig(wanted, config, configured and not picked, picked,
+                       {k: r["count"] for k, r in recorded.items() if k != wanted})
 
 
 def leaderboard(project: Project, reference: str | None = None, evalset: str | None = None, *,
