@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import pytest
@@ -52,8 +53,11 @@ def test_parse_salvage_keeps_raw_control_characters_and_skips_bad_escapes():
     (found by the demo's embedded teacher on the Harrowgate handbook), never a crash."""
     assert parse.parse_questions('["Where do I\npay the fee?", "Who inspects\tfood trucks?", "When is') == (
         ["Where do I\npay the fee?", "Who inspects\tfood trucks?"], 1)
-    assert parse.parse_questions('["Is \\q an escape?", "Where is the clerk?", "When') == (
-        ["Where is the clerk?"], 2)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert parse.parse_questions('["Is \\q an escape?", "Where is the clerk?", "When') == (
+            ["Where is the clerk?"], 2)
+    assert not caught  # the teacher's bad escape is no warning on the user's terminal
 
 
 def test_parse_qa_pairs_and_categories_and_rating():

@@ -15,6 +15,7 @@ from __future__ import annotations
 import ast
 import json
 import re
+import warnings
 from typing import Any
 
 FENCE = re.compile(r"```(?:json|JSON)?\s*\n?(.*?)```", re.S)
@@ -40,7 +41,9 @@ def _load_json(text: str) -> Any:
         except json.JSONDecodeError:
             pass
         try:  # Python-style lists: single quotes, trailing commas
-            value = ast.literal_eval(candidate.strip())
+            with warnings.catch_warnings():  # a reply's "\q" is the teacher's typo, not the user's warning
+                warnings.simplefilter("ignore")
+                value = ast.literal_eval(candidate.strip())
             if isinstance(value, list | dict):
                 return value
         except (ValueError, SyntaxError, MemoryError, RecursionError):
