@@ -138,3 +138,16 @@ def test_recommend_ranks_by_judged_quality_and_uses_the_overfit_flag_only_for_ti
     # grounded truth first: more facts stated beats a higher (LLM-judged) win rate
     assert recommend([_entry("fluent", 0.9, fact_recall=0.1), _entry("right", 0.6, fact_recall=0.8)]).name == "right"
     assert recommend([Entry("unjudged", "run", "done"), Entry("base", "baseline", result={"win_rate": 1.0})]) is None
+
+
+def test_a_judge_without_decisive_verdicts_is_not_said_to_pick_the_longer_answer_in_a_dash() -> None:
+    import json
+
+    from underdog.evaluate.leaderboard import Entry
+    from underdog.report import grounded_notes
+
+    agreement = {"judge": "local:judge", "agreement": 0.5, "compared": 4, "longer_share": None,
+                 "grounded_longer_share": 0.5, "follows_length": False}
+    entry = Entry("run-1", "run", result={"grounded": json.dumps({"agreement": [agreement]})})
+    [note] = grounded_notes([entry])
+    assert "in - of" not in note and "no decisive verdict on answers of different lengths" in note

@@ -121,9 +121,11 @@ def grounded_notes(entries: list[Entry]) -> list[str]:
         grounded = json.loads(e.result["grounded"]) if e.result and e.result.get("grounded") else {}
         for a in grounded.get("agreement") or []:
             share = lambda x: "-" if x is None else f"{100 * x:.0f}%"  # noqa: E731
+            length = ("it gave no decisive verdict on answers of different lengths" if a["longer_share"] is None
+                      else f"it picked the longer answer in {share(a['longer_share'])} of its decisive verdicts "
+                           f"(grounded judges: {share(a['grounded_longer_share'])})")
             note = (f"{e.name}: {a['judge']} agreed with the grounded judges on {share(a['agreement'])} of "
-                    f"{a['compared']} questions; it picked the longer answer in {share(a['longer_share'])} of its "
-                    f"decisive verdicts (grounded judges: {share(a['grounded_longer_share'])})")
+                    f"{a['compared']} questions; {length}")
             notes.append(note + (". Warning: it follows answer length more than the ground truth does."
                                  if a["follows_length"] else ""))
     return notes
