@@ -6,8 +6,9 @@ shrunk to fit the budgets. Computing it spends nothing; `underdog autopilot --pl
 
 Dollar estimates are upper bounds, like the call path's own budget check: ~3 characters per token for prompts
 and every reply at its full `max_tokens`. A stage whose artifact exists costs nothing (it is skipped), and what
-the project already spent is subtracted from the budget. Training time is each run's tokens over the tokens/s
-measured by earlier runs of the same base model on this machine, else an estimate from the model's size.
+the project already spent is subtracted from the budget. Training time is each run's examples x epochs x the
+seconds per example-epoch of earlier runs of the same base model on this machine (evaluation included), else an
+estimate from the model's size (~200 tokens per example).
 """
 
 from __future__ import annotations
@@ -87,7 +88,7 @@ class Plan:
     stages: list[StageEstimate]
     runs_per_rung: list[int]
     seconds_per_epoch: float
-    speed_source: str  # where tokens/s comes from
+    speed_source: str  # where the seconds per example and epoch come from
     budgets: Budgets
     spent_usd: float  # by the project before this plan
     jury: list[str]
@@ -264,13 +265,14 @@ def trusted_count(project: Project, name: str) -> int:
 
 
 def training_speed(project: Project) -> tuple[float, str]:
-    """Training tokens/s for the student on this machine: the median of earlier runs of the same base model,
-    else an estimate from its parameter count and the device."""
+    """Seconds of training per example and epoch for the student on this machine (evaluation passes included):
+    the median of earlier runs of the same base model, else an estimate from its parameter count and the device."""
     from underdog.train.runs import list_runs
 
     student = project.config.models["student"].model
-    measured = [r.metrics["train_tokens_per_s"] for r in list_runs(project.root)
-                if r.status == "done" and r.base_model == student and r.metrics.get("train_tokens_per_s")]
+    measured = [r.metrics["train_runtime_s"] / (r.metrics["epochs"] * r.metrics["train_examples"])
+                for r in list_runs(project.root) if r.status == "done" and r.base_model == student
+                and r.metrics.get("train_runtime_s") and r.metrics.get("epochs") and r.metrics.get("train_examples")]
     if measured:
         return float(statistics.median(measured)), f"median of {len(measured)} earlier runs on this machine"
     import torch
@@ -280,23 +282,24 @@ def training_speed(project: Project) -> tuple[float, str]:
 
     params = model_shape(resolve_model_path(student))["n_params"]
     gpu = torch.cuda.is_available()
-    speed = (GPU_PARAM_TOKENS if gpu else CPU_PARAM_TOKENS) / params
-    return speed, f"estimate for {params / 1e6:.0f}M parameters on {'a GPU' if gpu else 'the CPU'}"
+    tokens_per_s = (GPU_PARAM_TOKENS if gpu else CPU_PARAM_TOKENS) / params
+    return EXAMPLE_TOKENS / tokens_per_s, (f"estimate for {params / 1e6:.0f}M parameters on "
+                                           f"{'a GPU' if gpu else 'the CPU'}, {EXAMPLE_TOKENS} tokens per example")
 
 
-def epoch_tokens(project: Project, s: Settings) -> int:
-    """Tokens of one epoch over the largest data variant (counted when it exists, else estimated)."""
-    from underdog.data import list_datasets, load_dataset
+def epoch_examples(project: Project, s: Settings) -> int:
+    """Training examples of one epoch over the largest data variant (counted when it exists, else estimated)."""
+    from underdog.data import list_datasets, load_manifest
 
+    cfg, data = project.config.autopilot, project.config.data
     names = [f"{PREFIX}-{v}" for v in s.variants if f"{PREFIX}-{v}" in list_datasets(project.root)]
     if names:
-        chars = max(sum(len(m["content"]) for e in load_dataset(project.root, n) for m in e.messages)
-                    for n in names)
-        return chars // 4  # ~4 characters per token
-    cfg, data = project.config.autopilot, project.config.data
-    made = (s.topics * s.questions_per_topic + count_chunks(project) * data.pairs_per_chunk
-            + sum(trusted_count(project, d) for d in cfg.datasets))
-    return max(made, 1) * EXAMPLE_TOKENS
+        examples = max(load_manifest(project.root, n).count for n in names)
+    else:
+        examples = (s.topics * s.questions_per_topic + count_chunks(project) * data.pairs_per_chunk
+                    + sum(trusted_count(project, d) for d in cfg.datasets))
+    validation = cfg.fixed.get("validation_split_ratio", project.config.train.validation_split_ratio)
+    return max(1, round(examples * (1 - validation)))
 
 
 # -- fitting the budgets ----------------------------------------------------------------------------------
@@ -336,7 +339,7 @@ def _plan(project: Project, s: Settings, budgets: Budgets, speed: float, source:
           jury: list[str], n_dev: int, n_test: int) -> Plan:
     eta = project.config.autopilot.reduction_factor
     stages = estimate_stages(project, s, jury, n_dev, n_test)
-    return Plan(s, stages, s.runs_per_rung(eta), epoch_tokens(project, s) / speed, source, budgets, spent, jury)
+    return Plan(s, stages, s.runs_per_rung(eta), epoch_examples(project, s) * speed, source, budgets, spent, jury)
 
 
 def _over(plan: Plan, usd: float | None, budgets: Budgets) -> str | None:
