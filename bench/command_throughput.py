@@ -8,7 +8,9 @@ Each command runs in a subprocess (`python -m underdog ...`) in a fresh project,
 checkpoints and the dataset write all count. It prints requests/s over the command's wall time, the ratio to the
 ideal (concurrency / mean latency), the share of the wall time between the first and last request at the
 server ("busy"), and how long after the command's start its first request arrived. With synthetic-data-kit
-installed it would run the peer on the same server; it is not installed here, so it says so.
+installed it runs the peer's Q&A job (`synthetic-data-kit create doc.txt --type qa`, the job `ingest` does: the
+same 400 passages as one document, chunk size 2000, its batch size 32 = our concurrency) on the same server and
+prints each command's ratio to it.
 The server runs in its own process and replies validly to underdog's prompts (`underdog.testing`).
 """
 
@@ -93,6 +95,42 @@ def _cli(root: Path, *args: str, src: str | None = None) -> float:
     return elapsed
 
 
+def _peer_project(url: str, chunks: int) -> Path:
+    """A synthetic-data-kit config (its own defaults, pointed at the server) and one document of `chunks`
+    passages (each one of its chunks, like one of ingest's files)."""
+    import yaml
+    from synthetic_data_kit.utils.config import load_config
+
+    root = Path(tempfile.mkdtemp(prefix="underdog-bench-peer-"))
+    config = load_config()
+    config["api-endpoint"] |= {"api_base": f"{url}/v1", "model": "bench", "api_key": None}
+    config["generation"] |= {"chunk_size": 2000, "overlap": 200, "batch_size": CONCURRENCY, "max_tokens": 256,
+                             "temperature": 0.7}
+    (root / "config.yaml").write_text(yaml.safe_dump(config))
+    text = "\n\n".join(f"Section {i}. " + "Vendors must renew permits every year. " * 35 for i in range(chunks))
+    (root / "doc.txt").write_text(text)
+    return root
+
+
+def run_peer(url: str, sizes: argparse.Namespace) -> dict:
+    """synthetic-data-kit's Q&A job on the same server, as a user runs it (its CLI in a subprocess)."""
+    root = _peer_project(url, sizes.chunks)
+    before = _stats(url)
+    command = [sys.executable, "-c", "from synthetic_data_kit.cli import app; app()", "-c", "config.yaml",
+               "create", "doc.txt", "--type", "qa", "-n", str(3 * sizes.chunks), "-o", "out"]
+    env = os.environ | {"API_ENDPOINT_KEY": "sk-bench", "COLUMNS": "200"}
+    started = time.time()
+    done = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True, timeout=900)
+    elapsed = time.time() - started
+    if done.returncode or not list((root / "out").glob("*.json")):
+        raise RuntimeError(f"synthetic-data-kit failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
+    shutil.rmtree(root)
+    after = _stats(url, since=before["requests"])
+    requests = after["requests"] - before["requests"]
+    return {"requests": requests, "rate": requests / elapsed, "busy": (after["last"] - after["first"]) / elapsed,
+            "lead": after["first"] - started}
+
+
 def run_command(url: str, command: str, sizes: argparse.Namespace, src: str | None) -> dict:
     """One command in a fresh project (setup calls, e.g. the answers before `judge`, are not timed)."""
     root = _project(url, sizes.topics, sizes.chunks, sizes.questions)
@@ -110,6 +148,13 @@ def run_command(url: str, command: str, sizes: argparse.Namespace, src: str | No
     requests = after["requests"] - before["requests"]
     return {"requests": requests, "rate": requests / elapsed, "busy": (after["last"] - after["first"]) / elapsed,
             "lead": after["first"] - started}
+
+
+def _print_row(command: str, name: str, got: list[dict]) -> None:
+    rates = [r["rate"] for r in got]
+    print(f"{command:>9} {name:>8} {got[0]['requests']:>8} {min(rates):>9.1f} {statistics.median(rates):>7.1f} "
+          f"{statistics.median(rates) / IDEAL:>8.2f} {statistics.median(r['busy'] for r in got):>5.2f} "
+          f"{statistics.median(r['lead'] for r in got):>17.2f} s", flush=True)
 
 
 def main() -> None:
@@ -135,6 +180,7 @@ def main() -> None:
               f"ideal {IDEAL:.1f} requests/s")
         print(f"{'command':>9} {'sources':>8} {'requests':>8} {'req/s min':>9} {'median':>7} {'of ideal':>8} "
               f"{'busy':>5} {'first request after':>19}")
+        medians = {}
         for command in args.commands.split(","):
             sources = {"this": None} | ({"baseline": args.baseline_src} if args.baseline_src else {})
             runs: dict[str, list[dict]] = {name: [] for name in sources}
@@ -142,17 +188,19 @@ def main() -> None:
                 for name, src in sources.items():
                     runs[name].append(run_command(url, command, args, src))
             for name, got in runs.items():
-                rates = [r["rate"] for r in got]
-                print(f"{command:>9} {name:>8} {got[0]['requests']:>8} {min(rates):>9.1f} "
-                      f"{statistics.median(rates):>7.1f} {statistics.median(rates) / IDEAL:>8.2f} "
-                      f"{statistics.median(r['busy'] for r in got):>5.2f} "
-                      f"{statistics.median(r['lead'] for r in got):>17.2f} s", flush=True)
+                _print_row(command, name, got)
+            medians[command] = statistics.median(r["rate"] for r in runs["this"])
             if args.baseline_src:
-                ratio = statistics.median(r["rate"] for r in runs["this"]) / statistics.median(
-                    r["rate"] for r in runs["baseline"])
+                ratio = medians[command] / statistics.median(r["rate"] for r in runs["baseline"])
                 print(f"{command:>9} this / baseline: {ratio:.2f}", flush=True)
         if importlib.util.find_spec("synthetic_data_kit") is None:
             print("peer synthetic-data-kit: not installed, skipped (issue 11 measured it at 7.3-8.7 requests/s)")
+            return
+        peer = [run_peer(url, args) for _ in range(args.repeats)]
+        _print_row("peer", "sdk", peer)
+        peer_rate = statistics.median(r["rate"] for r in peer)
+        print("ratio to the peer (synthetic-data-kit's Q&A job): " + ", ".join(
+            f"{command} {rate / peer_rate:.1f}x" for command, rate in medians.items()), flush=True)
     finally:
         server.terminate()
 
