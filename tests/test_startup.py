@@ -35,3 +35,9 @@ def test_importing_the_stage_packages_imports_no_heavy_library():
     code = ("import underdog.data, underdog.evaluate, underdog.arena, underdog.tune, underdog.train, underdog.llm, "
             "underdog.layout")
     assert imported_after(code) == []
+
+
+def test_judge_and_ingest_modules_import_no_numpy_before_the_first_request():
+    """numpy (~0.1 s) is needed only for the statistics after the replies: not on the path to the first call."""
+    imported = imported_after("import underdog.evaluate.judge, underdog.evaluate.answer, underdog.data.ingestion")
+    assert "numpy" not in imported

@@ -144,7 +144,7 @@ def test_stage_writes_name_their_columns_so_a_later_column_breaks_none() -> None
                                   "system_prompt": None, "temperature": 0.0, "top_p": 1.0, "max_tokens": 9,
                                   "output_tokens": 2, "error": None}])
     assert evaluate.answers_of(store, "c", "e")[0]["answer"] == "Because."
-    evaluate.put_verdict(store, "key", "judge", "A", "raw")
+    evaluate.put_verdicts(store, "judge", [("key", "A", "raw")])
     assert [tuple(r) for r in evaluate.cached_verdicts(store, ["key", "key", "other"])] == [("key", "A", "raw")]
     result = dict.fromkeys(evaluate.RESULT_COLUMNS[1:], "x") | {"n": 1, "config_id": None}
     judgment = dict.fromkeys(evaluate.JUDGMENT_COLUMNS[1:], "y") | {"cached": 0}

@@ -11,8 +11,8 @@ Faults: "429" / "429:<retry-after s>", "500", "slow:<s>" (delay before replying)
 
 For benchmarks: `latency` draws each request's delay (e.g. `lognormal_latency(0.5)`), `plausible_reply` answers
 underdog's own prompts validly (topics, eval questions and their answer keys, question lists, Q&A pairs, JSON
-verdicts, answers), and `GET /_stats` reports how many requests arrived, when request number `since` (default 0)
-and the last one arrived.
+verdicts, answers; also synthetic-data-kit's Q&A prompt, for the peer comparison), and `GET /_stats` reports how
+many requests arrived, when request number `since` (default 0) and the last one arrived.
 """
 
 from __future__ import annotations
@@ -120,6 +120,9 @@ def plausible_reply(messages: list[dict[str, str]]) -> str:
     if n := _count(r"Write (\d+) question-answer pairs", prompt):
         return json.dumps([{"question": f"What does rule {i} ({tag}) require?",
                             "answer": f"Rule {i} requires a permit ({tag})."} for i in range(n)])
+    if "Create question-answer pairs from this text" in prompt:  # synthetic-data-kit's Q&A prompt (the peer)
+        return json.dumps([{"question": f"What does rule {i} ({tag}) require?",
+                            "answer": f"Rule {i} requires a permit ({tag})."} for i in range(3)])
     if "Write the one question" in prompt or "Write one question" in prompt:
         return f"What do I need to do about case {tag}?"
     if "Categorize them" in prompt:  # topics

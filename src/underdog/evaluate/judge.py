@@ -151,8 +151,8 @@ def ask_judge(project: Project, llm: LLM, rubric: Sequence[str], pairs: Sequence
         for i, verdict in zip(todo, ask(llm, rubric, [pairs[i] for i in todo], [keys[i] for i in todo],
                                         retries, progress), strict=True):
             verdicts[i] = verdict
-            if verdict.verdict != "error":
-                tables.put_verdict(project.store, verdict.key, llm.name, verdict.verdict, verdict.raw)
+        new = [v for v in (verdicts[i] for i in todo) if v is not None and v.verdict != "error"]
+        tables.put_verdicts(project.store, llm.name, [(v.key, v.verdict, v.raw) for v in new])
     return [v for v in verdicts if v is not None]
 
 

@@ -15,8 +15,10 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from statistics import NormalDist
+from typing import TYPE_CHECKING
 
-import numpy as np
+if TYPE_CHECKING:  # numpy is imported by the functions that use it: not on the judge's path to its first call
+    import numpy as np
 
 norm = NormalDist()  # the standard normal (stdlib: no scipy import on the judge's start-up path)
 Z95 = norm.inv_cdf(0.975)
@@ -54,6 +56,7 @@ class Bootstrap:
 def paired_bootstrap(a: Sequence[float], b: Sequence[float], *, rounds: int = 10_000, seed: int = 0,
                      level: float = 0.95) -> Bootstrap:
     """Resample questions (the same ones for both candidates) to get an interval of mean(a) - mean(b)."""
+    import numpy as np
     d = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
     if d.size == 0:
         return Bootstrap(0.0, 0.0, 0.0, 0.5, 0)
@@ -78,6 +81,7 @@ def questions_needed(p1: float, p2: float, *, alpha: float = 0.05, power: float 
 def paired_questions_needed(a: Sequence[float], b: Sequence[float], *, alpha: float = 0.05,
                             power: float = 0.8) -> float:
     """Questions needed for a paired test of mean(a - b) != 0, from the observed per-question differences."""
+    import numpy as np
     d = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
     if d.size < 2 or d.mean() == 0:
         return math.inf
@@ -94,6 +98,7 @@ def length_controlled_win_rate(scores: Sequence[float], len_candidate: Sequence[
     then predict at zero length difference: sigmoid(b). Ties are targets of 0.5. Without any length difference
     this is the plain win rate. None ("not identifiable", see `length_confounded`) when the data cannot say what
     happens at equal length."""
+    import numpy as np
     y = np.asarray(scores, dtype=float)
     if y.size == 0:
         return 0.0
@@ -111,6 +116,7 @@ def length_confounded(scores: Sequence[float], length_diff: Sequence[float]) -> 
     separates wins from losses (the regression has no finite solution), or every answer pair differs in length
     the same way (equal length lies outside the data, so the rate there is an extrapolation: 1 win and 7 ties,
     all longer, gave 1.5%)."""
+    import numpy as np
     y, d = np.asarray(scores, dtype=float), np.asarray(length_diff, dtype=float)
     if y.size == 0 or np.all(y == y[0]):
         return False
@@ -119,6 +125,7 @@ def length_confounded(scores: Sequence[float], length_diff: Sequence[float]) -> 
 
 def length_separates(scores: Sequence[float], length_diff: Sequence[float]) -> bool:
     """Whether a length threshold puts every win on one side and every loss on the other (both present)."""
+    import numpy as np
     y, d = np.asarray(scores, dtype=float), np.asarray(length_diff, dtype=float)
     wins, losses = d[y > 0.5], d[y < 0.5]
     if not wins.size or not losses.size:
@@ -127,12 +134,14 @@ def length_separates(scores: Sequence[float], length_diff: Sequence[float]) -> b
 
 
 def _sigmoid(z: np.ndarray | float) -> np.ndarray | float:
+    import numpy as np
     return 1 / (1 + np.exp(-z))
 
 
 def _logistic_fit(features: np.ndarray, y: np.ndarray, l2: float, steps: int = 100) -> np.ndarray:
     """Logistic regression with fractional targets by Newton's method (IRLS), with a small L2 penalty so
     that a candidate winning everything still gives finite weights."""
+    import numpy as np
     beta = np.zeros(features.shape[1])
     penalty = l2 * np.eye(features.shape[1])
     for _ in range(steps):

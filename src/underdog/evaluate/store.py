@@ -49,9 +49,13 @@ def cached_verdicts(store: Store, keys: Sequence[str]) -> list[sqlite3.Row]:
     return rows
 
 
-def put_verdict(store: Store, key: str, judge: str, verdict: str, raw: str | None) -> None:
-    store.execute(insert_sql("judge_cache", VERDICT_COLUMNS, "INSERT OR REPLACE"),
-                  {"key": key, "judge": judge, "verdict": verdict, "raw": raw, "created": time.time()})
+def put_verdicts(store: Store, judge: str, verdicts: Sequence[tuple[str, str, str | None]]) -> None:
+    """(key, verdict, raw) of one judge's new verdicts, in one commit (not one per verdict)."""
+    now = time.time()
+    with store.transaction() as db:
+        db.executemany(insert_sql("judge_cache", VERDICT_COLUMNS, "INSERT OR REPLACE"),
+                       [{"key": key, "judge": judge, "verdict": verdict, "raw": raw, "created": now}
+                        for key, verdict, raw in verdicts])
 
 
 # -- judging runs -------------------------------------------------------------------------------------------------
