@@ -8,6 +8,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -240,8 +241,10 @@ def test_a_rungs_runs_answer_the_dev_split_in_one_mixed_batch_that_judging_reuse
     from underdog.llm import local
     from underdog.project import Project
 
-    root = write_project(tmp_path / "p", "http://127.0.0.1:9", tiny_llama_dir)
-    for i, adapter in enumerate(make_adapters(tiny_llama_dir, tmp_path / "adapters", 2)):  # two runs' adapters
+    base = tmp_path / "base"  # a base of its own: the adapters attached to it stay out of other tests' way
+    shutil.copytree(tiny_llama_dir, base)
+    root = write_project(tmp_path / "p", "http://127.0.0.1:9", base)
+    for i, adapter in enumerate(make_adapters(base, tmp_path / "adapters", 2)):  # two runs' adapters
         (root / "runs" / f"run-{i}").mkdir(parents=True)
         adapter.rename(root / "runs" / f"run-{i}" / "adapter")
     (root / "q.jsonl").write_text("".join(json.dumps({"question": q}) + "\n" for q in ("Fee?", "Office?", "Form?")))

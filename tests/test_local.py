@@ -48,7 +48,7 @@ def test_score_options_equals_manual_log_probability(tiny_llama_dir) -> None:
     prompt = tok.apply_chat_template(messages, add_generation_prompt=True, tokenize=True, return_dict=True)
     ids = prompt["input_ids"] + tok("tie", add_special_tokens=False)["input_ids"]
     with torch.no_grad():
-        logits = loaded.model(input_ids=torch.tensor([ids])).logits[0]
+        logits = loaded.model(input_ids=torch.tensor([ids]), **loaded.adapter_args(1)).logits[0]  # the bare base
     logprobs = torch.log_softmax(logits, -1)
     n = len(prompt["input_ids"])
     manual = sum(float(logprobs[i - 1, ids[i]]) for i in range(n, len(ids)))
