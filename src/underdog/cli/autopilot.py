@@ -90,7 +90,8 @@ def print_plan(plan: object) -> None:
                   + (f", budget ${plan.budgets.usd:.2f}" if plan.budgets.usd is not None else ", no budget set"),
                   highlight=False)
     rungs = ", ".join(f"{n} x {e} epochs" for n, e in zip(plan.runs_per_rung, s.rungs, strict=True))
-    console.print(f"training: up to {plan.runs} runs ({rungs}) over {len(s.variants)} data variant(s) "
+    runs = f"{plan.runs} run{'s' * (plan.runs != 1)}"
+    console.print(f"training: up to {runs} ({rungs}) over {len(s.variants)} data variant(s) "
                   f"({', '.join(s.variants)}), ~{plan.train_seconds / 60:.0f} min at {plan.seconds_per_epoch:.0f} "
                   f"s per epoch ({plan.speed_source})", highlight=False, soft_wrap=True)
     console.print(f"selection jury: {', '.join(plan.jury)}; tuning: {s.cells} cells; test split judged once",
