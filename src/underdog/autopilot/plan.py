@@ -81,6 +81,12 @@ class StageEstimate:
     usd: float = 0.0
     done: bool = False  # skipped: its artifact exists, or nothing is configured for it
 
+    def add(self, other: StageEstimate) -> StageEstimate:
+        """This estimate with `other`'s calls, tokens and dollars added (a stage calling several models)."""
+        self.calls, self.usd = self.calls + other.calls, self.usd + other.usd
+        self.tokens_in, self.tokens_out = self.tokens_in + other.tokens_in, self.tokens_out + other.tokens_out
+        return self
+
 
 @dataclass
 class Plan:
@@ -196,9 +202,7 @@ def estimate_stages(project: Project, s: Settings, jury: list[str], n_dev: int, 
                                  ("test: the pick and the base student, once", 2, n_test)):
         est = StageEstimate("judge", title)
         for judge in llm_judges:
-            one = price.stage("judge", title, judge, candidates * n * 2, JUDGE_TOKENS_IN, JUDGE_TOKENS_OUT)
-            est.calls, est.usd = est.calls + one.calls, est.usd + one.usd
-            est.tokens_in, est.tokens_out = est.tokens_in + one.tokens_in, est.tokens_out + one.tokens_out
+            est.add(price.stage("judge", title, judge, candidates * n * 2, JUDGE_TOKENS_IN, JUDGE_TOKENS_OUT))
         stages.append(est)
     answer_tokens = project.config.evaluate.answer_max_tokens
     stages.append(price.stage("answer", "reference answers (dev and test)", project.config.evaluate.reference,
@@ -210,9 +214,7 @@ def _evalset(project: Project, price: Pricer, s: Settings, evalsets: set[str], q
              truth_tokens: int) -> StageEstimate:
     est = price.stage("evalset", f"eval set: {s.evalset_size} questions with an answer key", "teacher",
                       2 * s.evalset_size, 150, question_tokens)
-    truth = price.stage("evalset", "", "teacher", s.evalset_size, 250, truth_tokens)
-    est.calls, est.usd = est.calls + truth.calls, est.usd + truth.usd
-    est.tokens_in, est.tokens_out = est.tokens_in + truth.tokens_in, est.tokens_out + truth.tokens_out
+    est.add(price.stage("evalset", "", "teacher", s.evalset_size, 250, truth_tokens))  # the answer key
     est.done = project.config.autopilot.evalset is not None or f"{PREFIX}-dev" in evalsets
     return est
 
