@@ -18,13 +18,11 @@ import argparse
 import asyncio
 import json
 import resource
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-from adapter_memory import QUESTIONS, make_adapters
+from adapter_memory import QUESTIONS, make_adapters, measure
 
 
 def _peak_mib() -> float:
@@ -57,13 +55,6 @@ def child(args: argparse.Namespace) -> None:
                       "answers_per_s": sum(map(len, answers)) / seconds, "answers": answers}))
 
 
-def measure(kind: str, adapters: list[str], args: argparse.Namespace) -> dict:
-    command = [sys.executable, __file__, "--child", kind, "--adapters", json.dumps(adapters), "--model", args.model,
-               "--questions", str(args.questions), "--max-tokens", str(args.max_tokens)]
-    out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
-    return json.loads(out.strip().splitlines()[-1])
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--model", default="smollm2-135m")
@@ -79,7 +70,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         adapters = make_adapters(resolve_model_path(args.model), Path(tmp), 4)
         runs = [("separate", 1), ("separate", 4), ("mixed", 4)]
-        results = {(kind, n): measure(kind, adapters[:n], args) for kind, n in runs}
+        results = {(kind, n): measure(kind, adapters[:n], args, __file__) for kind, n in runs}
     print(f"{'run':<22} {'loaded MiB':>11} {'peak MiB':>9} {'answers/s':>10}")
     for (kind, n), r in results.items():
         print(f"{kind + f' x{n} adapters':<22} {r['loaded_mib']:>11.0f} {r['peak_mib']:>9.0f} "

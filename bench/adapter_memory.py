@@ -91,8 +91,9 @@ def child(args: argparse.Namespace) -> None:
     print(json.dumps({"peak_mib": peak_mib, "answers_per_s": answers / seconds}))
 
 
-def measure(kind: str, adapters: list[str], args: argparse.Namespace) -> dict:
-    command = [sys.executable, __file__, "--child", kind, "--adapters", json.dumps(adapters), "--model", args.model,
+def measure(kind: str, adapters: list[str], args: argparse.Namespace, script: str = __file__) -> dict:
+    """Run `script --child kind` in a process of its own (peak memory per run) and return its JSON line."""
+    command = [sys.executable, script, "--child", kind, "--adapters", json.dumps(adapters), "--model", args.model,
                "--questions", str(args.questions), "--max-tokens", str(args.max_tokens)]
     out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     return json.loads(out.strip().splitlines()[-1])
