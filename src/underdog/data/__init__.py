@@ -29,6 +29,7 @@ _EXPORTS = {
     "dataset_rows": "stats", "dataset_stats": "stats", "length_histogram": "stats",
     "Example": "dataset", "Manifest": "dataset", "save_dataset": "dataset", "load_dataset": "dataset",
     "load_manifest": "dataset", "list_datasets": "dataset",
+    "PreferencePair": "preferences", "save_preferences": "preferences", "load_preferences": "preferences",
 }
 __all__ = sorted(_EXPORTS)
 __getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -3,8 +3,11 @@
 Each line of data.jsonl is one example:
     {"id": "...", "messages": [{"role": "system"?, ...}, {"role": "user", ...}, {"role": "assistant", ...}],
      "meta": {"topic": ..., "source": ..., "teacher": ..., "prompt_version": ..., "created": ...}}
-The manifest records name, parent, recipe, counts and a content hash, so a training run can name exactly the
-data it saw. A version is never overwritten: saving under an existing name is an error.
+The manifest records name, kind, parent, recipe, counts and a content hash, so a training run can name exactly
+the data it saw. A version is never overwritten: saving under an existing name is an error.
+
+Two kinds share this storage: "sft" (the examples above) and "preference" (prompt, chosen, rejected pairs;
+`data/preferences.py`). Each loader refuses the other kind with a line saying which command takes it.
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ class Manifest:
     name: str
     count: int
     sha256: str
+    kind: str = "sft"
     parent: str | list[str] | None = None
     recipe: dict[str, Any] = field(default_factory=dict)
     counts: dict[str, Any] = field(default_factory=dict)
@@ -56,14 +60,21 @@ class Manifest:
 def save_dataset(root: Path, name: str, examples: list[Example], *, parent: str | list[str] | None = None,
                  recipe: dict[str, Any] | None = None, counts: dict[str, Any] | None = None) -> Manifest:
     """Write a new immutable version `name` under `root/datasets/` and return its manifest."""
+    return write_version(root, name, [e.to_json() for e in examples], kind="sft", parent=parent, recipe=recipe,
+                         counts=counts)
+
+
+def write_version(root: Path, name: str, records: list[dict[str, Any]], *, kind: str,
+                  parent: str | list[str] | None = None, recipe: dict[str, Any] | None = None,
+                  counts: dict[str, Any] | None = None) -> Manifest:
+    """Write `records` as the new immutable version `name` of `kind` (one JSON object per line)."""
     folder = Layout(root).dataset_dir(name)
     if (folder / MANIFEST_FILE).exists():
         raise UnderdogError(f"dataset {name!r} already exists (versions are immutable; pick another name)")
     folder.mkdir(parents=True, exist_ok=True)
-    lines = [json.dumps(e.to_json(), ensure_ascii=False) for e in examples]
-    body = "".join(line + "\n" for line in lines)
+    body = "".join(json.dumps(record, ensure_ascii=False) + "\n" for record in records)
     (folder / DATA_FILE).write_text(body, encoding="utf-8")
-    manifest = Manifest(name=name, count=len(examples), sha256=hashlib.sha256(body.encode()).hexdigest(),
+    manifest = Manifest(name=name, count=len(records), sha256=hashlib.sha256(body.encode()).hexdigest(), kind=kind,
                         parent=parent, recipe=recipe or {}, counts=counts or {})
     (folder / MANIFEST_FILE).write_text(json.dumps(manifest.__dict__, indent=2))  # written last: marks complete
     return manifest
@@ -77,19 +88,34 @@ def load_manifest(root: Path, name: str) -> Manifest:
     return Manifest(**json.loads(path.read_text()))
 
 
-def load_dataset(root: Path, name: str) -> list[Example]:
-    """All examples of dataset version `name`."""
-    load_manifest(root, name)
+def read_version(root: Path, name: str, kind: str) -> list[tuple[str, Any]]:
+    """("file:line", record) of each line of version `name`, which must be of `kind` (else one line saying which
+    command takes it)."""
+    manifest = load_manifest(root, name)
+    if manifest.kind != kind:
+        takes = {"sft": "`underdog train` (supervised)", "preference": "`underdog train --method dpo`"}
+        raise UnderdogError(f"dataset {name!r} holds {manifest.kind} data, not {kind} data: "
+                            f"it is for {takes.get(manifest.kind, manifest.kind)}")
     path = Layout(root).dataset_dir(name) / DATA_FILE
-    examples = []
+    records = []
     for number, line in enumerate(path.read_text(encoding="utf-8").split("\n"), 1):  # U+2028 may be in a line
         if not line.strip():
             continue
         try:
-            record = json.loads(line)
+            records.append((f"{path}:{number}", json.loads(line)))
+        except json.JSONDecodeError as exc:
+            raise UnderdogError(f"{path}:{number}: malformed record ({exc})") from None
+    return records
+
+
+def load_dataset(root: Path, name: str) -> list[Example]:
+    """All examples of (supervised) dataset version `name`."""
+    examples = []
+    for where, record in read_version(root, name, "sft"):
+        try:
             examples.append(Example(messages=record["messages"], meta=record.get("meta", {}), id=record["id"]))
-        except (json.JSONDecodeError, KeyError, TypeError) as exc:
-            raise UnderdogError(f"{path}:{number}: malformed example ({exc})") from None
+        except (KeyError, TypeError) as exc:
+            raise UnderdogError(f"{where}: malformed example ({exc})") from None
     return examples
 
 
