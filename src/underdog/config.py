@@ -178,9 +178,11 @@ class TrainConfig(Strict):
     lr_scheduler_type: str = "linear"  # any transformers SchedulerType: linear, cosine, constant_with_warmup...
     weight_decay: float = Field(0.0, ge=0)
     max_grad_norm: float = Field(1.0, gt=0)
-    # auto: flatten with flash-attn on a GPU, else group; flatten: padding-free rows (DataCollatorWithFlattening);
-    # group: length-grouped batches padded to their longest; off: random batches padded (the plain stack)
+    # auto: flatten with flash-attn on a GPU, else group; flatten: TRL's padding-free packing (examples packed
+    # into rows of max_input_length, each attending only to itself); group: length-grouped batches padded to their
+    # longest; off: random batches padded (the plain stack)
     packing: Literal["auto", "flatten", "group", "off"] = "auto"
+    liger: Literal["auto", "on", "off"] = "auto"  # Liger's Triton kernels; auto: on with liger-kernel and a GPU
     gradient_checkpointing: bool = False
     logging_steps: int = Field(1, ge=1)
     evals_per_epoch: int = Field(2, ge=1)
@@ -201,6 +203,11 @@ class TrainConfig(Strict):
     @classmethod
     def _packing_bool(cls, value: Any) -> Any:
         return {True: "auto", False: "off"}.get(value, value) if isinstance(value, bool) else value
+
+    @field_validator("liger", mode="before")
+    @classmethod
+    def _liger_bool(cls, value: Any) -> Any:
+        return {True: "on", False: "off"}.get(value, value) if isinstance(value, bool) else value
 
 
 class EvaluateConfig(Strict):

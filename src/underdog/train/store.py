@@ -17,8 +17,8 @@ if TYPE_CHECKING:
     from underdog.store import Store
 
 RUN_COLUMNS = ("id", "status", "dataset", "base_model", "hyperparameters", "train_loss", "eval_loss", "overfit_flag",
-               "overfit_reason", "overfit_epoch", "error", "sweep", "created", "updated")
-METRIC_COLUMNS = ("run_id", "step", "epoch", "split", "loss", "learning_rate")
+               "overfit_reason", "overfit_epoch", "error", "sweep", "created", "updated", "method", "parent_run")
+METRIC_COLUMNS = ("run_id", "step", "epoch", "split", "loss", "learning_rate", "reward_margin", "reward_accuracy")
 
 
 def m201_train_runs(db: sqlite3.Connection) -> None:
@@ -37,6 +37,15 @@ def m202_train_metrics(db: sqlite3.Connection) -> None:
             learning_rate REAL)"""
     )
     db.execute("CREATE INDEX train_metrics_run ON train_metrics(run_id, split, step)")
+
+
+def m203_train_preferences(db: sqlite3.Connection) -> None:
+    """Preference runs: the method (sft, dpo) and the run trained on, and the reward margin and accuracy that
+    TRL's preference trainers log beside the loss (NULL for supervised runs)."""
+    db.execute("ALTER TABLE train_runs ADD COLUMN method TEXT")
+    db.execute("ALTER TABLE train_runs ADD COLUMN parent_run TEXT")
+    db.execute("ALTER TABLE train_metrics ADD COLUMN reward_margin REAL")
+    db.execute("ALTER TABLE train_metrics ADD COLUMN reward_accuracy REAL")
 
 
 def put_run(store: Store, run: dict[str, Any], metrics: Sequence[dict[str, Any]]) -> None:
