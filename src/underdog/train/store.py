@@ -54,9 +54,14 @@ def put_run(store: Store, run: dict[str, Any], metrics: Sequence[dict[str, Any]]
     with store.transaction() as db:
         db.execute(insert_sql("train_runs", RUN_COLUMNS, "INSERT OR REPLACE"), run)
         db.execute("DELETE FROM train_metrics WHERE run_id = :id", {"id": run["id"]})
-        db.executemany(insert_sql("train_metrics", METRIC_COLUMNS), metrics)
+        db.executemany(insert_sql("train_metrics", METRIC_COLUMNS), [_metric_row(m) for m in metrics])
 
 
 def put_metric(store: Store, metric: dict[str, Any]) -> None:
-    """One logged loss of a run in progress (a dict keyed by `METRIC_COLUMNS`)."""
-    store.execute(insert_sql("train_metrics", METRIC_COLUMNS), metric)
+    """One logged loss of a run in progress (a dict keyed by `METRIC_COLUMNS`; a missing key is NULL)."""
+    store.execute(insert_sql("train_metrics", METRIC_COLUMNS), _metric_row(metric))
+
+
+def _metric_row(metric: dict[str, Any]) -> dict[str, Any]:
+    """A metric row with every column named (a supervised run has no reward margin or accuracy: NULL)."""
+    return {column: metric.get(column) for column in METRIC_COLUMNS}
