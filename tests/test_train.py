@@ -48,21 +48,6 @@ def gibberish(n: int, seed: int = 0) -> list[Example]:
             for _ in range(n)]
 
 
-@pytest.fixture(scope="module")
-def learnable_llama_dir(tmp_path_factory: pytest.TempPathFactory, tiny_llama_dir: Path) -> Path:
-    """The tiny Llama with a wider initialisation. The shared fixture's 0.02-std tied embeddings cap its logits
-    near uniform (loss stays ~10.2 whatever LoRA learns), which hides overfitting; this one can memorise."""
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
-
-    out = tmp_path_factory.mktemp("learnable-llama")
-    config = LlamaConfig.from_pretrained(tiny_llama_dir)
-    config.initializer_range = 0.15
-    torch.manual_seed(0)
-    LlamaForCausalLM(config).save_pretrained(out)
-    AutoTokenizer.from_pretrained(tiny_llama_dir).save_pretrained(out)
-    return out
-
-
 # -- data: labels and batches (TRL's SFTTrainer prepares them) ------------------------------------------------
 def sft_rows(model_dir: Path, examples: list[Example], max_length: int = 512, **hp: object) -> object:
     """An SFTTrainer built as a run builds it (load_student, build_splits, sft_trainer), for its prepared rows."""

@@ -57,14 +57,15 @@ def keeps_best(cfg: TrainConfig, has_eval: bool) -> bool:
 
 def trainer_arguments(config_class: type, cfg: TrainConfig, device: str, output_dir: Path, *, has_eval: bool,
                       **method_args: Any) -> Any:
-    """`config_class` (SFTConfig, DPOConfig) for one run: the shared settings here, the method's in `method_args`.
+    """`config_class` (SFTConfig, DPOConfig) for one run: the shared settings here, the method's in `method_args`
+    (which may replace a shared one).
 
     With `keep_best`, a checkpoint is saved at every evaluation and the Trainer reloads the best-eval-loss one at
     the end (after early stopping too); otherwise every `save_steps`. The evaluation interval is provisional
     until `schedule` sets it from the rows the trainer prepared."""
     best = keeps_best(cfg, has_eval)
     mode = precision(device, cfg.precision)
-    return config_class(
+    shared = dict(
         output_dir=str(output_dir), num_train_epochs=cfg.epoch, max_steps=cfg.max_steps,
         learning_rate=cfg.learning_rate, lr_scheduler_type=cfg.lr_scheduler_type, warmup_steps=cfg.warmup_ratio,
         weight_decay=cfg.weight_decay, max_grad_norm=cfg.max_grad_norm,
@@ -79,8 +80,8 @@ def trainer_arguments(config_class: type, cfg: TrainConfig, device: str, output_
         report_to=[], use_liger_kernel=liger(cfg, device),
         remove_unused_columns=False, dataloader_num_workers=0, disable_tqdm=True,
         train_sampling_strategy="group_by_length" if batching(cfg, device) == "group" else "random",
-        **method_args,
     )
+    return config_class(**{**shared, **method_args})  # a method's own value of a shared setting wins
 
 
 def schedule(args: Any, cfg: TrainConfig, rows: int, has_eval: bool) -> None:

@@ -21,14 +21,9 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from underdog.data.dataset import Example
+from underdog.data.formats import prompt_completion_rows as completion_rows
 
 T = TypeVar("T")
-
-
-def completion_rows(messages: list[dict[str, str]]) -> list[dict[str, Any]]:
-    """One prompt-completion row per assistant turn that has a conversation before it."""
-    return [{"prompt": messages[:i], "completion": [message]}
-            for i, message in enumerate(messages) if message["role"] == "assistant" and i > 0]
 
 
 def held_out(items: Sequence[T], ratio: float, seed: int) -> tuple[list[T], list[T]]:
@@ -78,17 +73,23 @@ def quiet_preparation() -> Iterator[None]:
             logging.enable_progress_bar()
 
 
-class CountingCollator:
-    """Wraps a collator and counts the real and the computed (padded) token positions of the batches it makes
-    while `active()` (e.g. while the model is in training mode, to leave evaluation batches out)."""
+def row_tokens(feature: dict[str, Any]) -> int:
+    """The real tokens of one tokenized row."""
+    return len(feature["input_ids"])
 
-    def __init__(self, collator: Any, active: Callable[[], bool] = lambda: True):
-        self.collator, self.active, self.real, self.computed = collator, active, 0, 0
+
+class CountingCollator:
+    """Wraps a collator and counts the real (`length` of each row) and the computed (padded) token positions of
+    the batches it makes while `active()` (e.g. while the model is in training mode, to leave evaluation out)."""
+
+    def __init__(self, collator: Any, active: Callable[[], bool] = lambda: True,
+                 length: Callable[[dict[str, Any]], int] = row_tokens):
+        self.collator, self.active, self.length, self.real, self.computed = collator, active, length, 0, 0
 
     def __call__(self, features: list[dict[str, Any]]) -> Any:
         batch = self.collator(features)
         if self.active():
-            self.real += sum(len(f["input_ids"]) for f in features)
+            self.real += sum(self.length(f) for f in features)
             self.computed += batch["input_ids"].numel()
         return batch
 
