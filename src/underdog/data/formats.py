@@ -3,8 +3,9 @@
     manifest = import_dataset(project, "old.jsonl", name="old")      # JSONL or CSV, shape detected per record
     paths = export_dataset(project, "base", "jumpstart")              # -> exports/base-jumpstart/train.jsonl ...
 
-Import shapes: OpenAI `messages`, sharegpt `conversations`, alpaca `instruction/input/output`,
-`instruction/context/response` (Dolly, JumpStart), `prompt/completion`, `question/answer`. A malformed line is
+Import shapes: OpenAI `messages`, sharegpt `conversations`, TRL's conversational `prompt/completion` (lists of
+messages), alpaca `instruction/input/output`, `instruction/context/response` (Dolly, JumpStart), `prompt/completion`
+(strings), `question/answer`. A malformed line is
 reported as `file:line: reason`, counted and skipped; the rest is imported.
 
 Export formats: messages | alpaca | sharegpt | jumpstart | csv | trl, with a seeded train/validation split.
@@ -55,6 +56,10 @@ def to_messages(record: Any) -> tuple[str, list[dict[str, str]], str | None]:
         messages = [{"role": SHAREGPT_ROLES[str(t["from"]).lower()], "content": str(t["value"])}
                     for t in record["conversations"]]
         return "sharegpt", _checked(messages), None
+    if isinstance(record.get("prompt"), list) and isinstance(record.get("completion"), list):  # TRL's (`trl`)
+        messages = [{"role": str(m["role"]), "content": str(m["content"])}
+                    for m in record["prompt"] + record["completion"]]
+        return "trl prompt-completion", _checked(messages), None
     for shape, (q, ctx, a) in {"alpaca": ("instruction", "input", "output"),
                                "instruction/context/response": ("instruction", "context", "response"),
                                "prompt/completion": ("prompt", "", "completion"),
