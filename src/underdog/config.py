@@ -151,6 +151,11 @@ class SageMakerConfig(Strict):
     accept_eula: bool = False  # Llama models need the license accepted
 
 
+# TRL's DPOTrainer loss types (`DPOConfig.loss_type`); several are summed with `dpo_loss_weights`
+DpoLoss = Literal["sigmoid", "hinge", "ipo", "exo_pair", "nca_pair", "robust", "bco_pair", "sppo_hard", "aot",
+                  "aot_unpaired", "apo_zero", "apo_down", "discopop", "sft", "sigmoid_norm"]
+
+
 class TrainConfig(Strict):
     """LoRA fine-tuning hyperparameters, under the names SageMaker JumpStart users know (docs/training.md).
 
@@ -178,9 +183,11 @@ class TrainConfig(Strict):
     lr_scheduler_type: str = "linear"  # any transformers SchedulerType: linear, cosine, constant_with_warmup...
     weight_decay: float = Field(0.0, ge=0)
     max_grad_norm: float = Field(1.0, gt=0)
-    # auto: flatten with flash-attn on a GPU, else group; flatten: padding-free rows (DataCollatorWithFlattening);
-    # group: length-grouped batches padded to their longest; off: random batches padded (the plain stack)
+    # auto: flatten with flash-attn on a GPU, else group; flatten: TRL's padding-free packing (examples packed
+    # into rows of max_input_length, each attending only to itself); group: length-grouped batches padded to their
+    # longest; off: random batches padded (the plain stack)
     packing: Literal["auto", "flatten", "group", "off"] = "auto"
+    liger: Literal["auto", "on", "off"] = "auto"  # Liger's Triton kernels; auto: on with liger-kernel and a GPU
     gradient_checkpointing: bool = False
     logging_steps: int = Field(1, ge=1)
     evals_per_epoch: int = Field(2, ge=1)
@@ -195,12 +202,33 @@ class TrainConfig(Strict):
     device_memory_gb: float | None = Field(None, gt=0)  # GB (10^9 bytes); refuse runs estimated above (default: free)
     precision: Literal["auto", "bf16", "fp16", "fp32"] = "auto"  # auto: bf16 from sm80, fp16 below, fp32 on CPU
     max_concurrent: int = Field(1, ge=1)  # sweeps: runs at once (at most one per GPU), like scarce instances
+    # preference training (docs/training.md): `dpo` trains the adapter of run `from_run` on a preference dataset,
+    # with that run as the reference policy; learning_rate and epoch default to 1e-3 and 4 for it when not set
+    method: Literal["sft", "dpo"] = "sft"
+    from_run: str | None = None  # dpo: the run whose adapter is trained and is the reference
+    beta: float = Field(0.1, gt=0)  # dpo: how far the policy may move from the reference
+    dpo_loss: list[DpoLoss] = ["sigmoid", "sft"]  # TRL's loss_type list: DPO's sigmoid loss + NLL on the chosen
+    dpo_loss_weights: list[float] | None = None  # one weight per dpo_loss term (default: 1 each)
     sagemaker: SageMakerConfig = SageMakerConfig()
 
     @field_validator("packing", mode="before")
     @classmethod
     def _packing_bool(cls, value: Any) -> Any:
         return {True: "auto", False: "off"}.get(value, value) if isinstance(value, bool) else value
+
+    @field_validator("liger", mode="before")
+    @classmethod
+    def _liger_bool(cls, value: Any) -> Any:
+        return {True: "on", False: "off"}.get(value, value) if isinstance(value, bool) else value
+
+    @model_validator(mode="after")
+    def _dpo_losses(self) -> TrainConfig:
+        if not self.dpo_loss:
+            raise ValueError("dpo_loss: give at least one TRL loss type (e.g. [sigmoid, sft])")
+        if self.dpo_loss_weights is not None and len(self.dpo_loss_weights) != len(self.dpo_loss):
+            raise ValueError(f"dpo_loss_weights: {len(self.dpo_loss_weights)} weights for {len(self.dpo_loss)} "
+                             "dpo_loss terms")
+        return self
 
 
 class EvaluateConfig(Strict):

@@ -147,7 +147,8 @@ def import_(
 def export(
     ctx: typer.Context,
     name: str = typer.Argument("base", help="Dataset version to export."),
-    fmt: str = typer.Option("messages", "--format", "-f", help="messages | alpaca | sharegpt | jumpstart | csv"),
+    fmt: str = typer.Option("messages", "--format", "-f", help="messages | alpaca | sharegpt | jumpstart | csv | trl "
+                            "(TRL's prompt-completion rows; a preference dataset's prompt/chosen/rejected rows)"),
     out: Path | None = typer.Option(None, "--out", "-o", help="Output folder (default: exports/<name>-<format>)."),
     validation: float | None = typer.Option(None, "--validation", help="Validation share (data.validation_split)."),
     seed: int | None = typer.Option(None, "--seed", help="Split seed (data.seed)."),

@@ -17,7 +17,12 @@ load_run = lazy("underdog.train.runs", "load_run")
 def train(
     ctx: typer.Context,
     overrides: list[str] = typer.Argument(None, help="Hyperparameters as key=value: epoch=3 lora_r=16 ..."),
-    dataset: str | None = typer.Option(None, "--dataset", "-d", help="Dataset version (default: the newest)."),
+    dataset: str | None = typer.Option(None, "--dataset", "-d", help="Dataset version (default: the newest); a "
+                                       "preference dataset with --method dpo."),
+    method: str | None = typer.Option(None, "--method", help="sft (supervised, the default) or dpo (preference "
+                                      "training with TRL's DPOTrainer on top of the --from run)."),
+    from_run: str | None = typer.Option(None, "--from", help="--method dpo: the supervised run whose adapter is "
+                                        "trained and kept as the reference policy."),
     resume: str | None = typer.Option(None, "--resume", help="Continue an interrupted run from its checkpoint."),
     run_id: str | None = typer.Option(None, "--run-id", help="Name the run (default: time-dataset-random)."),
     processes: int = typer.Option(1, "--processes", help="GPUs for this run, via `accelerate launch` (DDP)."),
@@ -26,7 +31,10 @@ def train(
                                       "(settings under train.sagemaker in underdog.yaml)."),
     sweep: str | None = typer.Option(None, "--sweep", hidden=True),
 ) -> None:
-    """LoRA fine-tune the student on a dataset version; writes runs/<id>/ (adapter, manifest, loss.png)."""
+    """LoRA fine-tune the student on a dataset version; writes runs/<id>/ (adapter, manifest, loss.png).
+
+    With --method dpo -d PREFS --from RUN: preference training (TRL's DPOTrainer) of RUN's adapter, RUN being the
+    reference policy."""
     from underdog.errors import UnderdogError
     from underdog.train.executors import Resources, RunPlan, get_executor
 
@@ -35,7 +43,8 @@ def train(
         load_run(project.root, resume)  # an unknown run is an error, not a new run
     name = "sagemaker" if on_sagemaker else "accelerate" if processes > 1 else "local"
     executor = get_executor(name, project, Resources(slots=[None], processes=processes, fsdp=fsdp))
-    plan = RunPlan(dataset=dataset, overrides=overrides or [], run_id=resume or run_id, sweep=sweep)
+    chosen = [f"method={method}"] * bool(method) + [f"from_run={from_run}"] * bool(from_run)
+    plan = RunPlan(dataset=dataset, overrides=[*chosen, *(overrides or [])], run_id=resume or run_id, sweep=sweep)
     try:
         [m] = executor.submit([plan])
     except KeyboardInterrupt:
@@ -70,6 +79,8 @@ def _print_run(m) -> None:  # type: ignore[no-untyped-def]
     loss = m.metrics
     console.print(f"run [bold]{m.id}[/] {m.status}: train loss {_fmt(loss.get('train_loss'))}, "
                   f"eval loss {_fmt(loss.get('eval_loss'))}")
+    if m.method != "sft":
+        console.print(f"{m.method} from run {m.hyperparameters.get('from_run')}: {_rewards(m)}")
     kept = loss.get("kept")
     if kept:
         console.print(f"kept the best adapter: epoch {kept['epoch']}, step {kept['step']}, "
@@ -81,6 +92,13 @@ def _print_run(m) -> None:  # type: ignore[no-untyped-def]
 
 def _fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f}"
+
+
+def _rewards(m) -> str:  # type: ignore[no-untyped-def]
+    """A preference run's last reward accuracy and margin (held-out pairs when it has them)."""
+    split = "eval" if m.metrics.get("eval_reward_accuracy") is not None else "train"
+    return (f"reward accuracy {_fmt(m.metrics.get(f'{split}_reward_accuracy'))}, margin "
+            f"{_fmt(m.metrics.get(f'{split}_reward_margin'))} ({'held-out' if split == 'eval' else 'training'} pairs)")
 
 
 @app.command()
@@ -143,6 +161,9 @@ def runs_table(manifests: list) -> Table:  # type: ignore[type-arg]
         kept = m.metrics.get("kept")
         eval_loss = _fmt(m.metrics.get("eval_loss")) + (f" ({kept['epoch']})" if kept else "")
         note = _warning(m) if m.status == "done" else (m.error or "")
+        if m.method != "sft":
+            hp = f"{m.method} from {m.hyperparameters.get('from_run')} beta={m.hyperparameters.get('beta')} " + hp
+            note = " ".join(filter(None, [_rewards(m) if m.status == "done" else "", note]))
         table.add_row(m.id, status, m.dataset, hp, _fmt(m.metrics.get("train_loss")), eval_loss, note)
     return table
 

@@ -3,14 +3,17 @@
     manifest = import_dataset(project, "old.jsonl", name="old")      # JSONL or CSV, shape detected per record
     paths = export_dataset(project, "base", "jumpstart")              # -> exports/base-jumpstart/train.jsonl ...
 
-Import shapes: OpenAI `messages`, sharegpt `conversations`, alpaca `instruction/input/output`,
-`instruction/context/response` (Dolly, JumpStart), `prompt/completion`, `question/answer`. A malformed line is
+Import shapes: OpenAI `messages`, sharegpt `conversations`, TRL's conversational `prompt/completion` (lists of
+messages), alpaca `instruction/input/output`, `instruction/context/response` (Dolly, JumpStart), `prompt/completion`
+(strings), `question/answer`. A malformed line is
 reported as `file:line: reason`, counted and skipped; the rest is imported.
 
-Export formats: messages | alpaca | sharegpt | jumpstart | csv, with a seeded train/validation split. `jumpstart`
-writes `train.jsonl` (`instruction`, `context`, `response`) + `template.json` exactly as SageMaker JumpStart's
-Llama fine-tuning expects, and the validation split as `validation/validation.jsonl` (+ its template.json) for the
-separate validation channel.
+Export formats: messages | alpaca | sharegpt | jumpstart | csv | trl, with a seeded train/validation split.
+`jumpstart` writes `train.jsonl` (`instruction`, `context`, `response`) + `template.json` exactly as SageMaker
+JumpStart's Llama fine-tuning expects, and the validation split as `validation/validation.jsonl` (+ its
+template.json) for the separate validation channel. `trl` writes TRL's conversational formats: a supervised
+dataset as prompt-completion rows (one per assistant turn: what `underdog train` trains on), a preference dataset
+as prompt/chosen/rejected rows (what TRL's DPOTrainer reads); `trl` is the one format of a preference dataset.
 """
 
 from __future__ import annotations
@@ -23,13 +26,14 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from underdog.data.dataset import Example, Manifest, load_dataset, save_dataset
+from underdog.data.dataset import Example, Manifest, load_dataset, load_manifest, save_dataset
 from underdog.data.jobs import check_new_name, provenance
+from underdog.data.preferences import KIND, load_preferences, to_trl
 from underdog.errors import UnderdogError
 from underdog.project import Project
 from underdog.textfile import UTF8, read_user_text
 
-FORMATS = ("messages", "alpaca", "sharegpt", "jumpstart", "csv")
+FORMATS = ("messages", "alpaca", "sharegpt", "jumpstart", "csv", "trl")
 JUMPSTART_TEMPLATE = {
     "prompt": "Below is an instruction that describes a task, paired with an input that provides further context. "
               "Write a response that appropriately completes the request.\n\n"
@@ -52,6 +56,10 @@ def to_messages(record: Any) -> tuple[str, list[dict[str, str]], str | None]:
         messages = [{"role": SHAREGPT_ROLES[str(t["from"]).lower()], "content": str(t["value"])}
                     for t in record["conversations"]]
         return "sharegpt", _checked(messages), None
+    if isinstance(record.get("prompt"), list) and isinstance(record.get("completion"), list):  # TRL's (`trl`)
+        messages = [{"role": str(m["role"]), "content": str(m["content"])}
+                    for m in record["prompt"] + record["completion"]]
+        return "trl prompt-completion", _checked(messages), None
     for shape, (q, ctx, a) in {"alpaca": ("instruction", "input", "output"),
                                "instruction/context/response": ("instruction", "context", "response"),
                                "prompt/completion": ("prompt", "", "completion"),
@@ -120,7 +128,14 @@ def import_dataset(project: Project, path: Path | str, name: str | None = None, 
 
 
 # -- export -----------------------------------------------------------------------------------------------------
-def split(examples: list[Example], ratio: float, seed: int) -> tuple[list[Example], list[Example]]:
+def prompt_completion_rows(messages: list[dict[str, str]]) -> list[dict[str, Any]]:
+    """TRL's conversational prompt-completion rows of a conversation: one per assistant turn that has a
+    conversation before it (the prompt), the turn itself as the completion."""
+    return [{"prompt": messages[:i], "completion": [message]}
+            for i, message in enumerate(messages) if message["role"] == "assistant" and i > 0]
+
+
+def split(examples: list[Any], ratio: float, seed: int) -> tuple[list[Any], list[Any]]:
     """Seeded shuffle, then the first `ratio` share is validation (at least one when ratio > 0 and n > 1)."""
     order = list(range(len(examples)))
     random.Random(seed).shuffle(order)
@@ -158,6 +173,8 @@ def render_record(example: Example, fmt: str) -> dict[str, Any]:
     if fmt == "csv":
         return {"id": example.id, "question": example.question, "answer": example.answer,
                 "context": _context(example), "topic": example.meta.get("topic", "")}
+    if fmt == "trl":
+        return prompt_completion_rows(example.messages)
     raise UnderdogError(f"unknown export format {fmt!r} (known: {', '.join(FORMATS)})")
 
 
@@ -180,7 +197,12 @@ def export_dataset(project: Project, name: str, fmt: str = "messages", out: Path
         raise UnderdogError(f"unknown export format {fmt!r} (known: {', '.join(FORMATS)})")
     cfg = project.config.data
     ratio = cfg.validation_split if validation_split is None else validation_split
-    train, val = split(load_dataset(project.root, name), ratio, cfg.seed if seed is None else seed)
+    preference = load_manifest(project.root, name).kind == KIND
+    if preference and fmt != "trl":
+        raise UnderdogError(f"dataset {name!r} holds preference pairs: export it with --format trl "
+                            "(prompt/chosen/rejected rows, TRL's preference format)")
+    items = load_preferences(project.root, name) if preference else load_dataset(project.root, name)
+    train, val = split(items, ratio, cfg.seed if seed is None else seed)
     out = Path(out) if out else project.root / "exports" / f"{name}-{fmt}"
     ext = "csv" if fmt == "csv" else "jsonl"
     parts = [("train", train, out / f"train.{ext}")]
@@ -189,7 +211,10 @@ def export_dataset(project: Project, name: str, fmt: str = "messages", out: Path
         parts.append(("validation", val, folder / f"validation.{ext}"))
     paths = []
     for _, examples, path in parts:
-        paths.append(_write(path, [render_record(e, fmt) for e in examples], fmt))
+        records = [to_trl(p) for p in examples] if preference else [render_record(e, fmt) for e in examples]
+        if fmt == "trl" and not preference:
+            records = [row for rows in records for row in rows]  # one row per assistant turn
+        paths.append(_write(path, records, fmt))
         if fmt == "jumpstart":
             template = path.parent / "template.json"
             template.write_text(json.dumps(JUMPSTART_TEMPLATE))
