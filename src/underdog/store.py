@@ -48,6 +48,7 @@ MIGRATIONS: list[Step] = [Step.of(target) for target in (
     "underdog.train.store:m202_train_metrics",
     "underdog.evaluate.store:m302_judge_configs",
     "underdog.arena.store:m402_arena_invites",
+    "underdog.arena.store:m403_arena_vote_texts",
 )]
 
 

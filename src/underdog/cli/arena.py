@@ -99,22 +99,31 @@ def invite(
 
 @arena_app.command("standings")
 def standings(ctx: typer.Context) -> None:
-    """Ratings (Bradley-Terry, 95% bootstrap CI), win rates per group, the blended score; writes
-    reports/arena.md."""
+    """Ratings (Bradley-Terry, 95% bootstrap CI), the same with style held equal and what the voters reward,
+    win rates per group, the blended score; writes reports/arena.md."""
+    from underdog.arena.standings import reward_text, to_markdown
     from underdog.arena.standings import standings as compute
-    from underdog.arena.standings import to_markdown
 
     project = get_project(ctx)
     table = compute(project.store, project.config.arena.weights, project.config.arena.bootstrap_rounds)
-    out = Table("#", "candidate", "rating", "95% CI", "votes", "judges", "LLM", "audience", "blended")
+    out = Table("#", "candidate", "rating", "95% CI", "style-controlled", "votes", "judges", "LLM", "audience",
+                "blended")
     for i, r in enumerate(table.rows, 1):
+        styled = f"{r.styled.rating:.0f} ({r.styled.low:.0f}-{r.styled.high:.0f})" if r.styled else "-"
         out.add_row(str(i), escape(r.candidate), f"{r.rating.rating:.0f}", f"{r.rating.low:.0f}-{r.rating.high:.0f}",
-                    str(r.rating.games), _pct(r.human), _pct(r.llm), _pct(r.audience), _pct(r.blended))
+                    styled, str(r.rating.games), _pct(r.human), _pct(r.llm), _pct(r.audience), _pct(r.blended))
     console.print(out)
     console.print(f"{table.voters} voters, {table.anonymous} of them anonymous (no invite code or judge link)")
+    if table.simulated:
+        console.print(f"[yellow]SIMULATED: {table.simulated} of the votes come from the simulated voter panel, "
+                      "not from people[/]")
     if table.agreement:
         a = table.agreement
         console.print(f"LLM vs humans: {a.percent:.1%} agreement on {a.n} votes, Cohen's kappa {a.kappa:.2f}")
+    if table.rewards:
+        console.print("what your voters reward (style control: log-odds per standard deviation more, 95% CI):")
+        for name, estimate in table.rewards.items():
+            console.print(f"  {reward_text(name, estimate)}", highlight=False)
     project.reports_dir.mkdir(parents=True, exist_ok=True)
     path = project.reports_dir / "arena.md"
     path.write_text(to_markdown(table))
