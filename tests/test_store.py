@@ -175,3 +175,16 @@ def test_stage_writes_name_their_columns_so_a_later_column_breaks_none() -> None
     train.put_metric(store, metric | {"step": 3})
     assert store.query("SELECT status FROM train_runs")[0][0] == "failed"
     assert [r[0] for r in store.query("SELECT step FROM train_metrics WHERE run_id = 'r1' ORDER BY step")] == [1, 3]
+    evaluate.put_people_model(store, {"version": "v1", "votes": 3, "decisive": 2, "accuracy": 0.5, "accuracy_low": 0.1,
+                                      "accuracy_high": 0.9, "model": "{}"})
+    assert evaluate.people_model(store, "v1")["decisive"] == 2
+    calibration = evaluate.put_calibration(store, {"votes_version": "x", "votes": 3, "jury": "null", "held_out": None,
+                                                   "held_out_low": None, "held_out_high": None, "judges": "[]"})
+    evaluate.mark_applied(store, calibration)
+    assert evaluate.calibrations(store)[0]["applied"] == 1
+    with store.transaction() as db:
+        arena.ensure_voter(db, "imported", "judge")
+        arena.put_vote(db, {"voter_id": "imported", "role": "judge", "question_id": "q", "cand_1": "a", "cand_2": "b",
+                            "shown_a": "a", "shown_b": "b", "choice": "tie", "winner": None, "ballot_id": "b2",
+                            "question": "Q", "answer_1": "A", "answer_2": "B", "question_set": "import:f.csv"})
+    assert [(v.voter_id, v.outcome, v.simulated) for v in arena.load_votes(store)] == [("imported", "tie", False)]

@@ -90,10 +90,13 @@ def import_votes(project: Project, path: Path, question_set: str | None = None, 
         for vote in votes:
             row = vote.row(f"import:{path.name}")
             pair = (vote.voter, vote.question_id, row["cand_1"], row["cand_2"])
-            stored = tables.vote_of_voter(db, *pair)
-            earlier = seen.setdefault(pair, vote)
-            if stored is not None or earlier is not vote:
-                _check_same(vote, row, stored, earlier if earlier is not vote else None)
+            if (earlier := seen.get(pair)) is not None:
+                _check_same(vote, row, (earlier.choice, _winner(earlier)), f"on {earlier.where}")
+                result.already += 1
+                continue
+            seen[pair] = vote
+            if (stored := tables.vote_of_voter(db, *pair)) is not None:
+                _check_same(vote, row, (stored["choice"], stored["winner"]), "in this project")
                 result.already += 1
                 continue
             tables.ensure_voter(db, vote.voter, vote.role)
@@ -102,13 +105,14 @@ def import_votes(project: Project, path: Path, question_set: str | None = None, 
     return result
 
 
-def _check_same(vote: ImportedVote, row: dict[str, Any], stored: Any, earlier: ImportedVote | None) -> None:
+def _winner(vote: ImportedVote) -> str | None:
+    return {"A": vote.shown_a, "B": vote.shown_b}.get(vote.choice)
+
+
+def _check_same(vote: ImportedVote, row: dict[str, Any], said: tuple[str, str | None], where: str) -> None:
     """A repeated (voter, question, pair) must say what was already said, else it is an error."""
-    said = (stored["choice"], stored["winner"]) if stored is not None else (
-        earlier.choice, {"A": earlier.shown_a, "B": earlier.shown_b}.get(earlier.choice))
     if said != (row["choice"], row["winner"]):
-        before = f"on {earlier.where}" if earlier is not None and stored is None else "in this project"
-        raise UnderdogError(f"{vote.where}: voter {vote.voter!r} already voted on this question and pair {before} "
+        raise UnderdogError(f"{vote.where}: voter {vote.voter!r} already voted on this question and pair {where} "
                             f"({_said(said)}; this row says {_said((row['choice'], row['winner']))}): nothing "
                             "imported")
 

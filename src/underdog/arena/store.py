@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from underdog.store import insert_sql
@@ -132,6 +133,36 @@ def vote_of_ballot(store: Store, ballot_id: str) -> sqlite3.Row | None:
 
 def all_votes(store: Store) -> list[sqlite3.Row]:
     return store.query("SELECT * FROM arena_votes ORDER BY id")
+
+
+@dataclass(frozen=True)
+class Vote:
+    """One person's (or the simulated panel's) vote on two answers to a question; `answer_1` is `cand_1`'s."""
+
+    id: int
+    voter_id: str
+    role: str  # judge | audience
+    question_id: str
+    question: str
+    question_set: str | None  # evalset:NAME, dataset:NAME, file:NAME, import:FILE
+    cand_1: str
+    cand_2: str
+    answer_1: str
+    answer_2: str
+    choice: str  # A | B | tie | bad (as shown)
+    winner: str | None  # cand_1, cand_2, or None (tie, both bad)
+    source: str | None  # arena | import:FILE | simulated:PANEL
+    simulated: bool
+
+    @property
+    def outcome(self) -> str:
+        """"first" (cand_1's answer preferred), "second", or "tie" (a tie or both bad)."""
+        return "first" if self.winner == self.cand_1 else "second" if self.winner == self.cand_2 else "tie"
+
+
+def load_votes(store: Store) -> list[Vote]:
+    """Every vote that kept its question and answers, oldest first."""
+    return [Vote(**{**dict(r), "simulated": bool(r["simulated"])}) for r in votes_with_texts(store)]
 
 
 def votes_with_texts(store: Store) -> list[sqlite3.Row]:

@@ -276,3 +276,30 @@ def _style_fit(a: np.ndarray, b: np.ndarray, score: np.ndarray, x: np.ndarray, n
                         weights=weights)
     theta, beta = coef[:n], coef[n:]
     return np.concatenate([ELO_BASE + ELO_SCALE / math.log(10) * (theta - theta.mean()), beta])
+
+
+def agreement_with_intervals(a: Sequence[Hashable], b: Sequence[Hashable], undecided: Hashable = "tie",
+                             rounds: int = 1000, seed: int = 0) -> tuple[Estimate | None, Estimate | None]:
+    """(accuracy without ties, Cohen's kappa) of two raters' labels, each with a percentile bootstrap interval
+    over the items: accuracy counts only the items both labelled other than `undecided` (None when there is
+    none), kappa all of them."""
+    _check_paired(a, b)
+    labels = sorted(set(a) | set(b), key=str)
+    x = np.array([labels.index(v) for v in a])
+    y = np.array([labels.index(v) for v in b])
+    tie = labels.index(undecided) if undecided in labels else -1
+
+    def accuracy(pick: np.ndarray) -> float:
+        both = (x[pick] != tie) & (y[pick] != tie)
+        return float((x[pick][both] == y[pick][both]).mean()) if both.any() else math.nan
+
+    def kappa(pick: np.ndarray) -> float:
+        n, k = len(pick), len(labels)
+        observed = float((x[pick] == y[pick]).mean())
+        chance = float((np.bincount(x[pick], minlength=k) * np.bincount(y[pick], minlength=k)).sum()) / (n * n)
+        return 1.0 if chance >= 1.0 else (observed - chance) / (1.0 - chance)
+
+    everything = np.arange(len(x))
+    point = accuracy(everything)
+    acc = None if math.isnan(point) else Estimate(point, *bootstrap(accuracy, len(x), rounds, seed))
+    return acc, Estimate(kappa(everything), *bootstrap(kappa, len(x), rounds, seed))
