@@ -142,11 +142,13 @@ def _pct(x: float | None) -> str:
 
 def reward_text(name: str, e: Estimate) -> str:
     """One feature's effect in words: its coefficient, interval and what it means."""
-    more = {"length": "longer answers", "lists": "more list items", "headers": "more headers",
-            "bold": "more bold text"}[name]
+    words = {"length": "longer answers", "lists": "more list items", "headers": "more headers",
+             "bold": "more bold text"}
+    more = " + ".join(words.get(part, part) for part in name.split(" + "))
     verdict = (f"rewards {more}" if e.low > 0 else f"penalises {more}" if e.high < 0 else
                "no clear effect (the interval includes 0)")
-    return f"{name}: {e.value:+.2f} (95% CI {e.low:+.2f} to {e.high:+.2f}): {verdict}"
+    together = " (these always came together here: their effects cannot be told apart)" if " + " in name else ""
+    return f"{name}: {e.value:+.2f} (95% CI {e.low:+.2f} to {e.high:+.2f}): {verdict}{together}"
 
 
 def _simulated_note(table: Standings) -> list[str]:

@@ -17,8 +17,8 @@ from underdog.errors import ConfigError
 known_judge = lazy("underdog.config", "known_judge")
 apply_calibration = lazy("underdog.evaluate.calibrate", "apply_calibration")
 calibrate_judges = lazy("underdog.evaluate.calibrate", "calibrate")
-disagreement_text = lazy("underdog.evaluate.calibrate", "disagreement_text")
-jury_status = lazy("underdog.evaluate.calibrate", "jury_status")
+disagreement_text = lazy("underdog.evaluate.jury_status", "disagreement_text")
+jury_status = lazy("underdog.evaluate.jury_status", "jury_status")
 answer_questions = lazy("underdog.evaluate.answer", "answer")
 check_answered = lazy("underdog.evaluate.answer", "check_answered")
 variant = lazy("underdog.evaluate.answer", "variant")
@@ -274,7 +274,7 @@ def leaderboard(
     judges = check_judges(project, judges)
     board = board_config(project, against, evalset, judges=judges, config_id=config)
     entries = leaderboard_entries(project, against, evalset, judges=judges, config_id=config)
-    paths = write_report(project, entries, board)
+    paths = write_report(project, entries, board, judges=judges)
     if output in ("markdown", "csv"):
         typer.echo(paths[output].read_text(), nl=False)
         return

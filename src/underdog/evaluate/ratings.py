@@ -228,7 +228,8 @@ def kendall_tau(x: Sequence[float], y: Sequence[float]) -> float:
 @dataclass(frozen=True)
 class StyleControl:
     """Ratings with style held equal, and each style feature's effect (log-odds per standard deviation of its
-    normalised difference; > 0: voters reward more of it). A feature that never differs has no coefficient."""
+    normalised difference; > 0: voters reward more of it). A feature that never differs has no coefficient;
+    features that always move together share one, named "lists + bold"."""
 
     ratings: dict[str, Rating]
     coefficients: dict[str, Estimate]
@@ -245,9 +246,9 @@ def bradley_terry_style(games: Sequence[Game], style_diffs: Sequence[Sequence[fl
     if not players:
         return StyleControl({}, {}, 0)
     x = np.asarray(style_diffs, dtype=float).reshape(len(games), len(names))
-    spread = x.std(axis=0)
-    kept = [k for k in range(len(names)) if spread[k] > 0]
-    x = (x[:, kept] - x[:, kept].mean(axis=0)) / spread[kept]
+    groups = _distinct_features(x)
+    kept = [group[0] for group in groups]
+    x = (x[:, kept] - x[:, kept].mean(axis=0)) / x[:, kept].std(axis=0)
     point = _style_fit(a, b, score, x, len(players), prior)
     counts = np.bincount(a, minlength=len(players)) + np.bincount(b, minlength=len(players))
     rng = np.random.default_rng(seed)
@@ -257,9 +258,24 @@ def bradley_terry_style(games: Sequence[Game], style_diffs: Sequence[Sequence[fl
     low, high = np.percentile(samples, [tail, 100 - tail], axis=0) if rounds else (point, point)
     ratings = {p: Rating(float(point[k]), float(low[k]), float(high[k]), int(counts[k]))
                for k, p in enumerate(players)}
-    coefficients = {names[k]: Estimate(float(point[j]), float(low[j]), float(high[j]))
-                    for j, k in enumerate(kept, start=len(players))}
+    coefficients = {" + ".join(names[k] for k in group): Estimate(float(point[j]), float(low[j]), float(high[j]))
+                    for j, group in enumerate(groups, start=len(players))}
     return StyleControl(ratings, coefficients, len(games))
+
+
+def _distinct_features(x: np.ndarray) -> list[list[int]]:
+    """The feature columns that vary, grouped where they move together (correlation > 0.999: e.g. answers whose
+    list items and bold spans always come together), since their effects cannot be told apart."""
+    groups: list[list[int]] = []
+    for k in range(x.shape[1]):
+        if x[:, k].std() == 0:
+            continue
+        same = next((g for g in groups if np.corrcoef(x[:, g[0]], x[:, k])[0, 1] > 0.999), None)
+        if same is None:
+            groups.append([k])
+        else:
+            same.append(k)
+    return groups
 
 
 def _style_fit(a: np.ndarray, b: np.ndarray, score: np.ndarray, x: np.ndarray, n: int, prior: float) -> np.ndarray:
