@@ -90,7 +90,7 @@ def main() -> None:
         weights = project.config.arena.weights
         print(f"{len(votes)} simulated votes, {sum(v.outcome != 'tie' for v in votes)} decisive; noise ceiling "
               f"{1 - 2 / 3 * args.noise:.1%} of decisive votes")
-        print("votes  decisive  held-out accuracy (mean of repeats)  95% CI (first repeat)  longer-wins  fit s")
+        print("votes  decisive  held-out accuracy per repeat     mean   95% CI (repeat 1)  longer-wins  fit s")
         for n in map(int, args.sizes.split(",")):
             runs = []
             for r in range(args.repeats):
@@ -99,10 +99,10 @@ def main() -> None:
                 model = fit_people(sample, weights, version=f"bench-{n}-{r}")
                 runs.append((model, time.perf_counter() - start, longer_wins(sample)))
             first = runs[0][0]
-            mean = np.mean([m.accuracy for m, _, _ in runs if m.accuracy is not None])
-            print(f"{n:5d}  {first.decisive:8d}  {mean:33.1%}  {first.low:9.1%}-{first.high:.1%}  "
-                  f"{np.mean([b for *_, b in runs]):11.1%}  {np.mean([t for _, t, _ in runs]):5.1f}")
-
+            each = [m.accuracy for m, _, _ in runs if m.accuracy is not None]
+            print(f"{n:5d}  {first.decisive:8d}  {' '.join(f'{a:.0%}' for a in each):30s}  {np.mean(each):5.1%}  "
+                  f"{first.low:.1%}-{first.high:.1%}  {np.mean([b for *_, b in runs]):11.1%}  "
+                  f"{np.mean([t for _, t, _ in runs]):5.1f}")
 
 if __name__ == "__main__":
     main()

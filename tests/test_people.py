@@ -5,8 +5,8 @@ servers on loopback."""
 
 from __future__ import annotations
 
-import itertools
 import json
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -76,12 +76,16 @@ def shorter_wins(messages: list[dict]) -> str:
 
 @pytest.fixture
 def servers(project_dir: Path) -> Iterator[list[str]]:
-    """`--set` overrides for the roles `warm`, `plain`, `student` (its samples alternate warm and plain) and the
-    LLM judge `curt`, each a scripted server; an eval set `ev` of 6 other questions."""
-    cycle = itertools.cycle(["warm", "plain", "plain"])
+    """`--set` overrides for the roles `warm`, `plain`, `student` (one of every 3 samples of a question warm) and
+    the LLM judge `curt`, each a scripted server; an eval set `ev` of 6 other questions."""
+    asked: Counter[str] = Counter()
+
+    def student(messages: list[dict]) -> str:  # the 3rd, 6th, ... answer to a question is warm, the others plain
+        asked[topic := topic_of(messages)] += 1
+        return warm(topic, 1) if asked[topic] % 3 == 0 else fact(topic)
+
     fakes = {"warm": ScriptedOpenAI(lambda m: warm(topic_of(m))), "plain": ScriptedOpenAI(lambda m: fact(topic_of(m))),
-             "student": ScriptedOpenAI(lambda m: warm(topic_of(m), 1) if next(cycle) == "warm" else fact(topic_of(m))),
-             "curt": ScriptedOpenAI(shorter_wins)}
+             "student": ScriptedOpenAI(student), "curt": ScriptedOpenAI(shorter_wins)}
     with ExitStack() as stack:
         urls = {name: stack.enter_context(ServerThread(fake.app)).url + "/v1" for name, fake in fakes.items()}
         save_evalset(Project(project_dir), "ev", [Question(f"e{i}", f"Where can I renew my {t} in person?")
@@ -143,6 +147,7 @@ def test_judge_and_calibrate_with_people_and_a_judge_that_disagrees(project_dir:
     panel_arena(Project(project_dir))
     out = run(*servers, "judge", "warm", "--against", "plain", "-e", "ev", "-j", "people", "-q")
     assert "4 wins" in out or "5 wins" in out or "6 wins" in out, out
+    assert "the people judge: fitted on 216 votes" in out and "held-out accuracy" in out
     config = project_dir / "underdog.yaml"
     config.write_text(config.read_text() + "\nevaluate:\n  judges: [curt, people]   # the jury\n  seed: 0\n")
     out = run(*servers, "calibrate", "--rounds", "200")
@@ -228,3 +233,14 @@ def test_arena_add_puts_a_datasets_questions_on_show(project_dir: Path, servers:
     assert {v.question_set for v in votes} == {"dataset:base"} and {v.winner for v in votes} == {"warm"}
     result = invoke_cli(*servers, "arena", "add", "warm", "--questions", "missing.txt")
     assert result.exit_code == 1 and "missing.txt: no such file" in result.output
+
+
+@pytest.mark.slow
+def test_best_of_n_keeps_the_sample_the_people_judge_prefers(project_dir: Path, servers: list[str]) -> None:
+    from underdog.evaluate.answer import resolve_candidate
+    from underdog.tune.prompt import best_of_n
+
+    panel_arena(Project(project_dir))
+    project = Project(project_dir, [s.removeprefix("--set=") for s in servers] + ["evaluate.judges=[people]"])
+    best = best_of_n(project, resolve_candidate(project, "student"), "ev", 3, progress=False)
+    assert [appeal(a.answer) for a in best] == [2] * 6  # one warm sample of 3 per question: kept every time

@@ -386,8 +386,8 @@ def judge(project: Project, candidate: str | ModelSpec | Candidate, reference: s
                               progress=f"judging with {member.label}" if progress else None, truth=truth)
         if got and all(v.verdict == "error" and not v.raw for pair in got for v in pair):  # no reply at all
             raise ModelError(f"judge {member.label} failed on every question, e.g.: {got[0][0].error}")
-        if getattr(member, "reason", "") and all(v.verdict == ABSTAIN for pair in got for v in pair):
-            project.reporter.note(member.reason)  # e.g. the people judge, short of votes: how many more
+        if getattr(member, "summary", ""):
+            project.reporter.note(member.summary)  # the people judge: its held-out accuracy, or how many more votes
         for i, (ab, ba) in zip(ok, got, strict=True):
             votes[i][member.label] = (ab.verdict, ba.verdict)
             qid = pairs[i][0].question_id

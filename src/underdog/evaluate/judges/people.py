@@ -10,7 +10,7 @@ judge's model), its cosine similarity to the question, and its style (log length
 counts; evaluate/style.py). P(first preferred) = sigmoid(w . (phi(q, first) - phi(q, second))): Bradley-Terry
 with strengths linear in the features, antisymmetric by construction (no intercept; each vote enters in both
 orders, a tie as half a win each way). Votes are weighted by role as in the blended score (arena.weights).
-The fit is scikit-learn's L2-regularised LogisticRegression (liblinear) on scaled features, C fixed (not
+The fit is scikit-learn's L2-regularised LogisticRegression (lbfgs) on scaled features, C fixed (not
 tuned on the same votes, so the held-out accuracy is not chosen on them). Held-out accuracy: each vote predicted
 by a model fitted without its question (grouped k-fold over questions), scored on the decisive votes (not ties).
 
@@ -98,15 +98,19 @@ def vote_weights(votes: Sequence[Vote], role_weights: Mapping[str, float]) -> np
 # -- fitting ------------------------------------------------------------------------------------------------------
 def _fit(features: np.ndarray, outcome: Sequence[str], weight: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(weights, scale): a win of the first answer is a row (features, 1), of the second (features, 0), a tie
-    both at half weight. Without an intercept the swapped order (-features, 1 - y) adds the same likelihood
-    term, so the fit is antisymmetric without doubling the rows. Features scaled to unit root mean square."""
+    both at half weight. Without an intercept a vote read the other way round, (-features, 1 - y), is the same
+    likelihood term, so every other vote is flipped: both labels appear whatever order the pairs are stored in,
+    and the fit stays antisymmetric. Features scaled to unit root mean square."""
     target = np.array([{"first": 1.0, "second": 0.0}.get(o, 0.5) for o in outcome])
+    flip = np.where(np.arange(len(target)) % 2 == 1, -1.0, 1.0)
+    target = np.where(flip < 0, 1 - target, target)
     scale = np.sqrt((features ** 2).mean(axis=0))
     scale[scale == 0] = 1.0
-    rows = np.vstack([features, features]) / scale
+    oriented = features * flip[:, None] / scale
+    rows = np.vstack([oriented, oriented])
     y = np.concatenate([np.ones(len(target)), np.zeros(len(target))])
     w = np.concatenate([weight * target, weight * (1 - target)])
-    model = LogisticRegression(C=C, fit_intercept=False, solver="liblinear", max_iter=1000)
+    model = LogisticRegression(C=C, fit_intercept=False, max_iter=1000)  # lbfgs: liblinear prints to stdout
     model.fit(rows, y, sample_weight=w)
     return model.coef_[0], scale
 
@@ -132,8 +136,8 @@ def out_of_fold(votes: Sequence[Vote], fold: np.ndarray, role_weights: Mapping[s
     p = np.full(len(votes), np.nan)
     for k in np.unique(fold):
         train = fold != k
-        if not any(outcome[i] != "tie" for i in np.flatnonzero(train)):
-            continue
+        if sum(outcome[i] != "tie" for i in np.flatnonzero(train)) < 2:
+            continue  # too little to learn a preference from
         coef, scale = _fit(features[train], [outcome[i] for i in np.flatnonzero(train)], weight[train])
         p[~train] = 1.0 / (1.0 + np.exp(-(features[~train] / scale) @ coef))
     return p
@@ -179,6 +183,16 @@ class PeopleJudge:
 
     def identity(self) -> str:
         return people_identity(self.version, self.margin)
+
+    @property
+    def summary(self) -> str:
+        """What it is fitted on and how well it predicts held-out votes, or why it abstains."""
+        m = self.model
+        if m is None:
+            return self.reason
+        accuracy = (f"held-out accuracy {m.accuracy:.0%} (95% CI {m.low:.0%}-{m.high:.0%})" if m.accuracy is not None
+                    else "no held-out accuracy (too few questions to hold any out)")
+        return f"the people judge: fitted on {m.votes} votes ({m.decisive} decisive), {accuracy}"
 
     def decide(self, items: list[Item]) -> list[Decision]:
         if self.model is None:
