@@ -171,6 +171,10 @@ def test_judge_and_calibrate_with_people_and_a_judge_that_disagrees(project_dir:
     report = (project_dir / "reports" / "leaderboard.md").read_text()
     assert "## Jury vs people" in report and "jury calibrated against 216 votes" in report
     assert "What your voters reward" in report and "SIMULATED: 216 of the 216 votes" in report
+    (project_dir / "prompts.yaml").write_text("none:\n")
+    out = run(*servers, "tune-prompt", "warm", "-p", "prompts.yaml", "-t", "0.3", "--top-p", "1.0", "--reference",
+              "plain", "-e", "ev")
+    assert "100.0%" in out and "jury calibrated against 216 votes" in out
 
 
 @pytest.mark.slow
