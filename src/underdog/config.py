@@ -21,6 +21,8 @@ NOT_A_PROJECT = f"not an underdog project (no {CONFIG_NAME} here or above): run 
 ROLES = ("teacher", "judge", "student", "reference")
 EMBEDDED_MODEL = "smollm2-135m"
 GROUNDED_JUDGES = ("facts", "similarity")  # judges without a model (evaluate/judges/), reserved names
+PEOPLE_JUDGE = "people"  # the voter-proxy judge fitted on the arena's votes (evaluate/judges/people.py), reserved
+MODEL_FREE_JUDGES = (*GROUNDED_JUDGES, PEOPLE_JUDGE)  # judges that call no model
 
 
 class Strict(BaseModel):
@@ -237,13 +239,25 @@ class EvaluateConfig(Strict):
     evalset_size: int = Field(50, ge=1)  # questions per generated eval set (the league used 50)
     evalset: str | None = None  # default eval set (else the newest)
     reference: str = "reference"  # what candidates are judged against
-    judges: list[str] = ["judge"]  # a jury: roles / models and the grounded `facts`, `similarity`; majority vote
+    judges: list[str] = ["judge"]  # a jury: roles / models, the grounded `facts`, `similarity`, and `people`
+    judge_weights: dict[str, float] = {}  # a judge's vote in the jury (default 1 each: a plain majority)
     rubric: list[str] = ["correctness", "helpfulness", "empathy", "clarity", "conciseness"]
     judge_retries: int = Field(2, ge=0)  # re-asks after an unparseable verdict, then it is recorded as an error
     similarity_margin: float = Field(0.02, ge=0.0, le=1.0)  # `similarity` judge: a closer answer by less is a tie
     answer_max_tokens: int | None = Field(None, ge=1)  # cap answer length (default: each model's max_tokens)
+    people_min_votes: int = Field(40, ge=2)  # `people` judge: decisive votes it needs before it votes (else abstains)
+    people_margin: float = Field(0.05, ge=0.0, lt=0.5)  # `people` judge: |P(first preferred) - 0.5| below is a tie
     bootstrap_rounds: int = Field(10_000, ge=100)
     seed: int = 0
+
+    @model_validator(mode="after")
+    def _weights_of_members(self) -> EvaluateConfig:
+        strangers = [name for name in self.judge_weights if name not in self.judges]
+        if strangers:
+            raise ValueError(f"judge_weights: {', '.join(strangers)} not in evaluate.judges")
+        if any(w < 0 for w in self.judge_weights.values()):
+            raise ValueError("judge_weights must be >= 0")
+        return self
 
 
 class TuneConfig(Strict):
@@ -390,7 +404,7 @@ def load_config(path: Path, overrides: list[str] | None = None) -> Config:
 def known_judge(name: str, models: dict[str, ModelSpec]) -> bool:
     """A judge is a grounded judge, a configured model, `provider:model`, a model path / HF id, or the
     embedded model; anything else is most likely a typo."""
-    return name in GROUNDED_JUDGES or name in models or name == EMBEDDED_MODEL or ":" in name or "/" in name
+    return name in MODEL_FREE_JUDGES or name in models or name == EMBEDDED_MODEL or ":" in name or "/" in name
 
 
 def _check_judges(config: Config, path: Path, text: str, overrides: list[str]) -> None:
@@ -401,7 +415,7 @@ def _check_judges(config: Config, path: Path, text: str, overrides: list[str]) -
             line = None if from_override else _yaml_line(text, ["evaluate", "judges"])
             where = "--set" if from_override else f"{path}:{line}" if line else str(path)
             raise ConfigError(f"{where}: {key}: unknown judge {name!r} (use a role of `models`, "
-                              f"{', '.join(GROUNDED_JUDGES)}, provider:model or a model path)")
+                              f"{', '.join(MODEL_FREE_JUDGES)}, provider:model or a model path)")
 
 
 def describe_validation_error(exc: ValidationError, path: Path, text: str, overrides: list[str] = ()) -> str:

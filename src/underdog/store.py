@@ -49,6 +49,8 @@ MIGRATIONS: list[Step] = [Step.of(target) for target in (
     "underdog.evaluate.store:m302_judge_configs",
     "underdog.arena.store:m402_arena_invites",
     "underdog.train.store:m203_train_preferences",
+    "underdog.arena.store:m403_arena_vote_texts",
+    "underdog.evaluate.store:m303_people_and_calibrations",
 )]
 
 

@@ -10,6 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from underdog.cli import app, console, get_project
+from underdog.cli.evaluate import print_jury_status
 from underdog.cli.lazy import lazy
 
 load_prompts = lazy("underdog.tune.prompt", "load_prompts")
@@ -58,3 +59,4 @@ def tune_prompt_command(
     recorded = record_best(project, result)
     if recorded:
         console.print(f"on the leaderboard as {recorded.candidate!r}", markup=False, highlight=False)
+    print_jury_status(project)

@@ -12,12 +12,13 @@ the `answers` table under that identity, and every model call is cached, so a re
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 from underdog.config import ModelSpec
 from underdog.errors import ModelError
 from underdog.evaluate import store as tables
-from underdog.evaluate.evalset import load_evalset, resolve_evalset
+from underdog.evaluate.evalset import Question, load_evalset, resolve_evalset
 from underdog.llm.identity import candidate_id
 from underdog.project import Project
 
@@ -92,6 +93,19 @@ def answer(project: Project, candidate: str | ModelSpec | Candidate, evalset: st
                                                                                           strict=True)]
     _store_answers(project, cand, name, answers)
     return answers
+
+
+def answer_questions(project: Project, candidate: Candidate, questions: Sequence[Question], *, sample: int = 0,
+                     stage: str = "answer", progress: bool = True) -> list[Answer]:
+    """Answers of `candidate` to questions that are not (all) an eval set's: a dataset's questions, a question
+    file. Cached by the call path, not stored in `answers` (which holds eval-set answers). `sample` k > 0 asks for
+    another sample (seed + k, its own cache entry), as best-of-n does."""
+    llm = project.model(candidate.spec, role=candidate.name, stage=stage)
+    seed = (candidate.spec.params.seed or 0) + sample
+    replies = llm.batch([q.question for q in questions], errors="return", samples=[sample] * len(questions),
+                        seed=seed, progress=f"answers of {candidate.name}" if progress else None)
+    return [Answer(q.id, q.question, r.text, r.output_tokens, r.error) for q, r in zip(questions, replies,
+                                                                                       strict=True)]
 
 
 def check_answered(name: str, answers: list[Answer]) -> None:

@@ -110,11 +110,17 @@ def load_evalset(project: Project, name: str | None = None) -> list[Question]:
 def import_evalset(project: Project, file: Path, name: str | None = None, encoding: str = UTF8) -> list[Question]:
     """Import questions from .jsonl / .json / .csv (a `question` field or column) or .txt (one per line), text
     in `encoding`."""
-    if not file.exists():
-        raise UnderdogError(f"{file}: not found")
-    questions = [_question(record, file, number) for number, record in _records(file, encoding)]
+    questions = read_questions(file, encoding)
     save_evalset(project, name or file.stem, questions, source=str(file))
     return questions
+
+
+def read_questions(file: Path, encoding: str = UTF8) -> list[Question]:
+    """The questions of a .jsonl / .json / .csv (a `question` field or column) or .txt file (one per line); one
+    line naming file:line for a bad record."""
+    if not file.exists():
+        raise UnderdogError(f"{file}: not found")
+    return [_question(record, file, number) for number, record in _records(file, encoding)]
 
 
 def _records(file: Path, encoding: str = UTF8) -> list[tuple[int, dict]]:
