@@ -198,6 +198,7 @@ class TrainConfig(Strict):
     device_memory_gb: float | None = Field(None, gt=0)  # GB (10^9 bytes); refuse runs estimated above (default: free)
     precision: Literal["auto", "bf16", "fp16", "fp32"] = "auto"  # auto: bf16 from sm80, fp16 below, fp32 on CPU
     max_concurrent: int = Field(1, ge=1)  # sweeps: runs at once (at most one per GPU), like scarce instances
+    report_to: list[Literal["mlflow", "wandb", "tensorboard", "trackio"]] = []  # experiment trackers (tracking.py)
     sagemaker: SageMakerConfig = SageMakerConfig()
 
     @field_validator("packing", mode="before")

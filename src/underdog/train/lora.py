@@ -26,6 +26,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from underdog import tracking
 from underdog.config import TrainConfig, apply_overrides, describe_validation_error
 from underdog.data.dataset import list_datasets, load_dataset, load_manifest
 from underdog.errors import ConfigError, UnderdogError
@@ -112,6 +113,7 @@ def train(project: Project, dataset: str | None = None, overrides: dict[str, Any
         raise UnderdogError(f"run {manifest.id} failed: {manifest.error}") from exc
     finally:
         release_memory()
+        tracking.finish(project, manifest)  # the tracker runs get the final metrics and status
     return manifest
 
 
@@ -201,6 +203,7 @@ def setup(project: Project, manifest: RunManifest, cfg: TrainConfig, callbacks: 
     progress = ProgressCallback(f"training {manifest.id}", project.reporter)
     trainer = make_trainer(model, tokenizer, splits, cfg, device, folder / CHECKPOINTS_DIR,
                            [StoreCallback(project, manifest, cfg), progress, *callbacks])
+    tracking.attach(trainer, project, manifest)  # train.report_to: MLflow, W&B, TensorBoard, Trackio
     return Session(trainer, tokenizer, splits, folder)
 
 
