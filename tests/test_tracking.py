@@ -21,6 +21,7 @@ import yaml
 from underdog.data.dataset import Example, save_dataset
 from underdog.errors import ConfigError
 from underdog.evaluate.evalset import Question, save_evalset
+from underdog.progress import Silent
 from underdog.project import Project
 from underdog.tracking import TRACKERS, check_installed
 
@@ -216,3 +217,44 @@ def test_wandb_offline_files_have_the_run_then_its_judged_results(tracked: dict)
     later = {k: v for r in runs[1:] for h in r["history"] for k, v in h.items()}
     assert later["judge/win_rate"] == pytest.approx(tracked["win_rate"])
     assert later["tune/win_rate"] == pytest.approx(tracked["tuned"])
+
+
+class Notes(Silent):
+    """A reporter that keeps the notes."""
+
+    def __init__(self) -> None:
+        self.notes: list[str] = []
+
+    def note(self, text: str) -> None:
+        self.notes.append(text)
+
+
+@pytest.mark.slow
+def test_mlflow_defaults_to_a_sqlite_store_in_the_project_and_a_failing_tracker_is_one_note(
+        project_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    need("mlflow")
+    import mlflow
+
+    from underdog.tracking import Target, record
+
+    for var in ("MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_NAME"):
+        monkeypatch.delenv(var, raising=False)
+    tracker, target = TRACKERS["mlflow"], Target(project_dir, "r1")
+    ref, _ = tracker.start(target, None)
+    tracker.write(target, ref, {"underdog/dataset": "v1"}, {"final/train_loss": 0.5}, 3, "FINISHED")
+    assert ref["tracking_uri"] == f"sqlite:///{(project_dir / 'mlflow.db').resolve()}"
+    run = mlflow.MlflowClient(ref["tracking_uri"]).get_run(ref["run_id"])
+    assert (run.info.status, run.info.run_name) == ("FINISHED", "r1")
+    assert mlflow.get_experiment(run.info.experiment_id).name == project_dir.name
+    assert run.data.params == {"underdog/dataset": "v1"} and run.data.metrics == {"final/train_loss": 0.5}
+
+    # a later result for a run whose tracker run is gone: one note, nothing raised
+    adapter = project_dir / "runs" / "r1" / "adapter"
+    adapter.mkdir(parents=True)
+    (adapter.parent / "manifest.json").write_text(json.dumps(
+        {"id": "r1", "trackers": {"mlflow": {**ref, "run_id": "0" * 32}}}))
+    notes = Notes()
+    project = Project(project_dir, reporter=notes)
+    assert record(project, str(adapter), {}, {"judge/win_rate": 0.7}, 1) == []
+    assert len(notes.notes) == 1 and notes.notes[0].startswith("mlflow: not sent to the tracker (")
+    assert record(project, str(project_dir / "runs" / "elsewhere" / "adapter"), {}, {"judge/win_rate": 0.7}, 1) == []
