@@ -111,8 +111,11 @@ class CurateConfig(Strict):
     rate: bool = True
     rating_threshold: float = Field(7.0, ge=0, le=10)
     rating_retries: int = Field(2, ge=0)
-    near_dup_threshold: float = Field(0.8, gt=0, le=1)
+    near_dup_threshold: float = Field(0.8, gt=0, le=1)  # Jaccard of content-word stems (MinHash)
     decontam_threshold: float = Field(0.5, gt=0, le=1)
+    semantic: bool = True  # the pass by meaning after MinHash's (all-MiniLM-L6-v2 embeddings; docs/data.md)
+    semantic_dup_threshold: float = Field(0.86, gt=0, le=1)  # cosine; chosen on a planted set: docs/data.md
+    semantic_decontam_threshold: float = Field(0.80, gt=0, le=1)
     min_answer_chars: int = Field(20, ge=0)
     max_answer_chars: int = Field(6000, ge=1)
 
@@ -211,6 +214,7 @@ class TrainConfig(Strict):
     beta: float = Field(0.1, gt=0)  # dpo: how far the policy may move from the reference
     dpo_loss: list[DpoLoss] = ["sigmoid", "sft"]  # TRL's loss_type list: DPO's sigmoid loss + NLL on the chosen
     dpo_loss_weights: list[float] | None = None  # one weight per dpo_loss term (default: 1 each)
+    report_to: list[Literal["mlflow", "wandb", "tensorboard", "trackio"]] = []  # experiment trackers (tracking.py)
     sagemaker: SageMakerConfig = SageMakerConfig()
 
     @field_validator("packing", mode="before")

@@ -113,12 +113,18 @@ def curate(
     threshold: float | None = typer.Option(None, "--threshold", help="Keep ratings >= this (1-10)."),
     near_dup: float | None = typer.Option(None, "--near-dup", help="Near-duplicate Jaccard threshold."),
     decontam: float | None = typer.Option(None, "--decontam", help="Eval-question similarity that removes."),
+    semantic: bool | None = typer.Option(None, "--semantic/--no-semantic",
+                                         help="Also compare questions by meaning (data.curate.semantic)."),
+    semantic_dup: float | None = typer.Option(None, "--semantic-dup", help="Near-duplicate cosine threshold."),
+    semantic_decontam: float | None = typer.Option(None, "--semantic-decontam",
+                                                   help="Eval-question cosine similarity that removes."),
     rater: str = typer.Option("teacher", "--rater", help="Model that rates (role or provider:model)."),
     evalset: list[str] = typer.Option([], "--evalset", help="Eval sets to decontaminate against (default: all)."),
 ) -> None:
     """Rate, deduplicate, clean and decontaminate a dataset; report what was removed and why."""
     manifest, report = curate_dataset(get_project(ctx), dataset, name, rate=rate, threshold=threshold,
-                                   near_dup_threshold=near_dup, decontam_threshold=decontam,
+                                   near_dup_threshold=near_dup, decontam_threshold=decontam, semantic=semantic,
+                                   semantic_dup_threshold=semantic_dup, semantic_decontam_threshold=semantic_decontam,
                                    evalsets=evalset or None, rater=rater)
     console.print(f"[green]wrote dataset[/] [bold]{manifest.name}[/]: kept {report['kept']} of {report['input']}")
     _print_reasons(report)

@@ -29,6 +29,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from underdog import tracking
 from underdog.config import PEOPLE_JUDGE, ModelSpec
 from underdog.errors import ModelError, UnderdogError
 from underdog.evaluate import stats
@@ -360,8 +361,9 @@ class JudgeResult:
 
 def judge(project: Project, candidate: str | ModelSpec | Candidate, reference: str | ModelSpec | Candidate | None
           = None, evalset: str | None = None, *, judges: Sequence[str | ModelSpec] | None = None,
-          rubric: Sequence[str] | None = None, progress: bool = True) -> JudgeResult:
-    """Answer (cached) and judge `candidate` against `reference` on every question of `evalset`, and record it."""
+          rubric: Sequence[str] | None = None, progress: bool = True, track_as: str = "judge") -> JudgeResult:
+    """Answer (cached) and judge `candidate` against `reference` on every question of `evalset`, and record it
+    (and, for a run with experiment trackers, send its numbers there under `track_as`/...)."""
     cfg = project.config.evaluate
     name = resolve_evalset(project, evalset)
     cand = resolve_candidate(project, candidate)
@@ -405,7 +407,23 @@ def judge(project: Project, candidate: str | ModelSpec | Candidate, reference: s
     if not result.n:
         raise UnderdogError(_no_verdict_message(result))
     result.result_id = _record(project, result, cand, ref, verdicts)
+    send_to_trackers(project, cand, result, track_as)
     return result
+
+
+def send_to_trackers(project: Project, cand: Candidate, result: JudgeResult, kind: str) -> list[str]:
+    """A run with experiment trackers (`train.report_to`) gets the win rate, its 95% interval and the fact
+    recall as `<kind>/...` metrics (step: the result's id), and what was judged as the param `<kind>/<id>`."""
+    low, high = result.ci
+    metrics = {f"{kind}/win_rate": result.win_rate, f"{kind}/win_rate_ci_low": low,
+               f"{kind}/win_rate_ci_high": high, f"{kind}/questions": float(result.n)}
+    if result.recall and result.recall.fact_recall is not None:
+        metrics[f"{kind}/fact_recall"] = result.recall.fact_recall
+    if result.recall and result.recall.refusal_accuracy is not None:
+        metrics[f"{kind}/refusal_accuracy"] = result.recall.refusal_accuracy
+    what = f"{result.candidate} vs {result.reference} on {result.evalset}, judges: {', '.join(result.judges)}"
+    return tracking.record(project, cand.spec.adapter, {f"{kind}/{result.result_id}": what}, metrics,
+                           result.result_id or 0)
 
 
 def _no_verdict_message(result: JudgeResult) -> str:

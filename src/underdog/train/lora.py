@@ -26,6 +26,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from underdog import tracking
 from underdog.config import TrainConfig, apply_overrides, describe_validation_error
 from underdog.data.dataset import list_datasets, load_dataset, load_manifest
 from underdog.data.preferences import load_preferences
@@ -125,6 +126,7 @@ def train(project: Project, dataset: str | None = None, overrides: dict[str, Any
         raise UnderdogError(f"run {manifest.id} failed: {manifest.error}") from exc
     finally:
         release_memory()
+        tracking.finish(project, manifest)  # the tracker runs get the final metrics and status
     return manifest
 
 
@@ -228,6 +230,7 @@ def setup(project: Project, manifest: RunManifest, cfg: TrainConfig, callbacks: 
     build = supervised if cfg.method == "sft" else preference
     trainer, counts = build(project, manifest, cfg, model_path, device, folder / CHECKPOINTS_DIR, callbacks,
                             max_length)
+    tracking.attach(trainer, project, manifest)  # train.report_to: MLflow, W&B, TensorBoard, Trackio
     return Session(trainer, counts, folder)
 
 

@@ -43,6 +43,7 @@ class RunManifest:
     memory_estimate_gb: float | None = None
     versions: dict[str, str] = field(default_factory=dict)
     history: list[dict[str, Any]] = field(default_factory=list)  # per logging step: step, epoch, loss|eval_loss
+    trackers: dict[str, dict[str, str]] = field(default_factory=dict)  # tracker -> its run (underdog/tracking.py)
 
     @property
     def method(self) -> str:

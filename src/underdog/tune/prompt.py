@@ -174,8 +174,9 @@ def best_of_n(project: Project, cand: Candidate, evalset: str, n: int, progress:
 
 
 def record_best(project: Project, result: TuneResult) -> JudgeResult | None:
-    """Record the best cell through `evaluate.judge`, so it appears on the leaderboard as a baseline. Its answers
-    and verdicts are already cached: no model is called. Best-of-n answers are not what `judge` would answer
+    """Record the best cell through `evaluate.judge`, so it appears on the leaderboard as a baseline (and, for a
+    run with experiment trackers, as `tune/...` there). Its answers and verdicts are already cached: no model is
+    called. Best-of-n answers are not what `judge` would answer
     with, so those results are not recorded (None)."""
     if result.best_of > 1 or not result.cells:
         return None
@@ -183,7 +184,7 @@ def record_best(project: Project, result: TuneResult) -> JudgeResult | None:
     spec = resolve_candidate(project, result.model, system_prompt=best.prompt.text, temperature=best.temperature,
                              top_p=best.top_p).spec
     name = f"{result.model} tuned [{best.prompt.name} t={best.temperature:g} p={best.top_p:g}]"
-    return judge(project, Candidate(name, spec), result.reference, result.evalset, progress=False)
+    return judge(project, Candidate(name, spec), result.reference, result.evalset, progress=False, track_as="tune")
 
 
 # -- report -----------------------------------------------------------------------------------------------
