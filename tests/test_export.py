@@ -24,7 +24,7 @@ from underdog.evaluate.evalset import import_evalset
 from underdog.evaluate.judge import judge
 from underdog.project import Project, init_project
 from underdog.train.card import write_model_card
-from underdog.train.gguf_file import write_gguf
+from underdog.train.gguf_file import CHECK_TEXT, PRE_TOKENIZERS, write_gguf
 from underdog.train.lora import train
 from underdog.train.merge import merge_run, merged_model
 from underdog.train.runs import load_run, save_manifest
@@ -63,31 +63,81 @@ def trained(tmp_path_factory: pytest.TempPathFactory, llama_dir: Path) -> Path:
     return root
 
 
-def _error(model: torch.nn.Module, reference: torch.Tensor) -> float:
+def _error(model: torch.nn.Module, reference: torch.Tensor, ids: torch.Tensor = IDS) -> float:
     with torch.no_grad():
-        got = model(input_ids=IDS).logits
+        got = model(input_ids=ids).logits
     return ((got - reference).abs().max() / reference.abs().max()).item()
 
 
-def test_gguf_round_trip_matches_the_model_per_quantization(llama_dir: Path, tmp_path: Path) -> None:
-    model = AutoModelForCausalLM.from_pretrained(llama_dir).eval()
+@pytest.fixture(scope="module")
+def small_tokenizer_dir(tmp_path_factory: pytest.TempPathFactory, tiny_llama_dir: Path) -> Path:
+    """A 300-token byte-level BPE tokenizer with SmolLM2's chat template: GGUF files with a vocabulary this small
+    load in a second (the GGUF reader parses 49k tokens and merges in Python: ~15 s a load)."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    bpe = Tokenizer(models.BPE())
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    bpe.decoder = decoders.ByteLevel()
+    bpe.train_from_iterator([f"What is {i} plus {i}? The answer is {2 * i}." for i in range(50)],
+                            trainers.BpeTrainer(vocab_size=300, special_tokens=["<|endoftext|>", "<|im_start|>",
+                                                                                "<|im_end|>"],
+                                                initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=bpe, bos_token="<|im_start|>", eos_token="<|im_end|>",
+                                        pad_token="<|im_end|>", unk_token="<|endoftext|>")
+    tokenizer.chat_template = AutoTokenizer.from_pretrained(tiny_llama_dir).chat_template
+    out = tmp_path_factory.mktemp("small-tokenizer")
+    tokenizer.save_pretrained(out)
+    return out
+
+
+def _small_model(kind: str, vocab_size: int) -> torch.nn.Module:
+    from transformers import LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCausalLM
+
+    config, cls = {"llama": (LlamaConfig, LlamaForCausalLM), "qwen2": (Qwen2Config, Qwen2ForCausalLM)}[kind]
+    torch.manual_seed(0)
+    model = cls(config(vocab_size=vocab_size, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                       num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
+                       tie_word_embeddings=True, initializer_range=0.15)).eval()
+    if kind == "qwen2":  # its q/k/v biases start at zero: give them values the round trip must keep
+        for name, param in model.named_parameters():
+            if name.endswith("bias"):
+                param.data.normal_(0, 0.5)
+    return model
+
+
+@pytest.mark.parametrize("kind", ["llama", "qwen2"])
+def test_gguf_round_trip_matches_the_model_per_quantization(kind: str, small_tokenizer_dir: Path,
+                                                            tmp_path: Path) -> None:
+    tokenizer = AutoTokenizer.from_pretrained(small_tokenizer_dir)
+    model = _small_model(kind, len(tokenizer))
+    ids = tokenizer("What is 7 plus 7? The answer is", return_tensors="pt").input_ids
     with torch.no_grad():
-        reference = model(input_ids=IDS).logits
+        reference = model(input_ids=ids).logits
     sizes = {}
     for quant, tolerance in TOLERANCE.items():
-        sizes[quant] = write_gguf(model, llama_dir, tmp_path / f"m-{quant}.gguf", quant, name="tiny")
+        sizes[quant] = write_gguf(model, small_tokenizer_dir, tmp_path / f"m-{quant}.gguf", quant, name="tiny")
         back = AutoModelForCausalLM.from_pretrained(tmp_path, gguf_file=f"m-{quant}.gguf").eval()
-        assert _error(back, reference) <= tolerance, quant
+        assert _error(back, reference, ids) <= tolerance, quant
     assert sizes["q8_0"] < sizes["f16"] < sizes["f32"]
     reader = GGUFReader(tmp_path / "m-q8_0.gguf")
-    fields = {name: field.contents() for name, field in reader.fields.items()
-              if not name.startswith(("tokenizer.ggml.tokens", "tokenizer.ggml.merges", "tokenizer.ggml.token_type"))}
-    assert fields["general.architecture"] == "llama" and fields["general.file_type"] == 7
-    assert fields["tokenizer.ggml.model"] == "gpt2" and fields["tokenizer.ggml.pre"] == "smollm"  # SmolLM2's
-    assert fields["tokenizer.chat_template"] == AutoTokenizer.from_pretrained(llama_dir).chat_template
+    fields = {name: field.contents() for name, field in reader.fields.items()}
+    assert fields["general.architecture"] == kind and fields["general.file_type"] == 7
+    assert fields["tokenizer.ggml.tokens"] == list(tokenizer.convert_ids_to_tokens(range(len(tokenizer))))
+    assert fields["tokenizer.ggml.model"] == "gpt2" and fields["tokenizer.ggml.pre"] == "default"  # hash unknown
+    assert fields["tokenizer.chat_template"] == tokenizer.chat_template
+    assert fields["tokenizer.ggml.eos_token_id"] == tokenizer.eos_token_id
     types = {t.name: t.tensor_type.name for t in reader.tensors}
     assert types["blk.0.attn_q.weight"] == "Q8_0" and types["blk.0.attn_norm.weight"] == "F32"
     assert "output.weight" not in types  # tied to token_embd, as llama.cpp expects
+    back = AutoTokenizer.from_pretrained(tmp_path, gguf_file="m-q8_0.gguf")
+    assert back("What is 7 plus 7?").input_ids == tokenizer("What is 7 plus 7?").input_ids
+
+
+def test_smollm2_tokenizer_gets_llama_cpp_s_pre_tokenizer_name(tiny_llama_dir: Path) -> None:
+    tokenizer = AutoTokenizer.from_pretrained(tiny_llama_dir)  # SmolLM2's
+    digest = hashlib.sha256(str(tokenizer.encode(CHECK_TEXT)).encode()).hexdigest()
+    assert PRE_TOKENIZERS[digest] == "smollm"  # what llama.cpp's converter writes for SmolLM2
 
 
 def test_export_model_cli_ollama_and_its_errors(trained: Path, cli, tmp_path: Path) -> None:
@@ -198,4 +248,6 @@ def test_push_to_a_stand_in_hub(trained: Path, cli, serve_app, monkeypatch: pyte
         assert wrong not in result.output and "Traceback" not in result.output
         assert "me/tiny-merged" not in hub.repos
         assert (trained / "runs" / RUN / "merged" / "README.md").exists()  # merged before the push failed
+    result = cli("-C", trained, "merge", RUN, "--push", "me/tiny-merged")  # the stand-in hub is gone
+    assert result.exit_code == 1 and "push to me/tiny-merged failed: ConnectError" in result.output
     assert hub.validated and hub.validated[0]["tags"][-1] == "gguf"  # the card's metadata was checked before the commit

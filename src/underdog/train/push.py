@@ -12,9 +12,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import httpx
 from huggingface_hub import HfApi
-from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled
 
 from underdog.errors import ConfigError, UnderdogError, redact, register_secret_env
 
@@ -38,7 +36,7 @@ def push_folder(folder: Path, repo: str, private: bool = False) -> str:
         api.create_repo(repo, repo_type="model", private=private, exist_ok=True)
         commit = api.upload_folder(folder_path=folder, repo_id=repo, repo_type="model",
                                    commit_message=f"underdog: {folder.name}")
-    except (HfHubHTTPError, OfflineModeIsEnabled, httpx.HTTPError, ValueError) as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise UnderdogError(f"push to {repo} failed: {redact(first)}") from None
+    except Exception as exc:  # HfHubHTTPError, or the transport errors of its HTTP library (httpx2 in 2.x)
+        first = (str(exc).strip().splitlines() or [""])[0]
+        raise UnderdogError(f"push to {repo} failed: {type(exc).__name__}: {redact(first)}") from None
     return str(commit.commit_url)
