@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from underdog.evaluate.answer import Candidate
+from underdog.evaluate.answer import Candidate, resolve_candidate
 from underdog.evaluate.judge import judge
 from underdog.evaluate.store import answers_of
 from underdog.llm.local import gguf_to_folder
@@ -35,7 +35,8 @@ def facts_stated(project: Project, name: str, folder: Path) -> tuple[int, int, d
                                                                                     "adapter": None}))
     result = judge(project, candidate, BASE, judges=["facts"], progress=False)
     assert result.recall is not None, "the eval set has no facts"
-    answers = {r["question_id"]: r["answer"] for r in answers_of(project.store, candidate.id, result.evalset)}
+    stored = answers_of(project.store, resolve_candidate(project, candidate).id, result.evalset)
+    answers = {r["question_id"]: r["answer"] for r in stored}
     return result.recall.stated, result.recall.facts, answers
 
 

@@ -159,7 +159,7 @@ def test_export_model_cli_ollama_and_its_errors(trained: Path, cli, tmp_path: Pa
         [{"role": "system", "content": "S"}, {"role": "user", "content": "Q"}], tokenize=False,
         add_generation_prompt=True)
     assert chat == "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nQ<|im_end|>\n<|im_start|>assistant\n"
-    assert str(best) in (folder / "README.md").read_text()
+    assert str(best.relative_to(trained)) in (folder / "README.md").read_text()
 
     merged, _ = merged_model(project, RUN, dtype="float32")
     with torch.no_grad():
@@ -251,3 +251,38 @@ def test_push_to_a_stand_in_hub(trained: Path, cli, serve_app, monkeypatch: pyte
     result = cli("-C", trained, "merge", RUN, "--push", "me/tiny-merged")  # the stand-in hub is gone
     assert result.exit_code == 1 and "push to me/tiny-merged failed: ConnectError" in result.output
     assert hub.validated and hub.validated[0]["tags"][-1] == "gguf"  # the card's metadata was checked before the commit
+
+
+def test_failed_export_leaves_nothing_half_written_and_keeps_what_was_there(trained: Path, cli, tmp_path: Path,
+                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    from underdog.train import export
+
+    out = tmp_path / "exp"
+    assert cli("-C", trained, "export-model", RUN, "--out", out).exit_code == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    leftovers = lambda: sorted(p.name for p in tmp_path.iterdir() if p.name != "exp")  # noqa: E731
+
+    best = tmp_path / "best.yaml"  # a system prompt a Modelfile cannot quote: found before the merge
+    best.write_text('system_prompt: \'Say """ once.\'\ntemperature: 0.2\n')
+    result = cli("-C", trained, "export-model", RUN, "--format", "ollama", "--settings", best, "--out", out)
+    assert result.exit_code == 2 and 'holds """' in result.output and "Traceback" not in result.output
+    assert len(result.output.strip().splitlines()) == 1
+    assert leftovers() == ["best.yaml"] and {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+    def interrupted(*args, **kwargs) -> int:  # a simulated Ctrl-C once the new GGUF is written
+        written = write_gguf(*args, **kwargs)
+        assert written > 0 and args[2].exists()
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(export, "write_gguf", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        export.export_model(Project(trained), RUN, "gguf", "f16", out=out)
+    assert leftovers() == ["best.yaml"] and {p.name: p.read_bytes() for p in out.iterdir()} == before
+    monkeypatch.undo()
+
+    mine = tmp_path / "mine"  # an --out that holds something else is not replaced
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep me")
+    result = cli("-C", trained, "export-model", RUN, "--out", mine)
+    assert result.exit_code == 2 and "notes.txt" in result.output and len(result.output.strip().splitlines()) == 1
+    assert (mine / "notes.txt").read_text() == "keep me" and [p.name for p in mine.iterdir()] == ["notes.txt"]

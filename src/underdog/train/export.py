@@ -14,7 +14,7 @@ The adapter is merged in fp32 (no rounding of the LoRA delta before quantization
 from __future__ import annotations
 
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,7 @@ from underdog.arena.prepare import load_settings
 from underdog.errors import ConfigError
 from underdog.llm.local import resolve_model_path
 from underdog.project import Project
-from underdog.train.card import write_model_card
+from underdog.train.card import CARD_FILE, write_model_card
 from underdog.train.gguf_file import check_exportable, write_gguf
 from underdog.train.merge import merged_model, run_adapter
 from underdog.train.modelfile import modelfile
@@ -58,18 +58,47 @@ def export_model(project: Project, run_id: str, fmt: str = "gguf", quant: str = 
     best = settings or (latest_best(project, run_id) if fmt == "ollama" else None)
     tuned = load_settings(best) if best else {}
     target = Path(out) if out else project.run_dir(run_id) / f"export-{quant}"
-    tmp = target.with_name(target.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
+    _check_replaceable(target)
+    tmp, old = target.with_name(target.name + ".tmp"), target.with_name(target.name + ".old")
+    shutil.rmtree(tmp, ignore_errors=True)  # what a killed export left
     tmp.mkdir(parents=True)
-    merged, _ = merged_model(project, run_id, dtype="float32")
-    name = f"{run_id}-{quant}.gguf"
-    size = write_gguf(merged, run_adapter(project, run_id), tmp / name, quant, name=run_id)
-    result = Export(target, target / name, size, target / "README.md", settings=best)
-    if fmt == "ollama":
-        result.modelfile, result.notes = target / MODELFILE, _write_modelfile(project, run_id, tmp, name, tuned)
-    write_model_card(project, run_id, tmp, kind="gguf", export=_card_lines(result, quant))
-    shutil.rmtree(target, ignore_errors=True)
+    try:
+        result = _write_export(project, run_id, fmt, quant, tmp, tuned)
+        result.settings = best
+        write_model_card(project, run_id, tmp, kind="gguf", export=_card_lines(project, result, quant))
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)  # a failed export leaves nothing half-written behind
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+    if target.exists():
+        target.rename(old)  # the previous export is kept until the new one is in place
     tmp.rename(target)
+    shutil.rmtree(old, ignore_errors=True)
+    return replace(result, folder=target, gguf=target / result.gguf.name, card=target / result.card.name,
+                   modelfile=result.modelfile and target / result.modelfile.name)
+
+
+def _check_replaceable(target: Path) -> None:
+    """Refuse to replace a folder that holds anything an export does not write (an --out pointing elsewhere)."""
+    if target.is_file():
+        raise ConfigError(f"--out {target}: a file, not a folder")
+    foreign = sorted(p.name for p in target.iterdir()
+                     if not (p.is_file() and (p.suffix == ".gguf" or p.name in (CARD_FILE, MODELFILE)))) \
+        if target.is_dir() else []
+    if foreign:
+        raise ConfigError(f"--out {target}: holds {', '.join(foreign[:3])}{', ...' if len(foreign) > 3 else ''}, "
+                          "which an export does not write; give an empty or new folder")
+
+
+def _write_export(project: Project, run_id: str, fmt: str, quant: str, folder: Path,
+                  tuned: dict[str, Any]) -> Export:
+    """The GGUF (and for `ollama` the Modelfile) of run `run_id` in `folder`."""
+    name = f"{run_id}-{quant}.gguf"
+    result = Export(folder, folder / name, 0, folder / CARD_FILE)
+    if fmt == "ollama":  # first: what the settings cannot carry is said before the merge
+        result.modelfile, result.notes = folder / MODELFILE, _write_modelfile(project, run_id, folder, name, tuned)
+    merged, _ = merged_model(project, run_id, dtype="float32")
+    result.size = write_gguf(merged, run_adapter(project, run_id), folder / name, quant, name=run_id)
     return result
 
 
@@ -83,10 +112,13 @@ def _write_modelfile(project: Project, run_id: str, folder: Path, gguf_name: str
     return notes
 
 
-def _card_lines(result: Export, quant: str) -> list[str]:
+def _card_lines(project: Project, result: Export, quant: str) -> list[str]:
     lines = [f"- `{result.gguf.name}`: {quant}, {result.size / 2**20:.1f} MiB, written with {CONVERTER}; the LoRA "
              "adapter was merged in fp32 first."]
     if result.modelfile:
-        source = f" (system prompt, temperature and top_p from `{result.settings}`)" if result.settings else ""
+        settings = result.settings and (result.settings.resolve().relative_to(project.root.resolve())
+                                        if result.settings.resolve().is_relative_to(project.root.resolve())
+                                        else result.settings.name)
+        source = f" (system prompt, temperature and top_p from `{settings}`)" if settings else ""
         lines.append(f"- `{MODELFILE}` for Ollama{source}: `ollama create {result.gguf.stem} -f {MODELFILE}`.")
     return lines
