@@ -232,6 +232,11 @@ def test_push_to_a_stand_in_hub(trained: Path, cli, serve_app, monkeypatch: pyte
         assert result.exit_code == 2 and "HF_TOKEN" in result.output and not hub.repos
 
         monkeypatch.setenv("HF_TOKEN", token)
+        for bad in ("me/tiny gguf", "me/a/b"):  # said before the export, not after it
+            result = cli("-C", trained, "export-model", RUN, "--quant", "f16", "--push", bad)
+            assert result.exit_code == 2 and f"--push {bad}: not a repository id" in result.output, result.output
+            assert len(result.output.strip().splitlines()) == 1 and token not in result.output
+        assert not (trained / "runs" / RUN / "export-f16").exists() and not hub.repos
         result = cli("-C", trained, "export-model", RUN, "--quant", "f16", "--push", "me/tiny-gguf")
         assert result.exit_code == 0, result.output
         folder = trained / "runs" / RUN / "export-f16"

@@ -13,6 +13,8 @@ import os
 from pathlib import Path
 
 from huggingface_hub import HfApi
+from huggingface_hub.errors import HFValidationError
+from huggingface_hub.utils import validate_repo_id
 
 from underdog.errors import ConfigError, UnderdogError, redact, register_secret_env
 
@@ -20,7 +22,12 @@ TOKEN_ENV = "HF_TOKEN"
 
 
 def push_token(repo: str) -> str:
-    """The token from $HF_TOKEN (checked before anything is built), else one ConfigError line."""
+    """The token from $HF_TOKEN, and `repo` a valid repository id (both checked before anything is built), else
+    one ConfigError line."""
+    try:
+        validate_repo_id(repo)
+    except HFValidationError as exc:
+        raise ConfigError(f"--push {repo}: not a repository id ({str(exc).splitlines()[0]})") from None
     token = os.environ.get(TOKEN_ENV)
     if not token:
         raise ConfigError(f"--push {repo}: set the environment variable {TOKEN_ENV} to a Hugging Face write token")
