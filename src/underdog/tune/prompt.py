@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import re
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +28,8 @@ from underdog.evaluate.evalset import resolve_evalset
 from underdog.evaluate.judge import JudgeResult, judge, judge_pairs
 from underdog.project import Project
 from underdog.textfile import read_user_text
+
+STAMP = "%Y%m%d-%H%M%S"  # a report folder's time stamp
 
 
 @dataclass(frozen=True)
@@ -185,6 +188,22 @@ def record_best(project: Project, result: TuneResult) -> JudgeResult | None:
                              top_p=best.top_p).spec
     name = f"{result.model} tuned [{best.prompt.name} t={best.temperature:g} p={best.top_p:g}]"
     return judge(project, Candidate(name, spec), result.reference, result.evalset, progress=False, track_as="tune")
+
+
+def report_dir(project: Project, model: str) -> Path:
+    """Where `tune-prompt MODEL` run now writes its report: reports/tune/<%Y%m%d-%H%M%S>-<slug>."""
+    return project.report_dir("tune", f"{time.strftime(STAMP)}-{_slug(model)}")
+
+
+def latest_best(project: Project, model: str) -> Path | None:
+    """The newest `best.yaml` that `tune-prompt MODEL` wrote, if any."""
+    stamp = len(time.strftime(STAMP))
+    found = [p for p in project.report_dir("tune").glob("*/best.yaml") if p.parent.name[stamp + 1:] == _slug(model)]
+    return max(found, key=lambda p: p.parent.name, default=None)
+
+
+def _slug(model: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-_." else "-" for ch in model)[-40:]
 
 
 # -- report -----------------------------------------------------------------------------------------------
