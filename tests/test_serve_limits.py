@@ -146,3 +146,36 @@ def test_stream_honours_stop(tiny_llama_dir: Path) -> None:
     assert stop in full and stop not in streamed and full.startswith(streamed.strip())
     assert chunks[-1].choices[0].finish_reason == "stop"
     assert plain.finish_reason == "stop" and plain.message.content == streamed.strip()
+
+
+def test_stop_strings_are_bounded_and_an_ordinary_request_right_after_is_answered(tiny_llama_dir: Path) -> None:
+    app = create_app(ModelSpec(model=str(tiny_llama_dir)), "tiny")
+    calls = []
+    complete = app.state.backend.complete
+
+    async def counted(request):  # type: ignore[no-untyped-def]
+        calls.append(request)
+        return await complete(request)
+
+    app.state.backend.complete = counted
+    with ServerThread(app) as server:
+        many = _chat(server.url, 4, 30, stop=[f"stop{i}" for i in range(300)])
+        long = _chat(server.url, 4, 30, stop=["x" * 10_000, "y" * 10_000])
+        empty = _chat(server.url, 4, 30, stop="")
+        refused = len(calls)
+        ordinary = _chat(server.url, 4, 30, stop=["\n\n", "###"])
+    assert many.status_code == 400 and many.json()["error"]["message"] == "stop: at most 4 stop strings (got 300)"
+    assert long.status_code == 400 and long.json()["error"]["message"] == \
+        "stop: each stop string must have 1 to 64 characters (got 10000)"
+    assert empty.status_code == 400 and "(got 0)" in empty.json()["error"]["message"]
+    assert refused == 0  # refused before any generation
+    assert ordinary.status_code == 200 and ordinary.json()["usage"]["completion_tokens"] >= 1
+
+
+def test_a_prompt_that_fills_the_context_without_max_tokens_says_so(tiny_llama_dir: Path) -> None:
+    with ServerThread(create_app(ModelSpec(model=str(tiny_llama_dir)), "tiny")) as server:
+        response = httpx.post(f"{server.url}/v1/chat/completions", timeout=30, json={
+            "model": "tiny", "messages": [{"role": "user", "content": "hello " * 600}]})
+    message = response.json()["error"]["message"]
+    assert response.status_code == 400 and "None" not in message, message
+    assert message.startswith("messages: the prompt leaves no room for a reply in the model's context")
