@@ -15,6 +15,7 @@ import importlib.util
 import os
 import shutil
 import threading
+import warnings
 from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, ExitStack, contextmanager
@@ -48,19 +49,41 @@ def embedded_model_dir() -> Path:
     source = Path(spec.origin).parent
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(source, gguf_file=EMBEDDED_GGUF)
-    loaded = AutoModelForCausalLM.from_pretrained(source, gguf_file=EMBEDDED_GGUF)
-    # A GGUF-loaded model refuses save_pretrained: rebuild it from its config and weights, then save.
-    rebuilt = AutoModelForCausalLM.from_config(loaded.config)
-    rebuilt.load_state_dict(loaded.state_dict())
     tmp = target.with_name(f"{target.name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    rebuilt.save_pretrained(tmp)
-    tokenizer.save_pretrained(tmp)
+    with quiet_transformers():
+        tokenizer = AutoTokenizer.from_pretrained(source, gguf_file=EMBEDDED_GGUF)
+        loaded = AutoModelForCausalLM.from_pretrained(source, gguf_file=EMBEDDED_GGUF)
+        # A GGUF-loaded model refuses save_pretrained: rebuild it from its config and weights, then save.
+        rebuilt = AutoModelForCausalLM.from_config(loaded.config)
+        rebuilt.load_state_dict(loaded.state_dict())
+        shutil.rmtree(tmp, ignore_errors=True)
+        rebuilt.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
     _drop_gguf_marker(tmp)
     shutil.rmtree(target, ignore_errors=True)
     tmp.rename(target)  # atomic: a crash mid-conversion leaves no half-written model behind
     return target
+
+
+@contextmanager
+def quiet_transformers() -> Iterator[None]:
+    """No progress bar or deprecation notice from transformers or peft while a model loads or converts (the
+    library prints nothing): transformers' own bars ("Loading weights"), the GGUF reader's plain tqdm bar
+    ("Converting and de-quantizing GGUF tensors") and peft's use of a property transformers deprecated."""
+    from transformers import modeling_gguf_pytorch_utils as gguf_reader
+    from transformers.utils import logging as hf_logging
+
+    bar = gguf_reader.tqdm
+    previous = hf_logging.set_tqdm_hook(lambda factory, args, kwargs: factory(*args, **kwargs | {"disable": True}))
+    gguf_reader.tqdm = functools.partial(bar, disable=True)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated",
+                                    category=FutureWarning)
+            yield
+    finally:
+        gguf_reader.tqdm = bar
+        hf_logging.set_tqdm_hook(previous)
 
 
 def _drop_gguf_marker(folder: Path) -> None:
@@ -192,7 +215,8 @@ def _load_base(model: str, device: str) -> Base:
     try:
         _make_room(estimate_bytes(path, inference_dtype(device)), device)
         tokenizer = _tokenizer(path)
-        lm = AutoModelForCausalLM.from_pretrained(path, dtype=inference_dtype(device))
+        with quiet_transformers():
+            lm = AutoModelForCausalLM.from_pretrained(path, dtype=inference_dtype(device))
     except OSError as exc:
         raise ModelError(f"cannot load model {model!r}: {str(exc).splitlines()[0]}") from None
     _BASES[(model, device)] = Base(lm.to(device).eval(), tokenizer, device, threading.Lock())
@@ -245,7 +269,7 @@ def _attach(base: Base, adapter: str, name: str) -> LoadedModel:
 
     if not (Path(adapter) / "adapter_config.json").exists():
         raise ModelError(f"{adapter}: not a PEFT adapter directory (no adapter_config.json)")
-    with base.lock:  # no generation runs while the model changes
+    with base.lock, quiet_transformers():  # no generation runs while the model changes
         if hasattr(base.model, "peft_config"):
             base.model.load_adapter(adapter, adapter_name=name)
         else:
