@@ -147,7 +147,10 @@ def import_(
 ) -> None:
     """Import an existing dataset file as a dataset version; malformed lines are reported with their number."""
     manifest = import_dataset(get_project(ctx), file, name=name, encoding=encoding)
-    _report(manifest, skip=("problems",))
+    _report(manifest, skip=("problems", "trimmed"))
+    if trimmed := manifest.counts.get("trimmed"):
+        fields = ", ".join(f"'{key}' of {n} record{'s' * (n != 1)}" for key, n in trimmed.items())
+        console.print(f"  whitespace trimmed at the ends of {escape(fields)}", highlight=False)
     for problem in manifest.counts.get("problems", []):
         console.print(f"[yellow]skipped[/] {escape(problem)}", highlight=False)
 
