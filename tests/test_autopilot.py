@@ -21,7 +21,8 @@ import yaml
 
 from underdog.autopilot.halving import best, sample_trials, search_space
 from underdog.autopilot.journal import Journal
-from underdog.autopilot.run import DEV, TEST, split
+from underdog.autopilot.evalsets import split
+from underdog.autopilot.names import DEV, TEST
 from underdog.evaluate.evalset import Question
 from underdog.testing import ScriptedOpenAI, ServerThread, plausible_reply
 
@@ -213,8 +214,9 @@ def test_a_bad_setting_is_one_line_naming_its_key(tmp_path: Path, tiny_llama_dir
 
 
 def test_a_run_past_max_runs_or_the_training_hours_is_not_started(tmp_path: Path, tiny_llama_dir: Path) -> None:
-    from underdog.autopilot.plan import Budgets
+    from underdog.autopilot.base import Budgets
     from underdog.autopilot.run import Autopilot
+    from underdog.autopilot.search import allowed
     from underdog.project import Project
     from underdog.train.runs import RunManifest, save_manifest
 
@@ -224,10 +226,10 @@ def test_a_run_past_max_runs_or_the_training_hours_is_not_started(tmp_path: Path
         save_manifest(project, RunManifest(id=f"autopilot-t0{i}-e1", status="done", dataset="d",
                                            base_model=str(tiny_llama_dir), hyperparameters={}, sweep="autopilot",
                                            metrics={"train_runtime_s": 3600.0}))
-    assert Autopilot(project, Budgets(max_runs=8)).allowed("autopilot-t02-e1") is None
-    assert Autopilot(project, Budgets(max_runs=2)).allowed("autopilot-t02-e1") == "--max-runs 2 reached"
-    assert Autopilot(project, Budgets(train_hours=2.5)).allowed("autopilot-t02-e2") is None  # a tiny model: quick
-    why = Autopilot(project, Budgets(train_hours=1.9)).allowed("autopilot-t02-e2")
+    assert allowed(Autopilot(project, Budgets(max_runs=8)).ctx, "autopilot-t02-e1") is None
+    assert allowed(Autopilot(project, Budgets(max_runs=2)).ctx, "autopilot-t02-e1") == "--max-runs 2 reached"
+    assert allowed(Autopilot(project, Budgets(train_hours=2.5)).ctx, "autopilot-t02-e2") is None  # a tiny model
+    why = allowed(Autopilot(project, Budgets(train_hours=1.9)).ctx, "autopilot-t02-e2")
     assert why is not None and why.startswith("needs ~") and why.endswith(", 0 min left")
 
 
@@ -235,8 +237,7 @@ def test_a_run_past_max_runs_or_the_training_hours_is_not_started(tmp_path: Path
 def test_a_rungs_runs_answer_the_dev_split_in_one_mixed_batch_that_judging_reuses(
         tmp_path: Path, tiny_llama_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from test_adapters import make_adapters
-    from underdog.autopilot.run import answer_together
-    from underdog.evaluate.answer import answer
+    from underdog.evaluate.answer import answer, answer_many
     from underdog.evaluate.evalset import import_evalset
     from underdog.llm import local
     from underdog.project import Project
@@ -258,7 +259,7 @@ def test_a_rungs_runs_answer_the_dev_split_in_one_mixed_batch_that_judging_reuse
         return real_generate(views, *args, **kwargs)
 
     monkeypatch.setattr(local, "generate", counted)
-    answer_together(project, ["run-0", "run-1"], "dev")
+    answer_many(project, ["run-0", "run-1"], "dev")
     assert len(batches) == 1 and len(batches[0]) == 6 and len(set(batches[0])) == 2  # one batch, both adapters
     answers = [[a.answer for a in answer(project, f"run-{i}", "dev", progress=False)] for i in range(2)]
     assert len(batches) == 1  # judging's answers came from the cache the mixed batch filled
