@@ -26,6 +26,7 @@ from typing import Any
 import torch
 from pydantic import ValidationError
 
+from underdog.autopilot import stages
 from underdog.autopilot.base import Budgets, Plan, Settings, Sizes
 from underdog.autopilot.context import Context
 from underdog.autopilot.evalsets import planned_split
@@ -33,7 +34,6 @@ from underdog.autopilot.halving import search_space
 from underdog.autopilot.journal import Journal
 from underdog.autopilot.names import FOLDER, variant_dataset
 from underdog.autopilot.sources import count_chunks, count_yours, pool_size
-from underdog.autopilot.stages import STAGES
 from underdog.config import AutopilotConfig, TrainConfig
 from underdog.data.dataset import list_datasets, load_manifest
 from underdog.errors import ConfigError, UnderdogError
@@ -72,7 +72,7 @@ def fixed_plan(project: Project, journal: Journal, budgets: Budgets) -> Plan | N
     if not events:
         return None
     then, now = events[0]["config"], project.config.autopilot.model_dump(mode="json")
-    if changed := [key for key in now if then.get(key) != now[key]]:
+    if changed := [key for key in now if key in then and then[key] != now[key]]:  # a setting added since: kept
         key = changed[0]
         raise ConfigError(f"autopilot.{key}: changed since this autopilot started ({then.get(key)!r} -> "
                           f"{now[key]!r}); a started autopilot keeps its plan: set it back, or move "
@@ -153,7 +153,7 @@ def measure(project: Project) -> Sizes:
 
 def estimates(ctx: Context, sizes: Sizes) -> list[Any]:
     """Every stage's priced rows at `ctx.settings`, in the table's order."""
-    return [row for stage in STAGES for row in stage.estimate(ctx, sizes)]
+    return [row for stage in stages.STAGES for row in stage.estimate(ctx, sizes)]
 
 
 def training_speed(project: Project) -> tuple[float, str]:

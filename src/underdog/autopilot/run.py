@@ -21,13 +21,13 @@ from __future__ import annotations
 
 import time
 
+from underdog.autopilot import stages
 from underdog.autopilot.base import Budgets, Options, Outcome
 from underdog.autopilot.bundle import bundle_paths
 from underdog.autopilot.context import FINISHED, Budget, Context
 from underdog.autopilot.journal import Journal
 from underdog.autopilot.names import FOLDER
 from underdog.autopilot.plan import fix_plan, fixed_plan, plan_autopilot
-from underdog.autopilot.stages import STAGES
 from underdog.project import Project
 
 
@@ -55,7 +55,7 @@ class Autopilot:
     def run(self) -> Outcome:
         """Every stage not done yet, in the table's order; the outcome read back from the journal."""
         ctx = self.ctx
-        for stage in STAGES:
+        for stage in stages.STAGES:
             if stage.done(ctx):
                 continue
             ctx.say.step(stage.title)
