@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -25,6 +25,11 @@ PEOPLE_JUDGE = "people"  # the voter-proxy judge fitted on the arena's votes (ev
 MODEL_FREE_JUDGES = (*GROUNDED_JUDGES, PEOPLE_JUDGE)  # judges that call no model
 
 
+# sampling rules shared by every model's params, tuning grids and the autopilot (serve refuses the same values)
+Temperature = Annotated[float, Field(ge=0.0, le=2.0)]
+TopP = Annotated[float, Field(gt=0.0, le=1.0)]
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -32,8 +37,8 @@ class Strict(BaseModel):
 class GenerationParams(Strict):
     """Sampling settings sent with every request to a model."""
 
-    temperature: float = Field(0.7, ge=0.0, le=2.0)
-    top_p: float = Field(0.95, gt=0.0, le=1.0)
+    temperature: Temperature = 0.7
+    top_p: TopP = 0.95
     max_tokens: int = Field(512, ge=1)
     seed: int | None = 0
     stop: list[str] | None = None
@@ -269,8 +274,8 @@ class TuneConfig(Strict):
     (docs/arena.md)."""
 
     prompts: str = "prompts.yaml"  # candidate system prompts: YAML list / mapping, or text split by `---` lines
-    temperatures: list[float] = [0.3, 0.7]
-    top_ps: list[float] = [0.9, 1.0]
+    temperatures: list[Temperature] = [0.3, 0.7]
+    top_ps: list[TopP] = [0.9, 1.0]
     best_of: int = Field(1, ge=1)  # > 1: n samples per question, the judge keeps the best
     evalset: str | None = None  # default: evaluate.evalset, else the newest
 
@@ -319,8 +324,8 @@ class AutopilotConfig(Strict):
     space: dict[str, Any] = {"learning_rate": [1e-4, 2e-4, 5e-4], "lora_r": [8, 16]}  # like a sweep's search.space
     fixed: dict[str, Any] = {}  # train overrides for every run
     prompts: list[str] = []  # system prompts to try on the pick (default: none, and one written for the domain)
-    temperatures: list[float] | None = None  # default: tune.temperatures
-    top_ps: list[float] | None = None  # default: tune.top_ps
+    temperatures: list[Temperature] | None = None  # default: tune.temperatures
+    top_ps: list[TopP] | None = None  # default: tune.top_ps
     seed: int = 0
 
     @model_validator(mode="after")

@@ -120,8 +120,9 @@ def _from_yaml(data: object, path: Path) -> list[Prompt]:
 def tune_prompt(project: Project, model: str, prompts: Sequence[Prompt], temperatures: Sequence[float],
                 top_ps: Sequence[float], *, best_of: int = 1, evalset: str | None = None,
                 reference: str | None = None, progress: bool = True,
-                on_cell: Callable[[Cell], None] | None = None) -> TuneResult:
-    """Judge every (prompt, temperature, top_p) cell of `model` against the reference on the eval set."""
+                on_cell: Callable[[Cell], None] | None = None, judges: Sequence[str] | None = None) -> TuneResult:
+    """Judge every (prompt, temperature, top_p) cell of `model` against the reference on the eval set, by
+    `judges` (default: evaluate.judges)."""
     name = resolve_evalset(project, evalset or project.config.tune.evalset or project.config.evaluate.evalset)
     ref_name = reference or project.config.evaluate.reference
     theirs = {a.question_id: a for a in answer(project, ref_name, name, progress=progress)}
@@ -132,26 +133,27 @@ def tune_prompt(project: Project, model: str, prompts: Sequence[Prompt], tempera
                 cand = resolve_candidate(project, model, system_prompt=prompt.text, temperature=temperature,
                                          top_p=top_p)
                 cand = Candidate(f"{model} [{prompt.name} t={temperature:g} p={top_p:g}]", cand.spec)
-                ours = best_of_n(project, cand, name, best_of, progress) if best_of > 1 else answer(
+                ours = best_of_n(project, cand, name, best_of, progress, judges) if best_of > 1 else answer(
                     project, cand, name, progress=progress)
-                cells.append(_judge_cell(project, Cell(prompt, temperature, top_p), ours, theirs, progress))
+                cells.append(_judge_cell(project, Cell(prompt, temperature, top_p), ours, theirs, progress, judges))
                 if on_cell:
                     on_cell(cells[-1])
     return TuneResult(model, name, ref_name, best_of, cells)
 
 
 def _judge_cell(project: Project, cell: Cell, ours: list[Answer], theirs: dict[str, Answer],
-                progress: bool) -> Cell:
+                progress: bool, judges: Sequence[str] | None = None) -> Cell:
     ok = [a for a in ours if not a.error and a.question_id in theirs and not theirs[a.question_id].error]
     outcomes = judge_pairs(project, [(a.question, a.answer, theirs[a.question_id].answer) for a in ok],
-                           progress=f"judging {cell.prompt.name} t={cell.temperature:g} p={cell.top_p:g}"
+                           judges=judges, progress=f"judging {cell.prompt.name} t={cell.temperature:g} p={cell.top_p:g}"
                            if progress else None)
     cell.outcomes = outcomes + ["error"] * (len(ours) - len(ok))
     cell.mean_chars = sum(len(a.answer) for a in ok) / len(ok) if ok else 0.0
     return cell
 
 
-def best_of_n(project: Project, cand: Candidate, evalset: str, n: int, progress: bool = True) -> list[Answer]:
+def best_of_n(project: Project, cand: Candidate, evalset: str, n: int, progress: bool = True,
+              judges: Sequence[str] | None = None) -> list[Answer]:
     """n samples per question (distinct seeds), then a knockout: the jury compares the current best with each
     next sample and keeps the winner (a tie keeps the current best)."""
     first = answer(project, cand, evalset, progress=progress)  # sample 0, stored like any answer
@@ -169,7 +171,8 @@ def best_of_n(project: Project, cand: Candidate, evalset: str, n: int, progress:
                 best[i] = Answer(first[i].question_id, first[i].question, reply.text, reply.output_tokens)
             else:
                 contest.append(i)
-        outcomes = judge_pairs(project, [(best[i].question, best[i].answer, replies[i].text) for i in contest])
+        outcomes = judge_pairs(project, [(best[i].question, best[i].answer, replies[i].text) for i in contest],
+                               judges=judges)
         for i, outcome in zip(contest, outcomes, strict=True):
             if outcome == "second":
                 best[i] = Answer(first[i].question_id, first[i].question, replies[i].text, replies[i].output_tokens)
