@@ -11,6 +11,7 @@ the `answers` table under that identity, and every model call is cached, so a re
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from dataclasses import asdict, dataclass
 
@@ -92,6 +93,20 @@ def answer(project: Project, candidate: str | ModelSpec | Candidate, evalset: st
                                                                                           strict=True)]
     _store_answers(project, cand, name, answers)
     return answers
+
+
+def answer_together(project: Project, candidates: list[str | ModelSpec | Candidate], evalset: str | None = None
+                    ) -> None:
+    """Answer `evalset` with several candidates at once, into the reply cache that `answer` and `judge` then read
+    from: requests for adapters of one local base model share mixed-adapter batches (llm/local.py)."""
+    questions = [q.question for q in load_evalset(project, resolve_evalset(project, evalset))]
+    llms = [project.model(c.spec, role=c.name, stage="answer")
+            for c in (resolve_candidate(project, candidate) for candidate in candidates)]
+
+    async def together() -> None:
+        await asyncio.gather(*(llm.abatch(questions, errors="return") for llm in llms))
+
+    project.runtime.run(together())
 
 
 def check_answered(name: str, answers: list[Answer]) -> None:
