@@ -18,12 +18,12 @@ from underdog.config import ModelSpec, load_config
 from underdog.errors import ConfigError, UnderdogError
 from underdog.evaluate.evalset import Question, import_evalset, load_evalset, parse_ground_truth, save_evalset
 from underdog.evaluate.judge import judge, judge_pairs
-from underdog.evaluate.judges.facts import coverage, is_refusal, normalise, recall, states
+from underdog.evaluate.judges.facts import Recall, coverage, is_refusal, normalise, recall, states
 from underdog.evaluate.judges.similarity import embed, model_dir, similarities
 from underdog.evaluate.leaderboard import board_config, leaderboard
 from underdog.evaluate.stats import wilson_interval
 from underdog.project import Project
-from underdog.report import write_report
+from underdog.report import ground_truth, write_report
 from underdog.testing import ScriptedOpenAI, ServerThread
 from underdog.tune.prompt import Cell, Prompt
 
@@ -85,6 +85,16 @@ def test_recall_counts_refusals_with_their_interval_and_fact_questions_declined(
     assert (got.stated, got.facts, got.refused, got.probes, got.over_refused) == (2, 3, 1, 2, 2)
     assert got.refusal_accuracy == 0.5 and got.refusal_ci == wilson_interval(1, 2)
     assert recall([("I can't share that.", probe)]).refusal_ci == wilson_interval(1, 1)
+
+
+def test_ground_truth_section_gives_each_models_facts_refusals_with_intervals_and_over_refusals():
+    low, high = wilson_interval(9, 12)
+    markdown, page = ground_truth([("base", Recall(0, 16, 1, 12)), ("runs | tuned", Recall(14, 16, 9, 12, 2)),
+                                   ("no ground truth", None)])
+    assert f"| base | 0/16 (0-{100 * wilson_interval(0, 16)[1]:.0f}%) | 1/12 (" in markdown
+    assert "| runs \\| tuned | 14/16 (" in markdown and f"9/12 ({100 * low:.0f}-{100 * high:.0f}%) | 2 |" in markdown
+    assert "no ground truth" not in markdown and markdown.count("\n| ") == 4  # header, rule, 2 models
+    assert "<td>runs | tuned</td>" in page and "<th>fact questions declined</th>" in page
 
 
 # -- eval sets -----------------------------------------------------------------------------------------------
