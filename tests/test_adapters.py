@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import json
+import shutil
 import weakref
 from pathlib import Path
 
@@ -13,10 +15,13 @@ import torch
 
 from underdog.config import ModelSpec
 from underdog.errors import ConfigError, ModelError
-from underdog.llm import LLM
+from underdog.evaluate.answer import answer, answer_many
+from underdog.evaluate.evalset import import_evalset
+from underdog.llm import LLM, local
 from underdog.llm.base import Reply
 from underdog.llm.local import load_model, loaded_models, use_model
 from underdog.llm.memory import BUDGET_ENV, budget_bytes, estimate_bytes, held_bytes, room_for_models
+from underdog.project import Project, init_project
 
 PROMPTS = ["What does a permit cost?", "hello", "Where is the county office?"]
 
@@ -200,3 +205,29 @@ def test_room_for_models_is_the_devices_free_memory_capped_by_the_budget(monkeyp
     assert room_for_models("cpu", 0) is None  # no limit known: nothing is evicted
     monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device: (5 * 2**30, 80 * 2**30))
     assert room_for_models("cuda:0", 0) == 5 * 2**30
+
+
+def test_answer_many_answers_the_base_and_runs_in_one_batch_that_answer_then_reads(
+        own_base: Path, adapters: list[Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = tmp_path / "p"
+    init_project("Testville", root)
+    for i, adapter in enumerate(adapters[:2]):  # two runs' adapters (copies: the fixture's stay as they are)
+        shutil.copytree(adapter, root / "runs" / f"run-{i}" / "adapter")
+    (root / "q.jsonl").write_text("".join(json.dumps({"question": q}) + "\n" for q in PROMPTS))
+    project = Project(root, overrides=[f"models.student.model={own_base}", "models.student.params.temperature=0",
+                                       "models.student.batch_size=16", "evaluate.answer_max_tokens=6"])
+    import_evalset(project, root / "q.jsonl", "dev")
+    batches: list[list[str | None]] = []
+    real_generate = local.generate
+
+    def counted(views, *args, **kwargs):  # the real generation, with the adapter of each row written down
+        batches.append([v.adapter for v in views] if isinstance(views, list) else [views.adapter])
+        return real_generate(views, *args, **kwargs)
+
+    monkeypatch.setattr(local, "generate", counted)
+    answer_many(project, ["student", "run-0", "run-1"], "dev")
+    assert len(batches) == 1 and len(batches[0]) == 3 * len(PROMPTS) and len(set(batches[0])) == 3
+    answers = [tuple(a.answer for a in answer(project, name, "dev", progress=False))
+               for name in ("student", "run-0", "run-1")]
+    assert len(batches) == 1  # `answer` read the replies of the mixed batch from the cache
+    assert len(set(answers)) == 3

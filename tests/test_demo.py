@@ -1,6 +1,7 @@
 """`underdog demo --quick`: the whole loop on the Harrowgate County pack; the handbook PDF is really parsed, the
-report shows base and tuned answers side by side, the leaderboard matches the stored judgments, a re-run resumes
-from the cache. (That training really teaches the facts is tests/test_efficacy.py's job.)"""
+plain and refusals runs are trained and judged, the report shows each model's fact recall and refusal accuracy and
+their answers side by side, the leaderboard matches the stored judgments, a re-run resumes from the cache. (That
+training really teaches the facts is tests/test_efficacy.py's job.)"""
 
 from __future__ import annotations
 
@@ -14,7 +15,18 @@ import pytest
 from conftest import invoke_cli
 from underdog.evaluate.judge import JudgeResult, QuestionRow
 from underdog.evaluate.stats import wilson_interval
-from underdog.pipeline import INGESTED, JURY, RUN, TEACHER_SET, TRAIN_SET, grounded_rate, pack_path
+from underdog.pipeline import (
+    INGESTED,
+    JURY,
+    REFUSAL_SET,
+    REFUSALS_RUN,
+    REFUSALS_TRAIN_SET,
+    RUN,
+    TEACHER_SET,
+    TRAIN_SET,
+    grounded_rate,
+    pack_path,
+)
 
 
 def recompute(db: sqlite3.Connection, result_id: int) -> tuple[int, int, float]:
@@ -58,34 +70,46 @@ def test_quick_demo_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     root = tmp_path / "demo-project"
     report = root / "reports" / "leaderboard.html"
     assert f"Report:{report}" in "".join(result.output.split())  # the last line says where the report is
-    assert "fact recall" in result.output and "under the grounded judges alone" in result.output
+    output = " ".join(result.output.split())
+    assert "fact recall" in output and "under the grounded judges alone" in output
+    assert f"{REFUSALS_RUN} (+refusals): fact recall" in output and "refusal accuracy" in output
+    assert output.count("refusal probe: ") == 2  # two probes, each with the base's and both runs' answers
     page = report.read_text()
-    assert "Answers side by side" in page and f"{RUN} (tuned)" in page
+    assert "Answers side by side" in page and f"{RUN} (plain)" in page
+    assert "Refusal probes side by side" in page and f"{REFUSALS_RUN} (+refusals)" in page
+    assert "Ground truth" in page and "fact questions declined" in page
     first = json.loads(pack_path("eval.jsonl").read_text().splitlines()[0])
     assert first["question"].replace("'", "&#x27;") in page  # the questions are shown with both answers
 
     questions = [json.loads(line) for line in (root / "evalsets" / "harrowgate" / "questions.jsonl").open()]
-    assert sum("facts" in q for q in questions) == 4 and sum(q.get("expect") == "refusal" for q in questions) == 3
+    probes = [q["topic"] for q in questions if q.get("expect") == "refusal"]
+    assert sum("facts" in q for q in questions) == 4 and len(probes) == len(set(probes)) == 4  # one of each kind
     ingested = json.loads((root / "datasets" / INGESTED / "manifest.json").read_text())
     assert ingested["recipe"]["files"] == [str(pack_path("handbook", "handbook.pdf"))]
     contexts = [json.loads(line)["meta"]["context"] for line in (root / "datasets" / INGESTED / "data.jsonl").open()]
     assert contexts and "Form HC-210" in contexts[0]  # text read out of the PDF
     counts = {name: json.loads((root / "datasets" / name / "manifest.json").read_text())["count"]
-              for name in (TEACHER_SET, f"{INGESTED}-curated", TRAIN_SET)}
-    assert counts[TRAIN_SET] == counts[TEACHER_SET] + counts[f"{INGESTED}-curated"] and counts[TEACHER_SET] == 68
-    manifest = json.loads((root / "runs" / RUN / "manifest.json").read_text())
-    assert manifest["status"] == "done" and manifest["dataset"] == TRAIN_SET
+              for name in (TEACHER_SET, f"{INGESTED}-curated", TRAIN_SET, f"{REFUSAL_SET}-curated",
+                           REFUSALS_TRAIN_SET)}
+    assert counts[TRAIN_SET] == counts[TEACHER_SET] + counts[f"{INGESTED}-curated"] and counts[TEACHER_SET] == 64
+    assert counts[f"{REFUSAL_SET}-curated"] == 32  # curation kept every refusal
+    assert counts[REFUSALS_TRAIN_SET] == counts[TRAIN_SET] + 32
+    for run, dataset in ((RUN, TRAIN_SET), (REFUSALS_RUN, REFUSALS_TRAIN_SET)):
+        manifest = json.loads((root / "runs" / run / "manifest.json").read_text())
+        assert manifest["status"] == "done" and manifest["dataset"] == dataset
 
     db = sqlite3.connect(root / "underdog.db")
-    result_id, judges = db.execute("SELECT id, judges FROM judge_results WHERE candidate = ? ORDER BY id DESC",
-                                   (RUN,)).fetchone()
-    assert len(json.loads(judges)) == len(JURY)
-    row = {r["candidate"]: r for r in csv.DictReader((root / "reports" / "leaderboard.csv").open())}[RUN]
-    n, ties, rate = recompute(db, result_id)
-    assert (int(row["n"]), int(row["ties"])) == (n, ties) and n == len(questions)
-    assert float(row["win_rate"]) == pytest.approx(rate)
-    low, high = wilson_interval(rate * n, n)
-    assert (float(row["ci_low"]), float(row["ci_high"])) == (pytest.approx(low), pytest.approx(high))
+    board = {r["candidate"]: r for r in csv.DictReader((root / "reports" / "leaderboard.csv").open())}
+    for run in (RUN, REFUSALS_RUN):
+        result_id, judges = db.execute("SELECT id, judges FROM judge_results WHERE candidate = ? ORDER BY id DESC",
+                                       (run,)).fetchone()
+        assert len(json.loads(judges)) == len(JURY)
+        row = board[run]
+        n, ties, rate = recompute(db, result_id)
+        assert (int(row["n"]), int(row["ties"])) == (n, ties) and n == len(questions)
+        assert float(row["win_rate"]) == pytest.approx(rate)
+        low, high = wilson_interval(rate * n, n)
+        assert (float(row["ci_low"]), float(row["ci_high"])) == (pytest.approx(low), pytest.approx(high))
 
     calls, results = (db.execute(f"SELECT MAX(id) FROM {table}").fetchone()[0] for table in ("llm_calls",
                                                                                               "judge_results"))

@@ -53,6 +53,10 @@ def test_score_options_equals_manual_log_probability(tiny_llama_dir) -> None:
     n = len(prompt["input_ids"])
     manual = sum(float(logprobs[i - 1, ids[i]]) for i in range(n, len(ids)))
     assert math.isclose(scores[2], manual, rel_tol=1e-4)
+    # one-token options come from one pass over the prompt; a longer option scores one row per option: the same
+    longer = llm.score([messages], ["A", "B", "tie", "a tie"])[0]
+    assert all(math.isclose(a, b, rel_tol=1e-4) for a, b in zip(scores, longer[:3], strict=False))
+    assert len(tok("a tie", add_special_tokens=False)["input_ids"]) > 1 and longer[3] < 0
 
 
 def test_missing_model_is_one_clear_line(tmp_path) -> None:

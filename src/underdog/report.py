@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from underdog.arena.standings import report_sections
+from underdog.evaluate.judges.facts import Recall
 from underdog.evaluate.jury_status import report_section as jury_section
 from underdog.evaluate.leaderboard import BoardConfig, Entry, board_config, leaderboard, recommend
 from underdog.project import Project
@@ -300,16 +301,34 @@ apart.</p>
 """
 
 
-def side_by_side(rows: Sequence[tuple[str, str, str]], left: str, right: str) -> tuple[str, str]:
-    """(Markdown, HTML) of a table of (question, left answer, right answer), e.g. base vs tuned answers."""
+def side_by_side(rows: Sequence[Sequence[str]], *labels: str, title: str = "Answers side by side") -> tuple[str, str]:
+    """(Markdown, HTML) of a table of (question, answer per label...), e.g. base vs tuned answers."""
+    return text_table(title, ["question", *labels], rows, css="answers")
+
+
+def ground_truth(recalls: Sequence[tuple[str, Recall | None]]) -> tuple[str, str]:
+    """(Markdown, HTML) of each model's fact recall and refusal accuracy with their 95% intervals, and the fact
+    questions it declined (over-refusals)."""
+    def share(hits: int, total: int, ci: tuple[float, float] | None) -> str:
+        return f"{hits}/{total} ({100 * ci[0]:.0f}-{100 * ci[1]:.0f}%)" if ci else "-"
+
+    rows = [(name, share(r.stated, r.facts, r.ci), share(r.refused, r.probes, r.refusal_ci), str(r.over_refused))
+            for name, r in recalls if r]
+    return text_table("Ground truth: facts stated and refusal probes declined (95% intervals)",
+                 ["model", "facts stated", "refusal probes declined", "fact questions declined"], rows)
+
+
+def text_table(title: str, header: Sequence[str], rows: Sequence[Sequence[str]], css: str = "") -> tuple[str, str]:
+    """(Markdown, HTML) of a titled table of text cells, for report sections."""
     def md_cell(text: str) -> str:
         return " ".join(text.split()).replace("|", "\\|")
 
-    md = [f"## Answers side by side\n\n| question | {left} | {right} |\n| --- | --- | --- |"]
-    md += [f"| {md_cell(q)} | {md_cell(a)} | {md_cell(b)} |" for q, a, b in rows]
+    md = [f"## {title}\n", "| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    md += ["| " + " | ".join(md_cell(t) for t in row) + " |" for row in rows]
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
     cells = "".join("<tr>" + "".join(f"<td>{html.escape(t)}</td>" for t in row) + "</tr>" for row in rows)
-    html_ = (f'<h2>Answers side by side</h2><table class="answers"><thead><tr><th>question</th>'
-             f"<th>{html.escape(left)}</th><th>{html.escape(right)}</th></tr></thead><tbody>{cells}</tbody></table>")
+    html_ = (f'<h2>{html.escape(title)}</h2><table class="{css}"><thead><tr>{head}</tr></thead>'
+             f"<tbody>{cells}</tbody></table>")
     return "\n".join(md) + "\n", html_
 
 

@@ -25,33 +25,52 @@ def demo(
     """Run the whole loop offline on a fictional county: ingest its handbook, train on its Q&A, judge vs the base."""
     from transformers.utils import logging as hf_logging
 
-    from underdog.pipeline import run_demo
+    from underdog.pipeline import REFUSALS_RUN, run_demo
 
     hf_logging.disable_progress_bar()  # one "Loading weights" bar per model load is noise here
     if autopilot:
         _autopilot(directory)
         return
     console.print(f"[bold]underdog demo[/] in {escape(str(directory))} ({'quick' if quick else 'full'} size), offline "
-                  "on the embedded smollm2-135m: can it learn facts about a county that does not exist?")
+                  "on the embedded smollm2-135m: can it learn facts about a county that does not exist, and when to "
+                  "decline?")
     outcome = run_demo(directory, quick=quick, reporter=RichReporter(console))
     r = outcome.result
-    for name, recall in ((r.reference, r.reference_recall), (r.candidate, r.recall)):
-        console.print(f"  {name}: {_recall(recall)}", highlight=False)
-    console.print(f"  {r.candidate} vs {r.reference}: win rate {100 * r.win_rate:.1f}% (95% CI {100 * r.ci[0]:.1f}-"
-                  f"{100 * r.ci[1]:.1f}%) over {r.n} questions ({r.wins} wins, {r.ties} ties, {r.losses} losses), "
-                  f"jury: {', '.join(r.judges)}", highlight=False)
+    recalls = ((f"{r.reference} (base)", r.reference_recall), (f"{r.candidate} (plain)", r.recall),
+               (f"{REFUSALS_RUN} (+refusals)", outcome.results[REFUSALS_RUN].recall))
+    for name, recall in recalls:
+        console.print(f"  {escape(name)}: {_recall(recall)}", highlight=False)
+    for result in outcome.results.values():
+        console.print(f"  {result.candidate} vs {result.reference}: win rate {100 * result.win_rate:.1f}% (95% CI "
+                      f"{100 * result.ci[0]:.1f}-{100 * result.ci[1]:.1f}%) over {result.n} questions ({result.wins} "
+                      f"wins, {result.ties} ties, {result.losses} losses), jury: {', '.join(result.judges)}",
+                      highlight=False)
     g = outcome.grounded
-    console.print(f"  under the grounded judges alone: win rate {100 * g.win_rate:.1f}% (95% CI {100 * g.ci[0]:.1f}-"
-                  f"{100 * g.ci[1]:.1f}%) over {g.n} questions ({g.wins} wins, {g.ties} ties)", highlight=False)
+    console.print(f"  {r.candidate} under the grounded judges alone: win rate {100 * g.win_rate:.1f}% (95% CI "
+                  f"{100 * g.ci[0]:.1f}-{100 * g.ci[1]:.1f}%) over {g.n} questions ({g.wins} wins, {g.ties} ties)",
+                  highlight=False)
+    for question, *answers in outcome.probes:
+        console.print(f"  refusal probe: {escape(question)}", highlight=False)
+        for (name, _), text in zip(recalls, answers, strict=True):
+            console.print(f"    {escape(name)}: {escape(' '.join(text.split()))}", highlight=False)
+    console.print("  phases: " + ", ".join(f"{title.split(':')[0]} {seconds:.0f} s"
+                                           for title, seconds in outcome.phases.items()), highlight=False)
     console.print(f"[bold green]done in {outcome.seconds:.0f} s.[/] Report: {outcome.paths['html']}")
 
 
 def _recall(recall: Recall | None) -> str:
-    if recall is None or recall.fact_recall is None or recall.ci is None:
-        return "no facts to recall"
-    low, high = recall.ci
-    return (f"fact recall {100 * recall.fact_recall:.0f}% (95% CI {100 * low:.0f}-{100 * high:.0f}%, "
-            f"{recall.stated} of {recall.facts} facts), refused {recall.refused} of {recall.probes} refusal probes")
+    if recall is None:
+        return "no ground truth"
+    parts = []
+    if recall.ci is not None and recall.fact_recall is not None:
+        low, high = recall.ci
+        parts.append(f"fact recall {100 * recall.fact_recall:.0f}% (95% CI {100 * low:.0f}-{100 * high:.0f}%, "
+                     f"{recall.stated} of {recall.facts} facts), declined {recall.over_refused} fact questions")
+    if recall.refusal_ci is not None and recall.refusal_accuracy is not None:
+        low, high = recall.refusal_ci
+        parts.append(f"refusal accuracy {100 * recall.refusal_accuracy:.0f}% (95% CI {100 * low:.0f}-"
+                     f"{100 * high:.0f}%, {recall.refused} of {recall.probes} refusal probes declined)")
+    return "; ".join(parts)
 
 
 def _autopilot(directory: Path) -> None:

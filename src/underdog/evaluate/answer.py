@@ -128,6 +128,7 @@ def answer_questions(project: Project, candidate: Candidate, questions: Sequence
                                                                                        strict=True)]
 
 
+
 def check_answered(name: str, answers: list[Answer]) -> None:
     """Raise ModelError, saying why, when every call of a candidate failed (a wrong key or endpoint)."""
     if answers and all(a.error for a in answers):

@@ -443,12 +443,20 @@ def score_options(loaded: LoadedModel, messages: list[Message], options: list[st
 
     Lets a small local judge give a verdict ("A", "B", "tie") without parsing free text. Only the option's
     positions are turned into log-probabilities, in fp32 from the model's own logits (bf16 on a GPU), so memory
-    stays at (options x option tokens x vocabulary) instead of the whole prompt's length.
+    stays at (options x option tokens x vocabulary) instead of the whole prompt's length. When every option is one
+    token (a judge's "A", "B", "tie"), one pass over the prompt alone gives them all, instead of one row per option.
     """
     import torch
 
     prompt = _prompt_ids(loaded, messages)
-    rows = [prompt + loaded.tokenizer(option, add_special_tokens=False)["input_ids"] for option in options]
+    tokens = [loaded.tokenizer(option, add_special_tokens=False)["input_ids"] for option in options]
+    if all(len(t) == 1 for t in tokens):
+        with loaded.lock, torch.inference_mode():
+            logits = loaded.model(input_ids=torch.tensor([prompt], device=loaded.device), logits_to_keep=1,
+                                  **loaded.adapter_args(1)).logits
+        logprobs = torch.log_softmax(logits[0, -1].float(), dim=-1)
+        return [float(logprobs[t[0]]) for t in tokens]
+    rows = [prompt + t for t in tokens]
     width = max(len(r) for r in rows)
     pad = loaded.tokenizer.pad_token_id
     ids = torch.tensor([r + [pad] * (width - len(r)) for r in rows], device=loaded.device)

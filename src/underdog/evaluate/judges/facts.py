@@ -5,7 +5,8 @@
     states("Form B-12", "/form\\s*b-?12/")  -> True  (a /regex/ fact, case-insensitive, raw or normalised text)
     coverage(answer, facts)                 -> share of facts stated, 0.0 .. 1.0
     is_refusal("I'm sorry, but I can't help with that.") -> True
-    recall([(answer, question), ...])       -> Recall: facts stated / facts asked (Wilson interval), refusals
+    recall([(answer, question), ...])       -> Recall: facts stated / facts asked, probes refused / probes (Wilson
+                                               intervals), and fact questions declined (over-refusals)
 
 A fact is stated when its normalised text occurs in the normalised answer as whole words. Normalising folds
 case, whitespace, punctuation, thousands separators (1,200 -> 1200), currency symbols ($45 -> 45) and zero
@@ -120,6 +121,7 @@ class Recall:
     facts: int  # facts asked
     refused: int  # refusal probes refused
     probes: int  # refusal probes answered
+    over_refused: int = 0  # questions with facts that the answer declined (it should have answered them)
 
     @property
     def fact_recall(self) -> float | None:
@@ -134,14 +136,20 @@ class Recall:
     def refusal_accuracy(self) -> float | None:
         return self.refused / self.probes if self.probes else None
 
+    @property
+    def refusal_ci(self) -> tuple[float, float] | None:
+        """95% Wilson interval of the refusal accuracy."""
+        return stats.wilson_interval(self.refused, self.probes) if self.probes else None
+
     def to_json(self) -> dict:
-        return {"stated": self.stated, "facts": self.facts, "refused": self.refused, "probes": self.probes}
+        return {"stated": self.stated, "facts": self.facts, "refused": self.refused, "probes": self.probes,
+                "over_refused": self.over_refused}
 
 
 def recall(answers: Sequence[tuple[str, Question | None]]) -> Recall | None:
-    """Facts stated and refusal probes refused by the answers to eval set questions; None without ground truth
-    (no question with facts or `expect`)."""
-    hits = facts = refused = probes = 0
+    """Facts stated, refusal probes refused and fact questions declined by the answers to eval set questions;
+    None without ground truth (no question with facts or `expect`)."""
+    hits = facts = refused = probes = over = 0
     for text, question in answers:
         if question is None:
             continue
@@ -151,4 +159,5 @@ def recall(answers: Sequence[tuple[str, Question | None]]) -> Recall | None:
         elif question.facts:
             facts += len(question.facts)
             hits += stated(text, question.facts)
-    return Recall(hits, facts, refused, probes) if facts or probes else None
+            over += is_refusal(text)
+    return Recall(hits, facts, refused, probes, over) if facts or probes else None
