@@ -198,8 +198,9 @@ class LLM:
 
     async def _announce(self, key: str, estimate: float) -> str | None:
         """Record that this call is about to be sent (a pending row, committed before it is): if this process
-        dies before its reply is recorded, the call counts as possibly paid (`Store.spending`). Its id."""
-        if self.store is None:
+        dies before its reply is recorded, the call counts as possibly paid (`Store.spending`). Its id. A local
+        model's call costs nothing and writes none: the write would delay it past the batch it could share."""
+        if self.store is None or self.spec.provider == "local":
             return None
         pending = f"{this_process()}-{next(_PENDING_IDS)}"
         await asyncio.wrap_future(self.store.worker.announce({
