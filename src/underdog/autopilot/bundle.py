@@ -61,12 +61,14 @@ def write_bundle(ctx: Context) -> dict[str, Path]:
     run = load_run(project.root, outcome.pick.run_id)
     shutil.rmtree(paths["adapter"], ignore_errors=True)
     shutil.copytree(project.root / run.adapter_dir, paths["adapter"])
-    generation = {**outcome.generation, "base_model": run.base_model, "run": run.id, "dataset": run.dataset,
+    generation = {**outcome.generation, "base_model": run.base_model, "run": run.id, "method": run.method,
+                  "dataset": run.dataset,
                   "hyperparameters": {k: run.hyperparameters.get(k) for k in ("epoch", "learning_rate", "lora_r",
                                                                               "lora_alpha", "lora_dropout")}}
     paths["generation"].write_text(json.dumps(generation, indent=2) + "\n")
     shutil.rmtree(paths["jumpstart"], ignore_errors=True)
-    export_dataset(project, run.dataset, "jumpstart", out=paths["jumpstart"])
+    supervised = run if run.method == "sft" else load_run(project.root, run.hyperparameters["from_run"])
+    export_dataset(project, supervised.dataset, "jumpstart", out=paths["jumpstart"])  # JumpStart trains SFT only
     if ctx.options.merge:
         merge_run(project, run.id, str(paths["merged"]))
     log = decision_lines(ctx.journal.entries("decision"))

@@ -33,6 +33,7 @@ from underdog.autopilot.evalsets import planned_split
 from underdog.autopilot.halving import search_space
 from underdog.autopilot.journal import Journal
 from underdog.autopilot.names import FOLDER, variant_dataset
+from underdog.autopilot.people import planned_jury
 from underdog.autopilot.sources import count_chunks, count_yours, pool_size
 from underdog.config import AutopilotConfig, TrainConfig
 from underdog.data.dataset import list_datasets, load_manifest
@@ -148,6 +149,7 @@ def settings_of(project: Project) -> Settings:
 def measure(project: Project) -> Sizes:
     """The jury, dev and test questions, document chunks and your examples the estimates count from."""
     jury, n_dev, n_test = planned_split(project)
+    jury = planned_jury(project, jury)  # with arena votes: the calibrated jury
     return Sizes(tuple(jury), n_dev, n_test, count_chunks(project), count_yours(project))
 
 
@@ -254,6 +256,7 @@ def _shrinks(project: Project) -> list[tuple[str, Callable[[Settings], Settings 
         ("one temperature and top_p in tuning", lambda s: replace(s, temperatures=s.temperatures[:1],
                                                                    top_ps=s.top_ps[:1])),
         ("one system prompt in tuning", lambda s: replace(s, prompts=1)),
+        ("no preference rung", lambda s: replace(s, preference=False)),  # only with votes does it cost anything
     ]
     steps += [("one fewer configuration at the first rung", fewer_trials)] * 16
     steps += [
