@@ -1,6 +1,6 @@
 """The autopilot with arena votes (issue 18, item 6): two stages that do nothing but log why without votes.
 
-`Calibrate` (after the eval set, before the search): the jury every later judgment uses becomes the calibrated
+`Calibrate` (just before the search): the jury every later judgment uses becomes the calibrated
 one: the jury `underdog calibrate --apply` wrote (the configured judges, when a calibration on the current votes
 chose them), else the best jury of a calibration on the current votes (stored, or made now: the configured judges
 judge the voted pairs, priced in the plan). Its members decide by plain majority unless `--apply` wrote their

@@ -15,5 +15,5 @@ from underdog.autopilot.sources import Generate, Ingest, Topics
 from underdog.autopilot.tuning import Tune
 from underdog.autopilot.variants import Variants
 
-STAGES: tuple[Stage, ...] = (Topics(), EvalSet(), Calibrate(), Generate(), Ingest(), Variants(), Search(),
+STAGES: tuple[Stage, ...] = (Topics(), EvalSet(), Generate(), Ingest(), Variants(), Calibrate(), Search(),
                              Preference(), Tune(), HoldOut(), Bundle())
