@@ -134,3 +134,15 @@ def test_with_votes_the_calibrated_jury_picks_and_a_rung_that_does_not_win_is_dr
     duel = [r for r in judged if r["reference"] == "run-0"]
     assert len(duel) == 1 and duel[0]["candidate"] == "autopilot-dpo-e4"
     assert all(sorted(json.loads(r["judges"])) == sorted(best.judges) for r in judged)
+
+
+@pytest.mark.parametrize(("setting", "message"), [
+    ({"preference_train": {"bta": 0.2}}, "autopilot.preference_train.bta: not a train setting"),
+    ({"preference_train": {"beta": 0}}, "autopilot.preference_train.beta: 0: Input should be greater than 0"),
+])
+def test_a_bad_preference_train_setting_is_one_line_naming_its_key(tmp_path: Path, tiny_llama_dir: Path, cli,
+                                                                  setting: dict, message: str) -> None:
+    root = write_project(tmp_path / "p", "http://127.0.0.1:9", tiny_llama_dir, **setting)
+    result = cli("-C", root, "autopilot", "--plan")
+    assert result.exit_code == 2 and message in result.output and "Traceback" not in result.output, result.output
+    assert len(result.output.strip().splitlines()) == 1

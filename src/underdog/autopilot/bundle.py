@@ -87,7 +87,9 @@ def summary_lines(outcome: Outcome) -> list[str]:
     pick, test = outcome.pick, outcome.test
     assert pick is not None
     gen = outcome.generation
-    lines = [f"Picked {pick.run_id} (data variant {pick.params.get('variant')}, {pick.epochs} epochs) out of "
+    rung = (f"; DPO from {pick.params['from_run']} on preferences ranked by the people judge, kept because it won "
+            "on the dev split" if pick.params.get("method") == "dpo" else "")
+    lines = [f"Picked {pick.run_id} (data variant {pick.params.get('variant')}, {pick.epochs} epochs{rung}) out of "
              f"{outcome.compared} candidates compared on the dev split, then system prompt "
              f"{'(none)' if not gen.get('system_prompt') else repr(gen['system_prompt'][:60])}, temperature "
              f"{gen.get('temperature')}, top_p {gen.get('top_p')}.",

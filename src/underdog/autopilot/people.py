@@ -192,8 +192,11 @@ class Preference:
                 return self.skip(ctx, f"{run_id} not started: {why}")
             overrides = {**{k: v for k, v in ctx.cfg.fixed.items() if k not in PREFERENCE_DEFAULTS},
                          **ctx.cfg.preference_train, "method": "dpo", "from_run": pick.run_id}
-            [manifest] = get_executor("local", project).submit([RunPlan(dataset=PREFERENCES, run_id=run_id,
-                                                                        sweep=PREFIX, overrides=overrides)])
+            try:
+                [manifest] = get_executor("local", project).submit([RunPlan(dataset=PREFERENCES, run_id=run_id,
+                                                                            sweep=PREFIX, overrides=overrides)])
+            except UnderdogError as exc:  # refused before it started (e.g. the pick's base model changed)
+                return self.skip(ctx, f"{run_id} not started: {exc}")
             if manifest.status != "done":
                 return self.skip(ctx, f"{run_id} {manifest.status}: {manifest.error}")
         mine = numbers(judged(judging, pick.run_id, DEV, jury))  # recorded by the search: read back

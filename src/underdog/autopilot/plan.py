@@ -95,14 +95,15 @@ def check_settings(project: Project) -> None:
     range (temperatures and top_ps are checked by the config itself, with serve's rules; documents, datasets and
     slices where they are estimated)."""
     cfg = project.config.autopilot
-    for section, keys in (("space", cfg.space), ("fixed", cfg.fixed)):
+    for section, keys in (("space", cfg.space), ("fixed", cfg.fixed), ("preference_train", cfg.preference_train)):
         for key in keys:
             if key not in TrainConfig.model_fields or key == "sagemaker":
                 raise ConfigError(f"autopilot.{section}.{key}: not a train setting (see `train:` in "
                                   "docs/training.md)")
     search_space(cfg.space, list(cfg.variants))
-    for key, value in cfg.fixed.items():
-        check_train_value(project, f"autopilot.fixed.{key}", key, value)
+    for section, values in (("fixed", cfg.fixed), ("preference_train", cfg.preference_train)):
+        for key, value in values.items():
+            check_train_value(project, f"autopilot.{section}.{key}", key, value)
     for key, spec in cfg.space.items():
         for value in dimension_values(spec):
             check_train_value(project, f"autopilot.space.{key}", key, value)
