@@ -30,7 +30,7 @@ from underdog.autopilot.judging import dev_score, judged, numbers
 from underdog.autopilot.names import DEV, PREFERENCES, PREFIX, dpo_run
 from underdog.autopilot.search import allowed
 from underdog.config import PEOPLE_JUDGE
-from underdog.data.dataset import list_datasets
+from underdog.data.dataset import list_datasets, load_manifest
 from underdog.errors import UnderdogError
 from underdog.evaluate.calibrate import MIN_VOTES, calibrate, calibrated_jury
 from underdog.evaluate.judges.people import people_model
@@ -219,17 +219,18 @@ class Preference:
 
     def preferences(self, ctx: Context, judging: Project, pick: RungResult) -> bool:
         """The preference dataset of the pick's ranked samples (made once); False (logged) when none results."""
-        if PREFERENCES in list_datasets(ctx.project.root):
-            return True
         cfg, dataset = ctx.cfg, load_run(ctx.project.root, pick.run_id).dataset
-        sampler = judging.with_overrides([f"models.student.params.temperature={cfg.preference_temperature}"])
-        try:
-            _, counts = build_preferences(sampler, PREFERENCES, samples=pick.run_id, questions=f"dataset:{dataset}",
-                                          judges=[PEOPLE_JUDGE], n=cfg.preference_samples,
-                                          max_questions=cfg.preference_questions)
-        except UnderdogError as exc:
-            self.skip(ctx, str(exc))
-            return False
+        if PREFERENCES in list_datasets(ctx.project.root):  # made before a kill: its counts are in its manifest
+            counts = load_manifest(ctx.project.root, PREFERENCES).counts
+        else:
+            sampler = judging.with_overrides([f"models.student.params.temperature={cfg.preference_temperature}"])
+            try:
+                _, counts = build_preferences(sampler, PREFERENCES, samples=pick.run_id,
+                                              questions=f"dataset:{dataset}", judges=[PEOPLE_JUDGE],
+                                              n=cfg.preference_samples, max_questions=cfg.preference_questions)
+            except UnderdogError as exc:
+                self.skip(ctx, str(exc))
+                return False
         found = counts["samples"]
         ctx.journal.decide(self.key, f"{counts['pairs']} preference pairs in {PREFERENCES}",
                            why=f"{found['samples']} samples of {pick.run_id} at temperature "
