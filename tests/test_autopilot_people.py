@@ -116,6 +116,7 @@ def test_with_votes_the_calibrated_jury_picks_and_a_rung_that_does_not_win_is_dr
     assert {"calibrate", "preference"} <= {row.key for row in plan.stages}
     assert shown.exit_code == 0, shown.output
     assert "preference rung: 3 samples x <= 6 training questions" in shown.output
+    assert "selection jury: judge (until `calibrate` chooses the one that predicts the arena's votes)" in shown.output
     assert best is not None and pilot.ctx.jury() == best.judges  # the calibrated jury, recorded by the stage
     assert "(calibrated)" in decisions(pilot, "calibrate")[0]["choice"]
     made, verdict, forced = decisions(pilot, "preference")
