@@ -11,6 +11,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+import yaml
 
 from test_adapters import make_adapters
 from test_autopilot import seeded_teacher, write_project
@@ -22,6 +23,7 @@ from underdog.autopilot.names import DEV, PREFERENCES, TEST
 from underdog.autopilot.people import Calibrate, Preference, keep_rung
 from underdog.autopilot.plan import plan_autopilot
 from underdog.autopilot.run import Autopilot
+from underdog.data.dataset import list_datasets
 from underdog.data.preferences import load_preferences
 from underdog.evaluate.calibrate import apply_calibration, calibrate, calibrated_jury
 from underdog.evaluate.evalset import Question, save_evalset
@@ -147,3 +149,20 @@ def test_a_bad_preference_train_setting_is_one_line_naming_its_key(tmp_path: Pat
     result = cli("-C", root, "autopilot", "--plan")
     assert result.exit_code == 2 and message in result.output and "Traceback" not in result.output, result.output
     assert len(result.output.strip().splitlines()) == 1
+
+
+def test_while_the_people_judge_abstains_the_rung_is_skipped_saying_how_many_more_votes(
+        tmp_path: Path, tiny_llama_dir: Path) -> None:
+    project = picked_project(tmp_path, tiny_llama_dir, "http://127.0.0.1:9")
+    config = yaml.safe_load(project.config_path.read_text())
+    config["evaluate"]["people_min_votes"] = 1000
+    project.config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+    project = Project(project.root)
+    panel_arena(project)  # 216 SIMULATED votes, about 130 of them decisive
+    [row] = [row for row in plan_autopilot(project, Budgets()).stages if row.key == "preference"]
+    pilot = begin(project)
+    Preference().run(pilot.ctx, pilot.budget)
+    assert row.done and row.title.endswith("(skipped: the people judge needs 1000 decisive votes)")
+    [skipped] = decisions(pilot, "preference")
+    assert skipped["choice"] == "skipped" and "it needs 1000" in skipped["why"]
+    assert PREFERENCES not in list_datasets(project.root) and pilot.ctx.pick().run_id == "run-0"
