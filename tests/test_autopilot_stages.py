@@ -63,7 +63,8 @@ def test_autopilot_modules_import_at_the_top_and_form_no_circle() -> None:
 
 def test_the_table_names_each_stage_and_each_priced_row_once(tmp_path: Path, tiny_llama_dir: Path) -> None:
     keys = [stage.key for stage in stages.STAGES]
-    assert keys == ["topics", "evalset", "generate", "ingest", "variants", "search", "tune", "test", "bundle"]
+    assert keys == ["topics", "evalset", "generate", "ingest", "variants", "calibrate", "search", "preference",
+                    "tune", "test", "bundle"]
     plan = plan_autopilot(Project(write_project(tmp_path / "p", "http://127.0.0.1:9", tiny_llama_dir)), Budgets())
     rows = [row.key for row in plan.stages]
     assert len(rows) == len(set(rows)) and {"evalset", "generate", "judge", "reference", "tune", "test"} <= set(rows)

@@ -327,6 +327,13 @@ class AutopilotConfig(Strict):
     temperatures: list[Temperature] | None = None  # default: tune.temperatures
     top_ps: list[TopP] | None = None  # default: tune.top_ps
     seed: int = 0
+    # with arena votes (docs/autopilot.md "People"): the calibrated jury picks, and the preference rung: samples of
+    # the pick on training questions ranked by the `people` judge -> DPO from the pick, kept only when it wins
+    preference: bool = True  # false: no preference rung (the calibrated jury still picks)
+    preference_questions: int = Field(32, ge=1)  # training questions sampled, at most
+    preference_samples: int = Field(4, ge=2)  # samples per question, ranked by the people judge
+    preference_temperature: Temperature = 0.8  # the pick samples at this temperature (greedy samples are alike)
+    preference_train: dict[str, Any] = {}  # train overrides for the DPO run (default: `fixed`, then DPO's own)
 
     @model_validator(mode="after")
     def _rungs(self) -> AutopilotConfig:

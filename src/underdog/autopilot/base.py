@@ -70,6 +70,7 @@ class Settings:
     prompts: int  # system prompts tried on the pick
     temperatures: tuple[float, ...]
     top_ps: tuple[float, ...]
+    preference: bool = True  # the preference rung (with arena votes), unless cut to fit the budgets
 
     @property
     def cells(self) -> int:

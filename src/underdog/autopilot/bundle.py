@@ -61,12 +61,14 @@ def write_bundle(ctx: Context) -> dict[str, Path]:
     run = load_run(project.root, outcome.pick.run_id)
     shutil.rmtree(paths["adapter"], ignore_errors=True)
     shutil.copytree(project.root / run.adapter_dir, paths["adapter"])
-    generation = {**outcome.generation, "base_model": run.base_model, "run": run.id, "dataset": run.dataset,
+    generation = {**outcome.generation, "base_model": run.base_model, "run": run.id, "method": run.method,
+                  "dataset": run.dataset,
                   "hyperparameters": {k: run.hyperparameters.get(k) for k in ("epoch", "learning_rate", "lora_r",
                                                                               "lora_alpha", "lora_dropout")}}
     paths["generation"].write_text(json.dumps(generation, indent=2) + "\n")
     shutil.rmtree(paths["jumpstart"], ignore_errors=True)
-    export_dataset(project, run.dataset, "jumpstart", out=paths["jumpstart"])
+    supervised = run if run.method == "sft" else load_run(project.root, run.hyperparameters["from_run"])
+    export_dataset(project, supervised.dataset, "jumpstart", out=paths["jumpstart"])  # JumpStart trains SFT only
     if ctx.options.merge:
         merge_run(project, run.id, str(paths["merged"]))
     log = decision_lines(ctx.journal.entries("decision"))
@@ -85,7 +87,9 @@ def summary_lines(outcome: Outcome) -> list[str]:
     pick, test = outcome.pick, outcome.test
     assert pick is not None
     gen = outcome.generation
-    lines = [f"Picked {pick.run_id} (data variant {pick.params.get('variant')}, {pick.epochs} epochs) out of "
+    rung = (f"; DPO from {pick.params['from_run']} on preferences ranked by the people judge, kept because it won "
+            "on the dev split" if pick.params.get("method") == "dpo" else "")
+    lines = [f"Picked {pick.run_id} (data variant {pick.params.get('variant')}, {pick.epochs} epochs{rung}) out of "
              f"{outcome.compared} candidates compared on the dev split, then system prompt "
              f"{'(none)' if not gen.get('system_prompt') else repr(gen['system_prompt'][:60])}, temperature "
              f"{gen.get('temperature')}, top_p {gen.get('top_p')}.",

@@ -37,3 +37,12 @@ def run_id(trial: int, epochs: int) -> str:
 def run_epochs(run: str) -> int:
     """The epochs a run id names (`autopilot-t03-e2` -> 2)."""
     return int(run.rsplit("-e", 1)[1])
+
+
+# the preference rung (with arena votes): samples of the pick ranked by the people judge, and the DPO run on them
+PREFERENCES = f"{PREFIX}-preferences"
+
+
+def dpo_run(epochs: int) -> str:
+    """The preference rung's DPO run (`autopilot-dpo-e4`; `run_epochs` reads its epochs like a search run's)."""
+    return f"{PREFIX}-dpo-e{epochs}"

@@ -33,6 +33,7 @@ from underdog.autopilot.evalsets import planned_split
 from underdog.autopilot.halving import search_space
 from underdog.autopilot.journal import Journal
 from underdog.autopilot.names import FOLDER, variant_dataset
+from underdog.autopilot.people import planned_jury
 from underdog.autopilot.sources import count_chunks, count_yours, pool_size
 from underdog.config import AutopilotConfig, TrainConfig
 from underdog.data.dataset import list_datasets, load_manifest
@@ -94,14 +95,15 @@ def check_settings(project: Project) -> None:
     range (temperatures and top_ps are checked by the config itself, with serve's rules; documents, datasets and
     slices where they are estimated)."""
     cfg = project.config.autopilot
-    for section, keys in (("space", cfg.space), ("fixed", cfg.fixed)):
+    for section, keys in (("space", cfg.space), ("fixed", cfg.fixed), ("preference_train", cfg.preference_train)):
         for key in keys:
             if key not in TrainConfig.model_fields or key == "sagemaker":
                 raise ConfigError(f"autopilot.{section}.{key}: not a train setting (see `train:` in "
                                   "docs/training.md)")
     search_space(cfg.space, list(cfg.variants))
-    for key, value in cfg.fixed.items():
-        check_train_value(project, f"autopilot.fixed.{key}", key, value)
+    for section, values in (("fixed", cfg.fixed), ("preference_train", cfg.preference_train)):
+        for key, value in values.items():
+            check_train_value(project, f"autopilot.{section}.{key}", key, value)
     for key, spec in cfg.space.items():
         for value in dimension_values(spec):
             check_train_value(project, f"autopilot.space.{key}", key, value)
@@ -148,6 +150,7 @@ def settings_of(project: Project) -> Settings:
 def measure(project: Project) -> Sizes:
     """The jury, dev and test questions, document chunks and your examples the estimates count from."""
     jury, n_dev, n_test = planned_split(project)
+    jury = planned_jury(project, jury)  # with arena votes: the calibrated jury
     return Sizes(tuple(jury), n_dev, n_test, count_chunks(project), count_yours(project))
 
 
@@ -254,6 +257,7 @@ def _shrinks(project: Project) -> list[tuple[str, Callable[[Settings], Settings 
         ("one temperature and top_p in tuning", lambda s: replace(s, temperatures=s.temperatures[:1],
                                                                    top_ps=s.top_ps[:1])),
         ("one system prompt in tuning", lambda s: replace(s, prompts=1)),
+        ("no preference rung", lambda s: replace(s, preference=False)),  # only with votes does it cost anything
     ]
     steps += [("one fewer configuration at the first rung", fewer_trials)] * 16
     steps += [

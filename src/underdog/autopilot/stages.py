@@ -9,10 +9,11 @@ from underdog.autopilot.bundle import Bundle
 from underdog.autopilot.context import Stage
 from underdog.autopilot.evalsets import EvalSet
 from underdog.autopilot.holdout import HoldOut
+from underdog.autopilot.people import Calibrate, Preference
 from underdog.autopilot.search import Search
 from underdog.autopilot.sources import Generate, Ingest, Topics
 from underdog.autopilot.tuning import Tune
 from underdog.autopilot.variants import Variants
 
-STAGES: tuple[Stage, ...] = (Topics(), EvalSet(), Generate(), Ingest(), Variants(), Search(), Tune(), HoldOut(),
-                             Bundle())
+STAGES: tuple[Stage, ...] = (Topics(), EvalSet(), Generate(), Ingest(), Variants(), Calibrate(), Search(),
+                             Preference(), Tune(), HoldOut(), Bundle())

@@ -98,8 +98,10 @@ def print_plan(plan: object) -> None:
     console.print(f"training: up to {runs} ({rungs}) over {len(s.variants)} data variant(s) "
                   f"({', '.join(s.variants)}), ~{plan.train_seconds / 60:.0f} min at {plan.seconds_per_epoch:.0f} "
                   f"s per epoch ({plan.speed_source})", highlight=False, soft_wrap=True)
-    console.print(f"selection jury: {', '.join(plan.jury)}; tuning: {s.cells} cells; test split judged once",
-                  highlight=False)
+    calibrating = any(row.key == "calibrate" and not row.done for row in plan.stages)
+    console.print(f"selection jury: {', '.join(plan.jury)}"
+                  + (" (until `calibrate` chooses the one that predicts the arena's votes)" if calibrating else "")
+                  + f"; tuning: {s.cells} cells; test split judged once", highlight=False)
     if plan.fixed_at:
         console.print(f"this autopilot started {time.strftime('%Y-%m-%d %H:%M', time.localtime(plan.fixed_at))} "
                       "with this plan; it keeps it (and its cuts) to the end", highlight=False)
