@@ -1,0 +1,281 @@
+"""The offline proof of "people decide" (issue 18): a supervised run moved toward what a SIMULATED voter panel
+prefers, judged on held-out questions by the same panel.
+
+    outcome = run_people_loop(project, PeopleLoop(sft_run="run-1", questions="dataset:base", evalset="eval"))
+    outcome.panel.win_rate, outcome.panel.ci      # the panel's preference for the DPO run over the SFT run
+    outcome.checks                                # [(target, met)] against issue 18's thresholds
+
+No people are reachable offline, so every vote here comes from the simulated voter panel
+(arena/simulated_panel.py, a SIMULATION: it prefers an answer that first acknowledges the resident's situation in
+one sentence, then gives the fact). The chain, each step through the same library calls as its command:
+1. candidates on TRAINING questions (`arena add RUN -q dataset:NAME`; eval questions never become training data):
+   the SFT run as it answers, and the SFT run asked by a system prompt to acknowledge first, then give the fact;
+2. the simulated panel votes on every pair (`arena simulate-panel`);
+3. `calibrate`: each judge against the simulated votes; the `people` judge is fitted on them (cross-validated);
+4. `preferences --votes`: (question alone, preferred answer, other answer) pairs;
+5. `train --method dpo --from SFT_RUN`: TRL's DPOTrainer, DPO + SFT on the chosen answers;
+6. the held-out eval questions: the DPO run and the SFT run answer with NO system prompt, the simulated panel
+   votes on each pair and its majority decides each question (a win, a tie or a loss for the DPO run); the `people`
+   judge fitted on the training-question votes alone predicts the same pairs (questions and answers it never saw);
+   both runs' fact recall on the eval set's facts.
+A step whose artifact exists (answers cached, votes cast, the preference dataset, the DPO run) is not redone.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from underdog.arena import store as arena_tables
+from underdog.arena.preferences import build_preferences
+from underdog.arena.prepare import add_candidate
+from underdog.arena.simulated_panel import Panel, cast_simulated_votes
+from underdog.evaluate.answer import answer, resolve_candidate
+from underdog.evaluate.calibrate import Calibration, calibrate
+from underdog.evaluate.evalset import load_evalset
+from underdog.evaluate.judges import Item
+from underdog.evaluate.judges.facts import Recall, recall
+from underdog.evaluate.judges.people import PeopleJudge, people_model
+from underdog.evaluate.stats import wilson_interval, win_rate
+from underdog.progress import SILENT, Reporter
+from underdog.project import Project
+from underdog.train.runs import RunManifest
+
+SIMULATED = "SIMULATED panel"  # how every line about the panel's votes names them
+WARM_PROMPT = ("Start with one short, kind sentence that acknowledges the resident's situation, such as \"That can "
+               "be stressful.\" Then give the exact fact.")
+TARGET_WIN_RATE = 0.70  # issue 18: the panel prefers the DPO run in >= 70% of the eval questions ...
+TARGET_CI_LOW = 0.50  # ... with the 95% interval's lower bound above 50%
+TARGET_PEOPLE = 0.80  # the people judge's held-out agreement with the panel
+FACTS_SLACK = 1  # the DPO run's fact recall within one fact of the SFT run's
+
+
+@dataclass(frozen=True)
+class PeopleLoop:
+    """What the loop runs on and how big each step is."""
+
+    sft_run: str  # the supervised run to move (and the reference policy of DPO)
+    questions: str  # training questions put on show: dataset:NAME or a question file
+    evalset: str  # the held-out questions the result is measured on
+    dpo_run: str = ""  # default: <sft_run>-people
+    preferences: str = ""  # default: <sft_run>-people-votes
+    warm_prompt: str = WARM_PROMPT
+    max_questions: int | None = None  # training questions put on show (None: all)
+    voters: int = 5
+    noise: float = 0.1
+    seed: int = 0
+    judges: tuple[str, ...] = ("people",)  # what `calibrate` checks against the simulated votes
+    dpo: dict[str, Any] = field(default_factory=dict)  # train overrides of the DPO run
+
+    @property
+    def dpo_name(self) -> str:
+        return self.dpo_run or f"{self.sft_run}-people"
+
+    @property
+    def preference_name(self) -> str:
+        return self.preferences or f"{self.sft_run}-people-votes"
+
+    @property
+    def warm_name(self) -> str:
+        return f"{self.sft_run}+acknowledge-prompt"
+
+
+@dataclass(frozen=True)
+class PanelResult:
+    """Per eval question, the simulated panel's majority between the DPO run's answer and the SFT run's."""
+
+    wins: int
+    ties: int
+    losses: int
+
+    @property
+    def n(self) -> int:
+        return self.wins + self.ties + self.losses
+
+    @property
+    def win_rate(self) -> float:
+        return win_rate(self.wins, self.ties, self.n)
+
+    @property
+    def ci(self) -> tuple[float, float]:
+        return wilson_interval(self.wins + self.ties / 2, self.n)
+
+
+@dataclass(frozen=True)
+class Agreement:
+    """The people judge's verdicts on the eval pairs against the panel's decisive majorities (a tie counts half)."""
+
+    agreed: float
+    n: int
+    summary: str  # what the judge was fitted on and its cross-validated accuracy
+
+    @property
+    def rate(self) -> float | None:
+        return self.agreed / self.n if self.n else None
+
+    @property
+    def ci(self) -> tuple[float, float] | None:
+        return wilson_interval(self.agreed, self.n) if self.n else None
+
+
+@dataclass
+class PeopleOutcome:
+    training_votes: int  # simulated votes on the training questions
+    pairs: int  # preference pairs built from them
+    calibration: Calibration
+    dpo: RunManifest
+    panel: PanelResult
+    people: Agreement
+    sft_recall: Recall | None
+    dpo_recall: Recall | None
+    seconds: float
+    counts: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def checks(self) -> list[tuple[str, bool]]:
+        """Issue 18's targets, each with whether it was met."""
+        low = self.panel.ci[0]
+        stated = (self.sft_recall.stated if self.sft_recall else 0, self.dpo_recall.stated if self.dpo_recall else 0)
+        agreement = self.people.rate
+        return [(f"the {SIMULATED} prefers the DPO run in >= {TARGET_WIN_RATE:.0%} of eval questions",
+                 self.panel.win_rate >= TARGET_WIN_RATE),
+                (f"... with the 95% interval's lower bound above {TARGET_CI_LOW:.0%}", low > TARGET_CI_LOW),
+                (f"the people judge agrees with the {SIMULATED} on >= {TARGET_PEOPLE:.0%} of held-out eval pairs",
+                 agreement is not None and agreement >= TARGET_PEOPLE),
+                (f"the DPO run's fact recall within {FACTS_SLACK} fact of the SFT run's",
+                 stated[1] >= stated[0] - FACTS_SLACK)]
+
+
+def run_people_loop(project: Project, loop: PeopleLoop, reporter: Reporter | None = None) -> PeopleOutcome:
+    """Run the chain of the module docstring and measure it."""
+    say = reporter or SILENT
+    started = time.perf_counter()
+
+    def step(title: str) -> None:
+        say.step(f"{title}  (+{time.perf_counter() - started:.0f} s)")
+
+    step("candidates on training questions: the SFT run, and the SFT run asked to acknowledge first")
+    shown = _training_candidates(project, loop)
+    say.note(f"{shown} answers on show from {loop.questions} (training questions; eval questions never train)")
+
+    step(f"votes: the {SIMULATED} (a simulation, not people) on every training pair")
+    added = cast_simulated_votes(project, loop.voters, loop.noise, loop.seed, question_set=_question_set(loop))
+    training = [v for v in arena_tables.load_votes(project.store) if v.question_set == _question_set(loop)]
+    tally = Counter(_side(v, loop.warm_name) for v in training)
+    say.note(f"{SIMULATED}: {len(training)} simulated votes ({added} new) from {loop.voters} simulated voters, "
+             f"noise {loop.noise:g}: acknowledge-prompt answer {tally['warm']}, plain answer {tally['plain']}, "
+             f"ties {tally['tie']}")
+
+    step(f"calibrate: judges against the {SIMULATED}'s votes")
+    report = calibrate(project, judges=list(loop.judges), rounds=200)
+    for row in report.rows:
+        estimate = row.note or (f"accuracy {row.accuracy.value:.0%} (95% CI {row.accuracy.low:.0%}-"
+                                f"{row.accuracy.high:.0%}) on {row.votes} votes" if row.accuracy else "no verdict")
+        say.note(f"{row.judge} vs the {SIMULATED}: {estimate}")
+
+    step(f"preferences from the {SIMULATED}'s votes")
+    pairs, counts = _preferences(project, loop)
+    say.note(f"{pairs} pairs in {loop.preference_name} (from simulated votes; {counts})")
+
+    step(f"DPO from {loop.sft_run}")
+    dpo = _dpo(project, loop)
+    metrics = {k: dpo.metrics.get(k) for k in ("train_loss", "train_reward_accuracy", "train_reward_margin")}
+    say.note(f"{dpo.id}: " + ", ".join(f"{k.replace('_', ' ')} {v:.3f}" for k, v in metrics.items() if v is not None)
+             + f", {dpo.metrics.get('train_seconds', 0) or 0:.0f} s")
+
+    step(f"held-out eval questions: the {SIMULATED} judges the DPO run vs the SFT run, both without a system prompt")
+    panel, agreement, recalls = _evaluate(project, loop, training)
+    say.note(f"{SIMULATED}: DPO run preferred on {panel.wins}, ties {panel.ties}, SFT run on {panel.losses} of "
+             f"{panel.n} eval questions")
+    return PeopleOutcome(len(training), pairs, report, dpo, panel, agreement, *recalls,
+                         seconds=time.perf_counter() - started, counts=counts)
+
+
+def _question_set(loop: PeopleLoop) -> str:
+    return loop.questions if ":" in loop.questions else f"file:{loop.questions.rsplit('/', 1)[-1]}"
+
+
+def _side(vote: arena_tables.Vote, warm: str) -> str:
+    """'warm' / 'plain' / 'tie': which training candidate a simulated vote went to."""
+    return "tie" if vote.winner is None else "warm" if vote.winner == warm else "plain"
+
+
+def _training_candidates(project: Project, loop: PeopleLoop) -> int:
+    common = {"questions": loop.questions, "max_questions": loop.max_questions, "progress": False}
+    return (add_candidate(project, loop.sft_run, name=loop.sft_run, **common)
+            + add_candidate(project, loop.sft_run, name=loop.warm_name, system_prompt=loop.warm_prompt, **common))
+
+
+def _preferences(project: Project, loop: PeopleLoop) -> tuple[int, dict[str, Any]]:
+    from underdog import data
+    from underdog.data.preferences import load_preferences
+
+    if loop.preference_name not in data.list_datasets(project.root):
+        build_preferences(project, loop.preference_name, votes=True)
+    manifest = data.load_manifest(project.root, loop.preference_name)
+    return len(load_preferences(project.root, loop.preference_name)), dict(manifest.counts.get("votes", {}))
+
+
+def _dpo(project: Project, loop: PeopleLoop) -> RunManifest:
+    from underdog.train import train
+
+    return train(project, loop.preference_name, {"method": "dpo", "from_run": loop.sft_run, **loop.dpo},
+                 run_id=loop.dpo_name)
+
+
+def _evaluate(project: Project, loop: PeopleLoop, training: Sequence[arena_tables.Vote]
+              ) -> tuple[PanelResult, Agreement, tuple[Recall | None, Recall | None]]:
+    """The panel's majority per eval question, the people judge's agreement with it, both runs' fact recall."""
+    for run in (loop.sft_run, loop.dpo_name):
+        add_candidate(project, run, evalset=loop.evalset, progress=False)
+    question_set = f"evalset:{loop.evalset}"
+    cast_simulated_votes(project, loop.voters, loop.noise, loop.seed, question_set=question_set)
+    runs = {loop.sft_run, loop.dpo_name}
+    margin: Counter[str] = Counter()
+    texts: dict[str, tuple[str, str, str]] = {}
+    for v in arena_tables.load_votes(project.store):
+        if v.question_set == question_set and {v.cand_1, v.cand_2} == runs:
+            margin[v.question_id] += 0 if v.winner is None else 1 if v.winner == loop.dpo_name else -1
+            dpo_first = v.cand_1 == loop.dpo_name
+            texts[v.question_id] = (v.question, *((v.answer_1, v.answer_2) if dpo_first else (v.answer_2, v.answer_1)))
+    outcome = {q: "win" if m > 0 else "loss" if m < 0 else "tie" for q, m in margin.items()}
+    # questions where both runs gave the same text are not on show as a pair: the panel cannot tell them apart
+    same = _same_answers(project, loop)
+    panel = PanelResult(sum(o == "win" for o in outcome.values()),
+                        sum(o == "tie" for o in outcome.values()) + len(same - set(outcome)),
+                        sum(o == "loss" for o in outcome.values()))
+    agreement = _people_agreement(project, loop, training, outcome, texts)
+    known = {q.id: q for q in load_evalset(project, loop.evalset)}
+    recalls = tuple(recall([(a.answer, known.get(a.question_id)) for a in answer(project, run, loop.evalset,
+                                                                                  progress=False) if not a.error])
+                    for run in (loop.sft_run, loop.dpo_name))
+    return panel, agreement, (recalls[0], recalls[1])
+
+
+def _same_answers(project: Project, loop: PeopleLoop) -> set[str]:
+    """Eval questions both runs answered with the same text."""
+    sft, dpo = ({a.question_id: a.answer for a in answer(project, resolve_candidate(project, run), loop.evalset,
+                                                        progress=False) if not a.error}
+                for run in (loop.sft_run, loop.dpo_name))
+    return {q for q in sft if q in dpo and sft[q].strip() == dpo[q].strip()}
+
+
+def _people_agreement(project: Project, loop: PeopleLoop, training: Sequence[arena_tables.Vote],
+                      outcome: dict[str, str], texts: dict[str, tuple[str, str, str]]) -> Agreement:
+    """The people judge fitted on the training-question votes alone, on the eval pairs the panel decided."""
+    version, model, why = people_model(project, list(training))
+    judge = PeopleJudge(version, model, project.config.evaluate.people_margin, why)
+    decided = [q for q, o in outcome.items() if o != "tie"]
+    verdicts = judge.decide([Item(texts[q][0], texts[q][1], texts[q][2]) for q in decided]) if decided else []
+    agreed = sum(1.0 if d.verdict == ("A" if outcome[q] == "win" else "B") else 0.5 if d.verdict == "tie" else 0.0
+                 for q, d in zip(decided, verdicts, strict=True))
+    return Agreement(agreed, len(decided) if model else 0, judge.summary)
+
+
+def panel_taste_note() -> str:
+    """One line naming the simulated panel and its taste, for reports and the CLI."""
+    return (f"{SIMULATED}: scripted voters ({Panel().source.split()[0]}), a simulation standing in for people; it "
+            "prefers an answer that first acknowledges the resident's situation in one sentence, then gives the fact")
