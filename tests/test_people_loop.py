@@ -14,7 +14,7 @@ import pytest
 from test_train import use_student
 from underdog.arena.simulated_panel import appeal
 from underdog.data.dataset import Example, save_dataset
-from underdog.people_loop import PeopleLoop, run_people_loop
+from underdog.people_loop import SIMULATED, PeopleLoop, run_people_loop, summary_lines, write_people_report
 
 WARM = "Acknowledge the situation first."
 ACK = "That can be stressful."
@@ -73,7 +73,12 @@ def test_the_simulated_panel_prefers_the_dpo_run_on_held_out_questions(project_d
     assert outcome.panel.n == len(HELD_OUT)
     assert outcome.panel.win_rate >= 0.7 and outcome.panel.ci[0] > 0.5, outcome.panel
     assert outcome.people.rate is not None and outcome.people.rate >= 0.8, outcome.people
-    assert dict(outcome.checks)  # every target is named
+    assert all(met for _, met in outcome.checks), outcome.checks
+    # the panel is named as a simulation wherever its votes are reported
+    lines = summary_lines(outcome)
+    assert all(SIMULATED in line for line in lines if "panel" in line.lower()) and SIMULATED in lines[1]
+    paths = write_people_report(project, loop, outcome)
+    assert SIMULATED in paths["md"].read_text() and "a simulation, not people" in paths["html"].read_text()
     # nothing on the eval questions became training data
     prefs = [json.loads(line) for line in (project_dir / "datasets" / loop.preference_name / "data.jsonl").open()]
     assert prefs and all(int(p["prompt"][-1]["content"].split()[2]) in TRAIN for p in prefs)

@@ -23,10 +23,12 @@ A step whose artifact exists (answers cached, votes cast, the preference dataset
 
 from __future__ import annotations
 
+import html
 import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from underdog.arena import store as arena_tables
@@ -133,6 +135,7 @@ class PeopleOutcome:
     dpo_recall: Recall | None
     seconds: float
     counts: dict[str, Any] = field(default_factory=dict)
+    paths: dict[str, Path] = field(default_factory=dict)  # its report, when written
 
     @property
     def checks(self) -> list[tuple[str, bool]]:
@@ -279,3 +282,74 @@ def panel_taste_note() -> str:
     """One line naming the simulated panel and its taste, for reports and the CLI."""
     return (f"{SIMULATED}: scripted voters ({Panel().source.split()[0]}), a simulation standing in for people; it "
             "prefers an answer that first acknowledges the resident's situation in one sentence, then gives the fact")
+
+
+# -- on the demo pack: `underdog demo DIR --people` -----------------------------------------------------------------
+DEMO_DPO = {"epoch": 4, "learning_rate": 1e-3, "per_device_train_batch_size": 4, "max_input_length": 160,
+            "validation_split_ratio": 0.0, "save_steps": 1000}  # measured: docs/training.md, "Preference runs"
+
+
+def demo_loop() -> PeopleLoop:
+    """The loop on the demo pack: the demo's SFT run, the pack's teacher-quality training questions, its eval set."""
+    from underdog.pipeline import EVALSET, RUN, TEACHER_SET
+
+    return PeopleLoop(sft_run=RUN, questions=f"dataset:{TEACHER_SET}", evalset=EVALSET, dpo=DEMO_DPO)
+
+
+def run_people_demo(directory: Path, quick: bool = False, reporter: Reporter | None = None) -> PeopleOutcome:
+    """The demo's SFT run in `directory` (reused when done, else `run_demo` first), then the people loop on it and
+    its report (reports/people.{md,html})."""
+    from underdog.pipeline import FULL, QUICK, RUN, overrides, run_demo
+    from underdog.train.runs import has_run, load_run
+
+    say = reporter or SILENT
+    if not (has_run(directory, RUN) and load_run(directory, RUN).status == "done"):
+        run_demo(directory, quick=quick, reporter=say)
+    else:
+        say.note(f"reusing the demo's SFT run {RUN} in {directory}")
+    project = Project(directory, overrides=overrides(QUICK if quick else FULL), reporter=say)
+    with project.lock("underdog demo --people"):
+        outcome = run_people_loop(project, demo_loop(), say)
+    outcome.paths = write_people_report(project, demo_loop(), outcome)
+    return outcome
+
+
+def summary_lines(outcome: PeopleOutcome) -> list[str]:
+    """The measured figures, one per line, the simulated panel named as such in each line about it."""
+    p, a = outcome.panel, outcome.people
+    low, high = p.ci
+    lines = [panel_taste_note(),
+             f"{SIMULATED} on the held-out eval questions (both runs without a system prompt): it prefers the DPO "
+             f"run on {100 * p.win_rate:.1f}% (95% CI {100 * low:.1f}-{100 * high:.1f}%) of {p.n} questions "
+             f"({p.wins} DPO, {p.ties} ties, {p.losses} SFT)"]
+    if a.rate is not None and a.ci:
+        lines.append(f"the people judge (fitted on the {SIMULATED}'s training-question votes) agrees with the "
+                     f"{SIMULATED} on {100 * a.rate:.0f}% (95% CI {100 * a.ci[0]:.0f}-{100 * a.ci[1]:.0f}%) of the "
+                     f"{a.n} eval pairs it decided; {a.summary}")
+    else:
+        lines.append(f"the people judge: no verdict on the eval pairs ({a.summary or 'the panel decided none'})")
+    for name, r in (("SFT run", outcome.sft_recall), ("DPO run", outcome.dpo_recall)):
+        if r is not None and r.fact_recall is not None:
+            lines.append(f"{name}: fact recall {r.stated} of {r.facts} facts ({100 * r.fact_recall:.0f}%)")
+    lines += [f"target {'met' if ok else 'MISSED'}: {what}" for what, ok in outcome.checks]
+    return lines
+
+
+def write_people_report(project: Project, loop: PeopleLoop, outcome: PeopleOutcome) -> dict[str, Path]:
+    """reports/people.{md,html}: the figures and both runs' answers to the eval questions, side by side."""
+    from underdog.report import side_by_side
+
+    sft, dpo = ({a.question_id: a for a in answer(project, run, loop.evalset, progress=False)}
+                for run in (loop.sft_run, loop.dpo_name))
+    shown = [(a.question, a.answer, dpo[q].answer) for q, a in sft.items() if q in dpo]
+    table_md, table_html = side_by_side(shown, f"{loop.sft_run} (SFT)", f"{loop.dpo_name} (DPO)")
+    title = f"People decide, offline: DPO toward a {SIMULATED} (a simulation, not people)"
+    lines = summary_lines(outcome) + [f"time: {outcome.seconds:.0f} s"]
+    out = project.reports_dir
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {"md": out / "people.md", "html": out / "people.html"}
+    paths["md"].write_text(f"# {title}\n\n" + "".join(f"- {line}\n" for line in lines) + "\n" + table_md)
+    items = "".join(f"<li>{html.escape(line)}</li>" for line in lines)
+    paths["html"].write_text(f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+                             f"</head><body><h1>{html.escape(title)}</h1><ul>{items}</ul>{table_html}</body></html>")
+    return paths
