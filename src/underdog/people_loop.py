@@ -35,6 +35,7 @@ from underdog.arena import store as arena_tables
 from underdog.arena.preferences import build_preferences
 from underdog.arena.prepare import add_candidate
 from underdog.arena.simulated_panel import Panel, cast_simulated_votes
+from underdog.arena.votes import add_items
 from underdog.evaluate.answer import answer, resolve_candidate
 from underdog.evaluate.calibrate import Calibration, calibrate
 from underdog.evaluate.evalset import load_evalset
@@ -65,6 +66,7 @@ class PeopleLoop:
     dpo_run: str = ""  # default: <sft_run>-people
     preferences: str = ""  # default: <sft_run>-people-votes
     warm_prompt: str = WARM_PROMPT
+    warm_answers: str | None = None  # a dataset whose answers stand in for the SFT run asked by `warm_prompt`
     max_questions: int | None = None  # training questions put on show (None: all)
     voters: int = 5
     noise: float = 0.1
@@ -82,7 +84,7 @@ class PeopleLoop:
 
     @property
     def warm_name(self) -> str:
-        return f"{self.sft_run}+acknowledge-prompt"
+        return self.warm_answers or f"{self.sft_run}+acknowledge-prompt"
 
 
 @dataclass(frozen=True)
@@ -207,9 +209,22 @@ def _side(vote: arena_tables.Vote, warm: str) -> str:
 
 
 def _training_candidates(project: Project, loop: PeopleLoop) -> int:
+    """The SFT run's answers to the training questions, and the acknowledging candidate's: the SFT run asked by
+    `warm_prompt`, or the answers of the `warm_answers` dataset (a stand-in for a model that follows it)."""
     common = {"questions": loop.questions, "max_questions": loop.max_questions, "progress": False}
-    return (add_candidate(project, loop.sft_run, name=loop.sft_run, **common)
-            + add_candidate(project, loop.sft_run, name=loop.warm_name, system_prompt=loop.warm_prompt, **common))
+    shown = add_candidate(project, loop.sft_run, name=loop.sft_run, **common)
+    if not loop.warm_answers:
+        return shown + add_candidate(project, loop.sft_run, name=loop.warm_name, system_prompt=loop.warm_prompt,
+                                     **common)
+    from underdog import data
+    from underdog.evaluate.questions import question_source
+
+    found = question_source(project, loop.questions, loop.max_questions)
+    ids = {q.question.strip(): q.id for q in found.questions}
+    warm = {e.question.strip(): e.answer for e in data.load_dataset(project.root, loop.warm_answers)}
+    items = [(ids[q], q, a) for q, a in warm.items() if q in ids]
+    return shown + add_items(project.store, loop.warm_name, items, source=f"dataset:{loop.warm_answers}",
+                             question_set=found.name)
 
 
 def _preferences(project: Project, loop: PeopleLoop) -> tuple[int, dict[str, Any]]:
@@ -285,6 +300,7 @@ def panel_taste_note() -> str:
 
 
 # -- on the demo pack: `underdog demo DIR --people` -----------------------------------------------------------------
+WARM_SET = "harrowgate-warm"  # the pack's answers opened by an acknowledgement (scripts/make_demo_warm.py)
 DEMO_DPO = {"epoch": 4, "learning_rate": 1e-3, "per_device_train_batch_size": 4, "max_input_length": 160,
             "validation_split_ratio": 0.0, "save_steps": 1000}  # measured: docs/training.md, "Preference runs"
 
@@ -293,7 +309,8 @@ def demo_loop() -> PeopleLoop:
     """The loop on the demo pack: the demo's SFT run, the pack's teacher-quality training questions, its eval set."""
     from underdog.pipeline import EVALSET, RUN, TEACHER_SET
 
-    return PeopleLoop(sft_run=RUN, questions=f"dataset:{TEACHER_SET}", evalset=EVALSET, dpo=DEMO_DPO)
+    return PeopleLoop(sft_run=RUN, questions=f"dataset:{TEACHER_SET}", evalset=EVALSET, warm_answers=WARM_SET,
+                      dpo=DEMO_DPO)
 
 
 def run_people_demo(directory: Path, quick: bool = False, reporter: Reporter | None = None) -> PeopleOutcome:
@@ -309,9 +326,19 @@ def run_people_demo(directory: Path, quick: bool = False, reporter: Reporter | N
         say.note(f"reusing the demo's SFT run {RUN} in {directory}")
     project = Project(directory, overrides=overrides(QUICK if quick else FULL), reporter=say)
     with project.lock("underdog demo --people"):
+        _import_warm(project)
         outcome = run_people_loop(project, demo_loop(), say)
     outcome.paths = write_people_report(project, demo_loop(), outcome)
     return outcome
+
+
+def _import_warm(project: Project) -> None:
+    """The pack's acknowledging answers (demo_pack/warm.jsonl) as dataset WARM_SET, once."""
+    from underdog import data
+    from underdog.pipeline import pack_path
+
+    if WARM_SET not in data.list_datasets(project.root):
+        data.import_dataset(project, pack_path("warm.jsonl"), WARM_SET)
 
 
 def summary_lines(outcome: PeopleOutcome) -> list[str]:
