@@ -162,7 +162,9 @@ def run_people_loop(project: Project, loop: PeopleLoop, reporter: Reporter | Non
     def step(title: str) -> None:
         say.step(f"{title}  (+{time.perf_counter() - started:.0f} s)")
 
-    step("candidates on training questions: the SFT run, and the SFT run asked to acknowledge first")
+    warm = (f"{loop.warm_answers}'s answers, which acknowledge first (a stand-in for a model that follows the "
+            "prompt)" if loop.warm_answers else "the SFT run asked to acknowledge first")
+    step(f"candidates on training questions: the SFT run, and {warm}")
     shown = _training_candidates(project, loop)
     say.note(f"{shown} answers on show from {loop.questions} (training questions; eval questions never train)")
 
