@@ -173,8 +173,8 @@ def run_people_loop(project: Project, loop: PeopleLoop, reporter: Reporter | Non
     training = [v for v in arena_tables.load_votes(project.store) if v.question_set == _question_set(loop)]
     tally = Counter(_side(v, loop.warm_name) for v in training)
     say.note(f"{SIMULATED}: {len(training)} simulated votes ({added} new) from {loop.voters} simulated voters, "
-             f"noise {loop.noise:g}: acknowledge-prompt answer {tally['warm']}, plain answer {tally['plain']}, "
-             f"ties {tally['tie']}")
+             f"noise {loop.noise:g}: {tally['warm']} for the acknowledging answer, {tally['plain']} for the SFT "
+             f"run's, {tally['tie']} ties")
 
     step(f"calibrate: judges against the {SIMULATED}'s votes")
     report = calibrate(project, judges=list(loop.judges), rounds=200)
