@@ -191,7 +191,7 @@ def run_people_loop(project: Project, loop: PeopleLoop, reporter: Reporter | Non
     dpo = _dpo(project, loop)
     metrics = {k: dpo.metrics.get(k) for k in ("train_loss", "train_reward_accuracy", "train_reward_margin")}
     say.note(f"{dpo.id}: " + ", ".join(f"{k.replace('_', ' ')} {v:.3f}" for k, v in metrics.items() if v is not None)
-             + f", {dpo.metrics.get('train_seconds', 0) or 0:.0f} s")
+             + f", {dpo.metrics.get('train_runtime_s') or 0:.0f} s of training")
 
     step(f"held-out eval questions: the {SIMULATED} judges the DPO run vs the SFT run, both without a system prompt")
     panel, agreement, recalls = _evaluate(project, loop, training)
