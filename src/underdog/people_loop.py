@@ -36,7 +36,7 @@ from underdog.arena.preferences import build_preferences
 from underdog.arena.prepare import add_candidate
 from underdog.arena.simulated_panel import Panel, cast_simulated_votes
 from underdog.arena.votes import add_items
-from underdog.evaluate.answer import answer, resolve_candidate
+from underdog.evaluate.answer import answer
 from underdog.evaluate.calibrate import Calibration, calibrate
 from underdog.evaluate.evalset import load_evalset
 from underdog.evaluate.judges import Item
@@ -262,25 +262,13 @@ def _evaluate(project: Project, loop: PeopleLoop, training: Sequence[arena_table
             dpo_first = v.cand_1 == loop.dpo_name
             texts[v.question_id] = (v.question, *((v.answer_1, v.answer_2) if dpo_first else (v.answer_2, v.answer_1)))
     outcome = {q: "win" if m > 0 else "loss" if m < 0 else "tie" for q, m in margin.items()}
-    # questions where both runs gave the same text are not on show as a pair: the panel cannot tell them apart
-    same = _same_answers(project, loop)
-    panel = PanelResult(sum(o == "win" for o in outcome.values()),
-                        sum(o == "tie" for o in outcome.values()) + len(same - set(outcome)),
-                        sum(o == "loss" for o in outcome.values()))
+    panel = PanelResult(*(sum(o == kind for o in outcome.values()) for kind in ("win", "tie", "loss")))
     agreement = _people_agreement(project, loop, training, outcome, texts)
     known = {q.id: q for q in load_evalset(project, loop.evalset)}
     recalls = tuple(recall([(a.answer, known.get(a.question_id)) for a in answer(project, run, loop.evalset,
                                                                                   progress=False) if not a.error])
                     for run in (loop.sft_run, loop.dpo_name))
     return panel, agreement, (recalls[0], recalls[1])
-
-
-def _same_answers(project: Project, loop: PeopleLoop) -> set[str]:
-    """Eval questions both runs answered with the same text."""
-    sft, dpo = ({a.question_id: a.answer for a in answer(project, resolve_candidate(project, run), loop.evalset,
-                                                        progress=False) if not a.error}
-                for run in (loop.sft_run, loop.dpo_name))
-    return {q for q in sft if q in dpo and sft[q].strip() == dpo[q].strip()}
 
 
 def _people_agreement(project: Project, loop: PeopleLoop, training: Sequence[arena_tables.Vote],
@@ -304,7 +292,7 @@ def panel_taste_note() -> str:
 # -- on the demo pack: `underdog demo DIR --people` -----------------------------------------------------------------
 WARM_SET = "harrowgate-warm"  # the pack's answers opened by an acknowledgement (scripts/make_demo_warm.py)
 DEMO_DPO = {"epoch": 4, "learning_rate": 1e-3, "per_device_train_batch_size": 4, "max_input_length": 160,
-            "validation_split_ratio": 0.0, "save_steps": 1000}  # measured: docs/training.md, "Preference runs"
+            "validation_split_ratio": 0.0, "save_steps": 1000}  # docs/training.md, "Preference runs toward people"
 
 
 def demo_loop() -> PeopleLoop:
