@@ -21,6 +21,8 @@ def demo(
     quick: bool = typer.Option(False, "--quick", help="Smallest sizes (a couple of minutes; what CI runs)."),
     autopilot: bool = typer.Option(False, "--autopilot", help="Set up the pack for `underdog autopilot` with "
                                    "tiny settings and run it (about 15 minutes on 2 cores)."),
+    people: bool = typer.Option(False, "--people", help="After the SFT run (reused when DIR holds it): DPO toward "
+                                "what a SIMULATED voter panel prefers, judged by it on the held-out questions."),
 ) -> None:
     """Run the whole loop offline on a fictional county: ingest its handbook, train on its Q&A, judge vs the base."""
     from transformers.utils import logging as hf_logging
@@ -30,6 +32,11 @@ def demo(
     hf_logging.disable_progress_bar()  # one "Loading weights" bar per model load is noise here
     if autopilot:
         _autopilot(directory)
+        return
+    if people:
+        from underdog.cli.demo_people import people_demo
+
+        people_demo(directory, quick)
         return
     console.print(f"[bold]underdog demo[/] in {escape(str(directory))} ({'quick' if quick else 'full'} size), offline "
                   "on the embedded smollm2-135m: can it learn facts about a county that does not exist, and when to "
