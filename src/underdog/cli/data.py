@@ -9,8 +9,9 @@ import typer
 from rich.markup import escape
 from rich.table import Column, Table
 
-from underdog.cli import app, console, get_project
+from underdog.cli.evaluate import check_judges  # the one check of judge names, shared with `judge`
 from underdog.cli.lazy import lazy
+from underdog.cli.root import app, console, get_project
 
 augment_dataset = lazy("underdog.data.augmentation", "augment")
 curate_dataset = lazy("underdog.data.curation", "curate")
@@ -250,8 +251,6 @@ def preferences(
 ) -> None:
     """Build an immutable preference dataset version (prompt, chosen, rejected) from votes, jury verdicts
     between two candidates, or ranked samples; for `underdog train --method dpo`."""
-    from underdog.cli.evaluate import check_judges  # the one check of judge names, shared with `judge`
-
     project = get_project(ctx)
     manifest, counts = build_preferences(project, name, votes=votes, verdicts=verdicts, samples=samples,
                                          questions=questions, judges=check_judges(project, judges), n=n,

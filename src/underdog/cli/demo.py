@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING
 import typer
 from rich.markup import escape
 
-from underdog.cli import app, console
 from underdog.cli.progress import RichReporter
+from underdog.cli.root import app, console
 
 if TYPE_CHECKING:
     from underdog.evaluate.judges.facts import Recall

@@ -10,8 +10,8 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from underdog.cli import app, console, get_project
 from underdog.cli.lazy import lazy
+from underdog.cli.root import app, console, get_project
 from underdog.errors import ConfigError
 
 known_judge = lazy("underdog.config", "known_judge")

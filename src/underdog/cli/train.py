@@ -8,8 +8,9 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from underdog.cli import app, console, get_project
 from underdog.cli.lazy import lazy
+from underdog.cli.root import app, console, get_project
+from underdog.errors import UnderdogError
 
 load_run = lazy("underdog.train.runs", "load_run")
 merge_run = lazy("underdog.train.merge", "merge_run")
@@ -40,8 +41,7 @@ def train(
 
     With --method dpo -d PREFS --from RUN: preference training (TRL's DPOTrainer) of RUN's adapter, RUN being the
     reference policy."""
-    from underdog.errors import UnderdogError
-    from underdog.train.executors import Resources, RunPlan, get_executor
+    from underdog.train.executors import Resources, RunPlan, get_executor  # lazy: start-up
 
     project = get_project(ctx)
     if resume:
@@ -53,7 +53,7 @@ def train(
     try:
         [m] = executor.submit([plan])
     except KeyboardInterrupt:
-        from underdog.train.runs import list_runs
+        from underdog.train.runs import list_runs  # lazy: start-up
 
         stopped = [m for m in list_runs(project.root) if (m.error or "").startswith("interrupted")]
         if stopped:
@@ -165,7 +165,7 @@ def sweep(
     retry_failed: bool = typer.Option(False, "--retry-failed", help="Run failed runs again."),
 ) -> None:
     """Run (or resume) a sweep of training runs; failed runs are recorded and the sweep goes on."""
-    from underdog.train.sweep import run_sweep
+    from underdog.train.sweep import run_sweep  # lazy: start-up
 
     project = get_project(ctx)
     manifests = run_sweep(project, path, retry_failed=retry_failed)
@@ -179,8 +179,8 @@ def runs(
 ) -> None:
     """List training runs: dataset, hyperparameters, losses of the kept adapter, overfit warning, status
     (SageMaker jobs are polled, and their adapter fetched once done)."""
-    from underdog.train.runs import list_runs
-    from underdog.train.sagemaker import poll_running
+    from underdog.train.runs import list_runs  # lazy: start-up
+    from underdog.train.sagemaker import poll_running  # lazy: start-up
 
     project = get_project(ctx)
     manifests = [m for m in list_runs(project.root) if sweep is None or m.sweep == sweep]

@@ -8,9 +8,9 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from underdog.cli import app, console, get_project
 from underdog.cli.evaluate import print_jury_status
 from underdog.cli.lazy import lazy
+from underdog.cli.root import app, console, get_project
 
 load_prompts = lazy("underdog.tune.prompt", "load_prompts")
 record_best = lazy("underdog.tune.prompt", "record_best")

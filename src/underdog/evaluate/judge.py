@@ -293,8 +293,8 @@ def find_questions(project: Project, texts: Sequence[str]) -> list[Question | No
 def judge_for(project: Project, judge_: str | ModelSpec) -> Judge:
     """The judge named `judge_`: a grounded judge, `people`, else a model (a role, run, provider:model or model
     path)."""
-    if judge_ == PEOPLE_JUDGE:  # imported here: the people judge brings scikit-learn, which most juries never need
-        from underdog.evaluate.judges.people import people_judge
+    if judge_ == PEOPLE_JUDGE:
+        from underdog.evaluate.judges.people import people_judge  # lazy: scikit-learn, which most juries never need
 
         return people_judge(project)
     if is_grounded(judge_):

@@ -195,7 +195,7 @@ def jury_config(project: Project, judges: Sequence[str | ModelSpec], rubric: Seq
 
 
 def _member_identity(project: Project, judge_: str | ModelSpec) -> str:
-    if judge_ == PEOPLE_JUDGE:  # imported here: the people judge brings scikit-learn, which most juries never need
+    if judge_ == PEOPLE_JUDGE:  # lazy: the people judge brings scikit-learn, which most juries never need
         from underdog.evaluate.judges.people import people_identity, people_version
 
         return people_identity(people_version(project), project.config.evaluate.people_margin)
