@@ -8,14 +8,11 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from underdog import train as training
 from underdog.cli.lazy import lazy
 from underdog.cli.root import app, console, get_project
 from underdog.errors import UnderdogError
 
-load_run = lazy("underdog.train.runs", "load_run")
-merge_run = lazy("underdog.train.merge", "merge_run")
-export_model = lazy("underdog.train.export", "export_model")
-push_folder = lazy("underdog.train.push", "push_folder")
 push_token = lazy("underdog.train.push", "push_token")
 
 
@@ -45,7 +42,7 @@ def train(
 
     project = get_project(ctx)
     if resume:
-        load_run(project.root, resume)  # an unknown run is an error, not a new run
+        training.load_run(project.root, resume)  # an unknown run is an error, not a new run
     name = "sagemaker" if on_sagemaker else "accelerate" if processes > 1 else "local"
     executor = get_executor(name, project, Resources(slots=[None], processes=processes, fsdp=fsdp))
     chosen = [f"method={method}"] * bool(method) + [f"from_run={from_run}"] * bool(from_run)
@@ -120,7 +117,7 @@ def merge(
     elsewhere (vLLM, TGI...)."""
     if push:
         push_token(push)  # before the work: a missing token is said at once
-    path = merge_run(get_project(ctx), run, out, dtype=dtype)
+    path = training.merge_run(get_project(ctx), run, out, dtype=dtype)
     console.print(f"merged weights: {path} (model card: {path / 'README.md'})")
     _push(path, push)
 
@@ -142,7 +139,7 @@ def export_model_command(
     """The run's merged model as one GGUF file (+ an Ollama Modelfile), with its model card (README.md)."""
     if push:
         push_token(push)
-    result = export_model(get_project(ctx), run, fmt, quant, out, settings)
+    result = training.export_model(get_project(ctx), run, fmt, quant, out, settings)
     console.print(f"GGUF: {result.gguf} ({result.size / 2**20:.1f} MiB, {quant})", highlight=False)
     if result.modelfile:
         console.print(f"Modelfile: {result.modelfile}   use it: cd {result.folder} && ollama create "
@@ -155,7 +152,7 @@ def export_model_command(
 
 def _push(folder: Path, repo: str | None) -> None:
     if repo:
-        console.print(f"pushed {folder.name} to {repo}: {push_folder(folder, repo)}", highlight=False)
+        console.print(f"pushed {folder.name} to {repo}: {training.push_folder(folder, repo)}", highlight=False)
 
 
 @app.command()
