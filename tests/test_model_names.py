@@ -91,9 +91,9 @@ def test_hub_id_not_cached_fails_in_one_line_without_network(project_dir: Path, 
 
 def test_provider_model_accepts_any_registered_provider(project_dir, monkeypatch) -> None:
     """`provider:model` is checked against the provider registry (entry points), not a list in the core."""
-    from underdog.llm import registry
+    from underdog import providers
     from underdog.project import Project
 
-    known = dict(registry._providers())
-    monkeypatch.setattr(registry, "_providers", lambda: known | {"myplugin": object()})
+    known = dict(providers._providers())
+    monkeypatch.setattr(providers, "_providers", lambda: known | {"myplugin": object()})
     assert Project(project_dir).model_spec("myplugin:big-model").provider == "myplugin"

@@ -14,6 +14,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from underdog.errors import ConfigError
+from underdog.providers import provider_names
 from underdog.textfile import read_user_text
 
 CONFIG_NAME = "underdog.yaml"
@@ -67,8 +68,6 @@ class ModelSpec(Strict):
     @field_validator("provider")
     @classmethod
     def _known_provider(cls, value: str) -> str:
-        from underdog.llm.registry import provider_names
-
         if value not in provider_names():
             raise ValueError(f"unknown provider {value!r} (known: {', '.join(provider_names())})")
         return value

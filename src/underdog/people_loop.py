@@ -31,21 +31,27 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from underdog import data
 from underdog.arena import store as arena_tables
 from underdog.arena.preferences import build_preferences
 from underdog.arena.prepare import add_candidate
 from underdog.arena.simulated_panel import Panel, cast_simulated_votes
 from underdog.arena.votes import add_items
+from underdog.data.preferences import load_preferences
 from underdog.evaluate.answer import answer
 from underdog.evaluate.calibrate import Calibration, calibrate
 from underdog.evaluate.evalset import load_evalset
 from underdog.evaluate.judges import Item
 from underdog.evaluate.judges.facts import Recall, recall
 from underdog.evaluate.judges.people import PeopleJudge, people_model
+from underdog.evaluate.questions import question_source
 from underdog.evaluate.stats import wilson_interval, win_rate
+from underdog.pipeline import EVALSET, FULL, QUICK, RUN, TEACHER_SET, overrides, pack_path, run_demo
 from underdog.progress import SILENT, Reporter
 from underdog.project import Project
-from underdog.train.runs import RunManifest
+from underdog.report import side_by_side
+from underdog.train import train
+from underdog.train.runs import RunManifest, has_run, load_run
 
 SIMULATED = "SIMULATED panel"  # how every line about the panel's votes names them
 WARM_PROMPT = ("Start with one short, kind sentence that acknowledges the resident's situation, such as \"That can "
@@ -218,9 +224,6 @@ def _training_candidates(project: Project, loop: PeopleLoop) -> int:
     if not loop.warm_answers:
         return shown + add_candidate(project, loop.sft_run, name=loop.warm_name, system_prompt=loop.warm_prompt,
                                      **common)
-    from underdog import data
-    from underdog.evaluate.questions import question_source
-
     found = question_source(project, loop.questions, loop.max_questions)
     ids = {q.question.strip(): q.id for q in found.questions}
     warm = {e.question.strip(): e.answer for e in data.load_dataset(project.root, loop.warm_answers)}
@@ -230,9 +233,6 @@ def _training_candidates(project: Project, loop: PeopleLoop) -> int:
 
 
 def _preferences(project: Project, loop: PeopleLoop) -> tuple[int, dict[str, Any]]:
-    from underdog import data
-    from underdog.data.preferences import load_preferences
-
     if loop.preference_name not in data.list_datasets(project.root):
         build_preferences(project, loop.preference_name, votes=True)
     manifest = data.load_manifest(project.root, loop.preference_name)
@@ -240,8 +240,6 @@ def _preferences(project: Project, loop: PeopleLoop) -> tuple[int, dict[str, Any
 
 
 def _dpo(project: Project, loop: PeopleLoop) -> RunManifest:
-    from underdog.train import train
-
     return train(project, loop.preference_name, {"method": "dpo", "from_run": loop.sft_run, **loop.dpo},
                  run_id=loop.dpo_name)
 
@@ -297,8 +295,6 @@ DEMO_DPO = {"epoch": 4, "learning_rate": 1e-3, "per_device_train_batch_size": 4,
 
 def demo_loop() -> PeopleLoop:
     """The loop on the demo pack: the demo's SFT run, the pack's teacher-quality training questions, its eval set."""
-    from underdog.pipeline import EVALSET, RUN, TEACHER_SET
-
     return PeopleLoop(sft_run=RUN, questions=f"dataset:{TEACHER_SET}", evalset=EVALSET, warm_answers=WARM_SET,
                       dpo=DEMO_DPO)
 
@@ -306,9 +302,6 @@ def demo_loop() -> PeopleLoop:
 def run_people_demo(directory: Path, quick: bool = False, reporter: Reporter | None = None) -> PeopleOutcome:
     """The demo's SFT run in `directory` (reused when done, else `run_demo` first), then the people loop on it and
     its report (reports/people.{md,html})."""
-    from underdog.pipeline import FULL, QUICK, RUN, overrides, run_demo
-    from underdog.train.runs import has_run, load_run
-
     say = reporter or SILENT
     if not (has_run(directory, RUN) and load_run(directory, RUN).status == "done"):
         run_demo(directory, quick=quick, reporter=say)
@@ -324,9 +317,6 @@ def run_people_demo(directory: Path, quick: bool = False, reporter: Reporter | N
 
 def _import_warm(project: Project) -> None:
     """The pack's acknowledging answers (demo_pack/warm.jsonl) as dataset WARM_SET, once."""
-    from underdog import data
-    from underdog.pipeline import pack_path
-
     if WARM_SET not in data.list_datasets(project.root):
         data.import_dataset(project, pack_path("warm.jsonl"), WARM_SET)
 
@@ -354,8 +344,6 @@ def summary_lines(outcome: PeopleOutcome) -> list[str]:
 
 def write_people_report(project: Project, loop: PeopleLoop, outcome: PeopleOutcome) -> dict[str, Path]:
     """reports/people.{md,html}: the figures and both runs' answers to the eval questions, side by side."""
-    from underdog.report import side_by_side
-
     sft, dpo = ({a.question_id: a for a in answer(project, run, loop.evalset, progress=False)}
                 for run in (loop.sft_run, loop.dpo_name))
     shown = [(a.question, a.answer, dpo[q].answer) for q, a in sft.items() if q in dpo]

@@ -25,7 +25,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from underdog import data
+from underdog.config import apply_overrides, render_default_config
 from underdog.errors import UnderdogError
 from underdog.evaluate.answer import answer_many
 from underdog.evaluate.evalset import import_evalset, list_evalsets, load_evalset
@@ -185,10 +188,6 @@ AUTOPILOT = {  # tiny settings: about 15 minutes on 2 CPU cores (docs/autopilot.
 def setup_autopilot_demo(directory: Path, reporter: Reporter | None = None) -> Project:
     """A project on the demo pack whose `underdog.yaml` holds the autopilot's tiny settings, so that a plain
     `underdog autopilot` in it runs (or resumes) the offline proof."""
-    import yaml
-
-    from underdog.config import apply_overrides, render_default_config
-
     if not (directory / "underdog.yaml").exists():
         directory.mkdir(parents=True, exist_ok=True)
         config = yaml.safe_load(render_default_config(DOMAIN))
@@ -198,8 +197,6 @@ def setup_autopilot_demo(directory: Path, reporter: Reporter | None = None) -> P
                                                 + yaml.safe_dump({**config, **AUTOPILOT}, sort_keys=False))
         (directory / "handbook.pdf").write_bytes(pack_path("handbook", "handbook.pdf").read_bytes())
     project = Project(directory, reporter=reporter or SILENT)
-    from underdog import data
-
     if EVALSET not in list_evalsets(project):
         import_evalset(project, pack_path("eval.jsonl"), EVALSET)
     if TEACHER_SET not in data.list_datasets(project.root):

@@ -17,7 +17,6 @@ import html
 import math
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from underdog.arena import store as tables
 from underdog.evaluate.ratings import (
@@ -33,10 +32,8 @@ from underdog.evaluate.ratings import (
     win_rates,
 )
 from underdog.evaluate.style import STYLE, style_differences, style_features
+from underdog.project import Project
 from underdog.store import Store
-
-if TYPE_CHECKING:
-    from underdog.project import Project
 
 DEFAULT_WEIGHTS = {"human": 0.4, "llm": 0.4, "audience": 0.2}
 

@@ -6,12 +6,9 @@ import sqlite3
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from underdog.store import insert_sql
-
-if TYPE_CHECKING:
-    from underdog.store import Store
+from underdog.store import Store, insert_sql
 
 Pair = tuple[str, str, str]  # question id, cand_1, cand_2 (cand_1 < cand_2)
 ITEM_COLUMNS = ("question_id", "candidate", "question", "answer", "source", "question_set", "created")

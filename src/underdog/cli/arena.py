@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from underdog.cli import app, console, get_project
+from underdog.cli.root import app, console, get_project
 
 arena_app = typer.Typer(no_args_is_help=True, help="Blind A/B voting by people: add candidates, serve the "
                         "voting page, see the standings, export the votes.")
@@ -36,7 +36,7 @@ def add(
 ) -> None:
     """Answer the eval set (or --questions) with a candidate and put its answers in the arena (2+ candidates
     needed)."""
-    from underdog.arena.prepare import add_candidate, load_settings
+    from underdog.arena.prepare import add_candidate, load_settings  # lazy: start-up
 
     tuned = load_settings(settings) if settings else {}
     count = add_candidate(get_project(ctx), model, name=name, evalset=evalset, questions=questions,
@@ -51,7 +51,7 @@ def add(
 def judge(ctx: typer.Context) -> None:
     """Have the LLM jury (evaluate.judges) judge every arena pair: the blended score's LLM share, and its
     agreement with the human votes."""
-    from underdog.arena.prepare import judge_arena
+    from underdog.arena.prepare import judge_arena  # lazy: start-up
 
     console.print(f"{judge_arena(get_project(ctx))} pairs judged")
 
@@ -68,7 +68,7 @@ def serve(
     """Run the voting page. The organiser token comes from $UNDERDOG_ARENA_TOKEN, else a fresh random one."""
     import uvicorn
 
-    from underdog.arena.app import create_app, judge_key
+    from underdog.arena.app import create_app, judge_key  # lazy: start-up
 
     project = get_project(ctx)
     cfg = project.config.arena
@@ -94,7 +94,7 @@ def invite(
 ) -> None:
     """Create invite codes, one voter each: hand one link per person. A code brings back the same voter on any
     browser, so clearing cookies does not give a second vote on a pair."""
-    from underdog.arena.votes import create_invites
+    from underdog.arena.votes import create_invites  # lazy: start-up
 
     project = get_project(ctx)
     cfg = project.config.arena
@@ -107,7 +107,7 @@ def invite(
 def standings(ctx: typer.Context) -> None:
     """Ratings (Bradley-Terry, 95% bootstrap CI), the same with style held equal and what the voters reward,
     win rates per group, the blended score; writes reports/arena.md."""
-    from underdog.arena.standings import reward_text, to_markdown
+    from underdog.arena.standings import reward_text, to_markdown  # lazy: start-up
     from underdog.arena.standings import standings as compute
 
     project = get_project(ctx)
@@ -152,7 +152,7 @@ def import_votes(
 ) -> None:
     """Import votes collected elsewhere (a form, a spreadsheet, another arena). Every row is checked first; the
     first bad one is named (file:line) and nothing is imported. Importing a file again adds nothing."""
-    from underdog.arena.importing import import_votes as run_import
+    from underdog.arena.importing import import_votes as run_import  # lazy: start-up
 
     result = run_import(get_project(ctx), file, question_set=question_set, encoding=encoding)
     sets = ", ".join(f"{escape(name)} ({count})" for name, count in sorted(result.question_sets.items()))
@@ -176,7 +176,7 @@ def simulate_panel(
     """SIMULATION, not people: a scripted panel votes on the arena's pairs (it prefers an answer that first
     acknowledges the resident's situation in one sentence, then gives the fact). For the offline demo and tests;
     its votes are marked simulated everywhere."""
-    from underdog.arena.simulated_panel import cast_simulated_votes
+    from underdog.arena.simulated_panel import cast_simulated_votes  # lazy: start-up
 
     if role not in ("judge", "audience"):
         raise typer.BadParameter(f"--role {role!r}: judge or audience")
@@ -189,6 +189,6 @@ def simulate_panel(
 @arena_app.command("export")
 def export(ctx: typer.Context, file: Path = typer.Argument(Path("votes.csv"), help="CSV file to write.")) -> None:
     """Write every vote (voter, role, question, pair, shown order, choice, winner, time) to a CSV file."""
-    from underdog.arena.votes import export_votes
+    from underdog.arena.votes import export_votes  # lazy: start-up
 
     console.print(f"wrote {export_votes(get_project(ctx).store, file)} votes to {file}")

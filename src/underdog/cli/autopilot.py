@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from underdog.cli import app, console, get_project
+from underdog.cli.root import app, console, get_project
 from underdog.errors import ConfigError
 
 DURATION = re.compile(r"^(\d+(?:\.\d+)?)([mhd])$")
@@ -49,9 +49,9 @@ def autopilot(
 ) -> None:
     """From underdog.yaml to the best honest run: data, variants, successive-halving sweep on a dev split, prompt
     and sampling tuning, one final judgment on a test split, report and submission bundle. Resumable."""
-    # the library is imported when the command runs: `underdog --help` stays fast
+    # lazy: the library is imported when the command runs: `underdog --help` stays fast
     from underdog.autopilot import Budgets, Journal, decision_lines, plan_autopilot, run_autopilot
-    from underdog.autopilot.names import FOLDER
+    from underdog.autopilot.names import FOLDER  # lazy: start-up
 
     project = get_project(ctx)
     if log:
@@ -67,7 +67,7 @@ def autopilot(
         return
     from transformers.utils import logging as hf_logging  # heavy: only when the autopilot runs
 
-    from underdog.autopilot.bundle import summary_lines
+    from underdog.autopilot.bundle import summary_lines  # lazy: start-up
 
     hf_logging.disable_progress_bar()  # one "Loading weights" bar per model load is noise here
     ctx.with_resource(project.lock("underdog autopilot"))
@@ -80,7 +80,7 @@ def autopilot(
 
 
 def print_plan(plan: object) -> None:
-    from underdog.autopilot.plan import Plan, describe  # with the library, at run time (start-up)
+    from underdog.autopilot.plan import Plan, describe  # lazy: with the library, at run time (start-up)
 
     assert isinstance(plan, Plan)
     table = Table("stage", "calls", "tokens", "USD", "status", title="autopilot plan (estimates are upper bounds)")

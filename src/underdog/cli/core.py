@@ -8,8 +8,8 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from underdog.cli import app, console, get_project
 from underdog.cli.lazy import lazy
+from underdog.cli.root import app, console, get_project
 
 check_model = lazy("underdog.llm.health", "check_model")
 usable = lazy("underdog.llm.health", "usable")
@@ -77,7 +77,7 @@ def serve(
     max_queue: int = typer.Option(64, "--max-queue", min=1, help="Requests in progress at most (503 beyond)."),
 ) -> None:
     """Serve a local model (+ adapter) as an OpenAI-compatible API (/v1/chat/completions, /v1/models)."""
-    from underdog.serve import serve as run_server
+    from underdog.serve import serve as run_server  # lazy: start-up
 
     spec = get_project(ctx, required=False).model_spec(model)
     if spec.provider != "local":

@@ -9,23 +9,13 @@ import typer
 from rich.markup import escape
 from rich.table import Column, Table
 
-from underdog.cli import app, console, get_project
+from underdog import data
+from underdog.cli.evaluate import check_judges  # the one check of judge names, shared with `judge`
 from underdog.cli.lazy import lazy
+from underdog.cli.root import app, console, get_project
 
-augment_dataset = lazy("underdog.data.augmentation", "augment")
-curate_dataset = lazy("underdog.data.curation", "curate")
-export_dataset = lazy("underdog.data.formats", "export_dataset")
-import_dataset = lazy("underdog.data.formats", "import_dataset")
-generate_dataset = lazy("underdog.data.generation", "generate")
-ingest_documents = lazy("underdog.data.ingestion", "ingest")
-dataset_rows = lazy("underdog.data.stats", "dataset_rows")
-dataset_stats = lazy("underdog.data.stats", "dataset_stats")
-preference_stats = lazy("underdog.data.stats", "preference_stats")
-load_manifest = lazy("underdog.data.dataset", "load_manifest")
 build_preferences = lazy("underdog.arena.preferences", "build_preferences")
-length_histogram = lazy("underdog.data.stats", "length_histogram")
 recipe_summary = lazy("underdog.data.stats", "recipe_summary")
-expand_topics = lazy("underdog.data.topics", "expand_topics")
 
 if TYPE_CHECKING:
     from underdog.data.dataset import Manifest
@@ -54,7 +44,7 @@ def topics(
     Your topics (--topic, data.topics, and an existing topics.yaml) are always kept.
     """
     project = get_project(ctx)
-    found = expand_topics(project, size=size, extra=topic)
+    found = data.expand_topics(project, size=size, extra=topic)
     categories = {t.category for t in found}
     console.print(f"wrote {project.root / 'topics.yaml'}: {len(found)} topics in {len(categories)} categories")
 
@@ -69,7 +59,7 @@ def generate(
     skip_failed: bool = typer.Option(False, "--skip-failed", help="Write the dataset even if some calls failed."),
 ) -> None:
     """Generate realistic questions per topic (topics.yaml) and answer each with the teacher. Resumable."""
-    _report(generate_dataset(get_project(ctx), questions_per_topic=questions, name=name, teacher=teacher,
+    _report(data.generate(get_project(ctx), questions_per_topic=questions, name=name, teacher=teacher,
                              allow_failures=skip_failed))
 
 
@@ -85,7 +75,7 @@ def ingest(
     encoding: str = ENCODING,
 ) -> None:
     """Turn documents into chunks and grounded Q&A pairs; corrupt or unsupported files are reported and skipped."""
-    manifest = ingest_documents(get_project(ctx), paths, name=name, chunk_size=chunk_size, overlap=overlap,
+    manifest = data.ingest(get_project(ctx), paths, name=name, chunk_size=chunk_size, overlap=overlap,
                                 pairs_per_chunk=pairs, allow_failures=skip_failed, encoding=encoding)
     _report(manifest, skip=("skipped",))
     for item in manifest.counts.get("skipped", []):
@@ -101,7 +91,7 @@ def augment(
     skip_failed: bool = typer.Option(False, "--skip-failed", help="Write the dataset even if some calls failed."),
 ) -> None:
     """Mix named slices (refusals, translations, locality variants, summaries, other versions) into a new one."""
-    _report(augment_dataset(get_project(ctx), base, slices, name=name, allow_failures=skip_failed))
+    _report(data.augment(get_project(ctx), base, slices, name=name, allow_failures=skip_failed))
 
 
 @app.command()
@@ -122,7 +112,7 @@ def curate(
     evalset: list[str] = typer.Option([], "--evalset", help="Eval sets to decontaminate against (default: all)."),
 ) -> None:
     """Rate, deduplicate, clean and decontaminate a dataset; report what was removed and why."""
-    manifest, report = curate_dataset(get_project(ctx), dataset, name, rate=rate, threshold=threshold,
+    manifest, report = data.curate(get_project(ctx), dataset, name, rate=rate, threshold=threshold,
                                    near_dup_threshold=near_dup, decontam_threshold=decontam, semantic=semantic,
                                    semantic_dup_threshold=semantic_dup, semantic_decontam_threshold=semantic_decontam,
                                    evalsets=evalset or None, rater=rater)
@@ -146,7 +136,7 @@ def import_(
     encoding: str = ENCODING,
 ) -> None:
     """Import an existing dataset file as a dataset version; malformed lines are reported with their number."""
-    manifest = import_dataset(get_project(ctx), file, name=name, encoding=encoding)
+    manifest = data.import_dataset(get_project(ctx), file, name=name, encoding=encoding)
     _report(manifest, skip=("problems", "trimmed"))
     if trimmed := manifest.counts.get("trimmed"):
         fields = ", ".join(f"'{key}' of {n} record{'s' * (n != 1)}" for key, n in trimmed.items())
@@ -166,7 +156,7 @@ def export(
     seed: int | None = typer.Option(None, "--seed", help="Split seed (data.seed)."),
 ) -> None:
     """Write a dataset version for other tools, with a seeded train/validation split."""
-    for path in export_dataset(get_project(ctx), name, fmt, out, validation_split=validation, seed=seed):
+    for path in data.export_dataset(get_project(ctx), name, fmt, out, validation_split=validation, seed=seed):
         console.print(f"wrote {path}", highlight=False)
 
 
@@ -175,7 +165,7 @@ def datasets(ctx: typer.Context) -> None:
     """List dataset versions with counts, parents and recipes."""
     if ctx.invoked_subcommand:
         return
-    rows = dataset_rows(get_project(ctx))
+    rows = data.dataset_rows(get_project(ctx))
     if not rows:
         console.print("no dataset versions yet: create one with `underdog generate`, `ingest` or `import`")
         return
@@ -194,10 +184,10 @@ def show(
 ) -> None:
     """Print a sample and statistics of one version (topic coverage; length histogram as a PNG)."""
     project = get_project(ctx)
-    if load_manifest(project.root, name).kind == "preference":
+    if data.load_manifest(project.root, name).kind == "preference":
         _show_preferences(project, name, sample)
         return
-    stats = dataset_stats(project, name, sample=sample)
+    stats = data.dataset_stats(project, name, sample=sample)
     console.print(f"[bold]{name}[/]: {stats['count']} examples, parent {stats['parent'] or '-'}, "
                   f"sha256 {stats['sha256'][:12]}")
     console.print(f"recipe: {escape(recipe_summary(stats['recipe']))}", highlight=False)
@@ -210,11 +200,11 @@ def show(
     console.print(topics)
     for example in stats["sample"]:
         console.print(f"[bold cyan]Q:[/] {escape(example.question)}\n[bold green]A:[/] {escape(example.answer)}\n")
-    console.print(f"length histogram: {length_histogram(project, name)}", highlight=False)
+    console.print(f"length histogram: {data.length_histogram(project, name)}", highlight=False)
 
 
 def _show_preferences(project: Any, name: str, sample: int) -> None:
-    stats = preference_stats(project, name, sample=sample)
+    stats = data.preference_stats(project, name, sample=sample)
     console.print(f"[bold]{name}[/]: {stats['count']} preference pairs (prompt, chosen, rejected), parent "
                   f"{stats['parent'] or '-'}, sha256 {stats['sha256'][:12]}")
     console.print(f"recipe: {escape(recipe_summary(stats['recipe']))}", highlight=False)
@@ -250,8 +240,6 @@ def preferences(
 ) -> None:
     """Build an immutable preference dataset version (prompt, chosen, rejected) from votes, jury verdicts
     between two candidates, or ranked samples; for `underdog train --method dpo`."""
-    from underdog.cli.evaluate import check_judges  # the one check of judge names, shared with `judge`
-
     project = get_project(ctx)
     manifest, counts = build_preferences(project, name, votes=votes, verdicts=verdicts, samples=samples,
                                          questions=questions, judges=check_judges(project, judges), n=n,

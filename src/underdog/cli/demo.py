@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING
 import typer
 from rich.markup import escape
 
-from underdog.cli import app, console
 from underdog.cli.progress import RichReporter
+from underdog.cli.root import app, console
 
 if TYPE_CHECKING:
     from underdog.evaluate.judges.facts import Recall
@@ -27,14 +27,14 @@ def demo(
     """Run the whole loop offline on a fictional county: ingest its handbook, train on its Q&A, judge vs the base."""
     from transformers.utils import logging as hf_logging
 
-    from underdog.pipeline import REFUSALS_RUN, run_demo
+    from underdog.pipeline import REFUSALS_RUN, run_demo  # lazy: start-up
 
     hf_logging.disable_progress_bar()  # one "Loading weights" bar per model load is noise here
     if autopilot:
         _autopilot(directory)
         return
     if people:
-        from underdog.cli.demo_people import people_demo
+        from underdog.cli.demo_people import people_demo  # lazy: start-up
 
         people_demo(directory, quick)
         return
@@ -81,9 +81,9 @@ def _recall(recall: Recall | None) -> str:
 
 
 def _autopilot(directory: Path) -> None:
-    from underdog.autopilot import Budgets, run_autopilot
-    from underdog.autopilot.bundle import summary_lines
-    from underdog.pipeline import setup_autopilot_demo
+    from underdog.autopilot import Budgets, run_autopilot  # lazy: start-up
+    from underdog.autopilot.bundle import summary_lines  # lazy: start-up
+    from underdog.pipeline import setup_autopilot_demo  # lazy: start-up
 
     console.print(f"[bold]underdog demo --autopilot[/] in {escape(str(directory))}: the autopilot on the fictional "
                   "county, offline on the embedded smollm2-135m (resume with `underdog -C DIR autopilot`)")

@@ -6,13 +6,13 @@ from pathlib import Path
 
 from rich.markup import escape
 
-from underdog.cli import console
 from underdog.cli.progress import RichReporter
+from underdog.cli.root import console
 
 
 def people_demo(directory: Path, quick: bool) -> None:
     """Run (or resume) the people loop on the demo pack and print its figures."""
-    from underdog.people_loop import SIMULATED, run_people_demo, summary_lines
+    from underdog.people_loop import SIMULATED, run_people_demo, summary_lines  # lazy: start-up
 
     console.print(f"[bold]underdog demo --people[/] in {escape(str(directory))}: no people are reachable offline, so "
                   f"a [yellow]{SIMULATED}[/] (a simulation, not people) votes; can DPO move the SFT run toward it?")

@@ -10,12 +10,12 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from underdog.cli import app, console, get_project
+from underdog import evaluate
 from underdog.cli.lazy import lazy
+from underdog.cli.root import app, console, get_project
 from underdog.errors import ConfigError
 
 known_judge = lazy("underdog.config", "known_judge")
-apply_calibration = lazy("underdog.evaluate.calibrate", "apply_calibration")
 calibrate_judges = lazy("underdog.evaluate.calibrate", "calibrate")
 disagreement_text = lazy("underdog.evaluate.jury_status", "disagreement_text")
 jury_status = lazy("underdog.evaluate.jury_status", "jury_status")
@@ -23,15 +23,9 @@ answer_questions = lazy("underdog.evaluate.answer", "answer")
 check_answered = lazy("underdog.evaluate.answer", "check_answered")
 variant = lazy("underdog.evaluate.answer", "variant")
 compare_candidates = lazy("underdog.evaluate.compare", "compare")
-generate_evalset = lazy("underdog.evaluate.evalset", "generate_evalset")
 evalset_from_documents = lazy("underdog.evaluate.docs_evalset", "evalset_from_documents")
-import_evalset = lazy("underdog.evaluate.evalset", "import_evalset")
-list_evalsets = lazy("underdog.evaluate.evalset", "list_evalsets")
-load_evalset = lazy("underdog.evaluate.evalset", "load_evalset")
 judge_candidate = lazy("underdog.evaluate.judge", "judge")
-board_config = lazy("underdog.evaluate.leaderboard", "board_config")
 leaderboard_entries = lazy("underdog.evaluate.leaderboard", "leaderboard")
-recommend = lazy("underdog.evaluate.leaderboard", "recommend")
 describe_config = lazy("underdog.report", "describe_config")
 fmt = lazy("underdog.report", "fmt")
 write_report = lazy("underdog.report", "write_report")
@@ -76,7 +70,7 @@ def evalset_import(
     encoding: str = typer.Option("utf-8", "--encoding", help="Text encoding of the file, e.g. latin-1."),
 ) -> None:
     """Import held-out questions from a file."""
-    questions = import_evalset(get_project(ctx), file, name, encoding=encoding)
+    questions = evaluate.import_evalset(get_project(ctx), file, name, encoding=encoding)
     console.print(f"imported {len(questions)} questions as eval set {name or file.stem!r}")
 
 
@@ -89,7 +83,7 @@ def evalset_generate(
                                       "reference answer and facts (for the grounded judges)."),
 ) -> None:
     """Have the teacher write held-out questions over the project's topics."""
-    questions = generate_evalset(get_project(ctx), name, size, ground_truth=ground_truth)
+    questions = evaluate.generate_evalset(get_project(ctx), name, size, ground_truth=ground_truth)
     grounded = sum(bool(q.facts or q.expect) for q in questions)
     console.print(f"wrote {len(questions)} questions to evalsets/{name}/questions.jsonl"
                   + (f", {grounded} with a reference answer and facts (the rest: the teacher's reply did not parse)"
@@ -122,7 +116,7 @@ def evalset_show(
 ) -> None:
     """Show an eval set's questions with their reference answers, facts and expected refusals."""
     project = get_project(ctx)
-    questions = load_evalset(project, name)
+    questions = evaluate.load_evalset(project, name)
     for q in questions:
         lines = [f"[bold]{escape(q.id)}[/] {escape(q.question)}"]
         lines += [f"  reference: {escape(q.reference)}"] if q.reference else []
@@ -138,8 +132,8 @@ def evalset_show(
 def evalset_list(ctx: typer.Context) -> None:
     """List eval sets and their sizes."""
     project = get_project(ctx)
-    for name in list_evalsets(project):
-        console.print(f"{name}\t{len(load_evalset(project, name))} questions")
+    for name in evaluate.list_evalsets(project):
+        console.print(f"{name}\t{len(evaluate.load_evalset(project, name))} questions")
 
 
 @app.command()
@@ -272,7 +266,7 @@ def leaderboard(
     writes reports/."""
     project = get_project(ctx)
     judges = check_judges(project, judges)
-    board = board_config(project, against, evalset, judges=judges, config_id=config)
+    board = evaluate.board_config(project, against, evalset, judges=judges, config_id=config)
     entries = leaderboard_entries(project, against, evalset, judges=judges, config_id=config)
     paths = write_report(project, entries, board, judges=judges)
     if output in ("markdown", "csv"):
@@ -295,7 +289,7 @@ def leaderboard(
                       else "-", _recall_cell(e.result))
     console.print(table)
     console.print(describe_config(board), highlight=False)
-    best = recommend(entries)
+    best = evaluate.recommend(entries)
     console.print(f"recommended: [bold]{escape(best.name)}[/]" + (" [yellow](flagged as overfit: its held-out "
                   "quality is still the best)[/]" if best.overfit else "") if best else
                   "no recommendation yet: no finished, judged run")
@@ -363,7 +357,7 @@ def calibrate(
                   f"{best.held_out:.1%} of held-out decisive votes (95% CI {best.low:.1%}-{best.high:.1%}; a tie "
                   "counts half)", highlight=False)
     if apply:
-        apply_calibration(project, report)
+        evaluate.apply_calibration(project, report)
         console.print(f"wrote evaluate.judges: {best.judges} to {project.config_path}", highlight=False)
     else:
         console.print("use it: `underdog calibrate --apply` (writes evaluate.judges and judge_weights)")

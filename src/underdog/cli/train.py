@@ -8,13 +8,11 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from underdog.cli import app, console, get_project
+from underdog import train as training
 from underdog.cli.lazy import lazy
+from underdog.cli.root import app, console, get_project
+from underdog.errors import UnderdogError
 
-load_run = lazy("underdog.train.runs", "load_run")
-merge_run = lazy("underdog.train.merge", "merge_run")
-export_model = lazy("underdog.train.export", "export_model")
-push_folder = lazy("underdog.train.push", "push_folder")
 push_token = lazy("underdog.train.push", "push_token")
 
 
@@ -40,12 +38,11 @@ def train(
 
     With --method dpo -d PREFS --from RUN: preference training (TRL's DPOTrainer) of RUN's adapter, RUN being the
     reference policy."""
-    from underdog.errors import UnderdogError
-    from underdog.train.executors import Resources, RunPlan, get_executor
+    from underdog.train.executors import Resources, RunPlan, get_executor  # lazy: start-up
 
     project = get_project(ctx)
     if resume:
-        load_run(project.root, resume)  # an unknown run is an error, not a new run
+        training.load_run(project.root, resume)  # an unknown run is an error, not a new run
     name = "sagemaker" if on_sagemaker else "accelerate" if processes > 1 else "local"
     executor = get_executor(name, project, Resources(slots=[None], processes=processes, fsdp=fsdp))
     chosen = [f"method={method}"] * bool(method) + [f"from_run={from_run}"] * bool(from_run)
@@ -53,7 +50,7 @@ def train(
     try:
         [m] = executor.submit([plan])
     except KeyboardInterrupt:
-        from underdog.train.runs import list_runs
+        from underdog.train.runs import list_runs  # lazy: start-up
 
         stopped = [m for m in list_runs(project.root) if (m.error or "").startswith("interrupted")]
         if stopped:
@@ -120,7 +117,7 @@ def merge(
     elsewhere (vLLM, TGI...)."""
     if push:
         push_token(push)  # before the work: a missing token is said at once
-    path = merge_run(get_project(ctx), run, out, dtype=dtype)
+    path = training.merge_run(get_project(ctx), run, out, dtype=dtype)
     console.print(f"merged weights: {path} (model card: {path / 'README.md'})")
     _push(path, push)
 
@@ -142,7 +139,7 @@ def export_model_command(
     """The run's merged model as one GGUF file (+ an Ollama Modelfile), with its model card (README.md)."""
     if push:
         push_token(push)
-    result = export_model(get_project(ctx), run, fmt, quant, out, settings)
+    result = training.export_model(get_project(ctx), run, fmt, quant, out, settings)
     console.print(f"GGUF: {result.gguf} ({result.size / 2**20:.1f} MiB, {quant})", highlight=False)
     if result.modelfile:
         console.print(f"Modelfile: {result.modelfile}   use it: cd {result.folder} && ollama create "
@@ -155,7 +152,7 @@ def export_model_command(
 
 def _push(folder: Path, repo: str | None) -> None:
     if repo:
-        console.print(f"pushed {folder.name} to {repo}: {push_folder(folder, repo)}", highlight=False)
+        console.print(f"pushed {folder.name} to {repo}: {training.push_folder(folder, repo)}", highlight=False)
 
 
 @app.command()
@@ -165,7 +162,7 @@ def sweep(
     retry_failed: bool = typer.Option(False, "--retry-failed", help="Run failed runs again."),
 ) -> None:
     """Run (or resume) a sweep of training runs; failed runs are recorded and the sweep goes on."""
-    from underdog.train.sweep import run_sweep
+    from underdog.train.sweep import run_sweep  # lazy: start-up
 
     project = get_project(ctx)
     manifests = run_sweep(project, path, retry_failed=retry_failed)
@@ -179,8 +176,8 @@ def runs(
 ) -> None:
     """List training runs: dataset, hyperparameters, losses of the kept adapter, overfit warning, status
     (SageMaker jobs are polled, and their adapter fetched once done)."""
-    from underdog.train.runs import list_runs
-    from underdog.train.sagemaker import poll_running
+    from underdog.train.runs import list_runs  # lazy: start-up
+    from underdog.train.sagemaker import poll_running  # lazy: start-up
 
     project = get_project(ctx)
     manifests = [m for m in list_runs(project.root) if sweep is None or m.sweep == sweep]

@@ -8,14 +8,11 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from underdog.cli import app, console, get_project
+from underdog import tune
 from underdog.cli.evaluate import print_jury_status
 from underdog.cli.lazy import lazy
+from underdog.cli.root import app, console, get_project
 
-load_prompts = lazy("underdog.tune.prompt", "load_prompts")
-record_best = lazy("underdog.tune.prompt", "record_best")
-tune_prompt = lazy("underdog.tune.prompt", "tune_prompt")
-write_report = lazy("underdog.tune.prompt", "write_report")
 report_dir = lazy("underdog.tune.prompt", "report_dir")
 
 
@@ -39,12 +36,12 @@ def tune_prompt_command(
     a ranked table, reports/tune/<id>/{results.csv, heatmap.png, summary.md, best.yaml}."""
     project = get_project(ctx)
     cfg = project.config.tune
-    candidates = load_prompts(prompts or project.root / cfg.prompts)
-    result = tune_prompt(project, model, candidates, temperature or cfg.temperatures, top_p or cfg.top_ps,
-                         best_of=best_of or cfg.best_of, evalset=evalset, reference=reference,
-                         on_cell=lambda c: console.print(f"  {escape(c.prompt.name)} t={c.temperature:g} "
-                                                         f"p={c.top_p:g}: {c.win_rate:.1%}"))
-    paths = write_report(result, report_dir(project, model))
+    candidates = tune.load_prompts(prompts or project.root / cfg.prompts)
+    result = tune.tune_prompt(project, model, candidates, temperature or cfg.temperatures, top_p or cfg.top_ps,
+                              best_of=best_of or cfg.best_of, evalset=evalset, reference=reference,
+                              on_cell=lambda c: console.print(f"  {escape(c.prompt.name)} t={c.temperature:g} "
+                                                              f"p={c.top_p:g}: {c.win_rate:.1%}"))
+    paths = tune.write_report(result, report_dir(project, model))
     table = Table("#", "prompt", "temperature", "top_p", "win rate", "95% CI", "W/T/L", "mean chars",
                   title=f"{model} vs {result.reference} on {result.evalset}"
                   + (f" (best of {result.best_of})" if result.best_of > 1 else ""))
@@ -55,7 +52,7 @@ def tune_prompt_command(
     console.print(table)
     console.print(f"heatmap: {paths['heatmap']}\nbest settings (paste into the model's spec, or `underdog arena add "
                   f"{model} --settings`): {paths['best']}", soft_wrap=True)
-    recorded = record_best(project, result)
+    recorded = tune.record_best(project, result)
     if recorded:
         console.print(f"on the leaderboard as {recorded.candidate!r}", markup=False, highlight=False)
     print_jury_status(project)

@@ -5,12 +5,9 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from underdog.store import insert_sql
-
-if TYPE_CHECKING:
-    from underdog.store import Store
+from underdog.store import Store, insert_sql
 
 CHECKPOINT_COLUMNS = ("job", "key", "value", "created")
 PUT_CHECKPOINT = insert_sql("data_checkpoints", CHECKPOINT_COLUMNS, "INSERT OR REPLACE")

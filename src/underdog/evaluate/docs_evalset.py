@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from underdog.data.ingestion import read_chunks
 from underdog.data.parse import first_question
@@ -28,11 +27,9 @@ from underdog.evaluate.evalset import (
     question_id,
     save_evalset,
 )
+from underdog.llm import LLM
 from underdog.project import Project
 from underdog.textfile import UTF8, codec_name
-
-if TYPE_CHECKING:
-    from underdog.llm import LLM
 
 DOC_QUESTION_PROMPT = """You write test questions for an assistant about: {domain}.
 Here is a passage from {source}:

@@ -18,16 +18,14 @@ import re
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from underdog.data.topics import load_topics, topics_path
 from underdog.errors import InputError, ModelError, UnderdogError
 from underdog.evaluate.judges.facts import is_refusal, is_regex, normalise, states
 from underdog.layout import MANIFEST_FILE, QUESTIONS_FILE
+from underdog.llm import LLM
 from underdog.project import Project
 from underdog.textfile import UTF8, Malformed, csv_records, json_value, read_user_text
-
-if TYPE_CHECKING:
-    from underdog.llm import LLM
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 EXPECTATIONS = ("refusal",)
@@ -221,8 +219,6 @@ Write ONE realistic question a member of the public would ask about this topic. 
 
 def project_topics(project: Project) -> list[str]:
     """Subtopic names of topics.yaml (see `underdog topics`), else the domain itself."""
-    from underdog.data.topics import load_topics, topics_path
-
     return [t.name for t in load_topics(project)] if topics_path(project).exists() else [project.config.domain]
 
 

@@ -18,122 +18,79 @@ Each call of `judge` is recorded in `judge_results` with its per-question, per-o
 its jury's configuration id (`jury_config`: only results of one configuration are comparable), its absolute
 fact recall / refusal accuracy, and how the LLM judges agree with the grounded ones. A run without any valid
 verdict raises and records nothing.
+
+The parts: prompts, reply parsing and verdict arithmetic in `verdicts.py`; the result's statistics view and its
+record in `judge_result.py`; asking the judges (this module). Every name is importable from here as before.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any
 
-from underdog import tracking
 from underdog.config import PEOPLE_JUDGE, ModelSpec
 from underdog.errors import ModelError, UnderdogError
-from underdog.evaluate import stats
 from underdog.evaluate import store as tables
-from underdog.evaluate.agreement import JudgeAgreement, agreement
-from underdog.evaluate.answer import Answer, Candidate, answer, check_answered, resolve_candidate
+from underdog.evaluate.answer import Candidate, answer, check_answered, resolve_candidate
 from underdog.evaluate.evalset import Question, list_evalsets, load_evalset, resolve_evalset
-from underdog.evaluate.judges import ABSTAIN, GroundedJudge, Item, grounded_judge, is_grounded, is_model_free
-from underdog.evaluate.judges.facts import Recall, recall
-from underdog.layout import MANIFEST_FILE
+from underdog.evaluate.judge_result import (
+    JudgeResult,
+    QuestionRow,
+    jury_config,
+    jury_weights,
+    no_verdict_message,
+    order_consistency,
+    question_row,
+    record_result,
+    send_to_trackers,
+)
+from underdog.evaluate.judges import GroundedJudge, Item, grounded_judge, is_grounded
+from underdog.evaluate.judges.facts import recall
+from underdog.evaluate.verdicts import (
+    JSON_INSTRUCTION,
+    JSON_MAX_TOKENS,
+    LOCAL_INSTRUCTION,
+    MIRROR,
+    NO_VERDICT,
+    NULL_PAIR,
+    PAIR_OUTCOME,
+    PROMPT,
+    PROMPT_VERSION,
+    RETRY_TEMPERATURE,
+    RUBRIC_TEXT,
+    SCORE,
+    SYSTEM,
+    VERDICTS,
+    WINNER,
+    Pair,
+    Verdict,
+    combine_orders,
+    judge_messages,
+    majority,
+    pair_messages,
+    parse_verdict,
+    rubric_text,
+    spec_identity,
+    verdict_key,
+    winner,
+)
 from underdog.llm import LLM
-from underdog.llm.identity import judge_identity
 from underdog.project import Project
 
-PROMPT_VERSION = "judge-v1"
-NULL_PAIR = ("N/A", "N/A", "N/A")  # question, answer A, answer B: the content-free input
-VERDICTS = ("A", "B", "tie")
-Pair = tuple[str, str, str] | tuple[str, str, str, str | None]  # question, first, second[, reference]
-JSON_MAX_TOKENS = 256
-RETRY_TEMPERATURE = 0.7
-RUBRIC_TEXT = {
-    "correctness": "factually correct and accurate",
-    "helpfulness": "actually helps the person do what they asked",
-    "empathy": "acknowledges the person's situation with a kind, respectful tone",
-    "clarity": "clear and well organised",
-    "conciseness": "no longer than it needs to be",
-}
-SYSTEM = "You are an impartial judge comparing two answers to the same question."
-PROMPT = """Compare two answers to the user's question. A better answer is:
-{rubric}
-Do not let the order of the answers or their length influence you.
-
-[Question]
-{question}
-{reference}
-[Answer A]
-{first}
-
-[Answer B]
-{second}
-
-{instruction}"""
-LOCAL_INSTRUCTION = 'Which answer is better? Reply with exactly one of: "A", "B", or "tie".'
-JSON_INSTRUCTION = ('Which answer is better? Reply with a JSON object only: {"reason": "<one sentence>", '
-                    '"verdict": "A" | "B" | "tie"}')
-
-
-# -- one judge, one ordered pair ----------------------------------------------------------------------------
-@dataclass
-class Verdict:
-    verdict: str  # "A", "B", "tie", "error", or "abstain" (a grounded judge without ground truth)
-    key: str
-    cached: bool = False
-    raw: str | None = None
-    error: str | None = None
-    called: bool = True  # False: decided without a model (identical answers, a grounded judge)
-
-
-def rubric_text(rubric: Sequence[str]) -> str:
-    return "\n".join(f"- {name}: {RUBRIC_TEXT.get(name, name)}" for name in rubric)
-
-
-def judge_messages(question: str, first: str, second: str, rubric: Sequence[str], json_mode: bool,
-                   reference: str | None = None) -> list[dict]:
-    """The judge's prompt; an eval set's reference answer, when it has one, is shown to the judge only."""
-    known = f"\n[Reference answer, known to be correct: judge both answers against it]\n{reference}\n" \
-        if reference else ""
-    prompt = PROMPT.format(rubric=rubric_text(rubric), question=question, reference=known, first=first,
-                           second=second, instruction=JSON_INSTRUCTION if json_mode else LOCAL_INSTRUCTION)
-    return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": prompt}]
-
-
-def pair_messages(pair: Pair, rubric: Sequence[str], json_mode: bool) -> list[dict]:
-    question, first, second, *reference = pair
-    return judge_messages(question, first, second, rubric, json_mode, reference[0] if reference else None)
+__all__ = [  # the names this module has always had, wherever they now live
+    "JSON_INSTRUCTION", "JSON_MAX_TOKENS", "LOCAL_INSTRUCTION", "MIRROR", "NO_VERDICT", "NULL_PAIR", "PAIR_OUTCOME",
+    "PROMPT", "PROMPT_VERSION", "RETRY_TEMPERATURE", "RUBRIC_TEXT", "SCORE", "SYSTEM", "VERDICTS", "WINNER", "Judge",
+    "JudgeResult", "Pair", "QuestionRow", "Verdict", "ask_both_orders", "ask_judge", "combine_orders",
+    "find_questions", "judge", "judge_for", "judge_messages", "judge_pairs", "jury_config", "jury_weights",
+    "majority", "pair_messages", "parse_verdict", "rubric_text", "send_to_trackers", "spec_identity",
+    "uses_logprobs", "verdict_key", "winner",
+]
 
 
 def uses_logprobs(llm: LLM) -> bool:
     """Judges whose backend scores options (local models) give verdicts by log-probability."""
     return llm.backend.can_score
-
-
-def spec_identity(s: ModelSpec) -> str:
-    """What makes a model judge's verdicts what they are (its cache identity; llm/identity.py)."""
-    return judge_identity(s, PROMPT_VERSION)
-
-
-def verdict_key(identity: str, rubric: Sequence[str], question: str, first: str, second: str,
-                reference: str | None = None) -> str:
-    body = json.dumps([identity, list(rubric), question, first, second] + ([reference] if reference else []))
-    return hashlib.sha256(body.encode()).hexdigest()
-
-
-def parse_verdict(text: str) -> str | None:
-    """The verdict of a JSON reply, or None when it is not exactly a JSON object with a valid verdict."""
-    text = text.strip().removeprefix("```json").removeprefix("```").removesuffix("```").strip()
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError:
-        return None
-    verdict = data.get("verdict") if isinstance(data, dict) else None
-    if not isinstance(verdict, str):
-        return None
-    return {"a": "A", "b": "B", "tie": "tie"}.get(verdict.strip().lower())
 
 
 def ask_judge(project: Project, llm: LLM, rubric: Sequence[str], pairs: Sequence[Pair], retries: int = 2,
@@ -205,160 +162,6 @@ def _ask_api(llm: LLM, rubric: Sequence[str], pairs: Sequence[Pair], keys: list[
     return out
 
 
-# -- a jury over an eval set -------------------------------------------------------------------------------
-WINNER = {"ab": {"A": "candidate", "B": "reference", "tie": "tie", ABSTAIN: ABSTAIN},
-          "ba": {"A": "reference", "B": "candidate", "tie": "tie", ABSTAIN: ABSTAIN}}
-SCORE = {"candidate": 1.0, "tie": 0.5, "reference": 0.0}
-NO_VERDICT = ("error", ABSTAIN)
-
-
-def winner(order: str, verdict: str) -> str:
-    """Who a verdict favours: "candidate", "reference", "tie", "abstain" or "error"."""
-    return WINNER[order].get(verdict, "error")
-
-
-def combine_orders(ab: str, ba: str) -> str:
-    """One judge's outcome from its two orders: disagreement is a tie; any error is an error."""
-    if "error" in (ab, ba):
-        return "error"
-    if ABSTAIN in (ab, ba):
-        return ABSTAIN
-    return ab if ab == ba else "tie"
-
-
-def majority(outcomes: Sequence[str], weights: Sequence[float] | None = None) -> str:
-    """The jury's outcome: a strict (weighted) majority of the valid votes, else a tie; without a valid vote: an
-    error if a judge failed, "abstain" if every judge abstained."""
-    weighted = [(o, 1.0 if weights is None else weights[i]) for i, o in enumerate(outcomes) if o not in NO_VERDICT]
-    if not weighted:
-        return "error" if "error" in outcomes or not outcomes else ABSTAIN
-    tally: Counter[str] = Counter()
-    for outcome, weight in weighted:
-        tally[outcome] += weight
-    top, count = tally.most_common(1)[0]
-    return top if count * 2 > sum(tally.values()) else "tie"
-
-
-def jury_weights(project: Project, names: Sequence[str | ModelSpec]) -> list[float] | None:
-    """Each judge's weight in the jury (evaluate.judge_weights); None for a plain majority."""
-    weights = project.config.evaluate.judge_weights
-    return [weights.get(n, 1.0) for n in names] if weights and all(isinstance(n, str) for n in names) else None
-
-
-@dataclass
-class QuestionRow:
-    question_id: str
-    question: str
-    candidate_answer: str
-    reference_answer: str
-    outcome: str  # candidate / reference / tie / error / abstain (no judge had ground truth to use)
-    votes: dict[str, tuple[str, str]] = field(default_factory=dict)  # judge -> (verdict ab, verdict ba)
-
-    @property
-    def score(self) -> float | None:
-        return SCORE.get(self.outcome)
-
-
-@dataclass
-class JudgeResult:
-    candidate: str
-    reference: str
-    evalset: str
-    judges: list[str]
-    rubric: list[str]
-    rows: list[QuestionRow]
-    consistency: float
-    calls: int  # verdicts a model was asked for (not cached, not decided without a model)
-    result_id: int | None = None
-    config_id: str | None = None  # the jury's configuration (`jury_config`): only equal ids are comparable
-    judge_config: dict | None = None
-    recall: Recall | None = None  # the candidate's facts stated / refusals, when the eval set has ground truth
-    reference_recall: Recall | None = None
-
-    @property
-    def valid(self) -> list[QuestionRow]:
-        return [r for r in self.rows if r.outcome not in NO_VERDICT]
-
-    def count(self, outcome: str) -> int:
-        return sum(r.outcome == outcome for r in self.rows)
-
-    @property
-    def n(self) -> int:
-        return len(self.valid)
-
-    @property
-    def wins(self) -> int:
-        return self.count("candidate")
-
-    @property
-    def ties(self) -> int:
-        return self.count("tie")
-
-    @property
-    def losses(self) -> int:
-        return self.count("reference")
-
-    @property
-    def errors(self) -> int:
-        return self.count("error")
-
-    @property
-    def win_rate(self) -> float:
-        return stats.win_rate(self.wins, self.ties, self.n)
-
-    @property
-    def ci(self) -> tuple[float, float]:
-        return stats.wilson_interval(self.wins + self.ties / 2, self.n)
-
-    @property
-    def tie_share(self) -> float:
-        return self.ties / self.n if self.n else 0.0
-
-    @property
-    def mean_len_candidate(self) -> float:
-        return sum(len(r.candidate_answer) for r in self.valid) / self.n if self.n else 0.0
-
-    @property
-    def mean_len_reference(self) -> float:
-        return sum(len(r.reference_answer) for r in self.valid) / self.n if self.n else 0.0
-
-    @property
-    def abstentions(self) -> int:
-        return self.count(ABSTAIN)
-
-    @property
-    def lc_win_rate(self) -> float | None:
-        """The length-controlled win rate; None when length alone separates wins from losses."""
-        valid = self.valid
-        return stats.length_controlled_win_rate([r.score for r in valid], [len(r.candidate_answer) for r in valid],
-                                                [len(r.reference_answer) for r in valid])
-
-    @property
-    def first_position_share(self) -> float | None:
-        """Share of "A" among the LLM judges' A/B verdicts: 0.5 for a judge without position bias."""
-        letters = [v for r in self.rows for j, pair in r.votes.items() if not is_model_free(j) for v in pair
-                   if v in ("A", "B")]
-        return letters.count("A") / len(letters) if letters else None
-
-    def scores(self) -> dict[str, float]:
-        """Per-question score (1 win, 0.5 tie, 0 loss) of the judged questions."""
-        return {r.question_id: r.score for r in self.valid if r.score is not None}
-
-    @property
-    def agreement(self) -> list[JudgeAgreement]:
-        """Each LLM judge against the grounded judges (empty unless the jury has both kinds)."""
-        grounded = [j for j in self.judges if is_grounded(j)]
-        if not grounded or len(grounded) == len(self.judges):
-            return []
-        rows = [r for r in self.rows if r.votes]
-        outcomes = {j: [combine_orders(winner("ab", r.votes[j][0]), winner("ba", r.votes[j][1])) for r in rows]
-                    for j in self.judges}
-        jury = [majority([outcomes[j][i] for j in grounded]) for i in range(len(rows))]
-        longer = [None if len(r.candidate_answer) == len(r.reference_answer) else
-                  "candidate" if len(r.candidate_answer) > len(r.reference_answer) else "reference" for r in rows]
-        return agreement({j: o for j, o in outcomes.items() if j not in grounded}, jury, longer)
-
-
 def judge(project: Project, candidate: str | ModelSpec | Candidate, reference: str | ModelSpec | Candidate | None
           = None, evalset: str | None = None, *, judges: Sequence[str | ModelSpec] | None = None,
           rubric: Sequence[str] | None = None, progress: bool = True, track_as: str = "judge") -> JudgeResult:
@@ -396,42 +199,20 @@ def judge(project: Project, candidate: str | ModelSpec | Candidate, reference: s
             verdicts += [(member.label, qid, "ab", ab), (member.label, qid, "ba", ba)]
     weights = jury_weights(project, judges or cfg.judges)
     by_label = dict(zip((m.label for m in jury), weights, strict=True)) if weights else None
-    rows = [_row(a, b, votes[i], by_label) for i, (a, b) in enumerate(pairs)]
+    rows = [question_row(a, b, votes[i], by_label) for i, (a, b) in enumerate(pairs)]
     config_id, config = jury_config(project, judges or cfg.judges, rubric, name)
-    result = JudgeResult(cand.name, ref.name, name, [m.label for m in jury], rubric, rows, _consistency(votes),
+    result = JudgeResult(cand.name, ref.name, name, [m.label for m in jury], rubric, rows,
+                         order_consistency(votes),
                          sum(v.called and not v.cached for *_, v in verdicts), config_id=config_id,
                          judge_config=config,
                          recall=recall([(a.answer, known.get(a.question_id)) for a in ours if not a.error]),
                          reference_recall=recall([(b.answer, known.get(b.question_id)) for b in theirs.values()
                                                   if not b.error]))
     if not result.n:
-        raise UnderdogError(_no_verdict_message(result))
-    result.result_id = _record(project, result, cand, ref, verdicts)
+        raise UnderdogError(no_verdict_message(result))
+    result.result_id = record_result(project, result, cand, ref, verdicts)
     send_to_trackers(project, cand, result, track_as)
     return result
-
-
-def send_to_trackers(project: Project, cand: Candidate, result: JudgeResult, kind: str) -> list[str]:
-    """A run with experiment trackers (`train.report_to`) gets the win rate, its 95% interval and the fact
-    recall as `<kind>/...` metrics (step: the result's id), and what was judged as the param `<kind>/<id>`."""
-    low, high = result.ci
-    metrics = {f"{kind}/win_rate": result.win_rate, f"{kind}/win_rate_ci_low": low,
-               f"{kind}/win_rate_ci_high": high, f"{kind}/questions": float(result.n)}
-    if result.recall and result.recall.fact_recall is not None:
-        metrics[f"{kind}/fact_recall"] = result.recall.fact_recall
-    if result.recall and result.recall.refusal_accuracy is not None:
-        metrics[f"{kind}/refusal_accuracy"] = result.recall.refusal_accuracy
-    what = f"{result.candidate} vs {result.reference} on {result.evalset}, judges: {', '.join(result.judges)}"
-    return tracking.record(project, cand.spec.adapter, {f"{kind}/{result.result_id}": what}, metrics,
-                           result.result_id or 0)
-
-
-def _no_verdict_message(result: JudgeResult) -> str:
-    why = (f"the jury ({', '.join(result.judges)}) abstained on every question: the grounded judges need facts, "
-           "`expect` or reference answers in the eval set" if result.abstentions == len(result.rows)
-           else f"{result.errors} of {len(result.rows)} questions ended in errors")
-    return f"no valid verdict for {result.candidate} vs {result.reference} on {result.evalset} ({why}); " \
-           "nothing recorded"
 
 
 Judge = LLM | GroundedJudge
@@ -447,9 +228,6 @@ def ask_both_orders(project: Project, judge_: Judge, rubric: Sequence[str], pair
     asked = list(pairs) + [(q, second, first, *ref) for q, first, second, *ref in pairs]
     got = ask_judge(project, judge_, rubric, asked, retries, progress)
     return list(zip(got[:len(pairs)], got[len(pairs):], strict=True))
-
-
-MIRROR = {"A": "B", "B": "A", "tie": "tie", ABSTAIN: ABSTAIN}
 
 
 def _grounded_both_orders(judge_: GroundedJudge, pairs: Sequence[Pair],
@@ -475,36 +253,6 @@ def _grounded_key(judge_: GroundedJudge, item: Item) -> str:
     body = json.dumps([judge_.identity(), item.question, item.first, item.second, item.reference,
                        list(item.facts or []), item.expect])
     return hashlib.sha256(body.encode()).hexdigest()
-
-
-def jury_config(project: Project, judges: Sequence[str | ModelSpec], rubric: Sequence[str],
-                evalset: str) -> tuple[str, dict]:
-    """A stable id of what makes verdicts comparable: the judges (model, params, prompt version; a grounded
-    judge's own version), the rubric (for LLM judges) and the eval set (name and content hash)."""
-    members = sorted(_member_identity(project, j) for j in judges)
-    manifest = project.evalset_dir(evalset) / MANIFEST_FILE
-    sha = json.loads(manifest.read_text()).get("sha256") if manifest.exists() else None
-    llm_judges = any(not is_model_free(j) for j in judges)
-    config = {"judges": members, "prompt": PROMPT_VERSION if llm_judges else None,
-              "rubric": list(rubric) if llm_judges else None, "evalset": evalset, "evalset_sha256": sha}
-    weights = jury_weights(project, judges)
-    if weights and len(set(weights)) > 1:  # equal weights are a plain majority: the same configuration
-        config["weights"] = sorted(zip((_member_identity(project, j) for j in judges), weights, strict=True))
-    body = json.dumps(config, sort_keys=True)
-    return hashlib.sha256(body.encode()).hexdigest()[:12], config
-
-
-def _member_identity(project: Project, judge_: str | ModelSpec) -> str:
-    if judge_ == PEOPLE_JUDGE:  # imported here: the people judge brings scikit-learn, which most juries never need
-        from underdog.evaluate.judges.people import people_identity, people_version
-
-        return people_identity(people_version(project), project.config.evaluate.people_margin)
-    if is_grounded(judge_):
-        return grounded_judge(judge_, project.config.evaluate.similarity_margin).identity()
-    return spec_identity(judge_ if isinstance(judge_, ModelSpec) else project.model_spec(judge_))
-
-
-PAIR_OUTCOME = {"candidate": "first", "reference": "second", "tie": "tie", "error": "error", ABSTAIN: ABSTAIN}
 
 
 def judge_pairs(project: Project, pairs: Sequence[tuple[str, str, str]], *, judges: Sequence[str] | None = None,
@@ -545,8 +293,8 @@ def find_questions(project: Project, texts: Sequence[str]) -> list[Question | No
 def judge_for(project: Project, judge_: str | ModelSpec) -> Judge:
     """The judge named `judge_`: a grounded judge, `people`, else a model (a role, run, provider:model or model
     path)."""
-    if judge_ == PEOPLE_JUDGE:  # imported here: the people judge brings scikit-learn, which most juries never need
-        from underdog.evaluate.judges.people import people_judge
+    if judge_ == PEOPLE_JUDGE:
+        from underdog.evaluate.judges.people import people_judge  # lazy: scikit-learn, which most juries never need
 
         return people_judge(project)
     if is_grounded(judge_):
@@ -554,52 +302,3 @@ def judge_for(project: Project, judge_: str | ModelSpec) -> Judge:
     if isinstance(judge_, ModelSpec):
         return project.model(judge_, role=f"judge {judge_.model}", stage="judge")
     return project.llm(judge_, stage="judge")
-
-
-def _row(a: Answer, b: Answer, votes: dict[str, tuple[str, str]],
-         weights: dict[str, float] | None = None) -> QuestionRow:
-    if a.error or b.error or not votes:
-        outcome = "error"
-    else:
-        outcome = majority([combine_orders(winner("ab", ab), winner("ba", ba)) for ab, ba in votes.values()],
-                           [weights[j] for j in votes] if weights else None)
-    return QuestionRow(a.question_id, a.question, a.answer, b.answer, outcome, votes)
-
-
-def _consistency(votes: list[dict[str, tuple[str, str]]]) -> float:
-    """Share of (judge, question) verdict pairs that name the same winner in both orders; over the LLM judges
-    only when there are any (grounded judges are consistent by construction)."""
-    llm_judges = any(not is_model_free(j) for per_q in votes for j in per_q)
-    pairs = [(winner("ab", ab), winner("ba", ba)) for per_q in votes for j, (ab, ba) in per_q.items()
-             if not (llm_judges and is_model_free(j))]
-    pairs = [(x, y) for x, y in pairs if x not in NO_VERDICT and y not in NO_VERDICT]
-    return sum(x == y for x, y in pairs) / len(pairs) if pairs else 0.0
-
-
-def _record(project: Project, result: JudgeResult, cand: Candidate, ref: Candidate,
-            verdicts: list[tuple[str, str, str, Verdict]]) -> int:
-    """Store the judging and its (judge, question, order) verdicts; an abstention is no vote. Returns its id."""
-    judgments = [{"question_id": qid, "judge": label, "judge_order": order, "verdict": v.verdict,
-                  "winner": winner(order, v.verdict), "cache_key": v.key, "cached": int(v.cached or not v.called),
-                  "error": v.error} for label, qid, order, v in verdicts if v.verdict != ABSTAIN]
-    return tables.record_judging(project.store, _result_row(result, cand, ref), judgments)
-
-
-def _result_row(result: JudgeResult, cand: Candidate, ref: Candidate) -> dict[str, Any]:
-    """The `judge_results` row of a judging."""
-    low, high = result.ci
-    mine = result.recall
-    recall_low, recall_high = (mine.ci if mine and mine.ci else (None, None))
-    grounded = {"recall": mine.to_json() if mine else None,
-                "reference_recall": result.reference_recall.to_json() if result.reference_recall else None,
-                "agreement": [a.to_json() for a in result.agreement], "abstentions": result.abstentions}
-    return {"evalset": result.evalset, "candidate": cand.name, "candidate_id": cand.id, "reference": ref.name,
-            "reference_id": ref.id, "judges": json.dumps(result.judges), "rubric": json.dumps(result.rubric),
-            "n": result.n, "wins": result.wins, "ties": result.ties, "losses": result.losses, "errors": result.errors,
-            "win_rate": result.win_rate, "ci_low": low, "ci_high": high, "tie_share": result.tie_share,
-            "consistency": result.consistency, "mean_len_candidate": result.mean_len_candidate,
-            "mean_len_reference": result.mean_len_reference, "lc_win_rate": result.lc_win_rate,
-            "config_id": result.config_id, "judge_config": json.dumps(result.judge_config),
-            "fact_recall": mine.fact_recall if mine else None, "fact_recall_low": recall_low,
-            "fact_recall_high": recall_high, "refusal_accuracy": mine.refusal_accuracy if mine else None,
-            "grounded": json.dumps(grounded)}

@@ -6,12 +6,9 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from underdog.store import in_chunks, insert_sql
-
-if TYPE_CHECKING:
-    from underdog.store import Store
+from underdog.store import Store, in_chunks, insert_sql
 
 ANSWER_COLUMNS = ("candidate_id", "evalset", "question_id", "candidate", "model", "adapter", "system_prompt",
                   "temperature", "top_p", "max_tokens", "question", "answer", "output_tokens", "error", "created")

@@ -8,33 +8,22 @@ Built-in providers are declared in pyproject.toml exactly as an outside plugin w
 
 from __future__ import annotations
 
-from functools import cache
-from importlib.metadata import entry_points
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from underdog.config import ModelSpec
 from underdog.errors import ModelError
+from underdog.providers import GROUP, provider_entry, provider_names
 
-if TYPE_CHECKING:
-    from underdog.config import ModelSpec
-
-GROUP = "underdog.providers"
-
-
-@cache
-def _providers() -> dict[str, Any]:
-    return {ep.name: ep for ep in entry_points(group=GROUP)}
-
-
-def provider_names() -> list[str]:
-    return sorted(_providers())
+__all__ = ["GROUP", "backend_class", "create_backend", "provider_names"]  # the names are read in providers.py
 
 
 def backend_class(provider: str) -> Any:
     """The backend class registered for `provider` (its module is imported only now)."""
+    entry = provider_entry(provider)
+    if entry is None:
+        raise ModelError(f"unknown provider {provider!r} (known: {', '.join(provider_names())})")
     try:
-        return _providers()[provider].load()
-    except KeyError:
-        raise ModelError(f"unknown provider {provider!r} (known: {', '.join(provider_names())})") from None
+        return entry.load()
     except ImportError as exc:
         raise ModelError(
             f"provider {provider!r} needs an optional package: {exc.name or exc} (pip install 'underdog[{provider}]')"

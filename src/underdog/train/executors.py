@@ -28,6 +28,9 @@ from typing import Any, Protocol, runtime_checkable
 
 from underdog.errors import ConfigError, UnderdogError
 from underdog.project import Project
+from underdog.train.devices import launch_precision, slot_visible_devices
+from underdog.train.launch import accelerate_command, launch_command
+from underdog.train.lora import fail_run, new_run_id, resolve_config, resolve_dataset, start_manifest, train
 from underdog.train.runs import RunManifest, has_run, load_run
 
 
@@ -87,8 +90,6 @@ def get_executor(name: str, project: Project, resources: Resources | None = None
 
 def run_in_process(project: Project, plan: RunPlan) -> RunManifest:
     """Train one planned run in this process; a failed run's manifest is returned (its reason recorded)."""
-    from underdog.train.lora import train
-
     overrides = plan.overrides
     if plan.device and isinstance(overrides, dict):
         overrides = {**overrides, "device": overrides.get("device", plan.device)}
@@ -105,8 +106,6 @@ def run_in_process(project: Project, plan: RunPlan) -> RunManifest:
 def record_exit(project: Project, plan: RunPlan, code: int) -> RunManifest | None:
     """After a training process exited: its manifest; a failure when it died without recording one (the OOM
     killer, a signal)."""
-    from underdog.train.lora import fail_run, start_manifest
-
     assert plan.run_id is not None
     started = has_run(project.root, plan.run_id)
     if code != 0 and (not started or load_run(project.root, plan.run_id).status == "running"):
@@ -155,12 +154,8 @@ class LocalExecutor:
     def run_in_subprocess(self, plan: RunPlan, device: str) -> RunManifest | None:
         """One run in its own `python -m underdog.train.launch` process, a GPU slot pinned with
         `CUDA_VISIBLE_DEVICES` (slot N = the N-th GPU this process sees)."""
-        from underdog.train.launch import launch_command
-
         env = dict(os.environ)
         if device.startswith("cuda"):
-            from underdog.train.devices import slot_visible_devices
-
             env["CUDA_VISIBLE_DEVICES"] = slot_visible_devices(device)
         overrides = [*override_args(plan.overrides), f"device={'cuda' if device.startswith('cuda') else 'cpu'}"]
         cmd = launch_command(self.project.root, plan.dataset or "", plan.run_id or "", overrides, sweep=plan.sweep)
@@ -186,10 +181,6 @@ class AccelerateExecutor:
         return load_run(self.project.root, run.id)
 
     def _launch(self, plan: RunPlan) -> RunManifest | None:
-        from underdog.train.devices import launch_precision
-        from underdog.train.launch import accelerate_command
-        from underdog.train.lora import resolve_config
-
         cfg = resolve_config(self.project, plan.overrides)
         plan = named(self.project, plan)
         args = (self.project.root, plan.dataset or "", plan.run_id or "", override_args(plan.overrides))
@@ -204,8 +195,6 @@ def named(project: Project, plan: RunPlan) -> RunPlan:
     """The plan with its dataset version and run id filled in (a new run: `<time>-<dataset>-<random>`)."""
     if plan.run_id and plan.dataset:
         return plan
-    from underdog.train.lora import new_run_id, resolve_config, resolve_dataset
-
     dataset = resolve_dataset(project.root, plan.dataset or resolve_config(project, plan.overrides).dataset)
     return replace(plan, dataset=dataset, run_id=plan.run_id or new_run_id(dataset))
 

@@ -25,6 +25,8 @@ import sys
 from pathlib import Path
 
 from underdog.errors import UnderdogError
+from underdog.project import Project
+from underdog.train.lora import train
 
 
 def accelerate_command(project_root: Path, dataset: str, run_id: str, overrides: list[str], *, processes: int,
@@ -70,9 +72,6 @@ def main() -> None:
     parser.add_argument("overrides")
     parser.add_argument("--sweep", default=None)
     args = parser.parse_args()
-    from underdog.project import Project
-    from underdog.train.lora import train
-
     if "WORLD_SIZE" in os.environ:  # under `accelerate launch`
         from accelerate import PartialState
 

@@ -26,12 +26,14 @@ from typing import Any
 
 from pydantic import ValidationError
 
+import underdog
 from underdog import tracking
 from underdog.config import TrainConfig, apply_overrides, describe_validation_error
 from underdog.data.dataset import list_datasets, load_dataset, load_manifest
 from underdog.data.preferences import load_preferences
 from underdog.errors import ConfigError, UnderdogError
 from underdog.layout import ADAPTER_DIR, CHECKPOINTS_DIR, LOSS_PLOT_FILE
+from underdog.llm.local import resolve_model_path
 from underdog.project import Project
 from underdog.train.arguments import batching, keeps_best
 from underdog.train.callbacks import ProgressCallback, StoreCallback, diagnose_run, history_of
@@ -96,8 +98,6 @@ def library_versions() -> dict[str, str]:
     import torch
     import transformers
     import trl
-
-    import underdog
 
     return {"torch": torch.__version__, "transformers": transformers.__version__, "peft": peft.__version__,
             "trl": trl.__version__, "accelerate": accelerate.__version__,
@@ -218,8 +218,6 @@ def _run(project: Project, manifest: RunManifest, cfg: TrainConfig, callbacks: l
 def setup(project: Project, manifest: RunManifest, cfg: TrainConfig, callbacks: list[Any]) -> Session:
     """Check memory, load the student, split the dataset, build the trainer with the run's LoRA: the store
     callback logs each loss and stops early on overfitting, the progress callback draws the bar."""
-    from underdog.llm.local import resolve_model_path
-
     device = training_device(cfg.device)
     model_path = resolve_model_path(manifest.base_model)
     max_length = _check_memory(manifest, cfg, model_path, device)

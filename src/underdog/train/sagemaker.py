@@ -33,10 +33,13 @@ from pathlib import Path
 from typing import Any
 
 from underdog.config import SageMakerConfig, TrainConfig
+from underdog.data.dataset import load_manifest
+from underdog.data.formats import export_dataset
 from underdog.errors import ConfigError, UnderdogError
 from underdog.layout import ADAPTER_DIR
 from underdog.project import Project
 from underdog.train.executors import Resources, RunPlan
+from underdog.train.lora import library_versions, new_run_id, record_manifest, resolve_config, resolve_dataset
 from underdog.train.runs import RunManifest, has_run, load_run
 
 RUNNING = ("InProgress", "Stopping")
@@ -93,10 +96,6 @@ def training_job_request(cfg: TrainConfig, job_name: str, data_uri: str) -> dict
 def submit(project: Project, dataset: str | None = None, overrides: dict[str, Any] | list[str] | None = None, *,
            run_id: str | None = None, s3: Any = None, sagemaker: Any = None) -> RunManifest:
     """Export, upload and submit one run as a JumpStart training job; the clients default to boto3's."""
-    from underdog.data.dataset import load_manifest
-    from underdog.data.formats import export_dataset
-    from underdog.train.lora import library_versions, new_run_id, record_manifest, resolve_config, resolve_dataset
-
     previous = _submitted(project, run_id)
     if previous is not None and previous.status != "failed":
         return poll(project, previous, sagemaker=sagemaker, s3=s3)  # submitted already: never twice
@@ -171,8 +170,6 @@ def _submitted(project: Project, run_id: str | None) -> RunManifest | None:
 
 def poll(project: Project, manifest: RunManifest, *, sagemaker: Any = None, s3: Any = None) -> RunManifest:
     """Update a running SageMaker run from its training job; fetch the model artifact when the job completed."""
-    from underdog.train.lora import record_manifest
-
     job = manifest.metrics.get("sagemaker_job")
     if manifest.status != "running" or not job:
         return manifest

@@ -9,12 +9,9 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from underdog.store import insert_sql
-
-if TYPE_CHECKING:
-    from underdog.store import Store
+from underdog.store import Store, insert_sql
 
 RUN_COLUMNS = ("id", "status", "dataset", "base_model", "hyperparameters", "train_loss", "eval_loss", "overfit_flag",
                "overfit_reason", "overfit_epoch", "error", "sweep", "created", "updated", "method", "parent_run")

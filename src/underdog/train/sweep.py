@@ -37,6 +37,7 @@ from underdog.errors import ConfigError
 from underdog.project import Project
 from underdog.textfile import read_user_text
 from underdog.train.executors import EXECUTORS, Resources, RunPlan, get_executor
+from underdog.train.lora import resolve_dataset
 from underdog.train.runs import RunManifest, load_run, run_dir
 from underdog.train.search import SearchSpace, run_search
 
@@ -114,8 +115,6 @@ def run_sweep(project: Project, sweep_path: str | Path, *, retry_failed: bool = 
     sweep = load_sweep(Path(sweep_path))
     default_dataset = project.config.train.dataset
     if not sweep.datasets and default_dataset is None:
-        from underdog.train.lora import resolve_dataset
-
         default_dataset = resolve_dataset(project.root)
     executor = get_executor(sweep.executor, project, sweep.resources(slots))
     if sweep.method == "optuna":

@@ -19,13 +19,21 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from underdog.evaluate import stats
-from underdog.evaluate.judges import ABSTAIN, Decision, Item, better
+from underdog.evaluate.judges.base import ABSTAIN, Decision, Item, better
 
-if TYPE_CHECKING:
-    from underdog.evaluate.evalset import Question
+
+class Truth(Protocol):
+    """What `recall` reads of a question (an eval set's `Question`): its facts, and whether it expects a refusal."""
+
+    @property
+    def facts(self) -> list[str] | None: ...
+
+    @property
+    def expect(self) -> str | None: ...
+
 
 CURRENCY = re.compile(r"[$€£¥₹]")
 THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")
@@ -146,7 +154,7 @@ class Recall:
                 "over_refused": self.over_refused}
 
 
-def recall(answers: Sequence[tuple[str, Question | None]]) -> Recall | None:
+def recall(answers: Sequence[tuple[str, Truth | None]]) -> Recall | None:
     """Facts stated, refusal probes refused and fact questions declined by the answers to eval set questions;
     None without ground truth (no question with facts or `expect`)."""
     hits = facts = refused = probes = over = 0

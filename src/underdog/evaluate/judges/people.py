@@ -36,7 +36,7 @@ from underdog.arena.store import Vote
 from underdog.config import PEOPLE_JUDGE
 from underdog.evaluate import stats
 from underdog.evaluate import store as tables
-from underdog.evaluate.judges import ABSTAIN, Decision, Item
+from underdog.evaluate.judges.base import ABSTAIN, Decision, Item
 from underdog.evaluate.judges.similarity import embed
 from underdog.evaluate.style import STYLE, style_features
 from underdog.project import Project

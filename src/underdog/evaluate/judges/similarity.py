@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from underdog.evaluate.judges import ABSTAIN, Decision, Item, better
+from underdog.evaluate.judges.base import ABSTAIN, Decision, Item, better
 from underdog.llm.embeddings import MODEL_NAME, encode
 
 _vectors: dict[str, Any] = {}  # text -> embedding, for this process only
