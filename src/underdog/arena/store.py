@@ -118,6 +118,12 @@ def all_votes(store: Store) -> list[sqlite3.Row]:
     return store.query("SELECT * FROM arena_votes ORDER BY id")
 
 
+def votes_version(store: Store) -> tuple[int, int]:
+    """(count, newest id) of the votes: changes with every vote."""
+    row = store.query("SELECT COUNT(*), COALESCE(MAX(id), 0) FROM arena_votes")[0]
+    return int(row[0]), int(row[1])
+
+
 def any_vote(store: Store) -> bool:
     return bool(store.query("SELECT 1 FROM arena_votes LIMIT 1"))
 

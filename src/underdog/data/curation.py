@@ -14,7 +14,9 @@ Steps, in order (cheap before paid):
    >= `rating_threshold`. An unparseable rating is retried (a fresh sample); a local rater then picks its most
    likely total among "1".."10" by log-probability (counted as `rating_from_logprobs`); an API rater's rating that
    is still unparseable is dropped and counted: never silently passed.
-The full report (counts plus up to 3 examples per reason) is saved as `datasets/<name>/curation.json`.
+The full report (counts plus up to 3 examples per reason) is saved as `datasets/<name>/curation.json`, and every
+decision, one line per input example (kept, or the reason it was dropped and the example or eval question it
+matched), as `datasets/<name>/decisions.jsonl` (what the studio shows, so the filters can be checked).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from underdog.llm import LLM
 from underdog.project import Project
 
 REPORT_FILE = "curation.json"
+DECISIONS_FILE = "decisions.jsonl"  # {"id", "question", "decision": "kept" | a reason, "detail", "matched"} per line
 HEADER = re.compile(r"^\s*(?:#{1,6}\s*(?:answer|response|assistant)\b\s*:?|\**(?:answer|response)\**\s*:)\s*", re.I)
 AI_DISCLAIMER = re.compile(r"\bas an ai(?: language model)?\b|\bI am an AI\b|\bI'm an AI\b", re.I)
 DANGLING = re.compile(r"(?:[,;:(\-]|\b(?:and|or|the|a|an|to|of|with|for|your|is))\s*$", re.I)
@@ -49,11 +52,20 @@ class Report:
         self.removed: Counter[str] = Counter()
         self.fixed: Counter[str] = Counter()
         self.samples: dict[str, list[str]] = defaultdict(list)
+        self.decisions: list[dict[str, Any]] = []
 
-    def drop(self, reason: str, example: Example, note: str = "") -> None:
+    def drop(self, reason: str, example: Example, note: str = "", matched: str | None = None) -> None:
+        """Count a dropped example; `matched`: the example id or `evalset/question id` it repeats."""
         self.removed[reason] += 1
         if len(self.samples[reason]) < 3:
             self.samples[reason].append(f"{example.question[:120]!r}" + (f" ({note})" if note else ""))
+        self.decisions.append(_decision(example, reason, note, matched))
+
+    def write_decisions(self, kept: list[Example], path: Path) -> None:
+        """Every decision, the dropped examples' then the kept ones', one JSON object per line."""
+        rows = self.decisions + [_decision(e, "kept", f"rated {e.meta['rating']:g}" if "rating" in e.meta else "")
+                                 for e in kept]
+        path.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows), encoding="utf-8")
 
     def to_json(self, kept: int) -> dict[str, Any]:
         return {"input": self.total, "kept": kept, "removed": dict(self.removed), "fixed": dict(self.fixed),
@@ -88,7 +100,13 @@ def curate(project: Project, dataset: str, name: str | None = None, *, rate: boo
     counts = {k: result[k] for k in ("input", "kept", "removed", "fixed")}
     manifest = save_dataset(project.root, name, kept, parent=dataset, recipe=recipe, counts=counts)
     (project.dataset_dir(name) / REPORT_FILE).write_text(json.dumps(result, indent=2, ensure_ascii=False))
+    report.write_decisions(kept, project.dataset_dir(name) / DECISIONS_FILE)
     return manifest, result
+
+
+def _decision(example: Example, decision: str, detail: str, matched: str | None = None) -> dict[str, Any]:
+    return {"id": example.id, "question": example.question, "decision": decision, "detail": detail,
+            "matched": matched}
 
 
 def hygiene(examples: list[Example], report: Report, min_chars: int, max_chars: int) -> list[Example]:
@@ -129,14 +147,14 @@ def _hygiene_problem(example: Example, min_chars: int, max_chars: int) -> str | 
 
 def deduplicate(examples: list[Example], report: Report, threshold: float) -> list[Example]:
     """Drop exact duplicates, then near-duplicate questions within each slice (the first one stays)."""
-    seen: set[str] = set()
+    seen: dict[str, str] = {}  # normalized question + answer -> the id of its first example
     unique = []
     for example in examples:
         key = normalize(example.question) + "\x00" + normalize(example.answer)
         if key in seen:
-            report.drop("exact_duplicate", example)
+            report.drop("exact_duplicate", example, matched=seen[key])
         else:
-            seen.add(key)
+            seen[key] = example.id
             unique.append(example)
     groups: dict[str, list[int]] = defaultdict(list)
     for i, example in enumerate(unique):
@@ -147,7 +165,8 @@ def deduplicate(examples: list[Example], report: Report, threshold: float) -> li
         for i, match in zip(members, matches, strict=True):
             if match is not None:
                 dropped.add(i)
-                report.drop("near_duplicate", unique[i], f"like {unique[members[match]].question[:80]!r}")
+                first = unique[members[match]]
+                report.drop("near_duplicate", unique[i], f"like {first.question[:80]!r}", matched=first.id)
     return [e for i, e in enumerate(unique) if i not in dropped]
 
 
@@ -184,7 +203,8 @@ def decontaminate(examples: list[Example], eval_questions: list[dict[str, str]],
         found = index.matches(example.question)
         if found:
             q = eval_questions[int(found[0][0])]
-            report.drop("eval_contamination", example, f"~ {q['evalset']}/{q['id']}: {q['question'][:80]!r}")
+            report.drop("eval_contamination", example, f"~ {q['evalset']}/{q['id']}: {q['question'][:80]!r}",
+                        matched=f"{q['evalset']}/{q['id']}")
         else:
             kept.append(example)
     return kept

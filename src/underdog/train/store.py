@@ -51,3 +51,21 @@ def put_run(store: Store, run: dict[str, Any], metrics: Sequence[dict[str, Any]]
 def put_metric(store: Store, metric: dict[str, Any]) -> None:
     """One logged loss of a run in progress (a dict keyed by `METRIC_COLUMNS`)."""
     store.execute(insert_sql("train_metrics", METRIC_COLUMNS), metric)
+
+
+def metrics_of(store: Store, run_id: str, after: int = 0) -> list[sqlite3.Row]:
+    """rowid, step, epoch, split, loss of a run's logged losses stored after rowid `after`, in the order logged."""
+    return store.query("SELECT rowid, step, epoch, split, loss FROM train_metrics WHERE run_id = :id AND rowid > "
+                       ":after ORDER BY rowid", {"id": run_id, "after": after})
+
+
+def metrics_version(store: Store, run_id: str) -> tuple[int, int]:
+    """(count, newest rowid) of a run's logged losses: changes whenever a loss is logged or the run re-recorded."""
+    row = store.query("SELECT COUNT(*), COALESCE(MAX(rowid), 0) FROM train_metrics WHERE run_id = :id",
+                      {"id": run_id})[0]
+    return int(row[0]), int(row[1])
+
+
+def runs(store: Store) -> list[sqlite3.Row]:
+    """Every recorded run (a `train_runs` row each), oldest first."""
+    return store.query("SELECT * FROM train_runs ORDER BY created, id")
