@@ -73,7 +73,7 @@ def seed(root: Path, runs: int = 200, points: int = 500, examples: int = 100_000
     _votes(project, rng, run_ids[:4], questions, votes)
     _tuning(project, rng, run_ids[0])
     _autopilot(project, run_ids[:6])
-    for stage, role, cost in (("generate", "teacher", 1.25), ("curate", "teacher", 0.4), ("judge", "judge", 2.1)):
+    for stage, role, cost in (("generate", "teacher", 1.25), ("curate", "teacher", 0.4), ("judge", "judge", 1.8)):
         for _ in range(20):
             project.store.log_call(stage=stage, role=role, provider="openai", model="gpt-4o-mini", cached=0,
                                    input_tokens=900, output_tokens=200, latency_s=0.8, cost_usd=cost / 20)
@@ -235,13 +235,14 @@ def pages(project: Project) -> dict[str, str]:
     result_id = eval_tables.counts(project.store)[0]
     names = list_datasets(project.root)
     curated = next(n for n in names if n.endswith("curate"))
+    runs = sorted(p.name for p in project.runs_dir.iterdir() if p.name.startswith("run-"))
     return {
         "static file (floor)": "/static/studio.css", "overview": "/", "data (lineage)": "/data",
         "dataset examples": f"/data/{names[-1]}", "dataset search": f"/data/{names[-1]}?q=dog+licence+millbury",
         "dataset page 50": f"/data/{names[-2]}?page=50", "curation decisions": f"/data/{curated}/curation",
         "eval sets": "/evalsets", "eval set": "/evalsets/held-out", "runs": "/runs",
-        "runs sorted by win rate": "/runs?sort=win_rate&dir=desc", "run": "/runs/run-007",
-        "compare 3 runs": "/runs/compare?id=run-001&id=run-002&id=run-003", "judges": "/judges",
+        "runs sorted by win rate": "/runs?sort=win_rate&dir=desc", "run": f"/runs/{runs[-1]}",
+        "compare 3 runs": "/runs/compare?" + "&".join(f"id={r}" for r in runs[:3]), "judges": "/judges",
         "judging (question by question)": f"/judges/{result_id}", "judging: judges disagree":
             f"/judges/{result_id}?only=disagree", "final round": "/final", "autopilot": "/autopilot",
         "actions": "/actions",

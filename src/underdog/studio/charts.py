@@ -45,8 +45,8 @@ class Frame:
     x: tuple[float, float]
     y: tuple[float, float]
     left: int = 52
-    right: int = 12
-    top: int = 12
+    right: int = 16
+    top: int = 26
     bottom: int = 34
     ticks: dict[str, list[float]] = field(default_factory=dict)
 
@@ -70,12 +70,15 @@ def nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
     return [round(first + i * step, 10) for i in range(int(math.ceil((hi - first) / step)) + 1)]
 
 
-def _span(values: list[float]) -> tuple[float, float]:
+def _span(values: list[float], pad: float = 0.0) -> tuple[float, float]:
+    """The data's range (widened by `pad` of it on each side); one value gets a range of 2 around it."""
     lo, hi = min(values), max(values)
-    return (lo - 1, hi + 1) if lo == hi else (lo, hi)
+    if lo == hi:
+        return lo - 1, hi + 1
+    return lo - pad * (hi - lo), hi + pad * (hi - lo)
 
 
-def line_chart(series: Sequence[Series], width: int = 720, height: int = 280, x_label: str = "step",
+def line_chart(series: Sequence[Series], width: int = 720, height: int = 300, x_label: str = "step",
                y_label: str = "loss", empty: str = "no points yet") -> Markup:
     """Lines (with markers where asked) over shared axes; `data-points` says how many points are drawn."""
     points = [p for s in series for p in s.points]
@@ -83,10 +86,11 @@ def line_chart(series: Sequence[Series], width: int = 720, height: int = 280, x_
         return Markup(f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" data-points="0">'
                       f'<text x="{width / 2}" y="{height / 2}" text-anchor="middle" class="muted">{escape(empty)}'
                       "</text></svg>")
-    x_ticks = nice_ticks(*_span([p[0] for p in points]))
-    y_ticks = nice_ticks(*_span([p[1] for p in points]))
-    frame = Frame(width, height, (x_ticks[0], x_ticks[-1]), (y_ticks[0], y_ticks[-1]))
-    parts = [_axes(frame, x_ticks, y_ticks, x_label, y_label)]
+    x_range, y_range = _span([p[0] for p in points]), _span([p[1] for p in points], pad=0.05)
+    frame = Frame(width, height, x_range, y_range)
+    inside = lambda ticks, lo, hi: [t for t in ticks if lo - 1e-9 <= t <= hi + 1e-9]  # noqa: E731
+    parts = [_axes(frame, inside(nice_ticks(*x_range, 8), *x_range), inside(nice_ticks(*y_range, 7), *y_range),
+                   x_label, y_label)]
     for s in series:
         parts.append(_line(frame, s))
     title = escape(", ".join(s.name for s in series))
@@ -108,7 +112,7 @@ def _axes(frame: Frame, x_ticks: list[float], y_ticks: list[float], x_label: str
     out.append(f'<line x1="{left}" x2="{frame.width - frame.right}" y1="{bottom}" y2="{bottom}" stroke="#98a2b3"/>')
     out.append(f'<text x="{frame.width - frame.right}" y="{frame.height - 2}" text-anchor="end" class="tick">'
                f"{escape(x_label)}</text>")
-    out.append(f'<text x="4" y="{frame.top - 2 + 8}" class="tick">{escape(y_label)}</text>')
+    out.append(f'<text x="{left}" y="{frame.top - 12}" text-anchor="middle" class="tick">{escape(y_label)}</text>')
     return "".join(out)
 
 
@@ -190,13 +194,19 @@ def heat_colour(value: float) -> str:
 
 
 def heatmap(rows: Sequence[str], columns: Sequence[str], grid: Sequence[Sequence[float | None]]) -> Markup:
-    """One coloured, labelled cell per (row, column) of `grid`; a missing value (None) is left blank."""
+    """One coloured, labelled cell per (row, column) of `grid`; a missing value (None) is left blank. A column
+    label may hold a line break ("T=0.3\ntop_p=0.9")."""
     width = LABEL_W + CELL_W * len(columns) + 8
-    height = CELL_H * (len(rows) + 1) + 8
-    out = [f'<text x="{LABEL_W + CELL_W * j + CELL_W / 2:.0f}" y="22" text-anchor="middle" class="tick">'
-           f"{escape(c)}</text>" for j, c in enumerate(columns)]
+    head = CELL_H + 8  # column labels: one line per "\n"-separated part
+    height = head + CELL_H * len(rows) + 8
+    out = []
+    for j, c in enumerate(columns):
+        x = LABEL_W + CELL_W * j + CELL_W / 2
+        lines = "".join(f'<tspan x="{x:.0f}" dy="{0 if k == 0 else 14}">{escape(part)}</tspan>'
+                        for k, part in enumerate(c.split("\n")))
+        out.append(f'<text x="{x:.0f}" y="18" text-anchor="middle" class="tick">{lines}</text>')
     for i, r in enumerate(rows):
-        y = CELL_H * (i + 1)
+        y = head + CELL_H * i
         label = r if len(r) <= 20 else r[:19] + "…"
         out.append(f'<text x="{LABEL_W - 8}" y="{y + 22}" text-anchor="end" class="tick"><title>{escape(r)}'
                    f"</title>{escape(label)}</text>")

@@ -97,6 +97,10 @@ class Actions:
             return None
         return self._refresh(action)
 
+    def making(self, run_id: str) -> bool:
+        """Whether an action started here makes (or made) training run `run_id`."""
+        return any(a.run_id == run_id for a in self.list())
+
     def running(self) -> list[Action]:
         return [a for a in self.list() if a.ended is None]
 

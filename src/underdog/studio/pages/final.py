@@ -17,7 +17,7 @@ router = APIRouter()
 def final(request: Request) -> Response:
     s = studio_of(request)
     grids = queries.tune_grids(s.project)
-    maps = [(g, charts.heatmap(g.prompts, [f"T={t} top_p={p}" for t, p in g.params], g.win_rates()))
+    maps = [(g, charts.heatmap(g.prompts, [f"T={t}\ntop_p={p}" for t, p in g.params], g.win_rates()))
             for g in grids]
     return s.page(request, "final.html", maps=maps, standings=queries.arena_standings(s.project))
 

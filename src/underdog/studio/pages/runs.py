@@ -38,9 +38,9 @@ def compare(request: Request, id: list[str] = Query([])) -> Response:  # noqa: A
 def run(request: Request, run_id: str) -> Response:
     s = studio_of(request)
     manifest = queries.run(s.project, run_id)
-    if manifest is None:
+    if manifest is None and not s.actions.making(run_id):
         return s.missing(request, f"no run named {run_id!r}")
-    return s.page(request, "run.html", run=manifest, panel=curve_panel(s, run_id),
+    return s.page(request, "run.html", run_id=run_id, run=manifest, panel=curve_panel(s, run_id),
                   judgings=queries.run_judgings(s.project, run_id))
 
 
