@@ -57,7 +57,8 @@ def test_quick_demo_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     assert result.exit_code == 0, result.output
     root = tmp_path / "demo-project"
     report = root / "reports" / "leaderboard.html"
-    assert f"Report:{report}" in "".join(result.output.split())  # the last line says where the report is
+    assert f"Report:{report}" in "".join(result.output.split())  # the end says where the report is
+    assert "Open it in a browser: underdog -C demo-project studio" in result.output
     assert "fact recall" in result.output and "under the grounded judges alone" in result.output
     page = report.read_text()
     assert "Answers side by side" in page and f"{RUN} (tuned)" in page

@@ -7,6 +7,7 @@ curve grows on its open page and which `underdog runs` lists.
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import shutil
@@ -34,6 +35,7 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 SHOTS = os.environ.get("UNDERDOG_STUDIO_SCREENSHOTS")  # a folder: save each page at 1280 and 390 px there
+SHOTS = SHOTS and str(Path(SHOTS).resolve())  # tests that chdir into their project save there all the same
 WIDTHS = {1280: 860, 390: 844}  # viewport width -> height
 
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(),
@@ -62,6 +64,14 @@ def chromium(width: int = 1280) -> Iterator[Any]:
             browser.close()
 
 
+def save_small(png: bytes, path: Path) -> None:
+    """A screenshot in 64 colours (a page's flat colours survive; the file is a fraction of the size)."""
+    from PIL import Image  # Pillow comes with matplotlib
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.open(io.BytesIO(png)).convert("RGB").quantize(64).save(path, optimize=True)
+
+
 PAGES = {"overview": "/", "data": "/data", "dataset": "/data/v01-augment", "curation": "/data/v03-curate/curation",
          "evalset": "/evalsets/held-out", "runs": "/runs", "run": "/runs/run-000",
          "compare": "/runs/compare?id=run-000&id=run-001&id=run-002", "judges": "/judges",
@@ -78,8 +88,7 @@ def test_every_page_renders_without_a_console_error(seeded: Project, width: int)
             assert page.title().endswith("underdog studio"), name
             assert page.evaluate("document.documentElement.scrollWidth") <= width, f"{name} scrolls sideways"
             if SHOTS:
-                Path(SHOTS).mkdir(parents=True, exist_ok=True)
-                page.screenshot(path=str(Path(SHOTS) / f"{name}-{width}.png"))
+                save_small(page.screenshot(), Path(SHOTS) / f"{name}-{width}.png")
         assert page.errors == []
 
 
@@ -118,10 +127,15 @@ def test_a_run_started_from_the_page_grows_its_curve_live_and_is_listed(project_
         page.click("#train-form button")
         page.wait_for_url(re.compile(r".*/actions/[\w-]+$"))
         run_id = page.inner_text("#run-link")
+        action_url = page.url
         page.click("#run-link")
         counts = _watch_points(page, timeout_s=240)
         assert page.inner_text("#run-status").startswith("done"), page.inner_text("#curve")
         assert len(set(counts)) >= 3 and counts == sorted(counts), counts  # it grew, live, without a reload
+        if SHOTS:  # the real run, finished: its curve, and the command's output on its action page
+            save_small(page.screenshot(), Path(SHOTS) / "run-live-1280.png")
+            page.goto(action_url)
+            save_small(page.screenshot(), Path(SHOTS) / "action-1280.png")
         assert page.errors == []
     listed = subprocess.run([sys.executable, "-m", "underdog", "-C", str(project.root), "runs"],
                             capture_output=True, text=True, timeout=120, env={**os.environ, "COLUMNS": "200"})

@@ -44,6 +44,7 @@ def demo(
     console.print(f"  under the grounded judges alone: win rate {100 * g.win_rate:.1f}% (95% CI {100 * g.ci[0]:.1f}-"
                   f"{100 * g.ci[1]:.1f}%) over {g.n} questions ({g.wins} wins, {g.ties} ties)", highlight=False)
     console.print(f"[bold green]done in {outcome.seconds:.0f} s.[/] Report: {outcome.paths['html']}")
+    _studio_hint(directory)
 
 
 def _recall(recall: Recall | None) -> str:
@@ -68,3 +69,8 @@ def _autopilot(directory: Path) -> None:
         console.print(escape(line), highlight=False, soft_wrap=True)
     console.print(f"[bold green]done in {outcome.seconds / 60:.1f} min.[/] Decision log: `underdog -C "
                   f"{escape(str(directory))} autopilot --log`; bundle: {escape(str(outcome.paths['bundle']))}")
+    _studio_hint(directory)
+
+
+def _studio_hint(directory: Path) -> None:
+    console.print(f"Open it in a browser: [bold]underdog -C {escape(str(directory))} studio[/]", soft_wrap=True)

@@ -106,7 +106,8 @@ def stage_states(project: Project) -> list[StageState]:
                    "/evalsets", bool(evalsets)),
         StageState("runs", ", ".join(f"{n} {s}" for s, n in by_status.most_common()) or "none yet", "/runs",
                    bool(runs)),
-        StageState("judgments", f"{judgings:,} judgings, {judgments:,} verdicts", "/judges", bool(judgings)),
+        StageState("judgments", f"{_count(judgings, 'judging')}, {_count(judgments, 'verdict')}", "/judges",
+                   bool(judgings)),
         StageState("tuning", _count(len(grids), "prompt grid") if grids else "none yet", "/final", bool(grids)),
         StageState("arena", f"{len(candidates)} candidates, {votes:,} votes", "/final", bool(votes)),
         StageState("autopilot", _count(len(decisions), "decision") if decisions else "not run", "/autopilot",
@@ -134,11 +135,6 @@ def spend(project: Project) -> Spend:
     budgets = project.config.stage_budgets_usd
     rows = [dict(r) | {"budget_usd": budgets.get(r["stage"])} for r in project.store.spend()]
     return Spend(rows, sum(r["cost_usd"] for r in rows), project.config.budget_usd)
-
-
-def board(project: Project) -> list[Entry]:
-    """The leaderboard (its default judge configuration), runs read from the store's mirror of their manifests."""
-    return leaderboard(project, runs=run_summaries(project, project.store))
 
 
 def next_step(project: Project, states: list[StageState], entries: list[Entry]) -> tuple[str, str]:
@@ -300,14 +296,13 @@ RUN_COLUMNS = {"run": "run", "status": "status", "dataset": "dataset", "epoch": 
                "created": "started"}  # sort key -> header
 
 
-def run_rows(project: Project, sort: str = "created", descending: bool = True, q: str = "",
+def run_rows(project: Project, board: JudgeBoard, sort: str = "created", descending: bool = True, q: str = "",
              status: str = "") -> list[dict[str, Any]]:
-    """The runs table: each run's hyperparameters, losses, overfit flag and judged numbers (the leaderboard's
-    default judge configuration), filtered by `q` (in its id or dataset) and `status`, sorted by `sort`."""
+    """The runs table: each run's hyperparameters, losses, overfit flag and judged numbers (under
+    `judge_board`'s configuration), filtered by `q` (in its id or dataset) and `status`, sorted by `sort`."""
     rows = []
-    summaries = run_summaries(project, project.store)
-    created = {r["id"]: r["created"] for r in summaries}
-    for e in leaderboard(project, runs=summaries):
+    created = {r["id"]: r["created"] for r in run_summaries(project, project.store)}
+    for e in board.entries:
         if e.kind != "run" or (status and e.status != status) or (q and q.lower() not in
                                                                    f"{e.name} {e.dataset}".lower()):
             continue
@@ -363,21 +358,26 @@ def run_judgings(project: Project, run_id: str) -> list[dict[str, Any]]:
 @dataclass
 class JudgeBoard:
     configs: list[dict[str, Any]]  # every configuration: config, reference, evalset, count, judges
-    chosen: dict[str, Any] | None
-    entries: list[Entry]
+    chosen: dict[str, Any] | None  # the one ranked
+    entries: list[Entry]  # every run (judged under it or not) and the baselines judged under it, best first
 
 
-def judge_board(project: Project, config: str = "") -> JudgeBoard:
-    """The leaderboard under one judge configuration (default: the leaderboard's own), and all the others."""
+def judge_board(project: Project, config: str = "", reference: str = "") -> JudgeBoard:
+    """The leaderboard under one judge configuration against one reference: the one asked for, else the
+    leaderboard's default (the configured jury against `evaluate.reference`), else the newest one recorded (a
+    project judged with other settings, such as the demo's, still shows its numbers). Runs are read from the
+    store's mirror of their manifests."""
     configs = [dict(r) | {"judges": _judges_of(r["judge_config"])}
                for r in eval_tables.all_judge_configs(project.store, UNKNOWN_CONFIG)]
+    runs = run_summaries(project, project.store)
     if not configs:
-        return JudgeBoard([], None, [])
-    default = board_config(project).config_id
-    chosen = next((c for c in configs if c["config"] == (config or default)), configs[-1])
-    entries = leaderboard(project, chosen["reference"], chosen["evalset"], config_id=chosen["config"],
-                          runs=run_summaries(project, project.store))
-    return JudgeBoard(configs, chosen, [e for e in entries if e.result])
+        return JudgeBoard([], None, leaderboard(project, runs=runs))
+    wanted = (config, reference) if config else (board_config(project).config_id,
+                                                 project.config.evaluate.reference)
+    chosen = next((c for c in configs if (c["config"], c["reference"]) == wanted
+                   or (not wanted[1] and c["config"] == wanted[0])), configs[-1])
+    entries = leaderboard(project, chosen["reference"], chosen["evalset"], config_id=chosen["config"], runs=runs)
+    return JudgeBoard(configs, chosen, entries)
 
 
 def _judges_of(judge_config: str | None) -> str:

@@ -12,9 +12,9 @@ router = APIRouter()
 
 
 @router.get("/judges")
-def judges(request: Request, config: str = "") -> Response:
+def judges(request: Request, config: str = "", reference: str = "") -> Response:
     s = studio_of(request)
-    return s.page(request, "judges.html", board=queries.judge_board(s.project, config))
+    return s.page(request, "judges.html", board=queries.judge_board(s.project, config, reference))
 
 
 @router.get("/judges/{result_id}")

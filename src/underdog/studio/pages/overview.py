@@ -16,7 +16,7 @@ router = APIRouter()
 def overview(request: Request) -> Response:
     s = studio_of(request)
     states = queries.stage_states(s.project)
-    entries = queries.board(s.project)
+    entries = queries.judge_board(s.project).entries
     return s.page(request, "overview.html", states=states, spend=queries.spend(s.project),
                   best=recommend(entries), next_step=queries.next_step(s.project, states, entries),
                   running=s.actions.running())

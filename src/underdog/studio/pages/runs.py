@@ -15,8 +15,9 @@ router = APIRouter()
 @router.get("/runs")
 def runs(request: Request, sort: str = "created", dir: str = "desc", q: str = "", status: str = "") -> Response:
     s = studio_of(request)
-    rows = queries.run_rows(s.project, sort, dir != "asc", q, status)
-    return s.page(request, "runs.html", rows=rows, sort=sort, dir=dir, q=q, only_status=status,
+    board = queries.judge_board(s.project)
+    rows = queries.run_rows(s.project, board, sort, dir != "asc", q, status)
+    return s.page(request, "runs.html", rows=rows, board=board, sort=sort, dir=dir, q=q, only_status=status,
                   columns=queries.RUN_COLUMNS)
 
 
