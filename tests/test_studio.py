@@ -205,3 +205,11 @@ def test_an_action_runs_the_command_and_is_cancelled_like_ctrl_c(seeded: Project
         time.sleep(0.2)
     assert actions.get(server.id).status == "cancelled"
     assert [a.id for a in actions.list()] == [server.id, done.id]
+
+
+def test_a_page_asked_for_by_another_host_name_is_refused(seeded: Project) -> None:
+    """Bound to loopback, the studio answers only loopback names: a site that rebinds its own name to
+    127.0.0.1 cannot read the project from a visitor's browser."""
+    app = create_app(Project(seeded.root), TOKEN, hosts=["127.0.0.1", "localhost"])
+    assert TestClient(app, base_url="http://127.0.0.1:8766").get("/").status_code == 200
+    assert TestClient(app, base_url="http://attacker.example:8766").get("/").status_code == 400

@@ -28,7 +28,7 @@ def studio(
 
     project = get_project(ctx)
     token = os.environ.get(TOKEN_ENV) or secrets.token_urlsafe(18)
-    application = create_app(project, token)
+    application = create_app(project, token, hosts=list(LOOPBACK) if host in LOOPBACK else None)
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     console.print(f"studio (read): http://{shown}:{port}/\n"
                   f"studio (act):  http://{shown}:{port}/?token={token}   open this one to start commands",

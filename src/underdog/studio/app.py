@@ -15,6 +15,7 @@ from types import FrameType
 import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, Response
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from underdog.errors import ConfigError, UnderdogError
 from underdog.project import Project
@@ -26,14 +27,17 @@ from underdog.web import SecurityHeaders, security_headers
 STATIC = {"studio.css": "text/css", "studio.js": "text/javascript"}
 
 
-def create_app(project: Project, token: str) -> FastAPI:
-    """The studio over `project`; `token` lets a browser act (start and cancel commands)."""
+def create_app(project: Project, token: str, hosts: list[str] | None = None) -> FastAPI:
+    """The studio over `project`; `token` lets a browser act (start and cancel commands). With `hosts`, a request
+    naming another host is refused (a page of another site that rebinds its name to 127.0.0.1 reads nothing)."""
     if len(token) < 8:
         raise ConfigError("the studio token ($UNDERDOG_STUDIO_TOKEN) must have at least 8 characters "
                           "(or leave it unset for a random one)")
 
     app = FastAPI(title="underdog studio", docs_url=None, redoc_url=None, openapi_url=None)
     app.add_middleware(SecurityHeaders, headers=security_headers(scripts=True))
+    if hosts:
+        app.add_middleware(TrustedHostMiddleware, allowed_hosts=hosts)
     app.state.studio = Studio(project.require(), token, templates_for(project), Actions(project))
     app.state.stopping = False  # set on Ctrl-C: the live streams end, so the server stops at once
 

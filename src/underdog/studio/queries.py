@@ -324,6 +324,9 @@ def _sortable(value: Any) -> Any:
 
 
 def run(project: Project, run_id: str) -> RunManifest | None:
+    """Run `run_id`'s manifest; None for no such run (or a name that is not a run's folder name)."""
+    if not run_id or run_id.startswith(".") or "/" in run_id or "\\" in run_id:
+        return None
     return load_run(project, run_id) if has_run(project, run_id) else None
 
 
