@@ -213,3 +213,13 @@ def test_a_page_asked_for_by_another_host_name_is_refused(seeded: Project) -> No
     app = create_app(Project(seeded.root), TOKEN, hosts=["127.0.0.1", "localhost"])
     assert TestClient(app, base_url="http://127.0.0.1:8766").get("/").status_code == 200
     assert TestClient(app, base_url="http://attacker.example:8766").get("/").status_code == 400
+
+
+def test_the_command_needs_a_project_and_a_long_enough_token(tmp_path: Path, project_dir: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    from conftest import invoke_cli
+
+    outside = invoke_cli("-C", str(tmp_path / "nowhere"), "studio")
+    assert outside.exit_code == 2 and "not an underdog project" in outside.output
+    short = invoke_cli("studio", env={"UNDERDOG_STUDIO_TOKEN": "short"})
+    assert short.exit_code == 2 and "at least 8 characters" in short.output and "Traceback" not in short.output

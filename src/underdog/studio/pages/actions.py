@@ -79,8 +79,7 @@ def action(request: Request, action_id: str) -> Response:
 @router.get("/actions/{action_id}/live")
 def action_live(request: Request, action_id: str) -> Response:
     s = studio_of(request)
-    return live(request, lambda: (s.actions.log_size(action_id), _status(s, action_id)),
-                lambda: action_panel(s, action_id))
+    return live(request, lambda: _version(s, action_id), lambda: action_panel(s, action_id))
 
 
 @router.post("/actions/{action_id}/cancel")
@@ -94,12 +93,17 @@ def cancel(request: Request, action_id: str, csrf: str = Form("")) -> Response:
 
 
 def action_panel(s: Studio, action_id: str) -> str:
-    return s.fragment("action_panel.html", action=s.actions.get(action_id), log=s.actions.log(action_id))
-
-
-def _status(s: Studio, action_id: str) -> str:
+    """The action's status, the model calls made since it started (its progress, while a progress bar waits for
+    its task to end to be printed) and what it printed."""
     found = s.actions.get(action_id)
-    return found.status if found else "missing"
+    calls = s.project.store.spend(since=found.started) if found else []
+    return s.fragment("action_panel.html", action=found, calls=calls, log=s.actions.log(action_id))
+
+
+def _version(s: Studio, action_id: str) -> tuple[object, ...]:
+    found = s.actions.get(action_id)
+    calls = sum(r["calls"] for r in s.project.store.spend(since=found.started)) if found else 0
+    return s.actions.log_size(action_id), found.status if found else "missing", calls
 
 
 def _start(request: Request, s: Studio, csrf: str, build) -> Response:  # type: ignore[no-untyped-def]
