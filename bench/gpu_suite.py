@@ -11,6 +11,8 @@ Checks (sizes for the GPU run; --dry-run shrinks them):
 - train: LoRA training tokens/s of `underdog train` against a plain transformers + PEFT loop, same process, same
   random-weight Llama-3.2-1B shape (built from a config), 8 x 1024 tokens, r=16 on all linear layers, no dropout;
   peak memory of both, and the memory estimate's error against underdog's `max_memory_allocated()`;
+- liger: `train.liger: on` (Liger's Triton kernels through TRL's `use_liger_kernel`) against plain, same shape and
+  rows: tokens/s and peak memory of each (skipped without a GPU or the liger-kernel package);
 - two_runs: `torch.cuda.memory_allocated()` after each of two runs in one process (should fall back to ~0), and
   the estimate's error with the default lora_dropout 0.05;
 - generate: answer generation tokens/s of underdog's local backend against plain `model.generate` (batch 64,
@@ -98,11 +100,19 @@ class Suite:
 
 # -- setup -------------------------------------------------------------------------------------------------------
 def environment(suite: Suite) -> dict[str, Any]:
+    import importlib.metadata
+
     import peft
     import torch
     import transformers
+    import trl
 
+    try:
+        liger_version = importlib.metadata.version("liger-kernel")
+    except importlib.metadata.PackageNotFoundError:
+        liger_version = None
     out = {"torch": torch.__version__, "transformers": transformers.__version__, "peft": peft.__version__,
+           "trl": trl.__version__, "liger_kernel": liger_version,
            "gpus": torch.cuda.device_count() if torch.cuda.is_available() else 0}
     if suite.cuda:
         out["gpu"] = torch.cuda.get_device_name(0)
@@ -221,23 +231,24 @@ def StepTimer(suite: Suite, skip: int) -> Any:  # noqa: N802
     return _Timer()
 
 
-def underdog_training(suite: Suite, run_id: str, steps: int, lora_dropout: float = 0.0) -> dict[str, Any]:
+def underdog_training(suite: Suite, run_id: str, steps: int, lora_dropout: float = 0.0,
+                      liger: str = "off") -> dict[str, Any]:
     """`underdog.train.train` on the random model: timed steps after 2 warm-up ones, peak memory, estimate."""
     from transformers import AutoTokenizer
 
     from underdog.data.dataset import load_dataset
     from underdog.train import train
-    from underdog.train.data import tokenize_example
 
     project = project_with_data(suite)
     tokenizer = AutoTokenizer.from_pretrained(random_model_dir(suite))
-    lengths = [len(tokenize_example(tokenizer, e.messages, suite.size["seq"]).input_ids)
-               for e in load_dataset(project.root, "long")]
+    lengths = [min(suite.size["seq"], len(tokenizer.apply_chat_template(e.messages, return_dict=True)["input_ids"]))
+               for e in load_dataset(project.root, "long")]  # the rows TRL trains on: the template, truncated
     timer = StepTimer(suite, skip=2)
     reset_peak(suite)
     hp = {"epoch": 1, "max_steps": steps + 2, "per_device_train_batch_size": suite.size["batch"],
           "max_input_length": suite.size["seq"], "lora_r": 16, "lora_alpha": 32, "validation_split_ratio": 0.0,
-          "save_steps": 10_000, "logging_steps": 1, "device": suite.device, "lora_dropout": lora_dropout}
+          "save_steps": 10_000, "logging_steps": 1, "device": suite.device, "lora_dropout": lora_dropout,
+          "liger": liger}
     run = train(project, "long", hp, run_id=run_id, callbacks=[timer])
     mean_len = sum(lengths) / len(lengths)
     out = {"tokens_per_s": round(suite.size["batch"] * mean_len * timer.steps / timer.seconds) if timer.seconds
@@ -257,6 +268,21 @@ def train_check(suite: Suite) -> dict[str, Any]:
     return {"plain": plain, "underdog": ours, "ratio": ratio,
             "note": "both: batch x seq real tokens a step, lora_dropout 0; underdog computes the loss on the "
                     "assistant tokens only and trains with bf16 autocast and fp32 LoRA weights"}
+
+
+def liger_check(suite: Suite) -> dict[str, Any]:
+    """`train.liger: on` (Liger's Triton kernels: RMSNorm, RoPE, SwiGLU) against plain, same shape and rows: tokens/s
+    and peak memory of each; needs a CUDA GPU and the liger-kernel package (`pip install liger-kernel`)."""
+    import importlib.util
+
+    if not suite.cuda or importlib.util.find_spec("liger_kernel") is None:
+        return {"skipped": "needs a CUDA GPU and liger-kernel (pip install liger-kernel)"}
+    plain = underdog_training(suite, "suite-liger-off", suite.size["steps"], liger="off")
+    suite.release()
+    fused = underdog_training(suite, "suite-liger-on", suite.size["steps"], liger="on")
+    ratio = round(fused["tokens_per_s"] / plain["tokens_per_s"], 3) if fused["tokens_per_s"] else None
+    return {"plain": plain, "liger": fused, "ratio": ratio,
+            "peak_saved_gib": round(plain["peak_gib"] - fused["peak_gib"], 2) if plain["peak_gib"] else None}
 
 
 def two_runs_check(suite: Suite) -> dict[str, Any]:
@@ -447,7 +473,7 @@ def main() -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     suite = Suite(args.dry_run)
     start = time.time()
-    checks = {"environment": environment, "train": train_check, "two_runs": two_runs_check,
+    checks = {"environment": environment, "train": train_check, "liger": liger_check, "two_runs": two_runs_check,
               "generate": generate_check, "judge_precision": judge_precision_check,
               "serve_oom_stream": serve_oom_check, "flatten_two_gpus": flatten_two_gpus_check}
     with contextlib.redirect_stdout(sys.stderr):  # progress bars and logs: stdout carries the JSON alone

@@ -96,6 +96,22 @@ def tiny_llama_dir(tmp_path_factory: pytest.TempPathFactory, embedded_model_dir:
     return out
 
 
+@pytest.fixture(scope="session")
+def learnable_llama_dir(tmp_path_factory: pytest.TempPathFactory, tiny_llama_dir: Path) -> Path:
+    """The tiny Llama with a wider initialisation. The shared fixture's 0.02-std tied embeddings cap its logits
+    near uniform (loss stays ~10.2 whatever LoRA learns), which hides overfitting; this one can memorise."""
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    out = tmp_path_factory.mktemp("learnable-llama")
+    config = LlamaConfig.from_pretrained(tiny_llama_dir)
+    config.initializer_range = 0.15
+    torch.manual_seed(0)
+    LlamaForCausalLM(config).save_pretrained(out)
+    AutoTokenizer.from_pretrained(tiny_llama_dir).save_pretrained(out)
+    return out
+
+
 @pytest.fixture
 def serve_app() -> Iterator[type[ServerThread]]:
     yield ServerThread

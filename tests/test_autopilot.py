@@ -5,11 +5,14 @@ or a finished run. Units: the dev/test split, the plan's shrinking, the journal,
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import itertools
 import json
 import os
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -19,9 +22,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from underdog.autopilot.evalsets import split
 from underdog.autopilot.halving import best, sample_trials, search_space
 from underdog.autopilot.journal import Journal
-from underdog.autopilot.run import DEV, TEST, split
+from underdog.autopilot.names import DEV, TEST
 from underdog.evaluate.evalset import Question
 from underdog.testing import ScriptedOpenAI, ServerThread, plausible_reply
 
@@ -106,7 +110,7 @@ def write_project(root: Path, url: str, student: Path, **autopilot: object) -> P
         "autopilot": {"topics": 2, "questions_per_topic": 2, "evalset_size": 8, "variants": {"plain": []},
                       "trials": 3, "min_epochs": 1, "max_epochs": 2, "reduction_factor": 2,
                       "space": {"learning_rate": [1.0e-3, 2.0e-3, 5.0e-3]},
-                      "fixed": {"max_steps": 12, "save_steps": 1, "per_device_train_batch_size": 2,
+                      "fixed": {"max_steps": 6, "save_steps": 2, "per_device_train_batch_size": 2,
                                 "validation_split_ratio": 0.25, "max_input_length": 64, "evals_per_epoch": 1},
                       "prompts": ["", "Answer briefly."], "temperatures": [0.0], "top_ps": [1.0], **autopilot},
     }
@@ -142,38 +146,108 @@ def test_plan_spends_nothing_and_shrinks_to_the_budget(tmp_path: Path, api: Scri
     assert api.requests == 0  # planning asked no model
 
 
-@pytest.mark.slow
-def test_budget_held_test_judged_once_and_kill_9_repeats_no_paid_call(tmp_path: Path, api: ScriptedOpenAI,
-                                                                       tiny_llama_dir: Path) -> None:
+def seeded_teacher(body: dict) -> str:
+    """The priced teacher, judge and reference, deterministic: like a real teacher it writes a new eval question
+    for a new seed (the same one for the same request), so two autopilots with the same seed see the same data."""
+    messages = body["messages"]
+    if "Write ONE realistic question" in messages[-1]["content"]:
+        tag = hashlib.sha256(json.dumps([messages, body.get("seed")]).encode()).hexdigest()[:8]
+        return f"How much does permit {tag} cost, and where do I apply?"
+    return plausible_reply(messages)
+
+
+def arrived(api: ScriptedOpenAI, prompt: str) -> int:
+    return sum(prompt in body["messages"][-1]["content"] for body in list(api.bodies))
+
+
+def read(path: Path) -> str:
+    return path.read_text() if path.exists() else ""
+
+
+def rows(root: Path, sql: str, *args: object) -> list[tuple]:
+    """Rows of a query on a project's database, read-only (while an autopilot may be writing to it)."""
+    if not (root / "underdog.db").exists():
+        return []
+    with contextlib.closing(sqlite3.connect(f"file:{root / 'underdog.db'}?mode=ro", uri=True)) as db:
+        try:
+            return db.execute(sql, args).fetchall()
+        except sqlite3.OperationalError:  # a table not made yet
+            return []
+
+
+PAID = "SELECT cache_key FROM llm_calls WHERE cached = 0 AND provider = 'openai'"
+TEST_ROWS = ("SELECT candidate, n, wins, ties, losses, win_rate, ci_low, ci_high, fact_recall, fact_recall_low, "
+             "fact_recall_high FROM judge_results WHERE evalset = ? ORDER BY id")
+KILLS = [  # (what is under way, when the test kills the autopilot with -9)
+    ("eval set generation, calls in flight", lambda root, api: arrived(api, "Write ONE realistic question") >= 4),
+    ("generation, calls in flight", lambda root, api: arrived(api, "realistic questions that real people") >= 1),
+    ("the first run training", lambda root, api: '"running"' in read(root / "runs/autopilot-t00-e1/manifest.json")),
+    ("tuning", lambda root, api: '"stage": "search"' in read(root / "autopilot/journal.jsonl")),
+    ("the test split, the pick judged", lambda root, api: bool(rows(root, TEST_ROWS, TEST))),
+]
+
+
+def kill_when(root: Path, api: ScriptedOpenAI, args: list[str], what: str, ready) -> None:
+    """Start the autopilot and kill -9 it once `ready`."""
+    with (root / f"killed during {what}.log").open("w") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "underdog", *args], cwd=root, env=environment(), stdout=out,
+                                stderr=subprocess.STDOUT)
+        deadline = time.time() + 300
+        while not ready(root, api):
+            if proc.poll() is not None:
+                pytest.fail(f"the autopilot ended before the kill during {what}: {read(Path(out.name))}")
+            assert time.time() < deadline, f"never reached {what}"
+            time.sleep(0.01)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    time.sleep(0.3)  # a request already on the wire reaches the server
+
+
+def outcome_of(root: Path) -> dict:
+    """What an autopilot decided and produced: its datasets' examples and eval sets' questions (without the time
+    they were made), its decisions and its test split's judgments."""
+    from underdog.data.dataset import list_datasets, load_dataset
+    from underdog.evaluate.evalset import list_evalsets, load_evalset
     from underdog.project import Project
 
-    with ServerThread(api.app) as server:
-        root = write_project(tmp_path / "p", server.url, tiny_llama_dir)
-        budget = 1.6  # the full plan's estimate is $2.20: it has to shrink
-        args = ["autopilot", "--budget-usd", str(budget), "--max-runs", "6"]
-        first = subprocess.Popen([sys.executable, "-m", "underdog", *args], cwd=root, env=environment(),
-                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        manifest = root / "runs" / "autopilot-t00-e1" / "manifest.json"
-        deadline = time.time() + 300
-        while not (manifest.exists() and '"running"' in manifest.read_text()):  # training started: no call open
-            assert first.poll() is None, first.stdout.read() if first.stdout else ""
-            assert time.time() < deadline, "the first run never started"
-            time.sleep(0.01)
-        os.kill(first.pid, signal.SIGKILL)
-        first.wait()
-        paid_before = len(api.bodies)
-        assert paid_before > 0
+    project = Project(root)
+    made = {name: [(e.messages, {k: v for k, v in e.meta.items() if k != "created"})
+                   for e in load_dataset(root, name)] for name in list_datasets(root)}
+    made |= {f"eval set {name}": load_evalset(project, name) for name in list_evalsets(project)}
+    decisions = [{k: e[k] for k in ("stage", "choice", "why", "numbers", "compared")}
+                 for e in Journal(root / "autopilot").entries("decision")]
+    return {"made": made, "decisions": decisions, "test": rows(root, TEST_ROWS, TEST)}
+
+
+@pytest.mark.slow
+def test_killed_at_every_stage_it_ends_as_a_run_never_killed_within_budget_paying_no_call_twice(
+        tmp_path: Path, tiny_llama_dir: Path) -> None:
+    from underdog.project import Project
+
+    never, killed = (ScriptedOpenAI(reply_body=seeded_teacher, delay_s=0.1) for _ in range(2))
+    budget = 2.1  # the full plan's estimate is $2.20: it has to shrink (half the questions per topic)
+    args = ["autopilot", "--budget-usd", str(budget), "--max-runs", "6"]
+    with ServerThread(never.app) as server_a, ServerThread(killed.app) as server_b:
+        whole = underdog(write_project(tmp_path / "never", server_a.url, tiny_llama_dir), *args)
+        assert whole.returncode == 0, whole.stdout + whole.stderr
+        root = write_project(tmp_path / "killed", server_b.url, tiny_llama_dir)
+        for what, ready in KILLS:
+            kill_when(root, killed, args, what, ready)
+        unlogged = len(killed.bodies) - len(rows(root, PAID))  # in flight at a kill: answered, never logged
         done = underdog(root, *args)
         assert done.returncode == 0, done.stdout + done.stderr
         again = underdog(root, *args)  # finished: nothing more to do, nothing asked
         assert again.returncode == 0, again.stdout + again.stderr
         log = underdog(root, "autopilot", "--log")
 
+    assert outcome_of(root) == outcome_of(tmp_path / "never")  # the same data, decisions and test judgments
     project = Project(root)
-    paid = [r["cache_key"] for r in project.store.query(
-        "SELECT cache_key FROM llm_calls WHERE cached = 0 AND provider = 'openai'")]
-    assert len(paid) == len(api.bodies)  # every request the server answered was logged (and cached): none lost
+    paid = [r["cache_key"] for r in project.store.query(PAID)]
     assert max(Counter(paid).values()) == 1, "a paid call was made twice"
+    # every request the server answered was logged (and cached), but those in flight at the two kills during
+    # calls: at most the teacher's concurrency each (issue 22, item 8: pending rows would count them)
+    assert len(killed.bodies) - len(paid) == unlogged <= 2 * 8
+    assert len(paid) == len(never.bodies)  # the killed autopilot paid for what the never-killed one did
     assert project.store.spent_usd() <= budget
     assert project.store.spent_usd() > 0
     results = project.store.query("SELECT candidate, evalset FROM judge_results")
@@ -191,6 +265,7 @@ def test_budget_held_test_judged_once_and_kill_9_repeats_no_paid_call(tmp_path: 
     generation = json.loads((bundle / "generation.json").read_text())
     assert {"system_prompt", "temperature", "top_p", "run"} <= set(generation)
     assert "test:" in log.stdout and "pick:" in log.stdout and "sweep:" in log.stdout and "shrunk to fit" in log.stdout
+    assert "half the questions per topic" in log.stdout
     assert log.stdout.count("test:") == 1
     assert "sk-test-autopilot" not in done.stdout + done.stderr + (root / "autopilot" / "journal.jsonl").read_text()
 
@@ -202,6 +277,17 @@ def test_budget_held_test_judged_once_and_kill_9_repeats_no_paid_call(tmp_path: 
     ({"documents": ["missing.pdf"]}, "autopilot.documents: missing.pdf: not found"),
     ({"datasets": ["nope"]}, "autopilot.datasets: no dataset named 'nope'"),
     ({"evalset": "nope"}, "autopilot.evalset: no eval set named 'nope'"),
+    # a malformed range (train/search.py, shared with `underdog sweep`), not optuna's ValueError
+    ({"space": {"learning_rate": {"low": 1, "high": 0}}}, "autopilot.space.learning_rate: low (1) is above high (0)"),
+    ({"space": {"learning_rate": {"low": 0, "high": 1, "log": True}}},
+     "autopilot.space.learning_rate: log: true needs low > 0 (got 0)"),
+    # values train or serve would refuse later, after money was spent
+    ({"space": {"lora_r": [-8, 0]}}, "autopilot.space.lora_r: -8: Input should be greater than or equal to 1"),
+    ({"space": {"lora_r": {"low": 4.0, "high": 16.0}}},
+     "autopilot.space.lora_r: 8.44: Input should be a valid integer, got a number with a fractional part"),
+    ({"fixed": {"lora_dropout": 1.5}}, "autopilot.fixed.lora_dropout: 1.5: Input should be less than 1"),
+    ({"temperatures": [-1]}, "autopilot.temperatures.0: Input should be greater than or equal to 0"),
+    ({"top_ps": [0.9, 0]}, "autopilot.top_ps.1: Input should be greater than 0"),
 ])
 def test_a_bad_setting_is_one_line_naming_its_key(tmp_path: Path, tiny_llama_dir: Path, cli, setting: dict,
                                                   message: str) -> None:
@@ -213,8 +299,9 @@ def test_a_bad_setting_is_one_line_naming_its_key(tmp_path: Path, tiny_llama_dir
 
 
 def test_a_run_past_max_runs_or_the_training_hours_is_not_started(tmp_path: Path, tiny_llama_dir: Path) -> None:
-    from underdog.autopilot.plan import Budgets
+    from underdog.autopilot.base import Budgets
     from underdog.autopilot.run import Autopilot
+    from underdog.autopilot.search import allowed
     from underdog.project import Project
     from underdog.train.runs import RunManifest, save_manifest
 
@@ -224,10 +311,10 @@ def test_a_run_past_max_runs_or_the_training_hours_is_not_started(tmp_path: Path
         save_manifest(project, RunManifest(id=f"autopilot-t0{i}-e1", status="done", dataset="d",
                                            base_model=str(tiny_llama_dir), hyperparameters={}, sweep="autopilot",
                                            metrics={"train_runtime_s": 3600.0}))
-    assert Autopilot(project, Budgets(max_runs=8)).allowed("autopilot-t02-e1") is None
-    assert Autopilot(project, Budgets(max_runs=2)).allowed("autopilot-t02-e1") == "--max-runs 2 reached"
-    assert Autopilot(project, Budgets(train_hours=2.5)).allowed("autopilot-t02-e2") is None  # a tiny model: quick
-    why = Autopilot(project, Budgets(train_hours=1.9)).allowed("autopilot-t02-e2")
+    assert allowed(Autopilot(project, Budgets(max_runs=8)).ctx, "autopilot-t02-e1") is None
+    assert allowed(Autopilot(project, Budgets(max_runs=2)).ctx, "autopilot-t02-e1") == "--max-runs 2 reached"
+    assert allowed(Autopilot(project, Budgets(train_hours=2.5)).ctx, "autopilot-t02-e2") is None  # a tiny model
+    why = allowed(Autopilot(project, Budgets(train_hours=1.9)).ctx, "autopilot-t02-e2")
     assert why is not None and why.startswith("needs ~") and why.endswith(", 0 min left")
 
 
@@ -235,8 +322,7 @@ def test_a_run_past_max_runs_or_the_training_hours_is_not_started(tmp_path: Path
 def test_a_rungs_runs_answer_the_dev_split_in_one_mixed_batch_that_judging_reuses(
         tmp_path: Path, tiny_llama_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from test_adapters import make_adapters
-    from underdog.autopilot.run import answer_together
-    from underdog.evaluate.answer import answer
+    from underdog.evaluate.answer import answer, answer_many
     from underdog.evaluate.evalset import import_evalset
     from underdog.llm import local
     from underdog.project import Project
@@ -258,7 +344,7 @@ def test_a_rungs_runs_answer_the_dev_split_in_one_mixed_batch_that_judging_reuse
         return real_generate(views, *args, **kwargs)
 
     monkeypatch.setattr(local, "generate", counted)
-    answer_together(project, ["run-0", "run-1"], "dev")
+    answer_many(project, ["run-0", "run-1"], "dev")
     assert len(batches) == 1 and len(batches[0]) == 6 and len(set(batches[0])) == 2  # one batch, both adapters
     answers = [[a.answer for a in answer(project, f"run-{i}", "dev", progress=False)] for i in range(2)]
     assert len(batches) == 1  # judging's answers came from the cache the mixed batch filled

@@ -38,6 +38,9 @@ def record(fmt: str, question: str, context: str, answer: str, topic: str) -> di
         return {"instruction": question, "input": context, "output": answer}
     if fmt == "jumpstart":
         return {"instruction": question, "context": context, "response": answer}
+    if fmt == "trl":
+        return {"prompt": [{"role": "user", "content": question}], "completion": [{"role": "assistant",
+                                                                                   "content": answer}]}
     return {"question": question, "answer": answer, "context": context, "topic": topic}
 
 

@@ -19,8 +19,9 @@ from underdog.errors import ConfigError, UnderdogError
 from underdog.evaluate.evalset import Question, import_evalset, load_evalset, parse_ground_truth, save_evalset
 from underdog.evaluate.judge import judge, judge_pairs
 from underdog.evaluate.judges.facts import coverage, is_refusal, normalise, states
-from underdog.evaluate.judges.similarity import embed, model_dir, similarities
+from underdog.evaluate.judges.similarity import embed, similarities
 from underdog.evaluate.leaderboard import board_config, leaderboard
+from underdog.llm.embeddings import model_dir
 from underdog.project import Project
 from underdog.report import write_report
 from underdog.testing import ScriptedOpenAI, ServerThread

@@ -156,6 +156,17 @@ def test_jury_majority_vote(project: Project):
     assert majority(["error"]) == "error"
 
 
+def test_a_weighted_jury(project: Project):
+    plain = judge(project, "candidate", "reference", "ev", judges=["longer", "always_a"], progress=False)
+    assert (plain.wins, plain.ties) == (0, 6)  # longer -> candidate, always_a -> tie (A in both orders): no majority
+    project.config.evaluate.judge_weights = {"longer": 2.0, "always_a": 1.0}
+    weighted = judge(project, "candidate", "reference", "ev", judges=["longer", "always_a"], progress=False)
+    assert (weighted.wins, weighted.ties) == (6, 0) and weighted.config_id != plain.config_id
+    assert weighted.judge_config["weights"] and "weights" not in plain.judge_config
+    assert majority(["candidate", "tie", "tie"], [2.0, 1.0, 1.0]) == "tie"  # 2 of 4 is not a strict majority
+    assert majority(["candidate", "tie", "error"], [2.0, 1.0, 5.0]) == "candidate"  # an error has no weight
+
+
 def test_verdict_parsing_and_combination():
     assert parse_verdict('{"verdict": "A"}') == "A"
     assert parse_verdict('```json\n{"reason": "x", "verdict": "Tie"}\n```') == "tie"

@@ -24,12 +24,13 @@ def test_gpu_suite_dry_run_prints_json_with_every_check(tmp_path: Path) -> None:
     report = json.loads(done.stdout)  # stdout is the JSON alone (progress bars go to stderr)
     assert report["dry_run"] and report["device"] == "cpu"
     checks = report["checks"]
-    assert set(checks) == {"environment", "train", "two_runs", "generate", "judge_precision", "serve_oom_stream",
-                           "flatten_two_gpus"}
+    assert set(checks) == {"environment", "train", "liger", "two_runs", "generate", "judge_precision",
+                           "serve_oom_stream", "flatten_two_gpus"}
     assert all(c["ok"] for c in checks.values()), {k: c.get("error") for k, c in checks.items()}
     assert checks["train"]["plain"]["tokens_per_s"] > 0 and checks["train"]["underdog"]["tokens_per_s"] > 0
     assert checks["generate"]["new_tokens"][0] > 0 and checks["judge_precision"]["pairs"] == 3
     assert checks["serve_oom_stream"]["ended"] and checks["flatten_two_gpus"]["skipped"]
+    assert "liger-kernel" in checks["liger"]["skipped"]  # CPU: the Liger case runs only on a lent GPU
     assert json.loads((tmp_path / "gpu_suite.json").read_text()) == report
 
 

@@ -28,7 +28,7 @@ def one_error_line(result, exit_code: int = 1) -> str:  # type: ignore[no-untype
 def test_import_of_latin1_names_file_and_line_and_stores_nothing(project_dir: Path, cli) -> None:
     path = project_dir / "old.jsonl"
     path.write_bytes(LATIN1_JSONL)
-    line = one_error_line(cli("import", path))
+    line = one_error_line(cli("import", path), exit_code=2)
     assert f"{path}:2: not UTF-8 text" in line and "--encoding" in line
     assert not (project_dir / "datasets" / "old").exists()
 
@@ -52,7 +52,7 @@ def test_utf16_with_its_encoding_is_read(project_dir: Path, cli) -> None:
 def test_unknown_encoding_is_one_line(project_dir: Path, cli) -> None:
     path = project_dir / "old.jsonl"
     path.write_bytes(LATIN1_JSONL)
-    assert "unknown encoding 'klingon'" in one_error_line(cli("import", path, "--encoding", "klingon"))
+    assert "unknown encoding 'klingon'" in one_error_line(cli("import", path, "--encoding", "klingon"), exit_code=2)
 
 
 @pytest.mark.parametrize("name,body,expected", [
@@ -65,7 +65,7 @@ def test_unknown_encoding_is_one_line(project_dir: Path, cli) -> None:
 def test_evalset_import_of_non_text_is_one_line(project_dir: Path, cli, name: str, body: bytes,
                                                 expected: str) -> None:
     (project_dir / name).write_bytes(body)
-    assert expected in one_error_line(cli("evalset", "import", project_dir / name))
+    assert expected in one_error_line(cli("evalset", "import", project_dir / name), exit_code=2)
     assert not (project_dir / "evalsets").exists()
 
 
@@ -171,7 +171,8 @@ def test_a_subfolder_of_a_project_uses_the_project(project_dir: Path, monkeypatc
 
 def test_evalset_import_reports_file_line_for_bad_json(project_dir: Path, cli) -> None:
     (project_dir / "qs.jsonl").write_text(json.dumps({"question": "ok?"}) + "\n{oops\n")
-    assert "qs.jsonl:2: not valid JSON" in one_error_line(cli("evalset", "import", project_dir / "qs.jsonl"))
+    assert "qs.jsonl:2: not valid JSON" in one_error_line(cli("evalset", "import", project_dir / "qs.jsonl"),
+                                                          exit_code=2)
 
 
 def test_short_organiser_token_is_one_line_exit_2(project_dir: Path, cli) -> None:
@@ -191,3 +192,99 @@ def test_other_yaml_inputs_not_utf8_are_one_line(tmp_path: Path, reader: str, na
     path.write_bytes("# settings\nsystem_prompt: Caf\u00e9\n".encode("latin-1"))
     with pytest.raises(ConfigError, match=rf"{name}:2: not UTF-8 text \(byte 0xe9 at column 19\); save it as UTF-8$"):
         getattr(importlib.import_module(module), function)(path)
+
+
+# -- issue 22, items 5 and 9: every input path parses records in one place ------------------------------------
+NESTED = "[" * 100_000 + "]" * 100_000
+BIG = "x" * 200_000  # over the csv module's default field limit (128 KiB)
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("command", [["evalset", "import"], ["import"]])
+def test_a_csv_field_over_128_kib_is_read_whole(project_dir: Path, cli, command: list[str]) -> None:
+    path = _write(project_dir / "big.csv", f'question,answer\n"Why?","{BIG}"\n')
+    result = cli(*command, path)
+    assert result.exit_code == 0, result.output
+    written = (project_dir / ("evalsets" if command[0] == "evalset" else "datasets") / "big").rglob("*.jsonl")
+    assert BIG in "".join(p.read_text() for p in written)
+
+
+@pytest.mark.parametrize("command", [["evalset", "import"], ["import"]])
+def test_a_csv_quote_never_closed_is_one_line_naming_where_it_opens(project_dir: Path, cli,
+                                                                    command: list[str]) -> None:
+    path = _write(project_dir / "qs.csv", 'question,answer\nWhen?,Soon\n"Where?,Here\nWho?,Me\nWhat?,That\n')
+    line = one_error_line(cli(*command, path), exit_code=2)
+    assert line == f"error: {path}:3: not valid CSV: a quote opened in this record is never closed"
+    assert not (project_dir / "evalsets").exists() and not (project_dir / "datasets" / "qs").exists()
+
+
+def test_text_after_a_closing_quote_is_one_line(project_dir: Path, cli) -> None:
+    path = _write(project_dir / "qs.csv", 'question,answer\n"Where?"x,Here\n')
+    assert f"{path}:2: not valid CSV: text after a closing quote" in one_error_line(
+        cli("evalset", "import", path), exit_code=2)
+
+
+@pytest.mark.parametrize("name,body,where", [
+    ("qs.jsonl", '{"question": "Ok?"}\n{"question": "Deep?", "reference": ' + NESTED + "}\n", "qs.jsonl:2"),
+    ("qs.json", '[{"question": "Deep?", "facts": ' + NESTED + "}]", "qs.json"),
+])
+def test_deeply_nested_json_is_one_line(project_dir: Path, cli, name: str, body: str, where: str) -> None:
+    line = one_error_line(cli("evalset", "import", _write(project_dir / name, body)), exit_code=2)
+    assert line.endswith(f"{where}: JSON nested too deeply to read"), line
+    assert not (project_dir / "evalsets").exists()
+
+
+def test_import_skips_a_deeply_nested_line_like_any_malformed_one(project_dir: Path, cli) -> None:
+    good = json.dumps({"question": "Where do I renew?", "answer": "At the DMV."})
+    path = _write(project_dir / "old.jsonl", f"{good}\n{NESTED}\n")
+    result = cli("import", path)
+    assert result.exit_code == 0 and "old.jsonl:2: JSON nested too deeply to read" in result.output, result.output
+
+
+@pytest.mark.parametrize("record,expected", [
+    ({"question": "Fee?", "reference": 42}, "qs.jsonl:2: 'reference' must be a string (got a number)"),
+    ({"question": "Fee?", "topic": ["fees"]}, "qs.jsonl:2: 'topic' must be a string (got a list)"),
+    ({"question": "Fee?", "id": {"a": 1}}, "qs.jsonl:2: 'id' must be a string or a whole number (got an object)"),
+    ({"question": "Fee?", "facts": ["$45", "$"]}, "qs.jsonl:2: fact '$' has no letter or digit, so no answer"),
+    ({"question": "Fee?", "facts": "..."}, "qs.jsonl:2: fact '...' has no letter or digit"),
+    ({"question": "Fee?", "facts": ["//"]}, "qs.jsonl:2: fact '//' has no letter or digit"),
+    ({"question": "Fee?", "id": "q1"}, "qs.jsonl:2: question id 'q1' is also at "),
+])
+def test_a_question_that_cannot_be_judged_is_one_line(project_dir: Path, cli, record: dict, expected: str) -> None:
+    first = json.dumps({"question": "First?", "id": "q1"})
+    path = _write(project_dir / "qs.jsonl", f"{first}\n{json.dumps(record)}\n")
+    line = one_error_line(cli("evalset", "import", path), exit_code=2)
+    assert f"{path.parent}/{expected}" in line, line
+    assert not (project_dir / "evalsets").exists()
+
+
+def test_a_repeated_question_without_ids_names_both_lines(project_dir: Path, cli) -> None:
+    path = _write(project_dir / "qs.txt", "Where?\nWhen?\nWhere?\n")
+    assert one_error_line(cli("evalset", "import", path), exit_code=2) == \
+        f"error: {path}:3: the same question is also at {path}:1"
+
+
+def test_a_saved_eval_set_with_a_number_as_reference_is_one_line_before_anything_runs(project_dir: Path,
+                                                                                       cli) -> None:
+    folder = project_dir / "evalsets" / "old"
+    folder.mkdir(parents=True)
+    (folder / "questions.jsonl").write_text(json.dumps({"id": "q1", "question": "Fee?", "reference": 42}) + "\n")
+    (folder / "manifest.json").write_text(json.dumps({"name": "old", "count": 1}))
+    line = one_error_line(cli("evalset", "show", "old"), exit_code=2)
+    assert line == f"error: {folder / 'questions.jsonl'}:1: 'reference' must be a string (got a number)"
+
+
+def test_import_says_how_much_whitespace_it_trimmed(project_dir: Path, cli) -> None:
+    records = [{"instruction": "Where?", "input": "  the DMV ", "output": "There. "},
+               {"instruction": "When?", "input": "", "output": "\nNow"},
+               {"messages": [{"role": "user", "content": " hi "}, {"role": "assistant", "content": "hello"}]}]
+    path = _write(project_dir / "old.jsonl", "".join(json.dumps(r) + "\n" for r in records))
+    result = cli("import", path)
+    assert result.exit_code == 0, result.output
+    assert "whitespace trimmed at the ends of 'input' of 1 record, 'output' of 2 records" in result.output
+    manifest = json.loads((project_dir / "datasets" / "old" / "manifest.json").read_text())
+    assert manifest["counts"]["trimmed"] == {"input": 1, "output": 2}

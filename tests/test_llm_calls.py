@@ -200,3 +200,55 @@ def test_json_mode_is_requested(scripted) -> None:
     fake, server = scripted
     LLM(_spec(server)).batch(["give JSON"], json_mode=True)
     assert fake.bodies[0]["response_format"] == {"type": "json_object"}
+
+
+CHILD = """
+import sys
+from underdog.config import ModelSpec
+from underdog.llm import LLM
+from underdog.store import Store
+
+spec = ModelSpec(provider="openai", model="scripted", base_url=sys.argv[2] + "/v1", concurrency=6, max_retries=0,
+                 timeout_s=120, price_per_1m_input=1000.0, price_per_1m_output=1000.0)
+LLM(spec, Store(sys.argv[1]), stage="generate", role="teacher").batch([f"question {i}" for i in range(10)])
+"""
+
+
+def test_calls_in_flight_at_a_kill_count_as_possibly_paid_in_usage_and_budgets(project_dir: Path, cli) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    fake = ScriptedOpenAI(delay_s=5.0)  # the server holds each request: six are in flight at the kill
+    with ServerThread(fake.app) as server:
+        child = subprocess.Popen([sys.executable, "-c", CHILD, str(project_dir / "underdog.db"), server.url])
+        deadline = time.time() + 60
+        while fake.requests < 6 and child.poll() is None and time.time() < deadline:
+            time.sleep(0.05)
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+        assert fake.requests == 6
+    store = Store(project_dir / "underdog.db")
+    paid, possibly = store.spending("generate")
+    pending = store.pending_calls()
+    assert paid == 0 and store.usage() == []  # no reply was recorded
+    assert [(p["pid"], p["alive"], p["calls"], p["stage"]) for p in pending] == [(child.pid, False, 6, "generate")]
+    assert possibly == pytest.approx(pending[0]["estimate_usd"]) and possibly > 6 * 512 * 1000 / 1e6
+    output = cli("usage").output
+    assert f"possibly paid: 6 call(s) to openai:scripted (stage generate) sent by process {child.pid}, gone" in output
+    assert f"+ up to ${possibly:.4f} possibly paid" in output
+    spec = ModelSpec(provider="openai", model="scripted", base_url="http://127.0.0.1:9/v1", max_retries=0,
+                     price_per_1m_input=1000.0, price_per_1m_output=1000.0)
+    with pytest.raises(BudgetExceeded, match=r"possibly paid by calls a stopped process sent and never recorded"):
+        LLM(spec, store, stage="generate", budget_usd=possibly + 0.1).chat("one more")
+
+
+def test_a_recorded_or_failed_call_leaves_no_pending_row(scripted, tmp_path: Path) -> None:
+    fake, server = scripted
+    store = Store(tmp_path / "underdog.db")
+    fake.faults = [None, "500", None]
+    replies = LLM(_spec(server, max_retries=0, concurrency=1), store, stage="s").batch(["a", "b", "c"],
+                                                                                       errors="return")
+    assert [bool(r.error) for r in replies] == [False, True, False]
+    assert store.query("SELECT COUNT(*) FROM llm_pending")[0][0] == 0 and store.spending("s") == (0.0, 0.0)
+    assert len(store.query("SELECT * FROM llm_calls")) == 3

@@ -91,3 +91,14 @@ def test_scoring_goes_through_the_call_path(tiny_llama_dir, tmp_path) -> None:
     api = LLM(ModelSpec(provider="openai", model="m", base_url="http://127.0.0.1:9/v1"))
     with pytest.raises(ModelError, match="cannot score options"):
         api.score([messages], ["A", "B"])
+
+
+@pytest.mark.slow
+def test_converting_the_embedded_model_prints_no_progress_bar(tmp_path, monkeypatch, capfd) -> None:
+    """The GGUF reader's own tqdm bar and transformers' bars stay out of piped output (the demo's included)."""
+    from underdog.llm.local import embedded_model_dir
+
+    monkeypatch.setenv("UNDERDOG_CACHE", str(tmp_path))
+    assert (embedded_model_dir() / "model.safetensors").exists()
+    captured = capfd.readouterr()
+    assert captured.out + captured.err == ""

@@ -4,18 +4,24 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 
 from underdog.evaluate.ratings import (
     Game,
+    agreement_with_intervals,
     blended_scores,
+    bootstrap,
     bradley_terry,
     bradley_terry_ci,
+    bradley_terry_style,
     cohen_kappa,
     expected_score,
+    kendall_tau,
     percent_agreement,
     win_rates,
 )
+from underdog.evaluate.style import style_differences, style_features
 
 
 def games(a: str, b: str, a_wins: int, b_wins: int, ties: int = 0) -> list[Game]:
@@ -125,3 +131,71 @@ def test_agrees_with_hunters_mm_algorithm_on_random_games() -> None:
     for p in players:
         assert ours[p] == pytest.approx(1000 + 400 * math.log10(s[p]), abs=1e-3)
     assert ours["w"] > ours["x"] > ours["z"]
+
+
+def test_bradley_terry_with_a_style_covariate_hand_computed() -> None:
+    # A beats B 3 of 4 times when A's answer is the longer (normalised length difference +1/3, standardised to +1)
+    # and 2 of 4 when it is the shorter (-1): logit = d + beta = ln 3 and d - beta = 0, so beta = d = ln(3)/2:
+    # a style coefficient of 0.549 and a rating gap of 400 log10(3) / 2 = 95.4 points with style held equal.
+    data = games("A", "B", 3, 1) + games("A", "B", 2, 2)
+    diffs = [[1 / 3, 0.0]] * 4 + [[-1 / 3, 0.0]] * 4
+    fit = bradley_terry_style(data, diffs, ["length", "lists"], rounds=10, prior=0.0)
+    assert fit.coefficients["length"].value == pytest.approx(math.log(3) / 2, abs=1e-6)
+    assert "lists" not in fit.coefficients  # never differs: no coefficient
+    gap = 400 * math.log10(3) / 2
+    assert fit.ratings["A"].rating == pytest.approx(1000 + gap / 2, abs=1e-4)
+    assert fit.ratings["B"].rating == pytest.approx(1000 - gap / 2, abs=1e-4)
+    # Without style differences it is plain Bradley-Terry (5 wins, 3 losses).
+    plain = bradley_terry_style(data, [[0.0, 0.0]] * 8, ["length", "lists"], rounds=0, prior=0.0)
+    assert plain.ratings["A"].rating == pytest.approx(bradley_terry(data)["A"], abs=1e-4) and not plain.coefficients
+
+
+def test_style_control_separates_a_length_effect_from_the_candidates() -> None:
+    # The longer answer wins 3:1 whoever gives it; each candidate is longer half the time: equal ratings (which the
+    # prior's virtual ties, at x = 0, leave alone) and beta = logit(3/4) = ln 3 per standard deviation (x = +-1),
+    # whose bootstrap interval excludes 0 with this much data.
+    data = (games("A", "B", 30, 10) + games("A", "B", 10, 30))
+    diffs = [[0.5]] * 40 + [[-0.5]] * 40
+    fit = bradley_terry_style(data, diffs, ["length"], rounds=50)
+    assert fit.ratings["A"].rating == pytest.approx(1000, abs=1e-6) and fit.coefficients["length"].low > 0
+    assert fit.coefficients["length"].value == pytest.approx(math.log(3), abs=1e-6)
+
+
+def test_style_features_and_normalised_differences() -> None:
+    text = "## Fees\n- **$45** by mail\n- $50 in person\n1. Fill in form B-12\nPlain __bold__ line"
+    assert style_features(text) == {"length": float(len(text)), "lists": 3.0, "headers": 1.0, "bold": 2.0}
+    a, b = style_features("x" * 30), style_features("y" * 10)
+    assert style_differences(a, b) == [pytest.approx(0.5), 0.0, 0.0, 0.0]  # (30 - 10) / (30 + 10); 0/0 -> 0
+
+
+def test_kendall_tau_hand_computed() -> None:
+    # 1,2,3,4 vs 1,3,2,4: 5 concordant pairs, 1 discordant -> (5 - 1) / 6.
+    assert kendall_tau([1, 2, 3, 4], [1, 3, 2, 4]) == pytest.approx(4 / 6)
+    assert kendall_tau([1, 2, 3], [3, 2, 1]) == pytest.approx(-1.0)
+    assert math.isnan(kendall_tau([1], [1]))
+
+
+def test_agreement_with_intervals() -> None:
+    # Accuracy without ties: items 1-3 decided by both, 2 agree -> 2/3; kappa as the textbook case above: 7/11.
+    people = ["a", "a", "b", "tie"]
+    judge = ["a", "b", "b", "tie"]
+    accuracy, kappa = agreement_with_intervals(people, judge, rounds=200)
+    assert accuracy.value == pytest.approx(2 / 3) and kappa.value == pytest.approx(7 / 11)
+    assert accuracy.low <= accuracy.value <= accuracy.high and kappa.low <= kappa.value <= kappa.high
+    many_acc, many_kappa = agreement_with_intervals(people * 50, judge * 50, rounds=200)
+    assert many_kappa.value == pytest.approx(7 / 11) and many_kappa.high - many_kappa.low < kappa.high - kappa.low
+    assert agreement_with_intervals(["tie"], ["a"])[0] is None  # nothing both decided
+
+
+def test_bootstrap_percentile_interval_of_a_mean() -> None:
+    values = np.array([0.0] * 50 + [1.0] * 50)
+    low, high = bootstrap(lambda pick: float(values[pick].mean()), len(values), rounds=2000, seed=3)
+    assert low == pytest.approx(0.5 - 1.96 * 0.05, abs=0.02) and high == pytest.approx(0.5 + 1.96 * 0.05, abs=0.02)
+
+
+def test_style_features_that_always_move_together_share_one_coefficient() -> None:
+    data = games("A", "B", 3, 1) + games("A", "B", 2, 2)
+    diffs = [[1 / 3, 1.0, 0.0, 1.0]] * 4 + [[-1 / 3, -1.0, 0.0, -1.0]] * 4  # lists and bold: the same differences
+    fit = bradley_terry_style(data, diffs, ["length", "lists", "headers", "bold"], rounds=0, prior=0.0)
+    assert list(fit.coefficients) == ["length + lists + bold"]
+    assert fit.coefficients["length + lists + bold"].value == pytest.approx(math.log(3) / 2, abs=1e-6)

@@ -88,21 +88,28 @@ def test_a_full_queue_answers_503(long_llama: Path) -> None:
     assert later.status_code == 200
 
 
-def test_sigterm_stops_a_long_generation_at_once(long_llama: Path, tmp_path: Path) -> None:
+def _serve_process(args: list, cwd: Path) -> tuple[subprocess.Popen, str]:
+    """`underdog serve ARGS --name tiny` in a child process, once it answers; and its URL."""
     port = free_port()
-    command = [sys.executable, "-m", "underdog", "serve", str(long_llama), "--name", "tiny", "--port", str(port)]
-    process = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    command = [sys.executable, "-m", "underdog", "serve", *map(str, args), "--name", "tiny", "--port", str(port)]
+    process = subprocess.Popen(command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                env=os.environ | {"PYTHONUNBUFFERED": "1"})
     url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 60
+    while True:
+        try:
+            httpx.get(f"{url}/v1/models", timeout=2)
+            return process, url
+        except httpx.HTTPError:
+            if process.poll() is not None or time.time() > deadline:
+                process.kill()
+                raise AssertionError(process.stdout.read().decode()) from None
+            time.sleep(0.3)
+
+
+def test_sigterm_stops_a_long_generation_at_once(long_llama: Path, tmp_path: Path) -> None:
+    process, url = _serve_process([long_llama], tmp_path)
     try:
-        deadline = time.time() + 60
-        while True:
-            try:
-                httpx.get(f"{url}/v1/models", timeout=2)
-                break
-            except httpx.HTTPError:
-                assert process.poll() is None and time.time() < deadline, process.stdout.read().decode()
-                time.sleep(0.3)
         client = threading.Thread(target=lambda: httpx.post(f"{url}/v1/chat/completions", timeout=120, json={
             "model": "tiny", "messages": [{"role": "user", "content": "hi"}], "max_tokens": LONG}), daemon=True)
         client.start()
@@ -112,6 +119,25 @@ def test_sigterm_stops_a_long_generation_at_once(long_llama: Path, tmp_path: Pat
     finally:
         process.kill()
         process.wait()
+
+
+def test_serve_with_an_adapter_prints_only_its_own_lines(tiny_llama_dir: Path, tmp_path: Path) -> None:
+    """No library notice (peft's deprecated-property FutureWarning) and no "Loading weights" bar."""
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    lora = LoraConfig(r=4, target_modules=["q_proj", "v_proj"])
+    get_peft_model(AutoModelForCausalLM.from_pretrained(tiny_llama_dir), lora).save_pretrained(tmp_path / "adapter")
+    process, url = _serve_process([tiny_llama_dir, "--adapter", tmp_path / "adapter"], tmp_path)
+    try:
+        assert _chat(url, 4, 60).status_code == 200
+        process.send_signal(signal.SIGTERM)
+        output = process.communicate(timeout=30)[0].decode()
+    finally:
+        process.kill()
+        process.wait()
+    lines = [line for line in output.splitlines() if line.strip()]
+    assert [line.split()[0] for line in lines] == ["loading", "serving"], output
 
 
 def test_a_failed_stream_ends_with_an_error(tiny_llama_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -146,3 +172,36 @@ def test_stream_honours_stop(tiny_llama_dir: Path) -> None:
     assert stop in full and stop not in streamed and full.startswith(streamed.strip())
     assert chunks[-1].choices[0].finish_reason == "stop"
     assert plain.finish_reason == "stop" and plain.message.content == streamed.strip()
+
+
+def test_stop_strings_are_bounded_and_an_ordinary_request_right_after_is_answered(tiny_llama_dir: Path) -> None:
+    app = create_app(ModelSpec(model=str(tiny_llama_dir)), "tiny")
+    calls = []
+    complete = app.state.backend.complete
+
+    async def counted(request):  # type: ignore[no-untyped-def]
+        calls.append(request)
+        return await complete(request)
+
+    app.state.backend.complete = counted
+    with ServerThread(app) as server:
+        many = _chat(server.url, 4, 30, stop=[f"stop{i}" for i in range(300)])
+        long = _chat(server.url, 4, 30, stop=["x" * 10_000, "y" * 10_000])
+        empty = _chat(server.url, 4, 30, stop="")
+        refused = len(calls)
+        ordinary = _chat(server.url, 4, 30, stop=["\n\n", "###"])
+    assert many.status_code == 400 and many.json()["error"]["message"] == "stop: at most 4 stop strings (got 300)"
+    assert long.status_code == 400 and long.json()["error"]["message"] == \
+        "stop: each stop string must have 1 to 64 characters (got 10000)"
+    assert empty.status_code == 400 and "(got 0)" in empty.json()["error"]["message"]
+    assert refused == 0  # refused before any generation
+    assert ordinary.status_code == 200 and ordinary.json()["usage"]["completion_tokens"] >= 1
+
+
+def test_a_prompt_that_fills_the_context_without_max_tokens_says_so(tiny_llama_dir: Path) -> None:
+    with ServerThread(create_app(ModelSpec(model=str(tiny_llama_dir)), "tiny")) as server:
+        response = httpx.post(f"{server.url}/v1/chat/completions", timeout=30, json={
+            "model": "tiny", "messages": [{"role": "user", "content": "hello " * 600}]})
+    message = response.json()["error"]["message"]
+    assert response.status_code == 400 and "None" not in message, message
+    assert message.startswith("messages: the prompt leaves no room for a reply in the model's context")

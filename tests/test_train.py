@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import random
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -14,9 +15,9 @@ import yaml
 from underdog.data.dataset import Example, save_dataset
 from underdog.errors import UnderdogError
 from underdog.project import Project
-from underdog.train.data import IGNORE, build_splits, make_collator, tokenize_example
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_torch_thread")]
+IGNORE = -100  # the label of a token the loss leaves out
 
 
 
@@ -47,89 +48,89 @@ def gibberish(n: int, seed: int = 0) -> list[Example]:
             for _ in range(n)]
 
 
-@pytest.fixture(scope="module")
-def learnable_llama_dir(tmp_path_factory: pytest.TempPathFactory, tiny_llama_dir: Path) -> Path:
-    """The tiny Llama with a wider initialisation. The shared fixture's 0.02-std tied embeddings cap its logits
-    near uniform (loss stays ~10.2 whatever LoRA learns), which hides overfitting; this one can memorise."""
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+# -- data: labels and batches (TRL's SFTTrainer prepares them) ------------------------------------------------
+def sft_rows(model_dir: Path, examples: list[Example], max_length: int = 512, **hp: object) -> object:
+    """An SFTTrainer built as a run builds it (load_student, build_splits, sft_trainer), for its prepared rows."""
+    from underdog.config import TrainConfig
+    from underdog.train.data import build_splits
+    from underdog.train.sft import load_student, sft_trainer
 
-    out = tmp_path_factory.mktemp("learnable-llama")
-    config = LlamaConfig.from_pretrained(tiny_llama_dir)
-    config.initializer_range = 0.15
-    torch.manual_seed(0)
-    LlamaForCausalLM(config).save_pretrained(out)
-    AutoTokenizer.from_pretrained(tiny_llama_dir).save_pretrained(out)
-    return out
+    cfg = TrainConfig(lora_dropout=0.0, validation_split_ratio=0.0, **hp)
+    model, tok = load_student(str(model_dir), cfg, "cpu")
+    splits = build_splits(examples, validation_split_ratio=cfg.validation_split_ratio, seed=0)
+    trainer, _ = sft_trainer(model, tok, splits, cfg, "cpu", Path(tempfile.mkdtemp()), [], max_length)
+    return trainer
 
 
-# -- data: labels and batches ----------------------------------------------------------------------------------
 def test_only_assistant_tokens_are_trained_token_by_token(tiny_llama_dir: Path) -> None:
-    from transformers import AutoTokenizer
-
-    tok = AutoTokenizer.from_pretrained(tiny_llama_dir)
+    """Each assistant turn is one prompt-completion row; TRL trains its reply, the <|im_end|> that closes it and
+    the template's newline after it, nothing else (checked against character offsets of the rendering)."""
     messages = [{"role": "system", "content": "You answer about permits."},
                 {"role": "user", "content": "Do I need a permit for a fence?"},
                 {"role": "assistant", "content": "Usually yes, above 6 feet."},
                 {"role": "user", "content": "And for a shed?"},
                 {"role": "assistant", "content": "Sheds over 120 sq ft need one."}]
-    row = tokenize_example(tok, messages, max_length=4096)
-    # Independent expectation from character offsets: a token is trained iff it lies inside an assistant reply
-    # or is the <|im_end|> that closes it.
-    text = tok.apply_chat_template(messages, tokenize=False)
-    spans, cursor = [], 0
-    for m in messages:
-        if m["role"] == "assistant":
-            start = text.index("<|im_start|>assistant\n" + m["content"], cursor) + len("<|im_start|>assistant\n")
-            end = start + len(m["content"]) + len("<|im_end|>")
-            spans.append((start, end))
-            cursor = end
-    enc = tok(text, add_special_tokens=False, return_offsets_mapping=True)
-    assert enc["input_ids"] == row.input_ids
-    expected = [tid if any(s <= a and b <= e for s, e in spans) else IGNORE
-                for tid, (a, b) in zip(enc["input_ids"], enc["offset_mapping"], strict=True)]
-    assert row.labels == expected
-    trained = [t for t, label in zip(row.input_ids, row.labels, strict=True) if label != IGNORE]
-    assert tok.decode(trained) == "Usually yes, above 6 feet.<|im_end|>Sheds over 120 sq ft need one.<|im_end|>"
-    # the default system prompt the template adds, the questions and the markup are never trained on
-    assert "permit" not in tok.decode(trained) and trained.count(tok.eos_token_id) == 2
+    trainer = sft_rows(tiny_llama_dir, [Example(messages)])
+    tok = trainer.processing_class
+    rows = sorted(trainer.train_dataset, key=lambda r: len(r["input_ids"]))
+    assert len(rows) == 2  # one row per assistant turn, the conversation before it as the prompt
+    for row, last in zip(rows, (2, 4), strict=True):
+        text = tok.apply_chat_template(messages[: last + 1], tokenize=False)
+        start = text.rindex("<|im_start|>assistant\n") + len("<|im_start|>assistant\n")
+        enc = tok(text, add_special_tokens=False, return_offsets_mapping=True)
+        assert enc["input_ids"] == row["input_ids"]
+        expected = [tid if a >= start else IGNORE
+                    for tid, (a, _) in zip(enc["input_ids"], enc["offset_mapping"], strict=True)]
+        assert row["labels"] == expected
+        trained = tok.decode([t for t, label in zip(row["input_ids"], row["labels"], strict=True) if label != IGNORE])
+        assert trained == messages[last]["content"] + "<|im_end|>\n"
+        # the system prompt, the questions, an earlier answer and the markup are never trained on
+        assert "permit" not in trained and "<|im_start|>" not in trained
+    assert "Usually" not in tok.decode([t for t, label in zip(rows[1]["input_ids"], rows[1]["labels"], strict=True)
+                                        if label != IGNORE])
 
 
 def test_truncation_and_split(tiny_llama_dir: Path) -> None:
-    from transformers import AutoTokenizer
+    from underdog.train.data import build_splits
 
-    tok = AutoTokenizer.from_pretrained(tiny_llama_dir)
-    splits = build_splits(tok, arithmetic(10), max_length=64, validation_split_ratio=0.2, seed=0)
+    splits = build_splits(arithmetic(10), validation_split_ratio=0.2, seed=0)
     assert (len(splits.train), len(splits.eval), splits.dropped) == (8, 2, 0)
-    assert all(len(r.input_ids) <= 64 for r in splits.train)
-    # rows cut before the assistant speaks have nothing to learn and are dropped, and counted
-    cut = build_splits(tok, arithmetic(10), max_length=20, validation_split_ratio=0.0, seed=0)
-    assert (len(cut.train), cut.dropped) == (0, 10)
+    assert all(r["prompt"][-1]["role"] == "user" and r["completion"][0]["role"] == "assistant" for r in splits.train)
+    no_reply = build_splits([Example([{"role": "user", "content": "Hi?"}])] + arithmetic(2),
+                            validation_split_ratio=0.0, seed=0)
+    assert (len(no_reply.train), no_reply.dropped) == (2, 1)
+    trainer = sft_rows(tiny_llama_dir, arithmetic(4), max_length=40)
+    assert all(len(r["input_ids"]) <= 40 for r in trainer.train_dataset)
+    # rows cut before the assistant speaks have nothing to learn: a run of only those is refused
+    with pytest.raises(UnderdogError, match="no example with an assistant reply left to train on"):
+        sft_rows(tiny_llama_dir, arithmetic(4), max_length=20)
 
 
 def test_padding_free_batches_keep_examples_apart(tiny_llama_dir: Path) -> None:
-    """A flattened batch gives each example exactly the logits it gets alone: no cross-attention, no padding.
-    (This fails with the model's default `use_cache=True`, which disables transformers' packed-sequence mask.)"""
-    from underdog.config import TrainConfig
-    from underdog.train.lora import setup_model
-
-    model, tok = setup_model(str(tiny_llama_dir), TrainConfig(lora_dropout=0.0), "cpu")
+    """`packing: flatten` is TRL's padding-free packing: each example gets exactly the logits it gets alone, no
+    cross-attention, no padding. (This fails with the model's default `use_cache=True`, which disables
+    transformers' packed-sequence mask.)"""
+    trainer = sft_rows(tiny_llama_dir, arithmetic(3)[1:] + gibberish(1), packing="flatten")
+    model = trainer.model
     model.train()  # as in training: the forward call the Trainer makes
-    rows = [tokenize_example(tok, e.messages, 512) for e in arithmetic(3)[1:] + gibberish(1)]
-    batch = make_collator(tok, "flatten")([r.to_dict() for r in rows])
-    total = sum(len(r.input_ids) for r in rows)
-    assert batch["input_ids"].shape == (1, total) and "attention_mask" not in batch
+    [packed_row] = list(trainer.train_dataset)  # 3 short examples fit one bin of 512 tokens
+    batch = trainer.data_collator([packed_row])
+    lengths = packed_row["seq_lengths"]
+    assert len(lengths) == 3 and batch["input_ids"].shape == (1, sum(lengths)) and "attention_mask" not in batch
     with torch.no_grad():
-        packed = model(**batch).logits[0]
+        packed = model(input_ids=batch["input_ids"], position_ids=batch["position_ids"]).logits[0]
         start = 0
-        for r in rows:
-            alone = model(input_ids=torch.tensor([r.input_ids])).logits[0]
-            assert torch.allclose(packed[start:start + len(r.input_ids)], alone, atol=1e-4)
-            start += len(r.input_ids)
-    # labels of the flattened batch: -100 at every example's first token, assistant tokens elsewhere
-    firsts = [sum(len(r.input_ids) for r in rows[:i]) for i in range(len(rows))]
+        for n in lengths:
+            alone = model(input_ids=batch["input_ids"][:, start:start + n]).logits[0]
+            assert torch.allclose(packed[start:start + n], alone, atol=1e-4)
+            start += n
+    # labels of the packed row: -100 at every example's first token
+    firsts = [sum(lengths[:i]) for i in range(len(lengths))]
     assert all(batch["labels"][0, f].item() == IGNORE for f in firsts)
-    padded = make_collator(tok, "off")([r.to_dict() for r in rows])
-    assert padded["input_ids"].numel() > total  # the plain stack computes padding
+    assert trainer.data_collator.padding_share == 0.0
+    padded = sft_rows(tiny_llama_dir, arithmetic(3)[1:] + gibberish(1), packing="off")
+    rows = list(padded.train_dataset)
+    assert padded.data_collator(rows)["input_ids"].numel() > sum(len(r["input_ids"]) for r in rows)
 
 
 # -- the recipe ----------------------------------------------------------------------------------------------
@@ -217,22 +218,26 @@ def test_planted_overfitting_is_flagged_and_a_healthy_run_is_not(project_dir: Pa
 
 def adapter_eval_loss(project: Project, run_id: str, base: Path) -> float:
     """The eval loss of a run's saved adapter, recomputed from disk on the run's own eval split."""
+    from datasets import Dataset
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
+    from trl import SFTConfig, SFTTrainer
 
     from underdog.data.dataset import load_dataset
     from underdog.train import load_run
+    from underdog.train.data import build_splits
 
     m = load_run(project, run_id)
     hp = m.hyperparameters
-    tok = AutoTokenizer.from_pretrained(base)
-    splits = build_splits(tok, load_dataset(project.root, m.dataset), max_length=512,
-                          validation_split_ratio=hp["validation_split_ratio"], seed=hp["train_data_split_seed"])
+    splits = build_splits(load_dataset(project.root, m.dataset), validation_split_ratio=hp["validation_split_ratio"],
+                          seed=hp["train_data_split_seed"])
     model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base),
-                                      str(project.root / "runs" / run_id / "adapter")).eval()
-    batch = make_collator(tok, "off")([r.to_dict() for r in splits.eval])
-    with torch.no_grad():
-        return model(**batch).loss.item()
+                                      str(project.root / "runs" / run_id / "adapter"))
+    args = SFTConfig(output_dir=str(project.root / "unused"), use_cpu=True, bf16=False, report_to=[],
+                     per_device_eval_batch_size=len(splits.eval), max_length=512, completion_only_loss=True)
+    evaluator = SFTTrainer(model=model, args=args, processing_class=AutoTokenizer.from_pretrained(base),
+                           train_dataset=Dataset.from_list(splits.train), eval_dataset=Dataset.from_list(splits.eval))
+    return evaluator.evaluate()["eval_loss"]
 
 
 def test_interrupted_run_resumes_from_its_checkpoint(project_dir: Path, tiny_llama_dir: Path) -> None:
@@ -247,7 +252,7 @@ def test_interrupted_run_resumes_from_its_checkpoint(project_dir: Path, tiny_lla
     project = use_student(project_dir, tiny_llama_dir)
     save_dataset(project_dir, "arith", arithmetic(20))
     hp = {"epoch": 2, "per_device_train_batch_size": 4, "save_steps": 3, "validation_split_ratio": 0.2,
-          "packing": "flatten"}
+          "packing": "flatten", "max_input_length": 64}  # bins of 64 tokens: one example each
     with pytest.raises(KeyboardInterrupt):
         train(project, "arith", hp, run_id="r1", callbacks=[CrashAfterFirstSave()])
     crashed = load_run(project, "r1")

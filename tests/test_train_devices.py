@@ -5,6 +5,7 @@ CUDA_VISIBLE_DEVICES, FSDP's loading flags. The GPU-only halves are checks in be
 from __future__ import annotations
 
 import gc
+import tempfile
 import weakref
 from pathlib import Path
 from typing import Any
@@ -25,18 +26,20 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")  # the 2 cores are shar
 
 
 def _tiny_trainer(tiny_llama_dir: Path, tmp_path: Path, n_gpu: int, pin: bool) -> Any:
-    from transformers import Trainer
+    from peft import get_peft_model
+    from transformers import Trainer, TrainingArguments
 
-    from underdog.train.lora import setup_model, training_arguments
+    from underdog.train.arguments import trainer_arguments
+    from underdog.train.sft import load_student, lora_config
 
     cfg = TrainConfig(validation_split_ratio=0.0)
-    model, _ = setup_model(str(tiny_llama_dir), cfg, "cpu")
-    args = training_arguments(cfg, "cpu", tmp_path, n_train=8, has_eval=False)
+    model, _ = load_student(str(tiny_llama_dir), cfg, "cpu")
+    args = trainer_arguments(TrainingArguments, cfg, "cpu", tmp_path, has_eval=False)
     args.device  # noqa: B018 - resolve the device, as the Trainer does
     args._n_gpu = n_gpu  # what TrainingArguments counts on a machine with `n_gpu` visible GPUs
     if pin:
         devices.pin_one_device(args, "cpu")
-    return Trainer(model=model, args=args)
+    return Trainer(model=get_peft_model(model, lora_config(cfg)), args=args)
 
 
 @pytest.mark.slow
@@ -54,16 +57,18 @@ def test_no_data_parallel_over_several_gpus(tiny_llama_dir: Path, tmp_path: Path
     assert launched.args.n_gpu == 2
 
 
-def test_make_trainer_pins_the_run(monkeypatch: pytest.MonkeyPatch) -> None:
-    """make_trainer calls pin_one_device with the run's device."""
-    from underdog.train import lora
+@pytest.mark.slow
+def test_the_sft_trainer_is_pinned_to_the_run_device(tiny_llama_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """sft_trainer pins its arguments to the run's device before TRL's SFTTrainer sees them."""
+    from underdog.train import sft
+    from underdog.train.data import build_splits
 
     seen: list[str] = []
-    monkeypatch.setattr(lora, "pin_one_device", lambda args, device: seen.append(device))
-    monkeypatch.setattr("transformers.Trainer.__init__", lambda self, **kw: None)
-    monkeypatch.setattr("transformers.Trainer.remove_callback", lambda self, callback: None)
-    splits = type("S", (), {"train": [], "eval": []})()
-    lora.make_trainer(torch.nn.Linear(1, 1), None, splits, TrainConfig(), "cpu", Path("unused"), [])
+    monkeypatch.setattr(sft, "pin_one_device", lambda args, device: seen.append(device))
+    cfg = TrainConfig(validation_split_ratio=0.0)
+    model, tok = sft.load_student(str(tiny_llama_dir), cfg, "cpu")
+    splits = build_splits(arithmetic(2), validation_split_ratio=0.0, seed=0)
+    sft.sft_trainer(model, tok, splits, cfg, "cpu", Path(tempfile.mkdtemp()), [], 64)
     assert seen == ["cpu"]
 
 
@@ -167,16 +172,20 @@ def test_precision_and_attention_by_gpu_generation(monkeypatch: pytest.MonkeyPat
         devices.precision("cpu", "fp16")
 
 
-def test_precision_reaches_the_trainer_and_the_weights(tiny_llama_dir: Path, tmp_path: Path) -> None:
-    from underdog.train.lora import setup_model, training_arguments
+@pytest.mark.slow
+def test_precision_reaches_the_trainer_and_the_weights(tiny_llama_dir: Path) -> None:
+    from underdog.train import sft
+    from underdog.train.data import build_splits
 
+    splits = build_splits(arithmetic(2), validation_split_ratio=0.0, seed=0)
     for mode, dtype in (("bf16", torch.bfloat16), ("fp32", torch.float32)):
         cfg = TrainConfig(precision=mode)
-        args = training_arguments(cfg, "cpu", tmp_path, n_train=8)
-        assert (args.bf16, args.fp16) == (mode == "bf16", False)
-        model, _ = setup_model(str(tiny_llama_dir), cfg, "cpu")
-        frozen = next(p for n, p in model.named_parameters() if "lora" not in n)
-        lora = next(p for n, p in model.named_parameters() if "lora_A" in n)
+        model, tok = sft.load_student(str(tiny_llama_dir), cfg, "cpu")
+        trainer, _ = sft.sft_trainer(model, tok, splits, cfg, "cpu", Path(tempfile.mkdtemp()), [], 64)
+        assert (trainer.args.bf16, trainer.args.fp16) == (mode == "bf16", False)
+        assert not trainer.args.gradient_checkpointing  # TRL's default (on) is not the run's
+        frozen = next(p for n, p in trainer.model.named_parameters() if "lora" not in n)
+        lora = next(p for n, p in trainer.model.named_parameters() if "lora_A" in n)
         assert frozen.dtype == dtype and lora.dtype == torch.float32  # adapters train in fp32
 
 

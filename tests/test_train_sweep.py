@@ -121,6 +121,27 @@ def test_sweep_yaml_grid_and_errors(tmp_path: Path) -> None:
         load_sweep(path)
 
 
+@pytest.mark.parametrize(("dimension", "problem"), [
+    ("{low: 1, high: 0}", "low (1) is above high (0)"),
+    ("{low: 0, high: 1, log: true}", "log: true needs low > 0 (got 0)"),
+    ("{low: 1, hihg: 2}", "expected a list of choices or {low, high, log?}"),
+    ("{low: 1e-5, high: 1e-3, lg: true}", "unknown key 'lg' (expected {low, high, log?})"),
+    ("{low: a, high: 1}", "low and high must be numbers (got 'a' and 1)"),
+])
+def test_a_malformed_search_range_is_one_line_naming_it_before_anything_runs(tmp_path: Path, cli, dimension: str,
+                                                                            problem: str) -> None:
+    """Shared with `autopilot.space` (test_autopilot.py): optuna's own ValueError never reaches the user."""
+    path = tmp_path / "sweep.yaml"
+    path.write_text(f"name: s\nmethod: optuna\nsearch:\n  space: {{learning_rate: {dimension}}}\n")
+    with pytest.raises(ConfigError) as caught:
+        load_sweep(path)
+    assert str(caught.value) == f"{path}:4: search.space: learning_rate: {problem}"
+    (tmp_path / "underdog.yaml").write_text("domain: permits\nmodels: {}\n")
+    result = cli("-C", tmp_path, "sweep", str(path))
+    assert result.exit_code == 2 and problem in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "runs").exists()  # nothing started
+
+
 # -- sweeps on the tiny model ---------------------------------------------------------------------------------
 TINY = {"epoch": 1, "per_device_train_batch_size": 4, "validation_split_ratio": 0.25, "max_steps": 2}
 

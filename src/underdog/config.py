@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -21,6 +21,13 @@ NOT_A_PROJECT = f"not an underdog project (no {CONFIG_NAME} here or above): run 
 ROLES = ("teacher", "judge", "student", "reference")
 EMBEDDED_MODEL = "smollm2-135m"
 GROUNDED_JUDGES = ("facts", "similarity")  # judges without a model (evaluate/judges/), reserved names
+PEOPLE_JUDGE = "people"  # the voter-proxy judge fitted on the arena's votes (evaluate/judges/people.py), reserved
+MODEL_FREE_JUDGES = (*GROUNDED_JUDGES, PEOPLE_JUDGE)  # judges that call no model
+
+
+# sampling rules shared by every model's params, tuning grids and the autopilot (serve refuses the same values)
+Temperature = Annotated[float, Field(ge=0.0, le=2.0)]
+TopP = Annotated[float, Field(gt=0.0, le=1.0)]
 
 
 class Strict(BaseModel):
@@ -30,8 +37,8 @@ class Strict(BaseModel):
 class GenerationParams(Strict):
     """Sampling settings sent with every request to a model."""
 
-    temperature: float = Field(0.7, ge=0.0, le=2.0)
-    top_p: float = Field(0.95, gt=0.0, le=1.0)
+    temperature: Temperature = 0.7
+    top_p: TopP = 0.95
     max_tokens: int = Field(512, ge=1)
     seed: int | None = 0
     stop: list[str] | None = None
@@ -109,8 +116,11 @@ class CurateConfig(Strict):
     rate: bool = True
     rating_threshold: float = Field(7.0, ge=0, le=10)
     rating_retries: int = Field(2, ge=0)
-    near_dup_threshold: float = Field(0.8, gt=0, le=1)
+    near_dup_threshold: float = Field(0.8, gt=0, le=1)  # Jaccard of content-word stems (MinHash)
     decontam_threshold: float = Field(0.5, gt=0, le=1)
+    semantic: bool = True  # the pass by meaning after MinHash's (all-MiniLM-L6-v2 embeddings; docs/data.md)
+    semantic_dup_threshold: float = Field(0.86, gt=0, le=1)  # cosine; chosen on a planted set: docs/data.md
+    semantic_decontam_threshold: float = Field(0.80, gt=0, le=1)
     min_answer_chars: int = Field(20, ge=0)
     max_answer_chars: int = Field(6000, ge=1)
 
@@ -151,6 +161,11 @@ class SageMakerConfig(Strict):
     accept_eula: bool = False  # Llama models need the license accepted
 
 
+# TRL's DPOTrainer loss types (`DPOConfig.loss_type`); several are summed with `dpo_loss_weights`
+DpoLoss = Literal["sigmoid", "hinge", "ipo", "exo_pair", "nca_pair", "robust", "bco_pair", "sppo_hard", "aot",
+                  "aot_unpaired", "apo_zero", "apo_down", "discopop", "sft", "sigmoid_norm"]
+
+
 class TrainConfig(Strict):
     """LoRA fine-tuning hyperparameters, under the names SageMaker JumpStart users know (docs/training.md).
 
@@ -178,9 +193,11 @@ class TrainConfig(Strict):
     lr_scheduler_type: str = "linear"  # any transformers SchedulerType: linear, cosine, constant_with_warmup...
     weight_decay: float = Field(0.0, ge=0)
     max_grad_norm: float = Field(1.0, gt=0)
-    # auto: flatten with flash-attn on a GPU, else group; flatten: padding-free rows (DataCollatorWithFlattening);
-    # group: length-grouped batches padded to their longest; off: random batches padded (the plain stack)
+    # auto: flatten with flash-attn on a GPU, else group; flatten: TRL's padding-free packing (examples packed
+    # into rows of max_input_length, each attending only to itself); group: length-grouped batches padded to their
+    # longest; off: random batches padded (the plain stack)
     packing: Literal["auto", "flatten", "group", "off"] = "auto"
+    liger: Literal["auto", "on", "off"] = "auto"  # Liger's Triton kernels; auto: on with liger-kernel and a GPU
     gradient_checkpointing: bool = False
     logging_steps: int = Field(1, ge=1)
     evals_per_epoch: int = Field(2, ge=1)
@@ -195,12 +212,34 @@ class TrainConfig(Strict):
     device_memory_gb: float | None = Field(None, gt=0)  # GB (10^9 bytes); refuse runs estimated above (default: free)
     precision: Literal["auto", "bf16", "fp16", "fp32"] = "auto"  # auto: bf16 from sm80, fp16 below, fp32 on CPU
     max_concurrent: int = Field(1, ge=1)  # sweeps: runs at once (at most one per GPU), like scarce instances
+    # preference training (docs/training.md): `dpo` trains the adapter of run `from_run` on a preference dataset,
+    # with that run as the reference policy; learning_rate and epoch default to 1e-3 and 4 for it when not set
+    method: Literal["sft", "dpo"] = "sft"
+    from_run: str | None = None  # dpo: the run whose adapter is trained and is the reference
+    beta: float = Field(0.1, gt=0)  # dpo: how far the policy may move from the reference
+    dpo_loss: list[DpoLoss] = ["sigmoid", "sft"]  # TRL's loss_type list: DPO's sigmoid loss + NLL on the chosen
+    dpo_loss_weights: list[float] | None = None  # one weight per dpo_loss term (default: 1 each)
+    report_to: list[Literal["mlflow", "wandb", "tensorboard", "trackio"]] = []  # experiment trackers (tracking.py)
     sagemaker: SageMakerConfig = SageMakerConfig()
 
     @field_validator("packing", mode="before")
     @classmethod
     def _packing_bool(cls, value: Any) -> Any:
         return {True: "auto", False: "off"}.get(value, value) if isinstance(value, bool) else value
+
+    @field_validator("liger", mode="before")
+    @classmethod
+    def _liger_bool(cls, value: Any) -> Any:
+        return {True: "on", False: "off"}.get(value, value) if isinstance(value, bool) else value
+
+    @model_validator(mode="after")
+    def _dpo_losses(self) -> TrainConfig:
+        if not self.dpo_loss:
+            raise ValueError("dpo_loss: give at least one TRL loss type (e.g. [sigmoid, sft])")
+        if self.dpo_loss_weights is not None and len(self.dpo_loss_weights) != len(self.dpo_loss):
+            raise ValueError(f"dpo_loss_weights: {len(self.dpo_loss_weights)} weights for {len(self.dpo_loss)} "
+                             "dpo_loss terms")
+        return self
 
 
 class EvaluateConfig(Strict):
@@ -209,13 +248,25 @@ class EvaluateConfig(Strict):
     evalset_size: int = Field(50, ge=1)  # questions per generated eval set (the league used 50)
     evalset: str | None = None  # default eval set (else the newest)
     reference: str = "reference"  # what candidates are judged against
-    judges: list[str] = ["judge"]  # a jury: roles / models and the grounded `facts`, `similarity`; majority vote
+    judges: list[str] = ["judge"]  # a jury: roles / models, the grounded `facts`, `similarity`, and `people`
+    judge_weights: dict[str, float] = {}  # a judge's vote in the jury (default 1 each: a plain majority)
     rubric: list[str] = ["correctness", "helpfulness", "empathy", "clarity", "conciseness"]
     judge_retries: int = Field(2, ge=0)  # re-asks after an unparseable verdict, then it is recorded as an error
     similarity_margin: float = Field(0.02, ge=0.0, le=1.0)  # `similarity` judge: a closer answer by less is a tie
     answer_max_tokens: int | None = Field(None, ge=1)  # cap answer length (default: each model's max_tokens)
+    people_min_votes: int = Field(40, ge=2)  # `people` judge: decisive votes it needs before it votes (else abstains)
+    people_margin: float = Field(0.05, ge=0.0, lt=0.5)  # `people` judge: |P(first preferred) - 0.5| below is a tie
     bootstrap_rounds: int = Field(10_000, ge=100)
     seed: int = 0
+
+    @model_validator(mode="after")
+    def _weights_of_members(self) -> EvaluateConfig:
+        strangers = [name for name in self.judge_weights if name not in self.judges]
+        if strangers:
+            raise ValueError(f"judge_weights: {', '.join(strangers)} not in evaluate.judges")
+        if any(w < 0 for w in self.judge_weights.values()):
+            raise ValueError("judge_weights must be >= 0")
+        return self
 
 
 class TuneConfig(Strict):
@@ -223,8 +274,8 @@ class TuneConfig(Strict):
     (docs/arena.md)."""
 
     prompts: str = "prompts.yaml"  # candidate system prompts: YAML list / mapping, or text split by `---` lines
-    temperatures: list[float] = [0.3, 0.7]
-    top_ps: list[float] = [0.9, 1.0]
+    temperatures: list[Temperature] = [0.3, 0.7]
+    top_ps: list[TopP] = [0.9, 1.0]
     best_of: int = Field(1, ge=1)  # > 1: n samples per question, the judge keeps the best
     evalset: str | None = None  # default: evaluate.evalset, else the newest
 
@@ -273,8 +324,8 @@ class AutopilotConfig(Strict):
     space: dict[str, Any] = {"learning_rate": [1e-4, 2e-4, 5e-4], "lora_r": [8, 16]}  # like a sweep's search.space
     fixed: dict[str, Any] = {}  # train overrides for every run
     prompts: list[str] = []  # system prompts to try on the pick (default: none, and one written for the domain)
-    temperatures: list[float] | None = None  # default: tune.temperatures
-    top_ps: list[float] | None = None  # default: tune.top_ps
+    temperatures: list[Temperature] | None = None  # default: tune.temperatures
+    top_ps: list[TopP] | None = None  # default: tune.top_ps
     seed: int = 0
 
     @model_validator(mode="after")
@@ -362,7 +413,7 @@ def load_config(path: Path, overrides: list[str] | None = None) -> Config:
 def known_judge(name: str, models: dict[str, ModelSpec]) -> bool:
     """A judge is a grounded judge, a configured model, `provider:model`, a model path / HF id, or the
     embedded model; anything else is most likely a typo."""
-    return name in GROUNDED_JUDGES or name in models or name == EMBEDDED_MODEL or ":" in name or "/" in name
+    return name in MODEL_FREE_JUDGES or name in models or name == EMBEDDED_MODEL or ":" in name or "/" in name
 
 
 def _check_judges(config: Config, path: Path, text: str, overrides: list[str]) -> None:
@@ -373,7 +424,7 @@ def _check_judges(config: Config, path: Path, text: str, overrides: list[str]) -
             line = None if from_override else _yaml_line(text, ["evaluate", "judges"])
             where = "--set" if from_override else f"{path}:{line}" if line else str(path)
             raise ConfigError(f"{where}: {key}: unknown judge {name!r} (use a role of `models`, "
-                              f"{', '.join(GROUNDED_JUDGES)}, provider:model or a model path)")
+                              f"{', '.join(MODEL_FREE_JUDGES)}, provider:model or a model path)")
 
 
 def describe_validation_error(exc: ValidationError, path: Path, text: str, overrides: list[str] = ()) -> str:

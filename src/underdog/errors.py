@@ -18,6 +18,12 @@ class ConfigError(UnderdogError):
     exit_code = 2
 
 
+class InputError(UnderdogError):
+    """A file the user hands us (a dataset, an eval set) cannot be read as one: names the file and line."""
+
+    exit_code = 2
+
+
 class ModelError(UnderdogError):
     """A model call failed for good (after retries), or a model could not be loaded."""
 

@@ -11,6 +11,8 @@ import difflib
 import json
 import os
 import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
@@ -76,6 +78,15 @@ def find_root(start: Path) -> Path | None:
     return next((folder for folder in (start, *start.parents) if (folder / CONFIG_NAME).is_file()), None)
 
 
+@dataclass(frozen=True)
+class SpendLimit:
+    """Dollars the models a project builds may spend, in place of underdog.yaml's `budget_usd` (the project's
+    total spend) and `stage_budgets_usd` (calls logged under each stage) where given (`Project.with_budget`)."""
+
+    total_usd: float | None = None
+    stage_usd: Mapping[str, float] = field(default_factory=dict)
+
+
 class Project(Layout):
     """Paths, config, store and configured models of one project folder (the nearest one at or above `root`
     that holds an `underdog.yaml`). Its stages report progress to `reporter` (nothing, unless the CLI gives one).
@@ -86,11 +97,20 @@ class Project(Layout):
         super().__init__(find_root(start) or start)
         self.overrides = overrides or []
         self.reporter = reporter
+        self.limit = SpendLimit()
 
     def with_overrides(self, extra: list[str]) -> Project:
-        """This project with more config overrides, sharing its store, runtime (loaded models) and reporter."""
+        """This project with more config overrides, sharing its store, runtime (loaded models), reporter and
+        spending limit."""
         other = Project(self.root, [*self.overrides, *extra], self.reporter)
         other.__dict__["store"], other.__dict__["runtime"] = self.store, self.runtime  # cached_property slots
+        other.limit = self.limit
+        return other
+
+    def with_budget(self, limit: SpendLimit) -> Project:
+        """This project (sharing its store, runtime and reporter) whose models spend within `limit`."""
+        other = self.with_overrides([])
+        other.limit = limit
         return other
 
     def require(self) -> Project:
@@ -163,9 +183,10 @@ class Project(Layout):
     def model(self, spec: ModelSpec, role: str | None = None, stage: str | None = None) -> LLM:
         """`spec` behind the shared call path with this project's store, budgets and reporter: the one way a
         stage builds a model."""
-        return LLM(spec, self.store, role=role, stage=stage, budget_usd=self.config.budget_usd,
-                   stage_budget_usd=self.config.stage_budgets_usd.get(stage or ""), reporter=self.reporter,
-                   runtime=self.runtime)
+        total, stages = self.limit.total_usd, {**self.config.stage_budgets_usd, **self.limit.stage_usd}
+        return LLM(spec, self.store, role=role, stage=stage,
+                   budget_usd=self.config.budget_usd if total is None else total,
+                   stage_budget_usd=stages.get(stage or ""), reporter=self.reporter, runtime=self.runtime)
 
     @cached_property
     def runtime(self) -> Runtime:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from underdog.arena.standings import report_sections
+from underdog.evaluate.jury_status import report_section as jury_section
 from underdog.evaluate.leaderboard import BoardConfig, Entry, board_config, leaderboard, recommend
 from underdog.project import Project
 
@@ -363,10 +364,11 @@ def side_by_side(rows: Sequence[tuple[str, str, str]], left: str, right: str) ->
 
 
 def write_report(project: Project, entries: list[Entry] | None = None, board: BoardConfig | None = None,
-                 sections: Sequence[tuple[str, str]] = ()) -> dict[str, Path]:
+                 sections: Sequence[tuple[str, str]] = (), judges: Sequence[str] | None = None) -> dict[str, Path]:
     """Write reports/leaderboard.{md,csv,html} and the chart PNGs; return their paths. Without `entries`, the
     leaderboard of the default judge configuration. `sections` are extra (Markdown, HTML) parts appended to the
-    report, e.g. `side_by_side(...)`."""
+    report, e.g. `side_by_side(...)`. `judges`: the jury the board ranks, when not the configured one (for
+    whether it was calibrated against the arena's votes)."""
     if entries is None:
         entries, board = leaderboard(project), board or board_config(project)
     out = project.reports_dir
@@ -375,7 +377,8 @@ def write_report(project: Project, entries: list[Entry] | None = None, board: Bo
               "loss curves": plot_losses(entries, out / "loss_curves.png"),
               "win rate against lora_r, epoch and dataset": plot_win_rate_against(entries, out / "win_rate_vs.png")}
     paths = {"markdown": out / "leaderboard.md", "csv": out / "leaderboard.csv", "html": out / "leaderboard.html"}
-    parts = [p for p in [*sections, report_sections(project)] if p]  # + the arena's final score, once voted
+    # + the arena's final score and whether the jury was calibrated against the votes, once voted
+    parts = [p for p in [*sections, report_sections(project), jury_section(project, judges)] if p]
     paths["markdown"].write_text("\n".join([markdown(entries, board), *(md for md, _ in parts)]))
     write_csv(entries, paths["csv"])
     paths["html"].write_text(html_report(project, entries, charts, extra="".join(h for _, h in parts), board=board))

@@ -6,9 +6,10 @@
 Implements `/v1/models` and `/v1/chat/completions` (with `stream: true` as server-sent events). Concurrent
 requests are batched by the local backend. Binds to 127.0.0.1 unless told otherwise.
 
-One request cannot stall the server: `max_tokens` beyond the model's context is refused (400), a client that
-goes away stops its generation at the next token, at most `max_queue` requests are in progress (503 beyond),
-and SIGTERM / Ctrl-C stop every generation at once.
+One request cannot stall the server: `max_tokens` beyond the model's context is refused (400), so are more than
+4 stop strings or one longer than 64 characters (each token's stop check reads only the reply's last few
+tokens), a client that goes away stops its generation at the next token, at most `max_queue` requests are in
+progress (503 beyond), and SIGTERM / Ctrl-C stop every generation at once.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic_core import PydanticCustomError
 
 from underdog.config import GenerationParams, ModelSpec
 from underdog.errors import UnderdogError
@@ -33,6 +35,8 @@ from underdog.llm.base import Request as ChatRequest
 from underdog.llm.local import LocalBackend
 
 SEED_RANGE = (-(2**63), 2**64 - 1)  # OpenAI's int64, and torch's uint64
+MAX_STOPS = 4  # as OpenAI allows
+MAX_STOP_CHARS = 64  # each stop string; the stop check reads a tail of the reply about this long per token
 DISCONNECT_POLL_S = 0.25
 
 
@@ -56,6 +60,18 @@ class ChatCompletionRequest(BaseModel):
     stop: str | list[str] | None = None
     stream: bool = False
     n: int = Field(1, ge=1, le=1)
+
+    @field_validator("stop")
+    @classmethod
+    def _bounded_stop(cls, stop: str | list[str] | None) -> str | list[str] | None:
+        stops = [stop] if isinstance(stop, str) else stop or []
+        if len(stops) > MAX_STOPS:
+            raise PydanticCustomError("stop", "at most {most} stop strings (got {got})",
+                                      {"most": MAX_STOPS, "got": len(stops)})
+        if bad := [len(s) for s in stops if not s or len(s) > MAX_STOP_CHARS]:
+            raise PydanticCustomError("stop", "each stop string must have 1 to {most} characters (got {got})",
+                                      {"most": MAX_STOP_CHARS, "got": bad[0]})
+        return stop
 
     @property
     def requested_max_tokens(self) -> int | None:
@@ -86,7 +102,7 @@ def create_app(spec: ModelSpec, served_name: str | None = None, max_queue: int =
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
         first = exc.errors()[0]
-        return _error(400, f"{'.'.join(str(p) for p in first['loc'][1:])}: {first['msg']}")
+        return _error(400, f"{'.'.join(str(p) for p in first['loc'][1:]) or 'body'}: {first['msg']}")
 
     @app.get("/v1/models")
     async def models() -> dict:
@@ -102,9 +118,12 @@ def create_app(spec: ModelSpec, served_name: str | None = None, max_queue: int =
         messages = [{"role": m.role, "content": m.content} for m in body.messages]
         room = await asyncio.to_thread(backend.room_for_reply, messages)
         wanted = body.requested_max_tokens
-        if room is not None and (room < 1 or (wanted or 0) > room):
+        if room is not None and room < 1:
+            return _error(400, f"messages: the prompt leaves no room for a reply in the model's context (it is "
+                               f"{1 - room} tokens too long); shorten it")
+        if room is not None and (wanted or 0) > room:
             return _error(400, f"max_tokens: {wanted} is more than the model's context leaves for a reply "
-                               f"({max(room, 0)} tokens after this prompt)")
+                               f"({room} tokens after this prompt)")
         default = spec.params.max_tokens if room is None else min(spec.params.max_tokens, room)
         request = ChatRequest(messages, body.params(wanted or default))
         busy["requests"] += 1

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import queue
+import secrets
 import sqlite3
 import threading
 import time
@@ -48,6 +50,10 @@ MIGRATIONS: list[Step] = [Step.of(target) for target in (
     "underdog.train.store:m202_train_metrics",
     "underdog.evaluate.store:m302_judge_configs",
     "underdog.arena.store:m402_arena_invites",
+    "underdog.train.store:m203_train_preferences",
+    "underdog.arena.store:m403_arena_vote_texts",
+    "underdog.evaluate.store:m303_people_and_calibrations",
+    "underdog.store:m003_llm_pending",
 )]
 
 
@@ -67,6 +73,41 @@ def m002_llm_calls(db: sqlite3.Connection) -> None:
             latency_s REAL, cost_usd REAL, error TEXT)"""
     )
     db.execute("CREATE INDEX llm_calls_stage ON llm_calls(stage, model)")
+
+
+def m003_llm_pending(db: sqlite3.Connection) -> None:
+    """Calls sent and not yet recorded: a row is written before a call is sent and deleted in the transaction
+    that records its reply (or its failure). A row left by a process that is gone (kill -9, a crash) is a call
+    that may have been paid for: `spent_usd` counts its estimate, `underdog usage` shows it."""
+    db.execute(
+        """CREATE TABLE llm_pending (
+            id TEXT PRIMARY KEY, time REAL NOT NULL, process TEXT NOT NULL, pid INTEGER NOT NULL, stage TEXT,
+            role TEXT, provider TEXT, model TEXT, cache_key TEXT, estimate_usd REAL NOT NULL)"""
+    )
+
+
+PENDING_COLUMNS = ("id", "time", "process", "pid", "stage", "role", "provider", "model", "cache_key",
+                   "estimate_usd")
+
+
+def this_process() -> str:
+    """This process's name in `llm_pending`: its pid and a random tag (a later process may reuse the pid)."""
+    pid = os.getpid()
+    return _PROCESS.setdefault(pid, f"{pid}-{secrets.token_hex(4)}")
+
+
+_PROCESS: dict[int, str] = {}
+
+
+def process_alive(pid: int) -> bool:
+    """Whether a process with this pid runs (on this machine)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def insert_sql(table: str, columns: Sequence[str], verb: str = "INSERT") -> str:
@@ -163,9 +204,26 @@ class Store:
         self.execute(*_log_statement(fields))
 
     def spent_usd(self, stage: str | None = None) -> float:
-        sql = "SELECT COALESCE(SUM(cost_usd), 0) FROM llm_calls WHERE cached = 0"
-        rows = self.query(sql + " AND stage = ?", (stage,)) if stage else self.query(sql)
-        return float(rows[0][0])
+        """Dollars paid (in `stage`, else in all), counting calls possibly paid (see `spending`)."""
+        return sum(self.spending(stage))
+
+    def spending(self, stage: str | None = None) -> tuple[float, float]:
+        """(dollars paid, dollars possibly paid): the estimates (upper bounds) of calls another process sent and
+        never recorded, most likely because it was killed while they were in flight."""
+        scope = " AND stage = :stage" if stage else ""
+        row = self.query(f"""SELECT (SELECT COALESCE(SUM(cost_usd), 0) FROM llm_calls WHERE cached = 0{scope}),
+                                    (SELECT COALESCE(SUM(estimate_usd), 0) FROM llm_pending
+                                     WHERE process != :process{scope})""",
+                         {"stage": stage, "process": this_process()})[0]
+        return float(row[0]), float(row[1])
+
+    def pending_calls(self) -> list[dict[str, Any]]:
+        """Calls sent and never recorded, per process, stage and model: {pid, alive, stage, model, calls,
+        estimate_usd, since}. Those of a process that is gone were in flight when it died: possibly paid."""
+        rows = self.query(
+            """SELECT pid, stage, model, COUNT(*) AS calls, SUM(estimate_usd) AS estimate_usd, MIN(time) AS since
+               FROM llm_pending GROUP BY process, stage, model ORDER BY since, stage, model""")
+        return [dict(row) | {"alive": process_alive(row["pid"])} for row in rows]
 
     def usage(self) -> list[sqlite3.Row]:
         """Calls, cache hits, tokens, latency and cost per stage and model."""
@@ -190,6 +248,12 @@ class Store:
 
 
 CACHE_PUT = "INSERT OR REPLACE INTO llm_cache (key, provider, model, request, reply, created) VALUES (?, ?, ?, ?, ?, ?)"
+PENDING_INSERT = insert_sql("llm_pending", PENDING_COLUMNS)
+
+
+def _settled(pending: str | None) -> list[tuple[str, tuple]]:
+    """The statement that deletes a call's pending row, if it has one."""
+    return [("DELETE FROM llm_pending WHERE id = ?", (pending,))] if pending else []
 
 
 def _log_statement(fields: dict[str, Any]) -> tuple[str, tuple]:
@@ -218,13 +282,23 @@ class CacheWorker:
         """Future of the cached reply of `key` (a dict), or None."""
         return self._submit("get", key)
 
-    def put(self, key: str, provider: str, model: str, request: dict, reply: dict, log: dict[str, Any]) -> Future:
-        """Future done once the reply and its call-log row are committed together."""
+    def put(self, key: str, provider: str, model: str, request: dict, reply: dict, log: dict[str, Any],
+            pending: str | None = None) -> Future:
+        """Future done once the reply and its call-log row are committed together (and the call's `pending`
+        row deleted in the same transaction)."""
         row = (key, provider, model, json.dumps(request), json.dumps(reply), time.time())
-        return self._submit("write", [(CACHE_PUT, row), _log_statement(log)])
+        return self._submit("write", [(CACHE_PUT, row), _log_statement(log), *_settled(pending)])
 
     def log(self, **fields: Any) -> Future:
         return self._submit("write", [_log_statement(fields)])
+
+    def announce(self, pending: dict[str, Any]) -> Future:
+        """Future done once a call's pending row (PENDING_COLUMNS) is committed: write it before sending."""
+        return self._submit("write", [(PENDING_INSERT, pending)])
+
+    def settle(self, pending: str) -> Future:
+        """Future done once a call's pending row is deleted (the call failed for good: nothing to pay)."""
+        return self._submit("write", _settled(pending))
 
     def write(self, statements: list[tuple[str, tuple | dict]]) -> Future:
         """Future done once these (sql, params) statements are committed together."""

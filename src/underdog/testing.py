@@ -3,6 +3,7 @@ OpenAI-compatible server for tests and benchmarks (fault injection).
 
     fake = ScriptedOpenAI(reply=lambda messages: "ok", faults=["429:1", "500", "malformed"])
     # serve fake.app with uvicorn; each request takes the next fault, then the scripted reply.
+    # reply_body=lambda body: ... replies from the whole request (its seed, params) instead of the messages.
 
 Faults: "429" / "429:<retry-after s>", "500", "slow:<s>" (delay before replying), "malformed" (not JSON),
 "401" (an OpenAI-style auth error that echoes the key it was given, as real servers partially do),
@@ -39,8 +40,10 @@ Latency = Callable[[], float]
 class ScriptedOpenAI:
     def __init__(self, reply: Reply | None = None, *, delay_s: float = 0.0, faults: list[str | None] | None = None,
                  model: str = "scripted", latency: Latency | None = None,
-                 model_faults: list[str | None] | None = None):
+                 model_faults: list[str | None] | None = None,
+                 reply_body: Callable[[dict[str, Any]], str] | None = None):
         self.reply = reply or (lambda messages: f"echo: {messages[-1]['content']}")
+        self.reply_body = reply_body
         self.delay_s = delay_s
         self.latency = latency
         self.arrivals: list[float] = []  # time.time() of each chat request
@@ -93,7 +96,7 @@ class ScriptedOpenAI:
                     return _echo_key(request, 401)
                 if kind == "echo":
                     return _echo_key(request, int(arg))
-            text = self.reply(body["messages"])
+            text = self.reply_body(body) if self.reply_body else self.reply(body["messages"])
             return JSONResponse({
                 "id": f"chatcmpl-{self.requests}", "object": "chat.completion", "created": int(time.time()),
                 "model": body.get("model", self.model),

@@ -2,15 +2,24 @@
 
     text = read_user_text(path)                       # UTF-8 (a leading BOM is dropped)
     text = read_user_text(path, encoding="latin-1")   # what `--encoding` passes
+    rows = csv_records(text)                          # [(line, {column: value}), ...] or Malformed
+    value = json_value(line_text, number)             # json.loads, or Malformed naming the line
 
 A file that is not text in the encoding is one error naming the file and line, never silently replaced
-characters (U+FFFD) in the data; a PDF or other binary file is named as such.
+characters (U+FFFD) in the data; a PDF or other binary file is named as such. Every CSV and JSON record a user
+hands us is parsed here, so a broken file is one `file:line: problem` wherever it is read: a quote never
+closed (which would fold the rest of the file into one field), text after a closing quote, JSON nested too
+deeply for Python's parser. A CSV field may be as long as the file (the file is in memory already).
 """
 
 from __future__ import annotations
 
 import codecs
+import csv
+import io
+import json
 from pathlib import Path
+from typing import Any
 
 from underdog.errors import UnderdogError
 
@@ -84,3 +93,45 @@ def _binary_kind(head: bytes, codec: str) -> str | None:
     if b"\x00" in head and not codec.startswith(("utf-16", "utf-32")):
         return "a binary file"
     return None
+
+
+class Malformed(NotText):
+    """Text that is not the CSV or JSON it should be: `line` (None: the whole file) and what is wrong."""
+
+
+CSV_PROBLEMS = {  # the csv module's words for a malformed file -> what the user should look for
+    "unexpected end of data": "a quote opened in this record is never closed",
+    "',' expected after '\"'": "text after a closing quote (a quote inside a quoted field is written \"\")",
+}
+
+
+def csv_records(text: str) -> list[tuple[int, dict[str, str | None]]]:
+    """(line the record starts on, {column: value}) of each record of a CSV with a header row; a missing value
+    is None and values beyond the header are dropped, as `csv.DictReader` does. Malformed for a broken file."""
+    csv.field_size_limit(max(csv.field_size_limit(), len(text) + 1))  # the limit guards streams, not this
+    reader = csv.reader(io.StringIO(text), strict=True)
+    header: list[str] | None = None
+    records, start = [], 1
+    try:
+        for row in reader:
+            line, start = start, reader.line_num + 1
+            if not row:
+                continue
+            if header is None:
+                header = row
+                continue
+            records.append((line, dict(zip(header, row + [None] * (len(header) - len(row)), strict=False))))
+    except csv.Error as exc:
+        raise Malformed(f"not valid CSV: {CSV_PROBLEMS.get(str(exc), str(exc))}", start) from None
+    return records
+
+
+def json_value(text: str, line: int | None = None) -> Any:
+    """`text` parsed as JSON; Malformed (at `line`, or the error's own line when None) when it is not JSON or is
+    nested too deeply for Python's parser."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise Malformed(f"not valid JSON ({exc.msg} at column {exc.colno})", line or exc.lineno) from None
+    except RecursionError:
+        raise Malformed("JSON nested too deeply to read", line) from None

@@ -28,7 +28,7 @@ from fastapi.templating import Jinja2Templates
 
 from underdog.arena import store as tables
 from underdog.arena import votes as db
-from underdog.arena.standings import standings
+from underdog.arena.standings import reward_text, standings
 from underdog.errors import ConfigError
 from underdog.store import Store
 from underdog.web import SecurityHeaders, derived_key, same_origin, token_ok
@@ -53,7 +53,8 @@ def create_app(store: Store, token: str, weights: dict[str, float] | None = None
     app = FastAPI(title=title, docs_url=None, redoc_url=None, openapi_url=None)
     templates = Jinja2Templates(directory=HERE / "templates")
     templates.env.auto_reload = False  # no stat() of every template on every page
-    templates.env.globals.update(title=title, pct=lambda x: "-" if x is None or math.isnan(x) else f"{100 * x:.1f}%")
+    templates.env.globals.update(title=title, pct=lambda x: "-" if x is None or math.isnan(x) else f"{100 * x:.1f}%",
+                                 reward_text=reward_text)
 
     app.add_middleware(SecurityHeaders)
 

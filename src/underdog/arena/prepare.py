@@ -15,25 +15,35 @@ import yaml
 from underdog.arena import store as tables
 from underdog.arena.votes import add_items
 from underdog.errors import ConfigError, UnderdogError
-from underdog.evaluate.answer import answer, resolve_candidate
+from underdog.evaluate.answer import answer, answer_questions, resolve_candidate
 from underdog.evaluate.evalset import resolve_evalset
 from underdog.evaluate.judge import judge_pairs
+from underdog.evaluate.questions import question_source
 from underdog.project import Project
 from underdog.textfile import read_user_text
 
 
 def add_candidate(project: Project, model: str, *, name: str | None = None, evalset: str | None = None,
+                  questions: str | None = None, max_questions: int | None = None,
                   system_prompt: str | None = None, temperature: float | None = None,
                   top_p: float | None = None, progress: bool = True) -> int:
     """Answer the eval set with `model` (a role, run id or model; optional prompt/params) and put the answers
-    on show under `name` (default: `model`). Returns how many answers were added."""
+    on show under `name` (default: `model`). `questions` puts other questions on show instead: `dataset:NAME`
+    (a dataset's questions: votes on them can become preference data) or a question file (at most
+    `max_questions`). Returns how many answers were added."""
     cand = resolve_candidate(project, model, system_prompt=system_prompt, temperature=temperature, top_p=top_p)
-    evalset = resolve_evalset(project, evalset)
-    answers = answer(project, cand, evalset, progress=progress)
+    if questions:
+        found = question_source(project, questions, max_questions)
+        answers, question_set = answer_questions(project, cand, found.questions, stage="arena",
+                                                 progress=progress), found.name
+    else:
+        evalset = resolve_evalset(project, evalset)
+        answers, question_set = answer(project, cand, evalset, progress=progress), f"evalset:{evalset}"
     good = [(a.question_id, a.question, a.answer) for a in answers if not a.error and a.answer.strip()]
     if not good:
-        raise UnderdogError(f"{model} produced no usable answer on eval set {evalset!r}")
-    return add_items(project.store, name or model, good, source=f"{evalset}:{cand.id}")
+        raise UnderdogError(f"{model} produced no usable answer on {question_set}")
+    return add_items(project.store, name or model, good, source=f"{question_set}:{cand.id}",
+                     question_set=question_set)
 
 
 def load_settings(path: Path) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from underdog.store import insert_sql
@@ -13,9 +14,9 @@ if TYPE_CHECKING:
     from underdog.store import Store
 
 Pair = tuple[str, str, str]  # question id, cand_1, cand_2 (cand_1 < cand_2)
-ITEM_COLUMNS = ("question_id", "candidate", "question", "answer", "source", "created")
+ITEM_COLUMNS = ("question_id", "candidate", "question", "answer", "source", "question_set", "created")
 VOTE_COLUMNS = ("voter_id", "role", "question_id", "cand_1", "cand_2", "shown_a", "shown_b", "choice", "winner",
-                "ballot_id", "time")
+                "ballot_id", "time", "question_set", "question", "answer_1", "answer_2", "source", "simulated")
 VERDICT_COLUMNS = ("question_id", "cand_1", "cand_2", "winner", "judge", "created")
 
 
@@ -24,12 +25,17 @@ def put_items(store: Store, rows: Iterable[dict[str, Any]]) -> None:
     """Put answers on show (dicts keyed by `ITEM_COLUMNS`, `created` defaulting to now), replacing earlier ones."""
     now = time.time()
     with store.transaction() as db:
-        db.executemany(insert_sql("arena_items", ITEM_COLUMNS, "INSERT OR REPLACE"), [{"created": now, **row}
-                                                                                          for row in rows])
+        db.executemany(insert_sql("arena_items", ITEM_COLUMNS, "INSERT OR REPLACE"),
+                       [{"created": now, "question_set": None, **row} for row in rows])
 
 
 def item_candidates(store: Store) -> list[str]:
     return [r["candidate"] for r in store.query("SELECT DISTINCT candidate FROM arena_items ORDER BY candidate")]
+
+
+def item_sources(store: Store) -> list[sqlite3.Row]:
+    """candidate, source (`evalset:candidate_id`) of each distinct candidate on show."""
+    return store.query("SELECT DISTINCT candidate, source FROM arena_items ORDER BY candidate")
 
 
 def items_version(store: Store) -> tuple[Any, ...]:
@@ -38,7 +44,7 @@ def items_version(store: Store) -> tuple[Any, ...]:
 
 
 def items(store: Store) -> list[sqlite3.Row]:
-    return store.query("SELECT question_id, candidate, question, answer FROM arena_items")
+    return store.query("SELECT question_id, candidate, question, answer, question_set FROM arena_items")
 
 
 def question_count(store: Store) -> int:
@@ -49,7 +55,7 @@ def item_pairs(store: Store) -> list[sqlite3.Row]:
     """question_id, question, c1, a1, c2, a2 of every pair of candidates' answers to one question (c1 < c2)."""
     return store.query(
         """SELECT i1.question_id, i1.question, i1.candidate AS c1, i1.answer AS a1, i2.candidate AS c2,
-                  i2.answer AS a2
+                  i2.answer AS a2, i1.question_set
            FROM arena_items i1 JOIN arena_items i2 ON i1.question_id = i2.question_id
                 AND i1.candidate < i2.candidate
            ORDER BY i1.question_id, c1, c2""")
@@ -95,8 +101,24 @@ def invited_voters(store: Store) -> set[str]:
 def put_vote(db: sqlite3.Connection, vote: dict[str, Any]) -> int:
     """Insert a vote (a dict keyed by `VOTE_COLUMNS`, `time` defaulting to now) in the caller's transaction;
     returns its id. sqlite3.IntegrityError for a second vote of a voter on a (question, pair)."""
-    cursor = db.execute(insert_sql("arena_votes", VOTE_COLUMNS), {"time": time.time(), **vote})
+    defaults = {"time": time.time(), "question_set": None, "question": None, "answer_1": None, "answer_2": None,
+                "source": "arena", "simulated": 0}
+    cursor = db.execute(insert_sql("arena_votes", VOTE_COLUMNS), defaults | vote)
     return int(cursor.lastrowid or 0)
+
+
+def vote_of_voter(db: sqlite3.Connection, voter_id: str, question_id: str, cand_1: str,
+                  cand_2: str) -> sqlite3.Row | None:
+    """The voter's vote on a (question, pair), in the caller's transaction; None if they have not voted on it."""
+    return db.execute("SELECT choice, winner, ballot_id FROM arena_votes WHERE voter_id = ? AND question_id = ? "
+                      "AND cand_1 = ? AND cand_2 = ?", (voter_id, question_id, cand_1, cand_2)).fetchone()
+
+
+def ensure_voter(db: sqlite3.Connection, voter_id: str, role: str) -> None:
+    """A voter row for votes that did not come through the voting page (imported, simulated); keeps an existing
+    row as it is."""
+    db.execute("INSERT OR IGNORE INTO arena_voters (id, csrf, role, created) VALUES (?, '', ?, ?)",
+               (voter_id, role, time.time()))
 
 
 def vote_counts(store: Store) -> dict[Pair, int]:
@@ -122,6 +144,45 @@ def votes_version(store: Store) -> tuple[int, int]:
     """(count, newest id) of the votes: changes with every vote."""
     row = store.query("SELECT COUNT(*), COALESCE(MAX(id), 0) FROM arena_votes")[0]
     return int(row[0]), int(row[1])
+
+
+@dataclass(frozen=True)
+class Vote:
+    """One person's (or the simulated panel's) vote on two answers to a question; `answer_1` is `cand_1`'s."""
+
+    id: int
+    voter_id: str
+    role: str  # judge | audience
+    question_id: str
+    question: str
+    question_set: str | None  # evalset:NAME, dataset:NAME, file:NAME, import:FILE
+    cand_1: str
+    cand_2: str
+    answer_1: str
+    answer_2: str
+    choice: str  # A | B | tie | bad (as shown)
+    winner: str | None  # cand_1, cand_2, or None (tie, both bad)
+    source: str | None  # arena | import:FILE | simulated:PANEL
+    simulated: bool
+
+    @property
+    def outcome(self) -> str:
+        """"first" (cand_1's answer preferred), "second", or "tie" (a tie or both bad)."""
+        return "first" if self.winner == self.cand_1 else "second" if self.winner == self.cand_2 else "tie"
+
+
+def load_votes(store: Store) -> list[Vote]:
+    """Every vote that kept its question and answers, oldest first."""
+    return [Vote(**{**dict(r), "simulated": bool(r["simulated"])}) for r in votes_with_texts(store)]
+
+
+def votes_with_texts(store: Store) -> list[sqlite3.Row]:
+    """Every vote with the question and both answers it was cast on (canonical order: answer_1 is cand_1's)."""
+    return store.query(
+        """SELECT id, voter_id, role, question_id, cand_1, cand_2, choice, winner, question_set, question,
+                  answer_1, answer_2, source, simulated
+           FROM arena_votes WHERE question IS NOT NULL AND answer_1 IS NOT NULL AND answer_2 IS NOT NULL
+           ORDER BY id""")
 
 
 def any_vote(store: Store) -> bool:
@@ -190,3 +251,26 @@ def m402_arena_invites(db: sqlite3.Connection) -> None:
             code TEXT PRIMARY KEY, role TEXT NOT NULL, voter_id TEXT, created REAL NOT NULL, used REAL)"""
     )
 
+
+
+def m403_arena_vote_texts(db: sqlite3.Connection) -> None:
+    """Each vote keeps the question and the two answers it was cast on (an `arena add` that replaces answers,
+    or votes imported from elsewhere, would otherwise lose them), the question set they came from (an eval set,
+    a dataset's questions, a file), where the vote came from (`arena`, `import:<file>`, `simulated:<panel>`)
+    and whether it is simulated. Existing votes get their texts from the answers on show."""
+    db.execute("ALTER TABLE arena_items ADD COLUMN question_set TEXT")
+    db.execute("UPDATE arena_items SET question_set = 'evalset:' || substr(source, 1, instr(source, ':') - 1) "
+               "WHERE instr(source, ':') > 1")
+    for column in ("question_set TEXT", "question TEXT", "answer_1 TEXT", "answer_2 TEXT", "source TEXT",
+                   "simulated INTEGER NOT NULL DEFAULT 0"):
+        db.execute(f"ALTER TABLE arena_votes ADD COLUMN {column}")
+    db.execute(
+        """UPDATE arena_votes SET source = 'arena',
+               question = (SELECT question FROM arena_items i WHERE i.question_id = arena_votes.question_id
+                           AND i.candidate = arena_votes.cand_1),
+               question_set = (SELECT question_set FROM arena_items i WHERE i.question_id = arena_votes.question_id
+                               AND i.candidate = arena_votes.cand_1),
+               answer_1 = (SELECT answer FROM arena_items i WHERE i.question_id = arena_votes.question_id
+                           AND i.candidate = arena_votes.cand_1),
+               answer_2 = (SELECT answer FROM arena_items i WHERE i.question_id = arena_votes.question_id
+                           AND i.candidate = arena_votes.cand_2)""")

@@ -61,10 +61,13 @@ class Ballot:
 
 
 # -- items ------------------------------------------------------------------------------------------------
-def add_items(store: Store, candidate: str, items: Iterable[tuple[str, str, str]], source: str = "") -> int:
-    """Put a candidate's answers (question id, question, answer) on show; replaces earlier ones. Returns count."""
-    rows = [{"question_id": qid, "candidate": candidate, "question": question, "answer": answer, "source": source}
-            for qid, question, answer in items]
+def add_items(store: Store, candidate: str, items: Iterable[tuple[str, str, str]], source: str = "",
+              question_set: str | None = None) -> int:
+    """Put a candidate's answers (question id, question, answer) on show; replaces earlier ones. Returns count.
+    `question_set` names where the questions come from (`evalset:NAME`, `dataset:NAME`, `file:NAME`): every
+    vote on them records it."""
+    rows = [{"question_id": qid, "candidate": candidate, "question": question, "answer": answer, "source": source,
+             "question_set": question_set} for qid, question, answer in items]
     tables.put_items(store, rows)
     return len(rows)
 
@@ -153,6 +156,7 @@ class Dealer:
         self._votes: Counter[Pair] = Counter(tables.vote_counts(store))
         self._voted: dict[str, set[Pair]] = {}  # voter id -> pairs voted on, for voters who voted
         self._items: dict[tuple[str, str], tuple[str, str]] = {}
+        self._question_sets: dict[str, str | None] = {}  # question id -> its question set
         self._pairs: list[Pair] = []
         self._items_version: tuple = ()
         self._items_checked = -1.0
@@ -224,7 +228,8 @@ class Dealer:
         if ballot is None or ballot.voter_id != voter.id:
             raise VoteRefused("unknown or expired ballot: please vote again from the page")
         try:
-            vote_id = record_vote(self.store, voter, ballot, choice, new_voter=voter.id not in self._voted)
+            vote_id = record_vote(self.store, voter, ballot, choice, new_voter=voter.id not in self._voted,
+                                  texts=self._texts(ballot))
         finally:
             with self._lock:
                 self._close(ballot_id)
@@ -232,6 +237,13 @@ class Dealer:
             self._votes[_pair(ballot)] += 1
             self._voted.setdefault(voter.id, set()).add(_pair(ballot))
         return vote_id
+
+    def _texts(self, ballot: Ballot) -> dict[str, str | None]:
+        """The question, both answers (canonical order) and question set a vote on `ballot` is cast on."""
+        (question, answer_1), (_, answer_2) = (self.item(ballot.question_id, c) for c in sorted(
+            (ballot.shown_a, ballot.shown_b)))
+        return {"question": question, "answer_1": answer_1, "answer_2": answer_2,
+                "question_set": self._question_sets.get(ballot.question_id)}
 
     def _close(self, ballot_id: str) -> None:
         if (entry := self._open.pop(ballot_id, None)) is not None:
@@ -255,6 +267,7 @@ class Dealer:
             if version != self._items_version:
                 rows = tables.items(self.store)
                 items = {(r["question_id"], r["candidate"]): (r["question"], r["answer"]) for r in rows}
+                question_sets = {r["question_id"]: r["question_set"] for r in rows}
                 by_question: dict[str, list[str]] = {}
                 for question_id, candidate in sorted(items):
                     by_question.setdefault(question_id, []).append(candidate)
@@ -262,6 +275,7 @@ class Dealer:
                          for b in cands[i + 1:]]
                 with self._lock:
                     self._items, self._pairs, self._items_version = items, pairs, version
+                    self._question_sets = question_sets
             self._items_checked = time.monotonic()  # after the load: "checked" means loaded
 
 
@@ -269,9 +283,11 @@ def _pair(ballot: Ballot) -> Pair:
     return (ballot.question_id, *sorted((ballot.shown_a, ballot.shown_b)))  # type: ignore[return-value]
 
 
-def record_vote(store: Store, voter: Voter, ballot: Ballot, choice: str, new_voter: bool = True) -> int:
+def record_vote(store: Store, voter: Voter, ballot: Ballot, choice: str, new_voter: bool = True,
+                texts: dict[str, str | None] | None = None) -> int:
     """Store the voter (unless known to be stored) and their vote on the ballot's pair in one commit; returns the
-    vote id. Raises VoteRefused for a bad choice or a second vote of this voter on the same (question, pair)."""
+    vote id. `texts`: the question, answer_1, answer_2 (of cand_1, cand_2) and question_set voted on. Raises
+    VoteRefused for a bad choice or a second vote of this voter on the same (question, pair)."""
     if choice not in CHOICES:
         raise VoteRefused(f"unknown choice {choice!r} (one of {', '.join(CHOICES)})")
     cand_1, cand_2 = sorted((ballot.shown_a, ballot.shown_b))
@@ -283,7 +299,7 @@ def record_vote(store: Store, voter: Voter, ballot: Ballot, choice: str, new_vot
             return tables.put_vote(db, {"voter_id": voter.id, "role": voter.role, "question_id": ballot.question_id,
                                         "cand_1": cand_1, "cand_2": cand_2, "shown_a": ballot.shown_a,
                                         "shown_b": ballot.shown_b, "choice": choice, "winner": winner,
-                                        "ballot_id": ballot.id})
+                                        "ballot_id": ballot.id, **(texts or {})})
         except sqlite3.IntegrityError:
             raise VoteRefused("you have already voted on this pair") from None
 
@@ -297,7 +313,7 @@ def all_votes(store: Store) -> list[sqlite3.Row]:
 
 
 EXPORT_COLUMNS = ("id", "time", "voter_id", "role", "question_id", "cand_1", "cand_2", "shown_a", "shown_b",
-                  "choice", "winner")
+                  "choice", "winner", "question_set", "question", "answer_a", "answer_b", "source", "simulated")
 
 
 def export_votes(store: Store, path: Path) -> int:
@@ -312,4 +328,12 @@ def write_votes_csv(votes: list[sqlite3.Row], fh) -> None:  # type: ignore[no-un
     writer = csv.writer(fh)
     writer.writerow(EXPORT_COLUMNS)
     for v in votes:
-        writer.writerow([v[c] for c in EXPORT_COLUMNS])
+        writer.writerow([_export_cell(v, c) for c in EXPORT_COLUMNS])
+
+
+def _export_cell(vote: sqlite3.Row, column: str) -> object:
+    """A vote's value in the export: `answer_a` / `answer_b` are the answers as shown (A, B)."""
+    if column in ("answer_a", "answer_b"):
+        shown = vote["shown_a" if column == "answer_a" else "shown_b"]
+        return vote["answer_1"] if shown == vote["cand_1"] else vote["answer_2"]
+    return vote[column]

@@ -13,53 +13,70 @@ import html
 import json
 import shutil
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from underdog.autopilot.journal import Journal, decision_lines
+from underdog.autopilot.base import Estimate, Outcome, Sizes
+from underdog.autopilot.context import Budget, Context
+from underdog.autopilot.journal import decision_lines
+from underdog.autopilot.names import DEV, FOLDER
+from underdog.data.formats import export_dataset
+from underdog.evaluate.leaderboard import board_config, leaderboard
 from underdog.project import Project
-
-if TYPE_CHECKING:
-    from underdog.autopilot.run import Outcome
+from underdog.report import write_report
+from underdog.train.merge import merge_run
+from underdog.train.runs import load_run
 
 BUNDLE_DIR = "submission"
 
 
-def write_bundle(project: Project, outcome: Outcome, journal: Journal, merge: bool = False) -> dict[str, Path]:
-    """Write the report (with the autopilot section) and the submission bundle; return their paths."""
-    from underdog.data import export_dataset
-    from underdog.report import write_report
-    from underdog.train.runs import load_run
+class Bundle:
+    key, title = "bundle", "report and submission bundle"
+    artifact = f"{FOLDER}/{BUNDLE_DIR}/ (adapter, generation.json, jumpstart/, report, decision log)"
 
+    def estimate(self, ctx: Context, sizes: Sizes) -> list[Estimate]:
+        return []  # no model call
+
+    def done(self, ctx: Context) -> bool:
+        return False  # written again on every run, from what the stages recorded
+
+    def run(self, ctx: Context, budget: Budget) -> None:
+        write_bundle(ctx)
+
+
+def bundle_paths(project: Project, merge: bool = False) -> dict[str, Path]:
+    """Where the bundle and the report are."""
+    folder = project.path(FOLDER, BUNDLE_DIR)
+    paths = {"bundle": folder, "adapter": folder / "adapter", "generation": folder / "generation.json",
+             "jumpstart": folder / "jumpstart", "report": project.reports_dir / "leaderboard.html",
+             "decision_log": folder / "decision-log.md"}
+    return paths | ({"merged": folder / "merged"} if merge else {})
+
+
+def write_bundle(ctx: Context) -> dict[str, Path]:
+    """Write the report (with the autopilot section) and the submission bundle; return their paths."""
+    project, outcome = ctx.project, ctx.outcome()
     assert outcome.pick is not None
-    folder = journal.folder / BUNDLE_DIR
-    folder.mkdir(parents=True, exist_ok=True)
+    paths = bundle_paths(project, ctx.options.merge)
+    paths["bundle"].mkdir(parents=True, exist_ok=True)
     run = load_run(project.root, outcome.pick.run_id)
-    adapter = folder / "adapter"
-    shutil.rmtree(adapter, ignore_errors=True)
-    shutil.copytree(project.root / run.adapter_dir, adapter)
+    shutil.rmtree(paths["adapter"], ignore_errors=True)
+    shutil.copytree(project.root / run.adapter_dir, paths["adapter"])
     generation = {**outcome.generation, "base_model": run.base_model, "run": run.id, "dataset": run.dataset,
                   "hyperparameters": {k: run.hyperparameters.get(k) for k in ("epoch", "learning_rate", "lora_r",
                                                                               "lora_alpha", "lora_dropout")}}
-    (folder / "generation.json").write_text(json.dumps(generation, indent=2) + "\n")
-    jumpstart = folder / "jumpstart"
-    shutil.rmtree(jumpstart, ignore_errors=True)
-    export_dataset(project, run.dataset, "jumpstart", out=jumpstart)
-    paths = {"bundle": folder, "adapter": adapter, "generation": folder / "generation.json", "jumpstart": jumpstart}
-    if merge:
-        from underdog.train.merge import merge_run
-
-        paths["merged"] = Path(merge_run(project, run.id, str(folder / "merged")))
-    log = decision_lines(journal.entries("decision"))
-    (folder / "decision-log.md").write_text("# Autopilot decision log\n\n" + "".join(f"- {line}\n" for line in log))
-    from underdog.autopilot.run import DEV
-    from underdog.evaluate.leaderboard import board_config, leaderboard
-
+    paths["generation"].write_text(json.dumps(generation, indent=2) + "\n")
+    shutil.rmtree(paths["jumpstart"], ignore_errors=True)
+    export_dataset(project, run.dataset, "jumpstart", out=paths["jumpstart"])
+    if ctx.options.merge:
+        merge_run(project, run.id, str(paths["merged"]))
+    log = decision_lines(ctx.journal.entries("decision"))
+    paths["decision_log"].write_text("# Autopilot decision log\n\n" + "".join(f"- {line}\n" for line in log))
     entries = leaderboard(project, evalset=DEV, judges=outcome.jury)  # the runs as the search saw them
     board = board_config(project, evalset=DEV, judges=outcome.jury)
     report = write_report(project, entries, board, sections=[section(outcome, log)])
     for kind in ("markdown", "html"):
-        shutil.copy(report[kind], folder / f"report{report[kind].suffix}")
-    return paths | {"report": report["html"], "decision_log": folder / "decision-log.md"}
+        shutil.copy(report[kind], paths["bundle"] / f"report{report[kind].suffix}")
+    return paths
 
 
 def summary_lines(outcome: Outcome) -> list[str]:

@@ -6,7 +6,9 @@ run of its own, `autopilot-t<trial>-e<epochs>`, from scratch, so its learning-ra
 that long), judges it on the dev split, reports the score to Optuna and asks its `SuccessiveHalvingPruner`
 whether to continue: asynchronous successive halving (ASHA), in which a trial goes on when it is in the best
 1/reduction_factor of the trials compared at that rung so far. Trials are judged in order, so the first ones meet
-fewer rivals (ASHA's known trade-off); the plan counts one extra run per rung for it.
+fewer rivals (ASHA's known trade-off); the plan counts one extra run per rung for it, and that count is a bound:
+when more trials are promotable (tied dev scores are all promotable), the best of them by dev score (ties: the
+earlier trial) go on, so the plan's run count, time and judging estimates hold.
 
 Resuming: the study lives in memory and is rebuilt from the journal's events (the same reports in the same order
 give the pruner the same decisions); finished runs are not retrained and judged runs are not re-judged.
@@ -16,41 +18,26 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
+import optuna
+
+from underdog.autopilot.base import RungResult
 from underdog.autopilot.journal import Journal
-from underdog.autopilot.plan import PREFIX
+from underdog.autopilot.names import run_id
 from underdog.train.search import distributions
 
 TRIAL_SAMPLING_TRIES = 200  # draws per trial before the space counts as exhausted
 
 
-@dataclass
-class RungResult:
-    trial: int
-    rung: int
-    run_id: str
-    epochs: int
-    params: dict[str, Any]
-    status: str  # "done" | "failed" | "skipped"
-    score: float | None = None  # what the search maximises (dev fact recall, else dev win rate)
-    numbers: dict[str, Any] | None = None  # dev win rate and interval, fact recall and interval
-    note: str = ""
-
-
 def search_space(space: dict[str, Any], variants: list[str]) -> dict[str, Any]:
     """Optuna distributions of `autopilot.space` plus the data `variant`."""
-    import optuna
-
     return {**distributions(space, "autopilot.space"),
             "variant": optuna.distributions.CategoricalDistribution(variants)}
 
 
 def sample_trials(dists: dict[str, Any], n: int, seed: int) -> list[dict[str, Any]]:
     """Up to `n` distinct configurations from `dists` (fewer when the space has fewer)."""
-    import optuna
-
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
     out: list[dict[str, Any]] = []
@@ -63,24 +50,21 @@ def sample_trials(dists: dict[str, Any], n: int, seed: int) -> list[dict[str, An
     return out
 
 
-def run_id(trial: int, epochs: int) -> str:
-    return f"{PREFIX}-t{trial:02d}-e{epochs}"
-
-
 class Halving:
     """Successive halving over `trials`, with `train` (run id, params, epochs -> status) and `judge` (run id ->
-    score, numbers) supplied by the autopilot, `allowed` (a run about to start -> None, or why not) and
-    `prepare` (the runs a rung just finished, before they are judged one by one)."""
+    score, numbers) supplied by the autopilot, `allowed` (a run about to start -> None, or why not),
+    `prepare` (the runs a rung just finished, before they are judged one by one) and `bounds` (runs at most at
+    each rung: the plan's count)."""
 
     def __init__(self, journal: Journal, dists: dict[str, Any], trials: list[dict[str, Any]], rungs: tuple[int, ...],
                  reduction_factor: int, train: Callable[[list[tuple[str, dict[str, Any], int]]], dict[str, str]],
                  judge: Callable[[str], tuple[float, dict[str, Any]]],
-                 allowed: Callable[[str], str | None], prepare: Callable[[list[str]], None] | None = None):
-        import optuna
-
+                 allowed: Callable[[str], str | None], prepare: Callable[[list[str]], None] | None = None,
+                 bounds: list[int] | None = None):
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         self.journal, self.dists, self.trials, self.rungs, self.eta = journal, dists, trials, rungs, reduction_factor
         self.train, self.judge, self.allowed, self.prepare = train, judge, allowed, prepare
+        self.bounds = bounds or [len(trials)] * len(rungs)
         pruner = optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=reduction_factor,
                                                         min_early_stopping_rate=0)
         self.study = optuna.create_study(direction="maximize", pruner=pruner)
@@ -104,7 +88,7 @@ class Halving:
                                         why=f"judged at the last rung ({r.epochs} epochs)",
                                         numbers={"score": r.score, "params": json.dumps(r.params)})
                 break
-            alive = [r.trial for i, r in enumerate(judged) if self._promoted(handles[r.trial], r, i + 1)]
+            alive = self._promote(judged, handles, self.bounds[rung + 1])
             if not alive:
                 break
         return results
@@ -142,24 +126,35 @@ class Halving:
                                score=r.score, numbers=r.numbers, note=r.note)
         return [results[t] for t in alive]
 
-    def _promoted(self, handle: Any, result: RungResult, compared: int) -> bool:
-        """Report the dev score to Optuna and ask its pruner; record the decision with the numbers."""
-        import optuna
+    def _promote(self, judged: list[RungResult], handles: list[Any], bound: int) -> list[int]:
+        """The trials going on: those Optuna's pruner promotes, asked in trial order (each against the runs
+        judged at this rung so far), at most `bound` of them: the best dev scores, ties to the earlier trial.
+        Every decision is logged with its numbers."""
+        promotable = []
+        for r in judged:
+            assert r.score is not None
+            handles[r.trial].report(r.score, step=self.eta ** r.rung)
+            promotable.append(not handles[r.trial].should_prune())
+        ranked = sorted((r for r, ok in zip(judged, promotable, strict=True) if ok), key=lambda r: (-r.score, r.trial))
+        kept = {r.trial for r in ranked[:bound]}
+        for compared, (r, ok) in enumerate(zip(judged, promotable, strict=True), 1):
+            if r.trial not in kept:
+                self.study.tell(handles[r.trial], state=optuna.trial.TrialState.PRUNED)
+            runs = "the 1 run" if compared == 1 else f"the {compared} runs"
+            why = (f"{'in' if ok else 'not in'} the best 1/{self.eta} of {runs} judged at rung {r.rung} so far "
+                   "(asynchronous successive halving)")
+            if ok and r.trial not in kept:
+                why += (f", but the plan bounds rung {r.rung + 1} at {bound} run{'s' * (bound != 1)} and "
+                        f"{bound} promotable run{'s' * (bound != 1)} scored higher (or tied, earlier)")
+            self._log_promotion(r, r.trial in kept, why)
+        return [r.trial for r in judged if r.trial in kept]
 
-        assert result.score is not None
-        handle.report(result.score, step=self.eta ** result.rung)
-        promoted = not handle.should_prune()
-        if not promoted:
-            self.study.tell(handle, state=optuna.trial.TrialState.PRUNED)
+    def _log_promotion(self, result: RungResult, promoted: bool, why: str) -> None:
         numbers = result.numbers or {}
         verb = f"continues to rung {result.rung + 1}" if promoted else f"dropped at rung {result.rung}"
-        runs = "the 1 run" if compared == 1 else f"the {compared} runs"
         self.journal.decide("sweep", f"{result.run_id} ({describe(result.params)}) {verb}: "
                                      f"{numbers.get('summary', result.score)}",
-                            why=f"{'in' if promoted else 'not in'} the best 1/{self.eta} of {runs} judged at rung "
-                                f"{result.rung} so far (asynchronous successive halving)",
-                            numbers={"score": result.score, **numbers, "params": json.dumps(result.params)})
-        return promoted
+                            why=why, numbers={"score": result.score, **numbers, "params": json.dumps(result.params)})
 
 
 def describe(params: dict[str, Any]) -> str:

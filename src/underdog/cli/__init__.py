@@ -73,7 +73,8 @@ def _root(
 # Commands that call models or write artifacts: one at a time per project (a second one says who holds the lock).
 WRITING_COMMANDS = {"topics", "generate", "ingest", "augment", "curate", "import", "train", "sweep", "merge",
                     "answer", "judge", "compare", "tune-prompt", "evalset import", "evalset generate", "arena add",
-                    "arena judge", "evalset from-docs"}
+                    "arena judge", "evalset from-docs", "arena import-votes", "arena simulate-panel", "calibrate",
+                    "preferences", "export-model"}
 
 
 def get_project(ctx: typer.Context, required: bool = True) -> Project:

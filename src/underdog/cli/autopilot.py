@@ -11,14 +11,14 @@ from rich.markup import escape
 from rich.table import Table
 
 from underdog.cli import app, console, get_project
-from underdog.errors import UnderdogError
+from underdog.errors import ConfigError
 
 DURATION = re.compile(r"^(\d+(?:\.\d+)?)([mhd])$")
 
 
 def parse_deadline(text: str | None, now: float | None = None) -> float | None:
     """`--deadline`: a duration from now (`90m`, `2h`, `3d`) or a local date-time (`2026-12-01T18:00`), as epoch
-    seconds; UnderdogError naming the option otherwise."""
+    seconds; ConfigError (exit 2) naming the option otherwise."""
     if text is None:
         return None
     now = time.time() if now is None else now
@@ -27,7 +27,7 @@ def parse_deadline(text: str | None, now: float | None = None) -> float | None:
     try:
         return datetime.datetime.fromisoformat(text.strip()).timestamp()
     except ValueError:
-        raise UnderdogError(f"--deadline {text!r}: expected a duration (90m, 2h, 3d) or a date-time "
+        raise ConfigError(f"--deadline {text!r}: expected a duration (90m, 2h, 3d) or a date-time "
                             "(2026-12-01T18:00)") from None
 
 
@@ -44,15 +44,18 @@ def autopilot(
     deadline: str | None = typer.Option(None, "--deadline", help="Stop starting runs after this: 90m, 2h, or "
                                         "2026-12-01T18:00."),
     merge: bool = typer.Option(False, "--merge", help="Put merged full weights in the bundle too."),
+    skip_failed: bool = typer.Option(False, "--skip-failed", help="Write generated, ingested and augmented "
+                                     "datasets even if some teacher calls failed for good."),
 ) -> None:
     """From underdog.yaml to the best honest run: data, variants, successive-halving sweep on a dev split, prompt
     and sampling tuning, one final judgment on a test split, report and submission bundle. Resumable."""
+    # the library is imported when the command runs: `underdog --help` stays fast
     from underdog.autopilot import Budgets, Journal, decision_lines, plan_autopilot, run_autopilot
-    from underdog.autopilot.run import autopilot_folder
+    from underdog.autopilot.names import FOLDER
 
     project = get_project(ctx)
     if log:
-        lines = decision_lines(Journal(autopilot_folder(project)).entries("decision"))
+        lines = decision_lines(Journal(project.path(FOLDER)).entries("decision"))
         if not lines:
             console.print("no autopilot decisions yet: run `underdog autopilot`", highlight=False)
         for i, line in enumerate(lines, 1):
@@ -62,12 +65,13 @@ def autopilot(
     if plan:
         print_plan(plan_autopilot(project, budgets))
         return
-    from transformers.utils import logging as hf_logging
+    from transformers.utils import logging as hf_logging  # heavy: only when the autopilot runs
+
+    from underdog.autopilot.bundle import summary_lines
 
     hf_logging.disable_progress_bar()  # one "Loading weights" bar per model load is noise here
     ctx.with_resource(project.lock("underdog autopilot"))
-    outcome = run_autopilot(project, budgets, merge=merge)
-    from underdog.autopilot.bundle import summary_lines
+    outcome = run_autopilot(project, budgets, merge=merge, skip_failed=skip_failed)
 
     for line in summary_lines(outcome):
         console.print(escape(line), highlight=False, soft_wrap=True)
@@ -76,7 +80,7 @@ def autopilot(
 
 
 def print_plan(plan: object) -> None:
-    from underdog.autopilot.plan import Plan, describe
+    from underdog.autopilot.plan import Plan, describe  # with the library, at run time (start-up)
 
     assert isinstance(plan, Plan)
     table = Table("stage", "calls", "tokens", "USD", "status", title="autopilot plan (estimates are upper bounds)")
@@ -96,6 +100,9 @@ def print_plan(plan: object) -> None:
                   f"s per epoch ({plan.speed_source})", highlight=False, soft_wrap=True)
     console.print(f"selection jury: {', '.join(plan.jury)}; tuning: {s.cells} cells; test split judged once",
                   highlight=False)
+    if plan.fixed_at:
+        console.print(f"this autopilot started {time.strftime('%Y-%m-%d %H:%M', time.localtime(plan.fixed_at))} "
+                      "with this plan; it keeps it (and its cuts) to the end", highlight=False)
     for line in plan.shrunk:
         console.print(f"[yellow]shrunk to fit:[/] {escape(line)}", soft_wrap=True)
     for line in plan.when_short:

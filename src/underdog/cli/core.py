@@ -91,15 +91,24 @@ def serve(
 
 @app.command()
 def usage(ctx: typer.Context) -> None:
-    """Calls, cache hits, tokens, latency and cost per stage and model."""
-    rows = get_project(ctx).store.usage()
+    """Calls, cache hits, tokens, latency and cost per stage and model; calls a killed process had in flight
+    (sent, never recorded) are listed as possibly paid and counted in budgets."""
+    store = get_project(ctx).store
     table = Table("stage", "model", "calls", "cached", "errors", "tokens in", "tokens out", "mean latency",
                   "cost")
     total = 0.0
-    for r in rows:
+    for r in store.usage():
         total += r["cost_usd"]
         table.add_row(r["stage"] or "-", r["model"], str(r["calls"]), str(r["cached"]), str(r["errors"]),
                       f"{r['input_tokens']:,}", f"{r['output_tokens']:,}", f"{r['mean_latency_s']:.2f} s",
                       f"${r['cost_usd']:.4f}")
     console.print(table)
-    console.print(f"total cost: ${total:.4f}")
+    possibly = 0.0
+    for p in store.pending_calls():
+        state = "still running" if p["alive"] else "gone (killed or crashed)"
+        possibly += 0.0 if p["alive"] else p["estimate_usd"]
+        console.print(f"{'in flight' if p['alive'] else '[yellow]possibly paid[/]'}: {p['calls']} call(s) to "
+                      f"{escape(p['model'])} (stage {escape(p['stage'] or '-')}) sent by process {p['pid']}, "
+                      f"{state}, and never recorded: up to ${p['estimate_usd']:.4f}", highlight=False)
+    console.print(f"total cost: ${total:.4f}" + (f" + up to ${possibly:.4f} possibly paid (counted in budgets)"
+                                                  if possibly else ""))

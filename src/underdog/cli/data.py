@@ -1,4 +1,4 @@
-"""Data commands: topics, generate, ingest, augment, curate, import, export, datasets [show NAME]."""
+"""Data commands: topics, generate, ingest, augment, curate, import, export, preferences, datasets [show NAME]."""
 
 from __future__ import annotations
 
@@ -20,6 +20,9 @@ generate_dataset = lazy("underdog.data.generation", "generate")
 ingest_documents = lazy("underdog.data.ingestion", "ingest")
 dataset_rows = lazy("underdog.data.stats", "dataset_rows")
 dataset_stats = lazy("underdog.data.stats", "dataset_stats")
+preference_stats = lazy("underdog.data.stats", "preference_stats")
+load_manifest = lazy("underdog.data.dataset", "load_manifest")
+build_preferences = lazy("underdog.arena.preferences", "build_preferences")
 length_histogram = lazy("underdog.data.stats", "length_histogram")
 recipe_summary = lazy("underdog.data.stats", "recipe_summary")
 expand_topics = lazy("underdog.data.topics", "expand_topics")
@@ -110,12 +113,18 @@ def curate(
     threshold: float | None = typer.Option(None, "--threshold", help="Keep ratings >= this (1-10)."),
     near_dup: float | None = typer.Option(None, "--near-dup", help="Near-duplicate Jaccard threshold."),
     decontam: float | None = typer.Option(None, "--decontam", help="Eval-question similarity that removes."),
+    semantic: bool | None = typer.Option(None, "--semantic/--no-semantic",
+                                         help="Also compare questions by meaning (data.curate.semantic)."),
+    semantic_dup: float | None = typer.Option(None, "--semantic-dup", help="Near-duplicate cosine threshold."),
+    semantic_decontam: float | None = typer.Option(None, "--semantic-decontam",
+                                                   help="Eval-question cosine similarity that removes."),
     rater: str = typer.Option("teacher", "--rater", help="Model that rates (role or provider:model)."),
     evalset: list[str] = typer.Option([], "--evalset", help="Eval sets to decontaminate against (default: all)."),
 ) -> None:
     """Rate, deduplicate, clean and decontaminate a dataset; report what was removed and why."""
     manifest, report = curate_dataset(get_project(ctx), dataset, name, rate=rate, threshold=threshold,
-                                   near_dup_threshold=near_dup, decontam_threshold=decontam,
+                                   near_dup_threshold=near_dup, decontam_threshold=decontam, semantic=semantic,
+                                   semantic_dup_threshold=semantic_dup, semantic_decontam_threshold=semantic_decontam,
                                    evalsets=evalset or None, rater=rater)
     console.print(f"[green]wrote dataset[/] [bold]{manifest.name}[/]: kept {report['kept']} of {report['input']}")
     _print_reasons(report)
@@ -138,7 +147,10 @@ def import_(
 ) -> None:
     """Import an existing dataset file as a dataset version; malformed lines are reported with their number."""
     manifest = import_dataset(get_project(ctx), file, name=name, encoding=encoding)
-    _report(manifest, skip=("problems",))
+    _report(manifest, skip=("problems", "trimmed"))
+    if trimmed := manifest.counts.get("trimmed"):
+        fields = ", ".join(f"'{key}' of {n} record{'s' * (n != 1)}" for key, n in trimmed.items())
+        console.print(f"  whitespace trimmed at the ends of {escape(fields)}", highlight=False)
     for problem in manifest.counts.get("problems", []):
         console.print(f"[yellow]skipped[/] {escape(problem)}", highlight=False)
 
@@ -147,7 +159,8 @@ def import_(
 def export(
     ctx: typer.Context,
     name: str = typer.Argument("base", help="Dataset version to export."),
-    fmt: str = typer.Option("messages", "--format", "-f", help="messages | alpaca | sharegpt | jumpstart | csv"),
+    fmt: str = typer.Option("messages", "--format", "-f", help="messages | alpaca | sharegpt | jumpstart | csv | trl "
+                            "(TRL's prompt-completion rows; a preference dataset's prompt/chosen/rejected rows)"),
     out: Path | None = typer.Option(None, "--out", "-o", help="Output folder (default: exports/<name>-<format>)."),
     validation: float | None = typer.Option(None, "--validation", help="Validation share (data.validation_split)."),
     seed: int | None = typer.Option(None, "--seed", help="Split seed (data.seed)."),
@@ -166,9 +179,10 @@ def datasets(ctx: typer.Context) -> None:
     if not rows:
         console.print("no dataset versions yet: create one with `underdog generate`, `ingest` or `import`")
         return
-    table = Table(Column("name", no_wrap=True), "examples", "parent", "recipe", "created")
+    table = Table(Column("name", no_wrap=True), "kind", "examples", "parent", "recipe", "created")
     for row in rows:
-        table.add_row(row["name"], str(row["count"]), row["parent"], escape(row["recipe"]), row["created"])
+        table.add_row(row["name"], row["kind"], str(row["count"]), row["parent"], escape(row["recipe"]),
+                      row["created"])
     console.print(table)
 
 
@@ -180,6 +194,9 @@ def show(
 ) -> None:
     """Print a sample and statistics of one version (topic coverage; length histogram as a PNG)."""
     project = get_project(ctx)
+    if load_manifest(project.root, name).kind == "preference":
+        _show_preferences(project, name, sample)
+        return
     stats = dataset_stats(project, name, sample=sample)
     console.print(f"[bold]{name}[/]: {stats['count']} examples, parent {stats['parent'] or '-'}, "
                   f"sha256 {stats['sha256'][:12]}")
@@ -194,3 +211,59 @@ def show(
     for example in stats["sample"]:
         console.print(f"[bold cyan]Q:[/] {escape(example.question)}\n[bold green]A:[/] {escape(example.answer)}\n")
     console.print(f"length histogram: {length_histogram(project, name)}", highlight=False)
+
+
+def _show_preferences(project: Any, name: str, sample: int) -> None:
+    stats = preference_stats(project, name, sample=sample)
+    console.print(f"[bold]{name}[/]: {stats['count']} preference pairs (prompt, chosen, rejected), parent "
+                  f"{stats['parent'] or '-'}, sha256 {stats['sha256'][:12]}")
+    console.print(f"recipe: {escape(recipe_summary(stats['recipe']))}", highlight=False)
+    console.print(f"sources: {stats['sources']}  question sets: {stats['question_sets']}", highlight=False)
+    if stats["simulated"]:
+        console.print(f"[yellow]SIMULATED: {stats['simulated']} pairs come from the simulated voter panel's votes, "
+                      "not people's[/]")
+    for label in ("weight", "chosen_words", "rejected_words"):
+        console.print(f"{label}: {stats[label]}", highlight=False)
+    for key, value in stats["counts"].items():
+        console.print(f"  {key}: {escape(str(value))}", highlight=False)
+    for pair in stats["sample"]:
+        console.print(f"[bold cyan]Q:[/] {escape(pair.question)}\n[bold green]chosen:[/] {escape(pair.chosen)}\n"
+                      f"[bold red]rejected:[/] {escape(pair.rejected)}\n")
+
+
+@app.command()
+def preferences(
+    ctx: typer.Context,
+    name: str = typer.Option(..., "--name", help="Name of the new preference dataset version."),
+    votes: bool = typer.Option(False, "--votes", help="Pairs from the arena's votes (ties and 'both bad' dropped, "
+                               "roles weighted as in the blended score; eval-set votes refused)."),
+    verdicts: tuple[str, str] | None = typer.Option(None, "--verdicts", help="Two candidates (roles, runs, models) "
+                                                    "answer --questions; the jury's pick is chosen."),
+    samples: str | None = typer.Option(None, "--samples", help="A model answers --questions n times; the jury "
+                                       "ranks the samples (best chosen, worst rejected)."),
+    n: int = typer.Option(4, "--n", "-n", min=2, help="Samples per question (with --samples)."),
+    questions: str | None = typer.Option(None, "--questions", "-q", help="Training questions for --verdicts / "
+                                         "--samples: dataset:NAME or a question file (eval-set questions refused)."),
+    max_questions: int | None = typer.Option(None, "--max-questions", min=1, help="The first N questions only."),
+    judges: list[str] | None = typer.Option(None, "--judge", "-j", help="The jury for --verdicts / --samples, e.g. "
+                                            "-j people (default: evaluate.judges)."),
+) -> None:
+    """Build an immutable preference dataset version (prompt, chosen, rejected) from votes, jury verdicts
+    between two candidates, or ranked samples; for `underdog train --method dpo`."""
+    from underdog.cli.evaluate import check_judges  # the one check of judge names, shared with `judge`
+
+    project = get_project(ctx)
+    manifest, counts = build_preferences(project, name, votes=votes, verdicts=verdicts, samples=samples,
+                                         questions=questions, judges=check_judges(project, judges), n=n,
+                                         max_questions=max_questions)
+    console.print(f"[green]wrote preference dataset[/] [bold]{manifest.name}[/]: {manifest.count} pairs "
+                  f"(sha256 {manifest.sha256[:12]})")
+    for key, value in counts.items():
+        console.print(f"  {key}: {escape(str(value))}", highlight=False)
+    refused = (counts.get("votes") or {}).get("eval_set_votes_refused", 0) + counts.get(
+        "eval_set_questions_refused", 0)
+    if refused:
+        console.print(f"left out {refused} votes/questions on eval-set questions: they evaluate, they never become "
+                      "training data", highlight=False)
+    if (counts.get("votes") or {}).get("simulated_votes"):
+        console.print("[yellow]SIMULATED: some votes come from the simulated voter panel, not people[/]")

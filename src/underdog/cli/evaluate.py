@@ -1,4 +1,4 @@
-"""Evaluation commands: evalset import/generate/list, answer, judge, compare, leaderboard."""
+"""Evaluation commands: evalset import/generate/list, answer, judge, compare, leaderboard, calibrate."""
 
 from __future__ import annotations
 
@@ -15,6 +15,10 @@ from underdog.cli.lazy import lazy
 from underdog.errors import ConfigError
 
 known_judge = lazy("underdog.config", "known_judge")
+apply_calibration = lazy("underdog.evaluate.calibrate", "apply_calibration")
+calibrate_judges = lazy("underdog.evaluate.calibrate", "calibrate")
+disagreement_text = lazy("underdog.evaluate.jury_status", "disagreement_text")
+jury_status = lazy("underdog.evaluate.jury_status", "jury_status")
 answer_questions = lazy("underdog.evaluate.answer", "answer")
 check_answered = lazy("underdog.evaluate.answer", "check_answered")
 variant = lazy("underdog.evaluate.answer", "variant")
@@ -40,8 +44,8 @@ evalset_app = typer.Typer(no_args_is_help=True, help="Held-out eval sets (never 
 app.add_typer(evalset_app, name="evalset")
 
 EVALSET = typer.Option(None, "--evalset", "-e", help="Eval set name (default: evaluate.evalset, else the newest).")
-JUDGES = typer.Option(None, "--judge", "-j", help="Judge role or model, or the grounded `facts` / `similarity`; "
-                      "repeat for a jury (default: evaluate.judges).")
+JUDGES = typer.Option(None, "--judge", "-j", help="Judge role or model, the grounded `facts` / `similarity`, or "
+                      "`people` (fitted on the arena's votes); repeat for a jury (default: evaluate.judges).")
 RUBRIC = typer.Option(None, "--rubric", help="Comma-separated criteria, e.g. correctness,empathy.")
 
 
@@ -50,7 +54,7 @@ def check_judges(project: Project, judges: list[str] | None) -> list[str] | None
     for name in judges or []:
         if not known_judge(name, project.config.models):
             raise ConfigError(f"--judge {name!r}: unknown judge (use a role of `models`, facts, similarity, "
-                              "provider:model or a model path)")
+                              "people, provider:model or a model path)")
     return judges or None
 
 
@@ -270,7 +274,7 @@ def leaderboard(
     judges = check_judges(project, judges)
     board = board_config(project, against, evalset, judges=judges, config_id=config)
     entries = leaderboard_entries(project, against, evalset, judges=judges, config_id=config)
-    paths = write_report(project, entries, board)
+    paths = write_report(project, entries, board, judges=judges)
     if output in ("markdown", "csv"):
         typer.echo(paths[output].read_text(), nl=False)
         return
@@ -295,6 +299,7 @@ def leaderboard(
     console.print(f"recommended: [bold]{escape(best.name)}[/]" + (" [yellow](flagged as overfit: its held-out "
                   "quality is still the best)[/]" if best.overfit else "") if best else
                   "no recommendation yet: no finished, judged run")
+    print_jury_status(project, judges)
     console.print(f"report: {paths['html']} (also {paths['markdown'].name}, {paths['csv'].name})")
 
 
@@ -303,3 +308,62 @@ def _recall_cell(result: dict | None) -> str:
         return "-"
     low, high = result["fact_recall_low"], result["fact_recall_high"]
     return f"{pct(result['fact_recall'])} [{100 * low:.0f}-{100 * high:.0f}]"
+
+
+def print_jury_status(project: Project, judges: list[str] | None = None) -> None:
+    """Whether the jury was calibrated against the arena's votes (and its held-out agreement), and warnings for
+    judges that disagree with the people beyond chance."""
+    status = jury_status(project, judges)
+    if line := status.summary():
+        console.print(line, highlight=False)
+    for warning in status.warnings:
+        console.print(f"[yellow]{escape(warning)}[/]", highlight=False)
+
+
+def _estimate(e: object) -> str:
+    return "-" if e is None else f"{100 * e.value:.0f}% [{100 * e.low:.0f}-{100 * e.high:.0f}]"
+
+
+@app.command()
+def calibrate(
+    ctx: typer.Context,
+    judges: list[str] | None = JUDGES,
+    apply: bool = typer.Option(False, "--apply", help="Write the best jury (members and weights) to "
+                               "evaluate.judges / evaluate.judge_weights in underdog.yaml."),
+    rounds: int = typer.Option(1000, "--rounds", min=100, help="Bootstrap rounds of the intervals."),
+) -> None:
+    """Check each judge, the configured jury and the `people` judge against the arena's votes (agreement,
+    Cohen's kappa, Kendall's tau of the rankings, 95% bootstrap intervals), and find the jury that predicts
+    held-out votes best (cross-validated over questions)."""
+    project = get_project(ctx)
+    report = calibrate_judges(project, check_judges(project, judges), rounds=rounds)
+    simulated = f"; [yellow]{report.simulated} SIMULATED by the simulated voter panel, not people[/]" \
+        if report.simulated else ""
+    console.print(f"{report.votes} votes ({report.decisive} decisive){simulated}")
+    table = Table("judge", "votes decided", "accuracy without ties [95% CI]", "Cohen's kappa [95% CI]",
+                  "Kendall's tau (candidates)")
+    for row in report.rows:
+        kappa = "-" if row.kappa is None else f"{row.kappa.value:.2f} [{row.kappa.low:.2f} to {row.kappa.high:.2f}]"
+        tau = "-" if row.tau is None else f"{row.tau:.2f} ({row.candidates})"
+        table.add_row(escape(row.judge), str(row.votes), _estimate(row.accuracy) if not row.note else
+                      escape(row.note), kappa, tau)
+    console.print(table)
+    for row in report.rows:
+        if row.disagrees:
+            console.print(f"[yellow]{escape(disagreement_text(row))}[/]", highlight=False)
+        elif row.chance and row.votes:
+            console.print(f"{escape(row.judge)}: no better than chance (kappa's interval includes 0)",
+                          highlight=False)
+    best = report.best
+    if best is None:
+        console.print("no jury to recommend: no judge gave a verdict on the voted pairs")
+        return
+    members = " + ".join(f"{escape(j)} ({best.weights[j]:g})" for j in best.judges)
+    console.print(f"best jury on held-out votes (cross-validated over questions): [bold]{members}[/]: "
+                  f"{best.held_out:.1%} of held-out decisive votes (95% CI {best.low:.1%}-{best.high:.1%}; a tie "
+                  "counts half)", highlight=False)
+    if apply:
+        apply_calibration(project, report)
+        console.print(f"wrote evaluate.judges: {best.judges} to {project.config_path}", highlight=False)
+    else:
+        console.print("use it: `underdog calibrate --apply` (writes evaluate.judges and judge_weights)")

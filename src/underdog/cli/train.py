@@ -1,23 +1,33 @@
-"""Training commands: train, merge, sweep, runs."""
+"""Training commands: train, merge, export-model, sweep, runs."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from underdog.cli import app, console, get_project
 from underdog.cli.lazy import lazy
 
 load_run = lazy("underdog.train.runs", "load_run")
+merge_run = lazy("underdog.train.merge", "merge_run")
+export_model = lazy("underdog.train.export", "export_model")
+push_folder = lazy("underdog.train.push", "push_folder")
+push_token = lazy("underdog.train.push", "push_token")
 
 
 @app.command()
 def train(
     ctx: typer.Context,
     overrides: list[str] = typer.Argument(None, help="Hyperparameters as key=value: epoch=3 lora_r=16 ..."),
-    dataset: str | None = typer.Option(None, "--dataset", "-d", help="Dataset version (default: the newest)."),
+    dataset: str | None = typer.Option(None, "--dataset", "-d", help="Dataset version (default: the newest); a "
+                                       "preference dataset with --method dpo."),
+    method: str | None = typer.Option(None, "--method", help="sft (supervised, the default) or dpo (preference "
+                                      "training with TRL's DPOTrainer on top of the --from run)."),
+    from_run: str | None = typer.Option(None, "--from", help="--method dpo: the supervised run whose adapter is "
+                                        "trained and kept as the reference policy."),
     resume: str | None = typer.Option(None, "--resume", help="Continue an interrupted run from its checkpoint."),
     run_id: str | None = typer.Option(None, "--run-id", help="Name the run (default: time-dataset-random)."),
     processes: int = typer.Option(1, "--processes", help="GPUs for this run, via `accelerate launch` (DDP)."),
@@ -26,7 +36,10 @@ def train(
                                       "(settings under train.sagemaker in underdog.yaml)."),
     sweep: str | None = typer.Option(None, "--sweep", hidden=True),
 ) -> None:
-    """LoRA fine-tune the student on a dataset version; writes runs/<id>/ (adapter, manifest, loss.png)."""
+    """LoRA fine-tune the student on a dataset version; writes runs/<id>/ (adapter, manifest, loss.png).
+
+    With --method dpo -d PREFS --from RUN: preference training (TRL's DPOTrainer) of RUN's adapter, RUN being the
+    reference policy."""
     from underdog.errors import UnderdogError
     from underdog.train.executors import Resources, RunPlan, get_executor
 
@@ -35,7 +48,8 @@ def train(
         load_run(project.root, resume)  # an unknown run is an error, not a new run
     name = "sagemaker" if on_sagemaker else "accelerate" if processes > 1 else "local"
     executor = get_executor(name, project, Resources(slots=[None], processes=processes, fsdp=fsdp))
-    plan = RunPlan(dataset=dataset, overrides=overrides or [], run_id=resume or run_id, sweep=sweep)
+    chosen = [f"method={method}"] * bool(method) + [f"from_run={from_run}"] * bool(from_run)
+    plan = RunPlan(dataset=dataset, overrides=[*chosen, *(overrides or [])], run_id=resume or run_id, sweep=sweep)
     try:
         [m] = executor.submit([plan])
     except KeyboardInterrupt:
@@ -70,6 +84,8 @@ def _print_run(m) -> None:  # type: ignore[no-untyped-def]
     loss = m.metrics
     console.print(f"run [bold]{m.id}[/] {m.status}: train loss {_fmt(loss.get('train_loss'))}, "
                   f"eval loss {_fmt(loss.get('eval_loss'))}")
+    if m.method != "sft":
+        console.print(f"{m.method} from run {m.hyperparameters.get('from_run')}: {_rewards(m)}")
     kept = loss.get("kept")
     if kept:
         console.print(f"kept the best adapter: epoch {kept['epoch']}, step {kept['step']}, "
@@ -83,6 +99,13 @@ def _fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f}"
 
 
+def _rewards(m) -> str:  # type: ignore[no-untyped-def]
+    """A preference run's last reward accuracy and margin (held-out pairs when it has them)."""
+    split = "eval" if m.metrics.get("eval_reward_accuracy") is not None else "train"
+    return (f"reward accuracy {_fmt(m.metrics.get(f'{split}_reward_accuracy'))}, margin "
+            f"{_fmt(m.metrics.get(f'{split}_reward_margin'))} ({'held-out' if split == 'eval' else 'training'} pairs)")
+
+
 @app.command()
 def merge(
     ctx: typer.Context,
@@ -90,12 +113,49 @@ def merge(
     out: Path | None = typer.Option(None, "--out", help="Output folder (default: runs/<id>/merged)."),
     dtype: str = typer.Option("auto", "--dtype", help="auto (the base model's) or float32: no bf16 rounding of "
                               "the LoRA delta, twice the size."),
+    push: str | None = typer.Option(None, "--push", help="Publish the folder to this Hugging Face model repo "
+                                    "(owner/name; token from $HF_TOKEN)."),
 ) -> None:
-    """Merge a run's LoRA adapter into the base model: full weights for serving elsewhere (vLLM, TGI...)."""
-    from underdog.train.merge import merge_run
-
+    """Merge a run's LoRA adapter into the base model: full weights and a model card (README.md) for serving
+    elsewhere (vLLM, TGI...)."""
+    if push:
+        push_token(push)  # before the work: a missing token is said at once
     path = merge_run(get_project(ctx), run, out, dtype=dtype)
-    console.print(f"merged weights: {path}")
+    console.print(f"merged weights: {path} (model card: {path / 'README.md'})")
+    _push(path, push)
+
+
+@app.command("export-model")
+def export_model_command(
+    ctx: typer.Context,
+    run: str = typer.Argument(..., help="Run id."),
+    fmt: str = typer.Option("gguf", "--format", "-f", help="gguf (llama.cpp, LM Studio), or ollama: the GGUF plus a "
+                            "Modelfile."),
+    quant: str = typer.Option("q8_0", "--quant", "-q", help="f16, q8_0 or f32 (q4_k_m needs llama.cpp's "
+                              "llama-quantize on the f16 file)."),
+    settings: Path | None = typer.Option(None, "--settings", help="A tune-prompt best.yaml for the Modelfile "
+                                         "(default: the newest one of `underdog tune-prompt RUN`)."),
+    out: Path | None = typer.Option(None, "--out", help="Output folder (default: runs/<id>/export-<quant>)."),
+    push: str | None = typer.Option(None, "--push", help="Publish the folder to this Hugging Face model repo "
+                                    "(owner/name; token from $HF_TOKEN)."),
+) -> None:
+    """The run's merged model as one GGUF file (+ an Ollama Modelfile), with its model card (README.md)."""
+    if push:
+        push_token(push)
+    result = export_model(get_project(ctx), run, fmt, quant, out, settings)
+    console.print(f"GGUF: {result.gguf} ({result.size / 2**20:.1f} MiB, {quant})", highlight=False)
+    if result.modelfile:
+        console.print(f"Modelfile: {result.modelfile}   use it: cd {result.folder} && ollama create "
+                      f"{result.gguf.stem} -f Modelfile", highlight=False, soft_wrap=True)
+    for note in result.notes:
+        console.print(f"note: {escape(note)}", highlight=False, soft_wrap=True)
+    console.print(f"model card: {result.card}", highlight=False)
+    _push(result.folder, push)
+
+
+def _push(folder: Path, repo: str | None) -> None:
+    if repo:
+        console.print(f"pushed {folder.name} to {repo}: {push_folder(folder, repo)}", highlight=False)
 
 
 @app.command()
@@ -143,6 +203,9 @@ def runs_table(manifests: list) -> Table:  # type: ignore[type-arg]
         kept = m.metrics.get("kept")
         eval_loss = _fmt(m.metrics.get("eval_loss")) + (f" ({kept['epoch']})" if kept else "")
         note = _warning(m) if m.status == "done" else (m.error or "")
+        if m.method != "sft":
+            hp = f"{m.method} from {m.hyperparameters.get('from_run')} beta={m.hyperparameters.get('beta')} " + hp
+            note = " ".join(filter(None, [_rewards(m) if m.status == "done" else "", note]))
         table.add_row(m.id, status, m.dataset, hp, _fmt(m.metrics.get("train_loss")), eval_loss, note)
     return table
 

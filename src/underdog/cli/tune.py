@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import typer
@@ -10,12 +9,14 @@ from rich.markup import escape
 from rich.table import Table
 
 from underdog.cli import app, console, get_project
+from underdog.cli.evaluate import print_jury_status
 from underdog.cli.lazy import lazy
 
 load_prompts = lazy("underdog.tune.prompt", "load_prompts")
 record_best = lazy("underdog.tune.prompt", "record_best")
 tune_prompt = lazy("underdog.tune.prompt", "tune_prompt")
 write_report = lazy("underdog.tune.prompt", "write_report")
+report_dir = lazy("underdog.tune.prompt", "report_dir")
 
 
 @app.command("tune-prompt")
@@ -43,8 +44,7 @@ def tune_prompt_command(
                          best_of=best_of or cfg.best_of, evalset=evalset, reference=reference,
                          on_cell=lambda c: console.print(f"  {escape(c.prompt.name)} t={c.temperature:g} "
                                                          f"p={c.top_p:g}: {c.win_rate:.1%}"))
-    slug = "".join(ch if ch.isalnum() or ch in "-_." else "-" for ch in model)[-40:]
-    paths = write_report(result, project.reports_dir / "tune" / f"{time.strftime('%Y%m%d-%H%M%S')}-{slug}")
+    paths = write_report(result, report_dir(project, model))
     table = Table("#", "prompt", "temperature", "top_p", "win rate", "95% CI", "W/T/L", "mean chars",
                   title=f"{model} vs {result.reference} on {result.evalset}"
                   + (f" (best of {result.best_of})" if result.best_of > 1 else ""))
@@ -58,3 +58,4 @@ def tune_prompt_command(
     recorded = record_best(project, result)
     if recorded:
         console.print(f"on the leaderboard as {recorded.candidate!r}", markup=False, highlight=False)
+    print_jury_status(project)

@@ -26,7 +26,7 @@ _EXPORTS = {
     "expand_topics": "topics", "load_topics": "topics", "Topic": "topics",
     "generate": "generation", "ingest": "ingestion", "augment": "augmentation", "curate": "curation",
     "import_dataset": "formats", "export_dataset": "formats", "FORMATS": "formats",
-    "dataset_rows": "stats", "dataset_stats": "stats", "length_histogram": "stats",
+    "dataset_rows": "stats", "dataset_stats": "stats", "length_histogram": "stats", "preference_stats": "stats",
     "Example": "dataset", "Manifest": "dataset", "save_dataset": "dataset", "load_dataset": "dataset",
     "load_manifest": "dataset", "list_datasets": "dataset",
     "PreferencePair": "preferences", "save_preferences": "preferences", "load_preferences": "preferences",

@@ -10,13 +10,18 @@ Steps, in order (cheap before paid):
    `near_dup_threshold`);
 3. decontamination: drop every example whose question nearly repeats a question of any eval set
    (`evalsets/*/questions.jsonl`, `decontam_threshold`);
-4. LLM quality rating (rubric 1-10: accuracy 0-3, relevance 0-2, clarity 0-2, usefulness 0-3), keeping ratings
+4. the semantic pass (`semantic`, on by default): the same two checks by meaning, for paraphrases that share few
+   words: cosine similarity of all-MiniLM-L6-v2 embeddings of the questions left, within a slice
+   (`semantic_dup_threshold`) and against the eval questions (`semantic_decontam_threshold`);
+5. LLM quality rating (rubric 1-10: accuracy 0-3, relevance 0-2, clarity 0-2, usefulness 0-3), keeping ratings
    >= `rating_threshold`. An unparseable rating is retried (a fresh sample); a local rater then picks its most
    likely total among "1".."10" by log-probability (counted as `rating_from_logprobs`); an API rater's rating that
    is still unparseable is dropped and counted: never silently passed.
-The full report (counts plus up to 3 examples per reason) is saved as `datasets/<name>/curation.json`, and every
-decision, one line per input example (kept, or the reason it was dropped and the example or eval question it
-matched), as `datasets/<name>/decisions.jsonl` (what the studio shows, so the filters can be checked).
+The full report is saved as `datasets/<name>/curation.json`: counts, up to 3 examples per reason, and under
+"matches" every duplicate or contamination drop with the example or eval question it matched and the similarity
+(Jaccard of content-word stems for the MinHash passes, cosine for the semantic pass). Every decision, one line per
+input example (kept, or the reason it was dropped and the example or eval question it matched), is saved as
+`datasets/<name>/decisions.jsonl` (what the studio shows, so the filters can be checked).
 """
 
 from __future__ import annotations
@@ -28,13 +33,16 @@ from pathlib import Path
 from typing import Any
 
 from underdog.data.dataset import Example, Manifest, load_dataset, save_dataset
-from underdog.data.dedup import NearDupIndex, near_duplicates, normalize
+from underdog.data.dedup import NearDupIndex, features, jaccard, near_duplicates, normalize
 from underdog.data.jobs import check_new_name
 from underdog.data.parse import parse_rating
 from underdog.data.prompts import PROMPT_VERSION, render
+from underdog.data.semantic import closest, semantic_duplicates
 from underdog.errors import UnderdogError
 from underdog.layout import QUESTIONS_FILE
 from underdog.llm import LLM
+from underdog.llm.embeddings import encode
+from underdog.progress import SILENT, Reporter
 from underdog.project import Project
 
 REPORT_FILE = "curation.json"
@@ -45,7 +53,7 @@ DANGLING = re.compile(r"(?:[,;:(\-]|\b(?:and|or|the|a|an|to|of|with|for|your|is)
 
 
 class Report:
-    """What curation removed and fixed, with a few examples of each."""
+    """What curation removed and fixed, with a few examples of each, and what each duplicate matched."""
 
     def __init__(self, total: int):
         self.total = total
@@ -53,6 +61,7 @@ class Report:
         self.fixed: Counter[str] = Counter()
         self.samples: dict[str, list[str]] = defaultdict(list)
         self.decisions: list[dict[str, Any]] = []
+        self.matches: list[dict[str, Any]] = []
 
     def drop(self, reason: str, example: Example, note: str = "", matched: str | None = None) -> None:
         """Count a dropped example; `matched`: the example id or `evalset/question id` it repeats."""
@@ -67,31 +76,48 @@ class Report:
                                  for e in kept]
         path.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows), encoding="utf-8")
 
+    def drop_match(self, reason: str, example: Example, matched: str, matched_question: str, similarity: float,
+                   measure: str, matched_id: str | None = None) -> None:
+        """Drop `example` as a repeat of `matched` ("example" (its id: `matched_id`), or "<evalset>/<id>") at
+        `similarity`."""
+        where = "" if matched == "example" else f"{matched}: "
+        self.drop(reason, example, f"~ {where}{matched_question[:80]!r}, {measure} {similarity:.2f}",
+                  matched=matched_id if matched == "example" else matched)
+        self.matches.append({"reason": reason, "question": example.question, "matched": matched,
+                             "matched_question": matched_question, "similarity": round(similarity, 4),
+                             "measure": measure})
+
     def to_json(self, kept: int) -> dict[str, Any]:
         return {"input": self.total, "kept": kept, "removed": dict(self.removed), "fixed": dict(self.fixed),
-                "examples": dict(self.samples)}
+                "examples": dict(self.samples), "matches": self.matches}
 
 
 def curate(project: Project, dataset: str, name: str | None = None, *, rate: bool | None = None,
            threshold: float | None = None, near_dup_threshold: float | None = None,
-           decontam_threshold: float | None = None, evalsets: list[str] | None = None,
-           rater: str = "teacher") -> tuple[Manifest, dict[str, Any]]:
-    """Curate dataset version `dataset` into `name` (default `<dataset>-curated`); return (manifest, report)."""
+           decontam_threshold: float | None = None, semantic: bool | None = None,
+           semantic_dup_threshold: float | None = None, semantic_decontam_threshold: float | None = None,
+           evalsets: list[str] | None = None, rater: str = "teacher") -> tuple[Manifest, dict[str, Any]]:
+    """Curate dataset version `dataset` into `name` (default `<dataset>-curated`); return (manifest, report).
+    A keyword left None takes its `data.curate` setting."""
     cfg = project.config.data.curate
     name = name or f"{dataset}-curated"
     check_new_name(project.root, name)
-    rate = cfg.rate if rate is None else rate
-    settings = {"rate": rate, "threshold": cfg.rating_threshold if threshold is None else threshold,
-                "rater": project.model_spec(rater).model if rate else None,
-                "near_dup_threshold": cfg.near_dup_threshold if near_dup_threshold is None else near_dup_threshold,
-                "decontam_threshold": cfg.decontam_threshold if decontam_threshold is None else decontam_threshold,
-                "min_answer_chars": cfg.min_answer_chars, "max_answer_chars": cfg.max_answer_chars}
+    chosen = {"rate": rate, "threshold": threshold, "near_dup_threshold": near_dup_threshold,
+              "decontam_threshold": decontam_threshold, "semantic": semantic,
+              "semantic_dup_threshold": semantic_dup_threshold,
+              "semantic_decontam_threshold": semantic_decontam_threshold}
+    defaults = {**cfg.model_dump(exclude={"rating_threshold", "rating_retries"}), "threshold": cfg.rating_threshold}
+    settings = defaults | {key: value for key, value in chosen.items() if value is not None}
+    settings["rater"] = project.model_spec(rater).model if settings["rate"] else None
     examples = load_dataset(project.root, dataset)
     report = Report(len(examples))
     kept = hygiene(examples, report, settings["min_answer_chars"], settings["max_answer_chars"])
     kept = deduplicate(kept, report, settings["near_dup_threshold"])
     eval_questions = read_eval_questions(project.evalsets_dir, evalsets)
     kept = decontaminate(kept, eval_questions, report, settings["decontam_threshold"])
+    if settings["semantic"]:
+        kept = semantic_pass(kept, eval_questions, report, settings["semantic_dup_threshold"],
+                             settings["semantic_decontam_threshold"], project.reporter)
     if settings["rate"]:
         kept = rate_examples(project, kept, report, settings["threshold"], rater, cfg.rating_retries)
     result = report.to_json(len(kept))
@@ -156,18 +182,25 @@ def deduplicate(examples: list[Example], report: Report, threshold: float) -> li
         else:
             seen[key] = example.id
             unique.append(example)
-    groups: dict[str, list[int]] = defaultdict(list)
-    for i, example in enumerate(unique):
-        groups[str(example.meta.get("slice", "base"))].append(i)
     dropped = set()
-    for members in groups.values():
+    for members in by_slice(unique):
         matches = near_duplicates([unique[i].question for i in members], threshold)
         for i, match in zip(members, matches, strict=True):
             if match is not None:
                 dropped.add(i)
                 first = unique[members[match]]
-                report.drop("near_duplicate", unique[i], f"like {first.question[:80]!r}", matched=first.id)
+                similarity = jaccard(features(unique[i].question), features(first.question))
+                report.drop_match("near_duplicate", unique[i], "example", first.question, similarity, "jaccard",
+                                  matched_id=first.id)
     return [e for i, e in enumerate(unique) if i not in dropped]
+
+
+def by_slice(examples: list[Example]) -> list[list[int]]:
+    """The positions of the examples of each slice (duplicates are looked for within a slice only)."""
+    groups: dict[str, list[int]] = defaultdict(list)
+    for i, example in enumerate(examples):
+        groups[str(example.meta.get("slice", "base"))].append(i)
+    return list(groups.values())
 
 
 def read_eval_questions(evalsets_dir: Path, names: list[str] | None = None) -> list[dict[str, str]]:
@@ -203,10 +236,40 @@ def decontaminate(examples: list[Example], eval_questions: list[dict[str, str]],
         found = index.matches(example.question)
         if found:
             q = eval_questions[int(found[0][0])]
-            report.drop("eval_contamination", example, f"~ {q['evalset']}/{q['id']}: {q['question'][:80]!r}",
-                        matched=f"{q['evalset']}/{q['id']}")
+            report.drop_match("eval_contamination", example, f"{q['evalset']}/{q['id']}", q["question"], found[0][1],
+                              "jaccard")
         else:
             kept.append(example)
+    return kept
+
+
+def semantic_pass(examples: list[Example], eval_questions: list[dict[str, str]], report: Report,
+                  dup_threshold: float, decontam_threshold: float, reporter: Reporter = SILENT) -> list[Example]:
+    """Drop questions that repeat an earlier kept one of their slice, or an eval question, in other words
+    (cosine similarity of their embeddings at or above the thresholds)."""
+    if not examples:
+        return examples
+    texts = [e.question for e in examples] + [q["question"] for q in eval_questions]
+    with reporter.task("embedding questions", len(texts)) as task:
+        vectors = encode(texts, fast=True, progress=task.advance)
+    own, targets = vectors[:len(examples)], vectors[len(examples):]
+    dropped = set()
+    for members in by_slice(examples):
+        for i, match in zip(members, semantic_duplicates(own[members], dup_threshold), strict=True):
+            if match is not None:
+                dropped.add(i)
+                original = examples[members[match[0]]]
+                report.drop_match("semantic_duplicate", examples[i], "example", original.question, match[1], "cosine",
+                                  matched_id=original.id)
+    survivors = [i for i in range(len(examples)) if i not in dropped]
+    kept = []
+    for i, match in zip(survivors, closest(own[survivors], targets, decontam_threshold), strict=True):
+        if match is None:
+            kept.append(examples[i])
+        else:
+            q = eval_questions[match[0]]
+            report.drop_match("semantic_contamination", examples[i], f"{q['evalset']}/{q['id']}", q["question"],
+                              match[1], "cosine")
     return kept
 
 

@@ -12,8 +12,6 @@ question call and one grounded answer call instead. Every example keeps `meta.co
 
 from __future__ import annotations
 
-import csv
-import io
 import logging
 import time
 from pathlib import Path
@@ -27,7 +25,7 @@ from underdog.errors import UnderdogError
 from underdog.llm import LLM
 from underdog.llm.base import Reply
 from underdog.project import Project
-from underdog.textfile import UTF8, NotText, codec_name, strict_decode
+from underdog.textfile import UTF8, NotText, codec_name, csv_records, strict_decode
 
 SUFFIXES = {".pdf", ".html", ".htm", ".md", ".markdown", ".txt", ".docx", ".csv"}
 
@@ -57,7 +55,7 @@ def read_document(path: Path, encoding: str = UTF8) -> str:
             tag.decompose()
         return "\n".join(line.strip() for line in soup.get_text("\n").splitlines() if line.strip())
     if suffix == ".csv":
-        rows = list(csv.DictReader(io.StringIO(text)))
+        rows = [row for _, row in csv_records(text)]
         return "\n".join("; ".join(f"{k}: {v}" for k, v in row.items() if k and v) for row in rows)
     return text
 
@@ -156,7 +154,7 @@ def read_chunks(paths: list[Path], size: int, overlap: int,
             if not text.strip():
                 raise ValueError("no text found")
         except Exception as exc:  # noqa: BLE001 - any reader failure skips just this file
-            reason = str(exc) if type(exc) in (ValueError, NotText) else f"{type(exc).__name__}: {exc}"
+            reason = str(exc) if type(exc) is ValueError or isinstance(exc, NotText) else f"{type(exc).__name__}: {exc}"
             skipped.append({"file": str(file), "reason": reason[:200]})
             continue
         chunks.extend((str(file), chunk) for chunk in chunk_text(text, size, overlap))

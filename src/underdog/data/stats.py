@@ -2,6 +2,7 @@
 
     rows = dataset_rows(project)                 # [{"name", "count", "parent", "recipe", "created"}]
     stats = dataset_stats(project, "base")       # counts by topic / slice / source, length summary, sample
+    stats = preference_stats(project, "prefs")   # a preference version: pairs by source, weights, lengths
     png = length_histogram(project, "base")      # reports/datasets/base-lengths.png
 """
 
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from underdog.data.dataset import Example, list_datasets, load_dataset, load_manifest
+from underdog.data.preferences import load_preferences
 from underdog.project import Project
 
 
@@ -23,9 +25,10 @@ def recipe_summary(recipe: dict[str, Any]) -> str:
     command = recipe.get("command", "?")
     keys = {"generate": ("teacher", "questions_per_topic"), "augment": ("base", "slices"),
             "curate": ("base", "threshold", "near_dup_threshold"), "ingest": ("teacher", "chunk_size"),
-            "import": ("file",)}.get(command, ())
+            "import": ("file",), "preferences": ("votes", "verdicts", "samples", "n", "questions", "judges")
+            }.get(command, ())
     parts = [f"{k}={recipe[k] if not isinstance(recipe[k], list) else ','.join(map(str, recipe[k]))}"
-             for k in keys if k in recipe]
+             for k in keys if recipe.get(k) not in (None, False)]
     return " ".join([command, *parts])
 
 
@@ -34,12 +37,13 @@ def dataset_rows(project: Project) -> list[dict[str, Any]]:
     for name in list_datasets(project.root):
         m = load_manifest(project.root, name)
         parent = ", ".join(m.parent) if isinstance(m.parent, list) else m.parent
-        rows.append({"name": name, "count": m.count, "parent": parent or "", "recipe": recipe_summary(m.recipe),
+        rows.append({"name": name, "kind": m.kind, "count": m.count, "parent": parent or "",
+                     "recipe": recipe_summary(m.recipe),
                      "created": time.strftime("%Y-%m-%d %H:%M", time.localtime(m.created)), "sha256": m.sha256})
     return rows
 
 
-def _summary(values: list[int]) -> dict[str, float]:
+def _summary(values: list[int] | list[float]) -> dict[str, float]:
     if not values:
         return {"min": 0, "median": 0, "mean": 0, "max": 0}
     return {"min": min(values), "median": statistics.median(values), "mean": round(statistics.fmean(values), 1),
@@ -60,6 +64,24 @@ def dataset_stats(project: Project, name: str, sample: int = 3, seed: int = 0) -
         "question_words": _summary([len(e.question.split()) for e in examples]),
         "answer_words": _summary([len(e.answer.split()) for e in examples]),
         "sample": random.Random(seed).sample(examples, min(sample, len(examples))),
+    }
+
+
+def preference_stats(project: Project, name: str, sample: int = 3, seed: int = 0) -> dict[str, Any]:
+    """A preference version: pairs by source and question set, weights, word lengths of chosen and rejected
+    answers, the build's counts, and a seeded sample of pairs."""
+    pairs = load_preferences(project.root, name)
+    manifest = load_manifest(project.root, name)
+    return {
+        "name": name, "count": len(pairs), "parent": manifest.parent, "recipe": manifest.recipe,
+        "counts": manifest.counts, "sha256": manifest.sha256,
+        "sources": dict(Counter(str(p.meta.get("source", "-")) for p in pairs)),
+        "question_sets": dict(Counter(str(p.meta.get("question_set", "-")) for p in pairs)),
+        "simulated": sum(bool(p.meta.get("simulated")) for p in pairs),
+        "weight": _summary([p.weight for p in pairs]),
+        "chosen_words": _summary([len(p.chosen.split()) for p in pairs]),
+        "rejected_words": _summary([len(p.rejected.split()) for p in pairs]),
+        "sample": random.Random(seed).sample(pairs, min(sample, len(pairs))),
     }
 
 

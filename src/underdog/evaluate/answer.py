@@ -3,21 +3,27 @@
     answers = answer(project, "reference")                       # a role
     answers = answer(project, "20261126-1200-r8", evalset="default")  # a training run
     answers = answer(project, Candidate("warm", spec.model_copy(update={"system_prompt": "..."})))
+    per_run = answer_many(project, ["run-a", "run-b", "run-c"], evalset="dev")   # asked together
 
 A candidate is a name plus a model spec; its identity (`Candidate.id`) covers everything that changes the
 answers: provider, model, endpoint, adapter weights, system prompt and sampling params. Answers are stored in
 the `answers` table under that identity, and every model call is cached, so a re-run costs nothing.
+`answer` is `answer_many` with one candidate: several candidates asked together share the local backend's
+batches (runs of one base model: mixed-adapter batches), and each lands in the same store and cache as alone.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 from underdog.config import ModelSpec
 from underdog.errors import ModelError
 from underdog.evaluate import store as tables
-from underdog.evaluate.evalset import load_evalset, resolve_evalset
+from underdog.evaluate.evalset import Question, load_evalset, resolve_evalset
+from underdog.llm.base import Reply
 from underdog.llm.identity import candidate_id
 from underdog.project import Project
 
@@ -82,16 +88,44 @@ def answer(project: Project, candidate: str | ModelSpec | Candidate, evalset: st
     `changes` are resolve_candidate's keyword arguments (system_prompt, temperature, top_p, max_tokens).
     A failed call becomes an Answer with `error` set; it is retried on the next run.
     """
-    cand = resolve_candidate(project, candidate, **changes)  # type: ignore[arg-type]
+    return answer_many(project, [candidate], evalset, progress=progress, **changes)[0]
+
+
+def answer_many(project: Project, candidates: Sequence[str | ModelSpec | Candidate], evalset: str | None = None, *,
+                progress: bool = True, **changes: object) -> list[list[Answer]]:
+    """`answer` for each of `candidates`, all asked at once: requests for adapters of one local base model are
+    generated in shared mixed-adapter batches (llm/local.py). Each candidate's answers are stored and cached
+    exactly as `answer` alone would, so `judge` then reads them back."""
+    cands = [resolve_candidate(project, c, **changes) for c in candidates]  # type: ignore[arg-type]
     name = resolve_evalset(project, evalset)
     questions = load_evalset(project, name)
-    llm = project.model(cand.spec, role=cand.name, stage="answer")
-    replies = llm.batch([q.question for q in questions], errors="return",
-                        progress=f"answers of {cand.name}" if progress else None)
-    answers = [Answer(q.id, q.question, r.text, r.output_tokens, r.error) for q, r in zip(questions, replies,
-                                                                                          strict=True)]
-    _store_answers(project, cand, name, answers)
-    return answers
+    prompts = [q.question for q in questions]
+    llms = [project.model(cand.spec, role=cand.name, stage="answer") for cand in cands]
+
+    async def together() -> list[list[Reply]]:
+        return await asyncio.gather(*(llm.abatch(prompts, errors="return", progress=f"answers of {cand.name}"
+                                                 if progress else None) for cand, llm in zip(cands, llms, strict=True)))
+
+    out = []
+    for cand, replies in zip(cands, project.runtime.run(together()), strict=True):
+        answers = [Answer(q.id, q.question, r.text, r.output_tokens, r.error)
+                   for q, r in zip(questions, replies, strict=True)]
+        _store_answers(project, cand, name, answers)
+        out.append(answers)
+    return out
+
+
+def answer_questions(project: Project, candidate: Candidate, questions: Sequence[Question], *, sample: int = 0,
+                     stage: str = "answer", progress: bool = True) -> list[Answer]:
+    """Answers of `candidate` to questions that are not (all) an eval set's: a dataset's questions, a question
+    file. Cached by the call path, not stored in `answers` (which holds eval-set answers). `sample` k > 0 asks for
+    another sample (seed + k, its own cache entry), as best-of-n does."""
+    llm = project.model(candidate.spec, role=candidate.name, stage=stage)
+    seed = (candidate.spec.params.seed or 0) + sample
+    replies = llm.batch([q.question for q in questions], errors="return", samples=[sample] * len(questions),
+                        seed=seed, progress=f"answers of {candidate.name}" if progress else None)
+    return [Answer(q.id, q.question, r.text, r.output_tokens, r.error) for q, r in zip(questions, replies,
+                                                                                       strict=True)]
 
 
 def check_answered(name: str, answers: list[Answer]) -> None:

@@ -12,7 +12,6 @@ close to any of them.
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
 import re
@@ -21,11 +20,11 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from underdog.errors import ModelError, UnderdogError
-from underdog.evaluate.judges.facts import is_refusal, is_regex, states
+from underdog.errors import InputError, ModelError, UnderdogError
+from underdog.evaluate.judges.facts import is_refusal, is_regex, normalise, states
 from underdog.layout import MANIFEST_FILE, QUESTIONS_FILE
 from underdog.project import Project
-from underdog.textfile import UTF8, read_user_text
+from underdog.textfile import UTF8, Malformed, csv_records, json_value, read_user_text
 
 if TYPE_CHECKING:
     from underdog.llm import LLM
@@ -92,93 +91,124 @@ def resolve_evalset(project: Project, name: str | None = None) -> str:
 
 
 def load_evalset(project: Project, name: str | None = None) -> list[Question]:
-    """The questions of eval set `name` (default: see `resolve_evalset`)."""
+    """The questions of eval set `name` (default: see `resolve_evalset`), checked as an import checks them."""
     path = project.evalset_dir(resolve_evalset(project, name)) / QUESTIONS_FILE
-    questions = []
-    for number, line in enumerate(path.read_text().splitlines(), 1):
-        if line.strip():
-            try:
-                question = Question(**json.loads(line))
-            except (json.JSONDecodeError, TypeError) as exc:
-                raise UnderdogError(f"{path}:{number}: malformed question ({exc})") from None
-            question.facts = _facts(question.facts, path, number)
-            question.expect = _expect(question.expect, path, number)
-            questions.append(question)
-    return questions
+    return [_question(record, where) for where, record in _jsonl(path.read_text(encoding="utf-8"), path)]
 
 
 def import_evalset(project: Project, file: Path, name: str | None = None, encoding: str = UTF8) -> list[Question]:
     """Import questions from .jsonl / .json / .csv (a `question` field or column) or .txt (one per line), text
-    in `encoding`."""
-    if not file.exists():
-        raise UnderdogError(f"{file}: not found")
-    questions = [_question(record, file, number) for number, record in _records(file, encoding)]
+    in `encoding`; nothing is written for a file with a bad record."""
+    questions = read_questions(file, encoding)
     save_evalset(project, name or file.stem, questions, source=str(file))
     return questions
 
 
-def _records(file: Path, encoding: str = UTF8) -> list[tuple[int, dict]]:
-    text = read_user_text(file, encoding)
+def read_questions(file: Path, encoding: str = UTF8) -> list[Question]:
+    """The questions of a .jsonl / .json / .csv (a `question` field or column) or .txt file (one per line). A record
+    that is not a question (a wrong type, a fact no answer can state, an id used twice) is InputError naming the
+    file and line."""
+    if not file.exists():
+        raise UnderdogError(f"{file}: not found")
+    records = _records(file, encoding)
+    questions = [_question(record, where) for where, record in records]
+    first: dict[str, str] = {}
+    for (where, _), question in zip(records, questions, strict=True):
+        if question.id in first:
+            what = "the same question" if question.id == question_id(question.question) else \
+                f"question id {question.id!r}"
+            raise InputError(f"{where}: {what} is also at {first[question.id]}")
+        first[question.id] = where
+    return questions
+
+
+def _records(file: Path, encoding: str = UTF8) -> list[tuple[str, object]]:
+    """(where: `file:line`, or `file: item N` in a JSON list; record) of each question in an eval set file."""
+    text = read_user_text(file, encoding, error=InputError)
     suffix = file.suffix.lower()
-    if suffix == ".jsonl":
-        out = []
-        for number, line in enumerate(text.splitlines(), 1):
-            if line.strip():
-                try:
-                    out.append((number, json.loads(line)))
-                except json.JSONDecodeError as exc:
-                    raise UnderdogError(f"{file}:{number}: not valid JSON ({exc.msg})") from None
-        return out
-    if suffix == ".json":
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise UnderdogError(f"{file}:{exc.lineno}: not valid JSON ({exc.msg})") from None
-        if not isinstance(data, list):
-            raise UnderdogError(f"{file}: expected a JSON list of questions")
-        return list(enumerate(data, 1))
-    if suffix == ".csv":
-        return [(number, row) for number, row in enumerate(csv.DictReader(text.splitlines()), 2)]
-    return [(number, {"question": line.strip()}) for number, line in enumerate(text.splitlines(), 1)
+    try:
+        if suffix == ".jsonl":
+            return _jsonl(text, file)
+        if suffix == ".json":
+            data = json_value(text)
+            if not isinstance(data, list):
+                raise InputError(f"{file}: expected a JSON list of questions")
+            return [(f"{file}: item {number}", record) for number, record in enumerate(data, 1)]
+        if suffix == ".csv":
+            return [(f"{file}:{line}", row) for line, row in csv_records(text)]
+    except Malformed as exc:
+        raise InputError(exc.at(file)) from None
+    return [(f"{file}:{number}", {"question": line.strip()}) for number, line in enumerate(text.splitlines(), 1)
             if line.strip()]
 
 
-def _question(record: object, file: Path, number: int) -> Question:
+def _jsonl(text: str, file: Path) -> list[tuple[str, object]]:
+    try:
+        return [(f"{file}:{number}", json_value(line, number)) for number, line in enumerate(text.splitlines(), 1)
+                if line.strip()]
+    except Malformed as exc:
+        raise InputError(exc.at(file)) from None
+
+
+def _question(record: object, where: str) -> Question:
     if isinstance(record, str):
         record = {"question": record}
     if not isinstance(record, dict):
-        raise UnderdogError(f"{file}:{number}: expected an object with a 'question' field")
+        raise InputError(f"{where}: expected an object with a 'question' field")
     text = record.get("question") or record.get("prompt") or record.get("instruction")
     if not isinstance(text, str) or not text.strip():
-        raise UnderdogError(f"{file}:{number}: missing 'question'")
-    return Question(id=str(record.get("id") or question_id(text)), question=text.strip(),
-                    reference=record.get("reference") or record.get("answer") or None,
-                    topic=record.get("topic") or None, facts=_facts(record.get("facts"), file, number),
-                    expect=_expect(record.get("expect"), file, number))
+        raise InputError(f"{where}: missing 'question' (a non-empty string)")
+    given_id = record.get("id")
+    if given_id is not None and (isinstance(given_id, bool) or not isinstance(given_id, str | int)):
+        raise InputError(f"{where}: 'id' must be a string or a whole number (got {_kind(given_id)})")
+    return Question(id=str(given_id or question_id(text)), question=text.strip(),
+                    reference=_text(record, "reference", where) or _text(record, "answer", where),
+                    topic=_text(record, "topic", where), facts=_facts(record.get("facts"), where),
+                    expect=_expect(record.get("expect"), where))
 
 
-def _facts(value: object, file: Path, number: int) -> list[str] | None:
-    """A question's facts: a list of non-empty strings, or one string of facts separated by `|` (CSV)."""
+def _text(record: dict, key: str, where: str) -> str | None:
+    """The optional text field `key` of a record (None when absent or empty)."""
+    value = record.get(key)
+    if value is not None and not isinstance(value, str):
+        raise InputError(f"{where}: '{key}' must be a string (got {_kind(value)})")
+    return value or None
+
+
+def _kind(value: object) -> str:
+    """What a JSON value is, in words (never its repr, which may be huge or nested too deeply to print)."""
+    names = {bool: "true/false", int: "a number", float: "a number", list: "a list", dict: "an object"}
+    return names.get(type(value), type(value).__name__)
+
+
+def _facts(value: object, where: str) -> list[str] | None:
+    """A question's facts: a list of non-empty strings, or one string of facts separated by `|` (CSV). Each must
+    be one an answer can state: a valid /regex/, or text with a letter or digit (normalising drops the rest)."""
     if value is None or value == "" or value == []:
         return None
     if isinstance(value, str):
         value = [part.strip() for part in value.split("|")]
     if not isinstance(value, list) or not all(isinstance(f, str) and f.strip() for f in value):
-        raise UnderdogError(f"{file}:{number}: 'facts' must be a list of non-empty strings (got {value!r})")
+        got = "" if isinstance(value, list) else f" (got {_kind(value)})"
+        raise InputError(f"{where}: 'facts' must be a list of non-empty strings{got}")
     for fact in value:
         if is_regex(fact):
             try:
                 re.compile(fact.strip()[1:-1])
             except re.error as exc:
-                raise UnderdogError(f"{file}:{number}: fact {fact!r} is not a valid regex ({exc})") from None
+                raise InputError(f"{where}: fact {fact!r} is not a valid regex ({exc})") from None
+        elif not normalise(fact):
+            raise InputError(f"{where}: fact {fact!r} has no letter or digit, so no answer can state it (write "
+                             "punctuation as a /regex/)")
     return [f.strip() for f in value]
 
 
-def _expect(value: object, file: Path, number: int) -> str | None:
+def _expect(value: object, where: str) -> str | None:
     if value is None or value == "":
         return None
     if value not in EXPECTATIONS:
-        raise UnderdogError(f"{file}:{number}: 'expect' must be one of {', '.join(EXPECTATIONS)} (got {value!r})")
+        shown = repr(value[:60]) if isinstance(value, str) else _kind(value)
+        raise InputError(f"{where}: 'expect' must be one of {', '.join(EXPECTATIONS)} (got {shown})")
     return str(value)
 
 

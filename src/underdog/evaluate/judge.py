@@ -29,14 +29,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from underdog.config import ModelSpec
+from underdog import tracking
+from underdog.config import PEOPLE_JUDGE, ModelSpec
 from underdog.errors import ModelError, UnderdogError
 from underdog.evaluate import stats
 from underdog.evaluate import store as tables
 from underdog.evaluate.agreement import JudgeAgreement, agreement
 from underdog.evaluate.answer import Answer, Candidate, answer, check_answered, resolve_candidate
 from underdog.evaluate.evalset import Question, list_evalsets, load_evalset, resolve_evalset
-from underdog.evaluate.judges import ABSTAIN, GroundedJudge, Item, grounded_judge, is_grounded
+from underdog.evaluate.judges import ABSTAIN, GroundedJudge, Item, grounded_judge, is_grounded, is_model_free
 from underdog.evaluate.judges.facts import Recall, recall
 from underdog.layout import MANIFEST_FILE
 from underdog.llm import LLM
@@ -225,14 +226,23 @@ def combine_orders(ab: str, ba: str) -> str:
     return ab if ab == ba else "tie"
 
 
-def majority(outcomes: Sequence[str]) -> str:
-    """The jury's outcome: a strict majority of the valid votes, else a tie; without a valid vote: an error
-    if a judge failed, "abstain" if every judge abstained."""
-    valid = [o for o in outcomes if o not in NO_VERDICT]
-    if not valid:
+def majority(outcomes: Sequence[str], weights: Sequence[float] | None = None) -> str:
+    """The jury's outcome: a strict (weighted) majority of the valid votes, else a tie; without a valid vote: an
+    error if a judge failed, "abstain" if every judge abstained."""
+    weighted = [(o, 1.0 if weights is None else weights[i]) for i, o in enumerate(outcomes) if o not in NO_VERDICT]
+    if not weighted:
         return "error" if "error" in outcomes or not outcomes else ABSTAIN
-    top, count = Counter(valid).most_common(1)[0]
-    return top if count * 2 > len(valid) else "tie"
+    tally: Counter[str] = Counter()
+    for outcome, weight in weighted:
+        tally[outcome] += weight
+    top, count = tally.most_common(1)[0]
+    return top if count * 2 > sum(tally.values()) else "tie"
+
+
+def jury_weights(project: Project, names: Sequence[str | ModelSpec]) -> list[float] | None:
+    """Each judge's weight in the jury (evaluate.judge_weights); None for a plain majority."""
+    weights = project.config.evaluate.judge_weights
+    return [weights.get(n, 1.0) for n in names] if weights and all(isinstance(n, str) for n in names) else None
 
 
 @dataclass
@@ -326,7 +336,7 @@ class JudgeResult:
     @property
     def first_position_share(self) -> float | None:
         """Share of "A" among the LLM judges' A/B verdicts: 0.5 for a judge without position bias."""
-        letters = [v for r in self.rows for j, pair in r.votes.items() if not is_grounded(j) for v in pair
+        letters = [v for r in self.rows for j, pair in r.votes.items() if not is_model_free(j) for v in pair
                    if v in ("A", "B")]
         return letters.count("A") / len(letters) if letters else None
 
@@ -351,8 +361,9 @@ class JudgeResult:
 
 def judge(project: Project, candidate: str | ModelSpec | Candidate, reference: str | ModelSpec | Candidate | None
           = None, evalset: str | None = None, *, judges: Sequence[str | ModelSpec] | None = None,
-          rubric: Sequence[str] | None = None, progress: bool = True) -> JudgeResult:
-    """Answer (cached) and judge `candidate` against `reference` on every question of `evalset`, and record it."""
+          rubric: Sequence[str] | None = None, progress: bool = True, track_as: str = "judge") -> JudgeResult:
+    """Answer (cached) and judge `candidate` against `reference` on every question of `evalset`, and record it
+    (and, for a run with experiment trackers, send its numbers there under `track_as`/...)."""
     cfg = project.config.evaluate
     name = resolve_evalset(project, evalset)
     cand = resolve_candidate(project, candidate)
@@ -377,11 +388,15 @@ def judge(project: Project, candidate: str | ModelSpec | Candidate, reference: s
                               progress=f"judging with {member.label}" if progress else None, truth=truth)
         if got and all(v.verdict == "error" and not v.raw for pair in got for v in pair):  # no reply at all
             raise ModelError(f"judge {member.label} failed on every question, e.g.: {got[0][0].error}")
+        if getattr(member, "summary", ""):
+            project.reporter.note(member.summary)  # the people judge: its held-out accuracy, or how many more votes
         for i, (ab, ba) in zip(ok, got, strict=True):
             votes[i][member.label] = (ab.verdict, ba.verdict)
             qid = pairs[i][0].question_id
             verdicts += [(member.label, qid, "ab", ab), (member.label, qid, "ba", ba)]
-    rows = [_row(a, b, votes[i]) for i, (a, b) in enumerate(pairs)]
+    weights = jury_weights(project, judges or cfg.judges)
+    by_label = dict(zip((m.label for m in jury), weights, strict=True)) if weights else None
+    rows = [_row(a, b, votes[i], by_label) for i, (a, b) in enumerate(pairs)]
     config_id, config = jury_config(project, judges or cfg.judges, rubric, name)
     result = JudgeResult(cand.name, ref.name, name, [m.label for m in jury], rubric, rows, _consistency(votes),
                          sum(v.called and not v.cached for *_, v in verdicts), config_id=config_id,
@@ -392,7 +407,23 @@ def judge(project: Project, candidate: str | ModelSpec | Candidate, reference: s
     if not result.n:
         raise UnderdogError(_no_verdict_message(result))
     result.result_id = _record(project, result, cand, ref, verdicts)
+    send_to_trackers(project, cand, result, track_as)
     return result
+
+
+def send_to_trackers(project: Project, cand: Candidate, result: JudgeResult, kind: str) -> list[str]:
+    """A run with experiment trackers (`train.report_to`) gets the win rate, its 95% interval and the fact
+    recall as `<kind>/...` metrics (step: the result's id), and what was judged as the param `<kind>/<id>`."""
+    low, high = result.ci
+    metrics = {f"{kind}/win_rate": result.win_rate, f"{kind}/win_rate_ci_low": low,
+               f"{kind}/win_rate_ci_high": high, f"{kind}/questions": float(result.n)}
+    if result.recall and result.recall.fact_recall is not None:
+        metrics[f"{kind}/fact_recall"] = result.recall.fact_recall
+    if result.recall and result.recall.refusal_accuracy is not None:
+        metrics[f"{kind}/refusal_accuracy"] = result.recall.refusal_accuracy
+    what = f"{result.candidate} vs {result.reference} on {result.evalset}, judges: {', '.join(result.judges)}"
+    return tracking.record(project, cand.spec.adapter, {f"{kind}/{result.result_id}": what}, metrics,
+                           result.result_id or 0)
 
 
 def _no_verdict_message(result: JudgeResult) -> str:
@@ -453,14 +484,21 @@ def jury_config(project: Project, judges: Sequence[str | ModelSpec], rubric: Seq
     members = sorted(_member_identity(project, j) for j in judges)
     manifest = project.evalset_dir(evalset) / MANIFEST_FILE
     sha = json.loads(manifest.read_text()).get("sha256") if manifest.exists() else None
-    llm_judges = any(not is_grounded(j) for j in judges)
+    llm_judges = any(not is_model_free(j) for j in judges)
     config = {"judges": members, "prompt": PROMPT_VERSION if llm_judges else None,
               "rubric": list(rubric) if llm_judges else None, "evalset": evalset, "evalset_sha256": sha}
+    weights = jury_weights(project, judges)
+    if weights and len(set(weights)) > 1:  # equal weights are a plain majority: the same configuration
+        config["weights"] = sorted(zip((_member_identity(project, j) for j in judges), weights, strict=True))
     body = json.dumps(config, sort_keys=True)
     return hashlib.sha256(body.encode()).hexdigest()[:12], config
 
 
 def _member_identity(project: Project, judge_: str | ModelSpec) -> str:
+    if judge_ == PEOPLE_JUDGE:  # imported here: the people judge brings scikit-learn, which most juries never need
+        from underdog.evaluate.judges.people import people_identity, people_version
+
+        return people_identity(people_version(project), project.config.evaluate.people_margin)
     if is_grounded(judge_):
         return grounded_judge(judge_, project.config.evaluate.similarity_margin).identity()
     return spec_identity(judge_ if isinstance(judge_, ModelSpec) else project.model_spec(judge_))
@@ -484,11 +522,16 @@ def judge_pairs(project: Project, pairs: Sequence[tuple[str, str, str]], *, judg
     names = list(judges or cfg.judges)
     if truth is None and any(is_grounded(name) for name in names):
         truth = find_questions(project, [pair[0] for pair in pairs])
-    per_judge = [[combine_orders(winner("ab", ab.verdict), winner("ba", ba.verdict))
-                  for ab, ba in ask_both_orders(project, judge_for(project, name), rubric, pairs,
-                                                cfg.judge_retries, progress, truth)]
-                 for name in names]
-    return [PAIR_OUTCOME[majority([votes[i] for votes in per_judge])] for i in range(len(pairs))]
+    per_judge = []
+    for name in names:
+        member = judge_for(project, name)
+        if getattr(member, "reason", ""):
+            project.reporter.note(member.reason)  # e.g. the people judge, short of votes: how many more
+        per_judge.append([combine_orders(winner("ab", ab.verdict), winner("ba", ba.verdict))
+                          for ab, ba in ask_both_orders(project, member, rubric, pairs, cfg.judge_retries, progress,
+                                                        truth)])
+    weights = jury_weights(project, names)
+    return [PAIR_OUTCOME[majority([votes[i] for votes in per_judge], weights)] for i in range(len(pairs))]
 
 
 def find_questions(project: Project, texts: Sequence[str]) -> list[Question | None]:
@@ -500,7 +543,12 @@ def find_questions(project: Project, texts: Sequence[str]) -> list[Question | No
 
 
 def judge_for(project: Project, judge_: str | ModelSpec) -> Judge:
-    """The judge named `judge_`: a grounded judge, else a model (a role, run, provider:model or model path)."""
+    """The judge named `judge_`: a grounded judge, `people`, else a model (a role, run, provider:model or model
+    path)."""
+    if judge_ == PEOPLE_JUDGE:  # imported here: the people judge brings scikit-learn, which most juries never need
+        from underdog.evaluate.judges.people import people_judge
+
+        return people_judge(project)
     if is_grounded(judge_):
         return grounded_judge(judge_, project.config.evaluate.similarity_margin)
     if isinstance(judge_, ModelSpec):
@@ -508,20 +556,22 @@ def judge_for(project: Project, judge_: str | ModelSpec) -> Judge:
     return project.llm(judge_, stage="judge")
 
 
-def _row(a: Answer, b: Answer, votes: dict[str, tuple[str, str]]) -> QuestionRow:
+def _row(a: Answer, b: Answer, votes: dict[str, tuple[str, str]],
+         weights: dict[str, float] | None = None) -> QuestionRow:
     if a.error or b.error or not votes:
         outcome = "error"
     else:
-        outcome = majority([combine_orders(winner("ab", ab), winner("ba", ba)) for ab, ba in votes.values()])
+        outcome = majority([combine_orders(winner("ab", ab), winner("ba", ba)) for ab, ba in votes.values()],
+                           [weights[j] for j in votes] if weights else None)
     return QuestionRow(a.question_id, a.question, a.answer, b.answer, outcome, votes)
 
 
 def _consistency(votes: list[dict[str, tuple[str, str]]]) -> float:
     """Share of (judge, question) verdict pairs that name the same winner in both orders; over the LLM judges
     only when there are any (grounded judges are consistent by construction)."""
-    llm_judges = any(not is_grounded(j) for per_q in votes for j in per_q)
+    llm_judges = any(not is_model_free(j) for per_q in votes for j in per_q)
     pairs = [(winner("ab", ab), winner("ba", ba)) for per_q in votes for j, (ab, ba) in per_q.items()
-             if not (llm_judges and is_grounded(j))]
+             if not (llm_judges and is_model_free(j))]
     pairs = [(x, y) for x, y in pairs if x not in NO_VERDICT and y not in NO_VERDICT]
     return sum(x == y for x, y in pairs) / len(pairs) if pairs else 0.0
 

@@ -107,7 +107,7 @@ def length_controlled_win_rate(scores: Sequence[float], len_candidate: Sequence[
         return None
     sd = diff.std()
     x = np.tanh(diff / sd) if sd > 0 else np.zeros_like(diff)
-    b, _ = _logistic_fit(np.column_stack([np.ones_like(x), x]), y, l2)
+    b, _ = logistic_fit(np.column_stack([np.ones_like(x), x]), y, l2)
     return float(_sigmoid(b))
 
 
@@ -138,16 +138,18 @@ def _sigmoid(z: np.ndarray | float) -> np.ndarray | float:
     return 1 / (1 + np.exp(-z))
 
 
-def _logistic_fit(features: np.ndarray, y: np.ndarray, l2: float, steps: int = 100) -> np.ndarray:
-    """Logistic regression with fractional targets by Newton's method (IRLS), with a small L2 penalty so
-    that a candidate winning everything still gives finite weights."""
+def logistic_fit(features: np.ndarray, y: np.ndarray, l2: float, steps: int = 100,
+                 weights: np.ndarray | None = None) -> np.ndarray:
+    """Logistic regression with fractional targets (and optional row weights) by Newton's method (IRLS), with
+    a small L2 penalty so that a candidate winning everything still gives finite weights."""
     import numpy as np
     beta = np.zeros(features.shape[1])
     penalty = l2 * np.eye(features.shape[1])
+    w = np.ones(len(y)) if weights is None else np.asarray(weights, dtype=float)
     for _ in range(steps):
         p = _sigmoid(features @ beta)
-        grad = features.T @ (y - p) - penalty @ beta
-        hessian = features.T @ (features * (p * (1 - p))[:, None]) + penalty
+        grad = features.T @ (w * (y - p)) - penalty @ beta
+        hessian = features.T @ (features * (w * p * (1 - p))[:, None]) + penalty
         step = np.linalg.solve(hessian, grad)
         beta = beta + step
         if np.abs(step).max() < 1e-10:

@@ -1,4 +1,5 @@
-"""The evaluation tables: answers, the judge's verdict cache, judging runs and their judgments."""
+"""The evaluation tables: answers, the judge's verdict cache, judging runs and their judgments, the `people`
+judge's fitted models and the calibrations of judges against votes."""
 
 from __future__ import annotations
 
@@ -22,6 +23,10 @@ RESULT_COLUMNS = ("created", "evalset", "candidate", "candidate_id", "reference"
 JUDGMENT_COLUMNS = ("result_id", "question_id", "judge", "judge_order", "verdict", "winner", "cache_key", "cached",
                     "error")
 VERDICT_COLUMNS = ("key", "judge", "verdict", "raw", "created")
+PEOPLE_MODEL_COLUMNS = ("version", "votes", "decisive", "accuracy", "accuracy_low", "accuracy_high", "model",
+                        "created")
+CALIBRATION_COLUMNS = ("created", "votes_version", "votes", "jury", "held_out", "held_out_low", "held_out_high",
+                       "judges", "applied")
 
 
 # -- answers ------------------------------------------------------------------------------------------------------
@@ -38,6 +43,12 @@ def answers_of(store: Store, candidate_id: str, evalset: str) -> list[sqlite3.Ro
     return store.query("SELECT question_id, question, answer, output_tokens, error FROM answers "
                        "WHERE candidate_id = :candidate_id AND evalset = :evalset",
                        {"candidate_id": candidate_id, "evalset": evalset})
+
+
+def candidate_ids_of_adapter(store: Store, adapter: str) -> list[str]:
+    """The candidate identities (any prompt or params) that answered with the adapter at path `adapter`."""
+    return [r["candidate_id"] for r in store.query("SELECT DISTINCT candidate_id FROM answers WHERE adapter = :a",
+                                                   {"a": adapter})]
 
 
 # -- the judge's verdict cache ------------------------------------------------------------------------------------
@@ -75,6 +86,15 @@ def judgings(store: Store, reference: str, evalset: str, unknown_config: str) ->
     return store.query("SELECT *, COALESCE(config_id, :unknown) AS config FROM judge_results "
                        "WHERE reference = :reference AND evalset = :evalset ORDER BY id",
                        {"unknown": unknown_config, "reference": reference, "evalset": evalset})
+
+
+def judgings_of(store: Store, candidate_ids: Sequence[str], name: str) -> list[sqlite3.Row]:
+    """Every judging of the candidate identities `candidate_ids`, or of a candidate named `name`, oldest first."""
+    rows = store.query("SELECT * FROM judge_results WHERE candidate = :name ORDER BY id", {"name": name})
+    for marks, chunk in in_chunks(list(candidate_ids)):
+        rows += store.query(f"SELECT * FROM judge_results WHERE candidate_id IN ({marks}) AND candidate != ?",
+                            [*chunk, name])
+    return sorted(rows, key=lambda r: r["id"])
 
 
 def judge_configs(store: Store, reference: str, evalset: str, unknown_config: str) -> list[sqlite3.Row]:
@@ -118,6 +138,35 @@ def counts(store: Store) -> tuple[int, int]:
             int(store.query("SELECT COUNT(*) FROM judgments")[0][0]))
 
 
+# -- the `people` judge's fitted models, and calibrations ----------------------------------------------------------
+def put_people_model(store: Store, row: dict[str, Any]) -> None:
+    """Store a fitted `people` model (a dict keyed by `PEOPLE_MODEL_COLUMNS`) under its version."""
+    with store.transaction() as db:
+        db.execute(insert_sql("people_models", PEOPLE_MODEL_COLUMNS, "INSERT OR REPLACE"), {"created": time.time(),
+                                                                                            **row})
+
+
+def people_model(store: Store, version: str) -> sqlite3.Row | None:
+    rows = store.query("SELECT * FROM people_models WHERE version = ?", (version,))
+    return rows[0] if rows else None
+
+
+def put_calibration(store: Store, row: dict[str, Any]) -> int:
+    """Record a calibration (a dict keyed by `CALIBRATION_COLUMNS`); returns its id."""
+    with store.transaction() as db:
+        return int(db.execute(insert_sql("calibrations", CALIBRATION_COLUMNS), {"created": time.time(), "applied": 0,
+                                                                                **row}).lastrowid or 0)
+
+
+def mark_applied(store: Store, calibration_id: int) -> None:
+    store.execute("UPDATE calibrations SET applied = 1 WHERE id = ?", (calibration_id,))
+
+
+def calibrations(store: Store) -> list[sqlite3.Row]:
+    """Every calibration, newest first."""
+    return store.query("SELECT * FROM calibrations ORDER BY id DESC")
+
+
 def m301_evaluate(db: sqlite3.Connection) -> None:
     """Answers of each candidate on each eval set, the judge's verdict cache, and every judging run."""
     db.execute(
@@ -158,3 +207,20 @@ def m302_judge_configs(db: sqlite3.Connection) -> None:
                    "fact_recall_high REAL", "refusal_accuracy REAL", "grounded TEXT"):
         db.execute(f"ALTER TABLE judge_results ADD COLUMN {column}")
     db.execute("CREATE INDEX judge_results_config ON judge_results(config_id, reference, evalset)")
+
+
+def m303_people_and_calibrations(db: sqlite3.Connection) -> None:
+    """The `people` judge's fitted models, one per version (votes it was fitted on + its settings), with their
+    held-out accuracy; and each `underdog calibrate`: the votes it used, every judge's and jury's agreement
+    with them (JSON), and the jury that predicted held-out votes best."""
+    db.execute(
+        """CREATE TABLE people_models (
+            version TEXT PRIMARY KEY, votes INTEGER NOT NULL, decisive INTEGER NOT NULL, accuracy REAL,
+            accuracy_low REAL, accuracy_high REAL, model TEXT NOT NULL, created REAL NOT NULL)"""
+    )
+    db.execute(
+        """CREATE TABLE calibrations (
+            id INTEGER PRIMARY KEY, created REAL NOT NULL, votes_version TEXT NOT NULL, votes INTEGER NOT NULL,
+            jury TEXT NOT NULL, held_out REAL, held_out_low REAL, held_out_high REAL, judges TEXT NOT NULL,
+            applied INTEGER NOT NULL DEFAULT 0)"""
+    )

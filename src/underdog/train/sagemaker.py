@@ -101,6 +101,9 @@ def submit(project: Project, dataset: str | None = None, overrides: dict[str, An
     if previous is not None and previous.status != "failed":
         return poll(project, previous, sagemaker=sagemaker, s3=s3)  # submitted already: never twice
     cfg = resolve_config(project, overrides)
+    if cfg.method != "sft":
+        raise ConfigError(f"train --method {cfg.method}: SageMaker JumpStart's script trains supervised runs only; "
+                          "train preference runs locally, with --processes or on Ray")
     dataset = resolve_dataset(project.root, dataset or cfg.dataset)
     _required(cfg.sagemaker)
     run_id = run_id or new_run_id(dataset)

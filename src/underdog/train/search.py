@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from underdog.errors import ConfigError
 from underdog.project import Project
@@ -28,6 +28,34 @@ class SearchSpace(BaseModel):
     metric: str = "eval_loss"  # minimised; a failed or overfit run scores +inf
     space: dict[str, Any] = {}  # name: [choices] | {low, high, log?}
 
+    @field_validator("space")
+    @classmethod
+    def _valid_dimensions(cls, space: dict[str, Any]) -> dict[str, Any]:
+        for name, spec in space.items():
+            if problem := dimension_problem(spec):
+                raise ValueError(f"{name}: {problem}")
+        return space
+
+
+def dimension_problem(spec: Any) -> str | None:
+    """What is wrong with one search dimension, `[choices]` or `{low, high, log?}` (None: nothing), in words."""
+    if isinstance(spec, list):
+        return None if spec else "expected a list of choices or {low, high, log?} (got an empty list)"
+    if not isinstance(spec, dict) or not {"low", "high"} <= set(spec):
+        return "expected a list of choices or {low, high, log?}"
+    if extra := sorted(set(spec) - {"low", "high", "log"}):
+        return f"unknown key {', '.join(map(repr, extra))} (expected {{low, high, log?}})"
+    low, high, log = spec["low"], spec["high"], spec.get("log", False)
+    if not all(isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in (low, high)):
+        return f"low and high must be numbers (got {low!r} and {high!r})"
+    if not isinstance(log, bool):
+        return f"log must be true or false (got {log!r})"
+    if low > high:
+        return f"low ({low:g}) is above high ({high:g})"
+    if log and low <= 0:
+        return f"log: true needs low > 0 (got {low:g})"
+    return None
+
 
 def distributions(space: dict[str, Any], key: str = "search.space") -> dict[str, Any]:
     """`[choices]` -> categorical; `{low, high, log?}` -> int or float range (ConfigError naming `key.<name>`)."""
@@ -35,14 +63,14 @@ def distributions(space: dict[str, Any], key: str = "search.space") -> dict[str,
 
     out: dict[str, Any] = {}
     for name, spec in space.items():
-        if isinstance(spec, list) and spec:
+        if problem := dimension_problem(spec):
+            raise ConfigError(f"{key}.{name}: {problem}")
+        if isinstance(spec, list):
             out[name] = CategoricalDistribution(spec)
-        elif isinstance(spec, dict) and {"low", "high"} <= set(spec):
-            low, high, log = spec["low"], spec["high"], bool(spec.get("log", False))
+        else:
+            low, high, log = spec["low"], spec["high"], spec.get("log", False)
             is_int = isinstance(low, int) and isinstance(high, int)
             out[name] = (IntDistribution if is_int else FloatDistribution)(low, high, log=log)
-        else:
-            raise ConfigError(f"{key}.{name}: expected a list of choices or {{low, high, log?}}")
     return out
 
 

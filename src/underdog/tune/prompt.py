@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import re
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +28,8 @@ from underdog.evaluate.evalset import resolve_evalset
 from underdog.evaluate.judge import JudgeResult, judge, judge_pairs
 from underdog.project import Project
 from underdog.textfile import read_user_text
+
+STAMP = "%Y%m%d-%H%M%S"  # a report folder's time stamp
 
 
 @dataclass(frozen=True)
@@ -117,8 +120,9 @@ def _from_yaml(data: object, path: Path) -> list[Prompt]:
 def tune_prompt(project: Project, model: str, prompts: Sequence[Prompt], temperatures: Sequence[float],
                 top_ps: Sequence[float], *, best_of: int = 1, evalset: str | None = None,
                 reference: str | None = None, progress: bool = True,
-                on_cell: Callable[[Cell], None] | None = None) -> TuneResult:
-    """Judge every (prompt, temperature, top_p) cell of `model` against the reference on the eval set."""
+                on_cell: Callable[[Cell], None] | None = None, judges: Sequence[str] | None = None) -> TuneResult:
+    """Judge every (prompt, temperature, top_p) cell of `model` against the reference on the eval set, by
+    `judges` (default: evaluate.judges)."""
     name = resolve_evalset(project, evalset or project.config.tune.evalset or project.config.evaluate.evalset)
     ref_name = reference or project.config.evaluate.reference
     theirs = {a.question_id: a for a in answer(project, ref_name, name, progress=progress)}
@@ -129,26 +133,27 @@ def tune_prompt(project: Project, model: str, prompts: Sequence[Prompt], tempera
                 cand = resolve_candidate(project, model, system_prompt=prompt.text, temperature=temperature,
                                          top_p=top_p)
                 cand = Candidate(f"{model} [{prompt.name} t={temperature:g} p={top_p:g}]", cand.spec)
-                ours = best_of_n(project, cand, name, best_of, progress) if best_of > 1 else answer(
+                ours = best_of_n(project, cand, name, best_of, progress, judges) if best_of > 1 else answer(
                     project, cand, name, progress=progress)
-                cells.append(_judge_cell(project, Cell(prompt, temperature, top_p), ours, theirs, progress))
+                cells.append(_judge_cell(project, Cell(prompt, temperature, top_p), ours, theirs, progress, judges))
                 if on_cell:
                     on_cell(cells[-1])
     return TuneResult(model, name, ref_name, best_of, cells)
 
 
 def _judge_cell(project: Project, cell: Cell, ours: list[Answer], theirs: dict[str, Answer],
-                progress: bool) -> Cell:
+                progress: bool, judges: Sequence[str] | None = None) -> Cell:
     ok = [a for a in ours if not a.error and a.question_id in theirs and not theirs[a.question_id].error]
     outcomes = judge_pairs(project, [(a.question, a.answer, theirs[a.question_id].answer) for a in ok],
-                           progress=f"judging {cell.prompt.name} t={cell.temperature:g} p={cell.top_p:g}"
+                           judges=judges, progress=f"judging {cell.prompt.name} t={cell.temperature:g} p={cell.top_p:g}"
                            if progress else None)
     cell.outcomes = outcomes + ["error"] * (len(ours) - len(ok))
     cell.mean_chars = sum(len(a.answer) for a in ok) / len(ok) if ok else 0.0
     return cell
 
 
-def best_of_n(project: Project, cand: Candidate, evalset: str, n: int, progress: bool = True) -> list[Answer]:
+def best_of_n(project: Project, cand: Candidate, evalset: str, n: int, progress: bool = True,
+              judges: Sequence[str] | None = None) -> list[Answer]:
     """n samples per question (distinct seeds), then a knockout: the jury compares the current best with each
     next sample and keeps the winner (a tie keeps the current best)."""
     first = answer(project, cand, evalset, progress=progress)  # sample 0, stored like any answer
@@ -166,7 +171,8 @@ def best_of_n(project: Project, cand: Candidate, evalset: str, n: int, progress:
                 best[i] = Answer(first[i].question_id, first[i].question, reply.text, reply.output_tokens)
             else:
                 contest.append(i)
-        outcomes = judge_pairs(project, [(best[i].question, best[i].answer, replies[i].text) for i in contest])
+        outcomes = judge_pairs(project, [(best[i].question, best[i].answer, replies[i].text) for i in contest],
+                               judges=judges)
         for i, outcome in zip(contest, outcomes, strict=True):
             if outcome == "second":
                 best[i] = Answer(first[i].question_id, first[i].question, replies[i].text, replies[i].output_tokens)
@@ -174,8 +180,9 @@ def best_of_n(project: Project, cand: Candidate, evalset: str, n: int, progress:
 
 
 def record_best(project: Project, result: TuneResult) -> JudgeResult | None:
-    """Record the best cell through `evaluate.judge`, so it appears on the leaderboard as a baseline. Its answers
-    and verdicts are already cached: no model is called. Best-of-n answers are not what `judge` would answer
+    """Record the best cell through `evaluate.judge`, so it appears on the leaderboard as a baseline (and, for a
+    run with experiment trackers, as `tune/...` there). Its answers and verdicts are already cached: no model is
+    called. Best-of-n answers are not what `judge` would answer
     with, so those results are not recorded (None)."""
     if result.best_of > 1 or not result.cells:
         return None
@@ -183,7 +190,23 @@ def record_best(project: Project, result: TuneResult) -> JudgeResult | None:
     spec = resolve_candidate(project, result.model, system_prompt=best.prompt.text, temperature=best.temperature,
                              top_p=best.top_p).spec
     name = f"{result.model} tuned [{best.prompt.name} t={best.temperature:g} p={best.top_p:g}]"
-    return judge(project, Candidate(name, spec), result.reference, result.evalset, progress=False)
+    return judge(project, Candidate(name, spec), result.reference, result.evalset, progress=False, track_as="tune")
+
+
+def report_dir(project: Project, model: str) -> Path:
+    """Where `tune-prompt MODEL` run now writes its report: reports/tune/<%Y%m%d-%H%M%S>-<slug>."""
+    return project.report_dir("tune", f"{time.strftime(STAMP)}-{_slug(model)}")
+
+
+def latest_best(project: Project, model: str) -> Path | None:
+    """The newest `best.yaml` that `tune-prompt MODEL` wrote, if any."""
+    stamp = len(time.strftime(STAMP))
+    found = [p for p in project.report_dir("tune").glob("*/best.yaml") if p.parent.name[stamp + 1:] == _slug(model)]
+    return max(found, key=lambda p: p.parent.name, default=None)
+
+
+def _slug(model: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-_." else "-" for ch in model)[-40:]
 
 
 # -- report -----------------------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
     facts       share of a question's facts each answer states; refusal probes scored by refusing (facts.py)
     similarity  embedding similarity of each answer to the question's reference answer (similarity.py)
+    people      not grounded in truth but in votes: a preference model fitted on the arena's votes (people.py)
 
 Their names are reserved: they are accepted wherever a judge is named (`-j facts`, `evaluate.judges`, a jury,
 tune-prompt, the arena's LLM verdicts). A grounded judge decides each (question, first answer, second answer)
@@ -13,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from underdog.config import GROUNDED_JUDGES
+from underdog.config import GROUNDED_JUDGES, MODEL_FREE_JUDGES
 
 ABSTAIN = "abstain"
 
@@ -50,6 +51,11 @@ class GroundedJudge(Protocol):
 def is_grounded(name: object) -> bool:
     """Whether a judge name is one of the grounded judges rather than a model."""
     return isinstance(name, str) and name in GROUNDED_JUDGES
+
+
+def is_model_free(name: object) -> bool:
+    """Whether a judge name is one of the judges that call no model (the grounded ones and `people`)."""
+    return isinstance(name, str) and name in MODEL_FREE_JUDGES
 
 
 def grounded_judge(name: str, similarity_margin: float = 0.02) -> GroundedJudge:

@@ -1,0 +1,74 @@
+"""Near-duplicates by meaning: cosine similarity of sentence embeddings, the pass after MinHash's word pass.
+
+    vectors = encode(questions, fast=True)                 # underdog.llm.embeddings (all-MiniLM-L6-v2)
+    semantic_duplicates(vectors, 0.86)   # per row: (earlier kept row it repeats, similarity), or None to keep it
+    closest(vectors, eval_vectors, 0.80) # per row: (most similar target row, similarity) at or above 0.80, or None
+
+MinHash (`dedup.py`) finds texts that share their words; a paraphrase that says the same thing in other words
+("bulk trash pickup for an old couch" / "large-item garbage collection for a used sofa") has few words in common
+and passes it. Embeddings place such texts close together. The search is exact: all pairs, a block of rows at a
+time against the rows before it (n^2/2 dot products: 100k texts x 384 dimensions ~ 4 TFLOP, tens of seconds on
+two cores), holding one block x n float32 matrix (512 x 100k = 200 MB) besides the vectors (n x 384 x 4 bytes).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import torch
+
+BLOCK = 512  # rows per similarity block
+Match = tuple[int, float]  # (row index, cosine similarity)
+
+
+def semantic_duplicates(vectors: torch.Tensor, threshold: float, block: int = BLOCK) -> list[Match | None]:
+    """For each row of `vectors` (L2-normalised), the most similar earlier *kept* row at or above `threshold`
+    (ties: the earliest), or None: the row is kept. Rows are decided in order, as `dedup.near_duplicates` does."""
+    import torch  # here: torch costs seconds to import, and `underdog --help` must stay fast
+
+    n = len(vectors)
+    result: list[Match | None] = [None] * n
+    kept = bytearray(b"\x01" * n)
+    for start in range(0, n, block):
+        end = min(start + block, n)
+        sims = vectors[start:end] @ vectors[:end].T
+        sims[:, start:end].masked_fill_(torch.ones(end - start, end - start, dtype=torch.bool).triu(), -2.0)
+        if start:  # rows dropped in earlier blocks are no one's original
+            dropped = torch.frombuffer(kept, dtype=torch.bool, count=start).logical_not()
+            sims[:, :start].masked_fill_(dropped, -2.0)
+        rows, cols = (sims >= threshold).nonzero(as_tuple=True)
+        values = sims[rows, cols].tolist()
+        _decide(start, rows.tolist(), cols.tolist(), values, kept, result)
+    return result
+
+
+def _decide(start: int, rows: list[int], cols: list[int], values: list[float], kept: bytearray,
+            result: list[Match | None]) -> None:
+    """Walk one block's candidate pairs in row-major order: each row takes its most similar column still kept
+    (a column inside the block was decided earlier in this walk, as its row comes first)."""
+    current, match = -1, None
+    for row, col, value in zip(rows, cols, values, strict=True):
+        if start + row != current:
+            _settle(current, match, kept, result)
+            current, match = start + row, None
+        if kept[col] and (match is None or value > match[1]):
+            match = (col, value)
+    _settle(current, match, kept, result)
+
+
+def _settle(row: int, match: Match | None, kept: bytearray, result: list[Match | None]) -> None:
+    if match is not None:
+        result[row] = match
+        kept[row] = 0
+
+
+def closest(vectors: torch.Tensor, targets: torch.Tensor, threshold: float, block: int = 4096) -> list[Match | None]:
+    """For each row of `vectors`, the most similar row of `targets` if its similarity reaches `threshold`."""
+    found: list[Match | None] = []
+    if not len(targets):
+        return [None] * len(vectors)
+    for start in range(0, len(vectors), block):
+        values, indices = (vectors[start:start + block] @ targets.T).max(dim=1)
+        found += [(j, v) if v >= threshold else None for j, v in zip(indices.tolist(), values.tolist(), strict=True)]
+    return found
