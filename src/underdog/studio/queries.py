@@ -22,7 +22,7 @@ from typing import Any
 from underdog.arena import store as arena_tables
 from underdog.arena.standings import Standings, standings
 from underdog.autopilot.journal import Journal
-from underdog.autopilot.plan import PREFIX as AUTOPILOT
+from underdog.autopilot.names import PREFIX as AUTOPILOT
 from underdog.data.curation import DECISIONS_FILE, REPORT_FILE
 from underdog.data.dataset import list_datasets, load_manifest, read_version
 from underdog.data.stats import recipe_summary
