@@ -31,14 +31,18 @@ from pathlib import Path
 import httpx
 
 from underdog.arena import store as arena_tables
+from underdog.arena.simulated_panel import cast_simulated_votes
 from underdog.autopilot.journal import Journal
 from underdog.data.curation import DECISIONS_FILE, REPORT_FILE, Report
 from underdog.data.dataset import Example, list_datasets, save_dataset
+from underdog.data.preferences import PreferencePair, save_preferences
 from underdog.data.topics import Topic, write_topics
 from underdog.evaluate import store as eval_tables
 from underdog.evaluate.evalset import Question, save_evalset
 from underdog.evaluate.judge import jury_config
+from underdog.evaluate.jury_status import votes_version
 from underdog.project import Project, init_project
+from underdog.store import PENDING_INSERT
 from underdog.testing import free_port
 from underdog.train import store as train_tables
 from underdog.train.runs import RunManifest, save_manifest
@@ -71,6 +75,7 @@ def seed(root: Path, runs: int = 200, points: int = 500, examples: int = 100_000
     run_ids = _runs(project, rng, runs, points, names)
     _judgings(project, rng, run_ids, questions, judgments)
     _votes(project, rng, run_ids[:4], questions, votes)
+    _after_votes(project, rng, run_ids[0], names[-1])
     _tuning(project, rng, run_ids[0])
     _autopilot(project, run_ids[:6])
     for stage, role, cost in (("generate", "teacher", 1.25), ("curate", "teacher", 0.4), ("judge", "judge", 1.8)):
@@ -187,9 +192,13 @@ def _answer(**fields: object) -> dict[str, object]:
 
 def _votes(project: Project, rng: random.Random, candidates: list[str], questions: list[Question],
            total: int) -> None:
+    styles = ("{}", "**{}**", "{}\n\n- file the form\n- pay the fee", "## Answer\n{} Ask the clerk for details.")
+    answers = {(q.id, c): styles[i % len(styles)].format(f"{c} says: {q.reference or 'no'}")
+               for q in questions for i, c in enumerate(candidates)}
     arena_tables.put_items(project.store, [{"question_id": q.id, "candidate": c, "question": q.question,
-                                            "answer": f"{c} says: {q.reference or 'no'}", "source": "bench"}
+                                            "answer": answers[q.id, c], "source": "bench"}
                                            for q in questions for c in candidates])
+    text = {q.id: q.question for q in questions}
     pairs = [(q.id, a, b) for q in questions for a in candidates for b in candidates if a < b]
     voters = max(1, -(-total // len(pairs)))
     with project.store.transaction() as db:
@@ -204,8 +213,64 @@ def _votes(project: Project, rng: random.Random, candidates: list[str], question
                 arena_tables.put_vote(db, {"voter_id": voter, "role": "judge" if v % 5 == 0 else "audience",
                                            "question_id": qid, "cand_1": a, "cand_2": b, "shown_a": a, "shown_b": b,
                                            "choice": choice, "winner": {"A": a, "B": b}.get(choice),
-                                           "ballot_id": f"b{count}"})
+                                           "ballot_id": f"b{count}", "question": text[qid],
+                                           "answer_1": answers[qid, a], "answer_2": answers[qid, b]})
                 count += 1
+
+
+def _after_votes(project: Project, rng: random.Random, parent_run: str, dataset: str) -> None:
+    """A SIMULATED panel's votes (the library's own panel), a calibration and a fitted `people` judge as
+    `underdog calibrate` records them (synthetic numbers), a preference dataset, a DPO run with reward curves, and
+    a call a killed process left pending."""
+    from underdog.evaluate.judges.people import people_version  # imports scikit-learn
+
+    cast_simulated_votes(project, voters=1)
+    votes = arena_tables.load_votes(project.store)
+
+    def estimate(value: float, width: float) -> dict[str, float]:
+        return {"value": value, "low": value - width, "high": value + width}
+
+    def row(judge: str, accuracy: float | None, kappa: float | None, note: str = "") -> dict[str, object]:
+        return {"judge": judge, "votes": 0 if note else len(votes) // 2, "note": note,
+                "accuracy": accuracy and estimate(accuracy, 0.06), "kappa": kappa and estimate(kappa, 0.08),
+                "tau": None if note else 0.33, "candidates": 0 if note else 4,
+                "examples": [] if kappa is None or kappa > -0.08 else [{
+                    "question": votes[0].question, "people_chose": "the shorter answer",
+                    "judge_chose": "the longer answer"}]}
+
+    jury = {"judges": ["facts", "people"], "weights": {"facts": 1.0, "people": 0.6}, "held_out": 0.64,
+            "low": 0.58, "high": 0.7, "votes": len(votes)}
+    eval_tables.put_calibration(project.store, {
+        "votes_version": votes_version(votes), "votes": len(votes), "jury": json.dumps(jury), "held_out": 0.64,
+        "held_out_low": 0.58, "held_out_high": 0.7, "judges": json.dumps([
+            row("facts", 0.66, 0.24), row("similarity", 0.41, -0.17), row("people (held out)", 0.61, 0.15),
+            row("jury: facts + similarity", 0.55, 0.06)])})
+    eval_tables.put_people_model(project.store, {
+        "version": people_version(project, votes), "votes": len(votes),
+        "decisive": sum(v.outcome != "tie" for v in votes), "accuracy": 0.61, "accuracy_low": 0.55,
+        "accuracy_high": 0.67, "model": json.dumps({"weights": [], "scale": []})})
+    pairs = [PreferencePair([{"role": "user", "content": v.question}], v.answer_1, v.answer_2,
+                            {"source": "votes", "weight": 1.0}) for v in votes[:40] if v.outcome == "first"]
+    pairs.append(PreferencePair([{"role": "user", "content": "<script>window.pwned = 2</script> which?"}],
+                                "<script>window.pwned = 3</script> chosen", "<i>rejected</i>", {"source": "votes"}))
+    save_preferences(project.root, "prefs-votes", pairs, parent=dataset, recipe={"command": "preferences",
+                                                                                  "source": "votes"})
+    history = []
+    for step in range(1, 41):
+        history.append({"step": step, "epoch": step / 40, "loss": 0.69 * 0.97 ** step, "learning_rate": 5e-6,
+                        "reward_margin": 0.05 * step + rng.uniform(-0.1, 0.1),
+                        "reward_accuracy": min(1.0, 0.5 + step / 80 + rng.uniform(-0.05, 0.05))})
+        if step % 10 == 0:
+            history.append({"step": step, "epoch": step / 40, "eval_loss": 0.7 * 0.98 ** step,
+                            "reward_margin": 0.04 * step, "reward_accuracy": 0.5 + step / 100})
+    save_manifest(project.root, RunManifest(
+        "run-dpo", "done", "prefs-votes", "HuggingFaceTB/SmolLM2-135M-Instruct",
+        {"method": "dpo", "from_run": parent_run, "beta": 0.1, "epoch": 1, "learning_rate": 5e-6},
+        {"train_loss": history[-2]["loss"], "eval_loss": history[-1]["eval_loss"]}, history=history),
+        project.store)
+    project.store.execute(PENDING_INSERT, {"id": "killed-0", "time": time.time() - 60, "process": "999999-dead",
+                                           "pid": 999_999_999, "stage": "judge", "role": "judge", "provider": "openai",
+                                           "model": "gpt-4o-mini", "cache_key": "k", "estimate_usd": 0.0125})
 
 
 def _tuning(project: Project, rng: random.Random, run_id: str) -> None:

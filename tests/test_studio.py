@@ -59,9 +59,10 @@ def test_every_page_renders_from_the_stores(client: TestClient, seeded: Project)
         assert response.status_code == 200, (name, response.text[:500])
         assert "script-src 'self'" in response.headers["content-security-policy"]
     overview = client.get("/").text
-    assert "6 done, 1 running" in overview and "Recommended run" in overview and "$3.45" in overview
+    assert "7 done, 1 running (1 preference-trained)" in overview and "Recommended run" in overview
+    assert "$3.45" in overview
     runs = client.get("/runs?sort=win_rate&dir=desc").text
-    assert runs.count('name="id"') == 7  # 6 runs + the running one, each with a compare box
+    assert runs.count('name="id"') == 8  # 6 runs, the DPO run and the running one, each with a compare box
     rates = [float(x) for x in re.findall(r'<a href="/judges/\d+">([\d.]+)%', runs)]
     assert rates == sorted(rates, reverse=True) and len(rates) == 4  # 800 judgments: 4 runs judged
     assert "run-001" not in client.get("/runs?q=run-000").text
@@ -223,3 +224,95 @@ def test_the_command_needs_a_project_and_a_long_enough_token(tmp_path: Path, pro
     assert outside.exit_code == 2 and "not an underdog project" in outside.output
     short = invoke_cli("studio", env={"UNDERDOG_STUDIO_TOKEN": "short"})
     assert short.exit_code == 2 and "at least 8 characters" in short.output and "Traceback" not in short.output
+
+
+def test_the_final_round_shows_the_judges_against_the_people_and_labels_simulated_votes(
+        client: TestClient, seeded: Project) -> None:
+    from markupsafe import escape
+
+    from underdog.arena.standings import reward_text, standings
+    from underdog.evaluate.jury_status import jury_status
+
+    page = client.get("/final").text
+    arena, calibration = page.split('id="calibration"')
+    assert "SIMULATED</span> 300 of the 420 votes" in arena  # the standings say they are partly a simulation
+    sources = re.search(r'<ul id="vote-sources".*?</ul>', arena, re.S).group(0)
+    assert re.search(r'SIMULATED</span> <span class="name">simulated:[^<]+</span>: 300 votes', sources)
+    assert '<span class="name">arena</span>: 120 votes' in sources and sources.count("SIMULATED") == 1
+    table = standings(seeded.store, seeded.config.arena.weights, seeded.config.arena.bootstrap_rounds)
+    assert all(r.styled for r in table.rows) and "style-controlled" in arena
+    assert [escape(reward_text(n, e)) for n, e in table.rewards.items()] == re.findall(
+        r"<li>([^<]+)</li>", re.search(r'<ul id="rewards">.*?</ul>', arena, re.S).group(0))
+    assert escape(jury_status(seeded).summary()) in calibration
+    assert "SIMULATED</span> 300 of the 420 votes these numbers" in calibration
+    rows = re.findall(r'<td class="name">([^<]+)</td><td class="n">(\d+)</td>\s*<td class="n nowrap">([^<]*)',
+                      calibration)
+    assert [(r[0], r[2].strip()) for r in rows] == [("facts", "66%"), ("similarity", "41%"),
+                                                     ("people (held out)", "61%"), ("jury: facts + similarity", "55%")]
+    assert "-0.17" in calibration and '<span class="warn">disagrees</span>' in calibration  # kappa below 0
+    assert "warning: similarity disagrees with the people beyond chance (Cohen&#39;s kappa -0.17" in calibration
+    best = re.search(r'<p id="best-jury">(.*?)</p>', calibration, re.S).group(1)
+    assert "facts</span> (1) + <span" in best and "people</span> (0.6)" in best and "64.0%" in best
+    people = re.search(r'<p id="people-judge">(.*?)</p>', calibration, re.S).group(1)
+    assert "held-out accuracy <b>61.0%</b>" in people and "[55%–67%]" in people
+
+
+def test_the_final_round_before_calibration_says_what_the_people_judge_needs(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from underdog.arena import store as arena_tables
+    from underdog.arena.simulated_panel import cast_simulated_votes
+    from underdog.data.preferences import PreferencePair, save_preferences
+    from underdog.evaluate import store as eval_tables
+    from underdog.evaluate.jury_status import votes_version
+    from underdog.project import init_project
+    from underdog.studio import queries
+
+    init_project("votes only", tmp_path / "p")
+    project = Project(tmp_path / "p")
+    arena_tables.put_items(project.store, [
+        {"question_id": f"q{i}", "candidate": c, "question": f"What is fee {i}?", "source": "test",
+         "answer": f"It is ${i}." if c == "a" else f"Thanks for asking! The fee is ${i}, paid at the office."}
+        for i in range(12) for c in ("a", "b")])
+    cast_simulated_votes(project, voters=2, noise=0.0)
+    votes = arena_tables.load_votes(project.store)
+    decisive = sum(v.outcome != "tie" for v in votes)
+    assert decisive >= 10 and all(v.simulated for v in votes)
+    page = TestClient(create_app(project, TOKEN), base_url="http://127.0.0.1:8766").get("/final").text
+    assert "Not calibrated yet" in page
+    needed = project.config.evaluate.people_min_votes
+    assert f"Abstains: {decisive} decisive votes, it needs {needed} (<b>{needed - decisive} more</b>)" in page
+    # the next command after votes: calibrate, then preference pairs, then a preference run on them
+    best = SimpleNamespace(name="run-a")
+    assert queries.after_votes(project, [], best)[0] == "underdog calibrate"
+    eval_tables.put_calibration(project.store, {"votes_version": votes_version(votes), "votes": len(votes),
+                                                "jury": "null", "held_out": None, "held_out_low": None,
+                                                "held_out_high": None, "judges": "[]"})
+    assert queries.after_votes(project, [], best)[0] == "underdog preferences --votes --name prefs"
+    save_preferences(project.root, "prefs", [PreferencePair([{"role": "user", "content": "q"}], "a", "b")])
+    assert queries.after_votes(project, ["prefs"], best)[0] == "underdog train --method dpo -d prefs --from run-a"
+
+
+def test_a_preference_dataset_and_a_dpo_run(client: TestClient) -> None:
+    listing = client.get("/data").text
+    assert re.search(r'href="/data/prefs-votes" class="name">prefs-votes</a></td><td><span class="kind-preference">'
+                     r"preference pairs</span>", listing)
+    pairs = client.get("/data/prefs-votes?q=pwned").text
+    assert "Preference dataset" in pairs and "1 pair (prompt, chosen answer, rejected answer)" in pairs
+    assert '<div class="answer chosen"><h3>chosen</h3><p class="text">&lt;script&gt;window.pwned = 3&lt;/script&gt;' \
+        ' chosen</p>' in pairs and "&lt;i&gt;rejected&lt;/i&gt;" in pairs and "<script>window" not in pairs
+    run = client.get("/runs/run-dpo").text
+    assert "<span class=\"method\">dpo</span> from run <a href=\"/runs/run-000\"" in run
+    charts = re.findall(r'<h3>(reward margin|reward accuracy)</h3><div class="scroll"><svg class="chart"[^>]*'
+                        r'data-points="(\d+)"', run)
+    assert charts == [("reward margin", "44"), ("reward accuracy", "44")]  # 40 train + 4 eval points each
+    assert "reward margin" not in client.get("/runs/run-000").text  # a supervised run has no reward curves
+    runs = client.get("/runs").text
+    assert re.search(r'run-dpo</a><br><span class="small method">dpo from <a href="/runs/run-000"', runs)
+
+
+def test_the_overview_counts_calls_a_killed_process_left_pending(client: TestClient) -> None:
+    page = client.get("/").text
+    assert "<b>possibly paid</b>: 1 call to" in page and "gone (killed or crashed): up to $0.0125" in page
+    assert "Spent <b>$3.45</b> + up to <b>$0.01</b> possibly paid" in page
+    assert "420 votes (300 SIMULATED)" in page

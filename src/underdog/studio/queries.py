@@ -20,17 +20,22 @@ from pathlib import Path
 from typing import Any
 
 from underdog.arena import store as arena_tables
-from underdog.arena.standings import Standings, standings
+from underdog.arena.standings import Standings, reward_text, standings
 from underdog.autopilot.journal import Journal
 from underdog.autopilot.names import PREFIX as AUTOPILOT
 from underdog.data.curation import DECISIONS_FILE, REPORT_FILE
 from underdog.data.dataset import list_datasets, load_manifest, read_version
+from underdog.data.preferences import KIND as PREFERENCE
+from underdog.data.preferences import PreferencePair, load_preferences
 from underdog.data.stats import recipe_summary
 from underdog.data.topics import load_topics, topics_path
 from underdog.evaluate import store as eval_tables
 from underdog.evaluate.evalset import Question, list_evalsets, load_evalset
 from underdog.evaluate.judge import combine_orders, majority, winner
 from underdog.evaluate.judges.facts import is_refusal, states
+from underdog.evaluate.jury_status import JudgeRow, JuryStatus, calibrations_of, disagreement_text, jury_status
+from underdog.evaluate.jury_status import _row as judge_row
+from underdog.evaluate.jury_status import votes_version as calibration_votes_version
 from underdog.evaluate.leaderboard import UNKNOWN_CONFIG, Entry, board_config, leaderboard, recommend
 from underdog.layout import MANIFEST_FILE
 from underdog.locking import current_holder, describe
@@ -98,18 +103,22 @@ def stage_states(project: Project) -> list[StageState]:
     candidates = arena_tables.item_candidates(project.store)
     decisions = Journal(project.path(AUTOPILOT)).entries("decision")
     by_status = Counter(m["status"] for m in runs)
+    pairs = sum(m.kind == PREFERENCE for m in datasets)
+    preference_runs = sum(m["hyperparameters"].get("method", "sft") != "sft" for m in runs)
+    simulated = simulated_votes(project)
     return [
         StageState("topics", f"{topics} topics" if topics else "none yet", "/data", bool(topics)),
-        StageState("datasets", f"{len(datasets)} versions, {sum(m.count for m in datasets):,} examples",
-                   "/data", bool(datasets)),
+        StageState("datasets", f"{len(datasets)} versions, {sum(m.count for m in datasets):,} examples"
+                   + (f" ({_count(pairs, 'preference version')})" if pairs else ""), "/data", bool(datasets)),
         StageState("eval sets", _count(len(evalsets), "set") + (f" ({', '.join(evalsets[-3:])})" if evalsets else ""),
                    "/evalsets", bool(evalsets)),
-        StageState("runs", ", ".join(f"{n} {s}" for s, n in by_status.most_common()) or "none yet", "/runs",
-                   bool(runs)),
+        StageState("runs", (", ".join(f"{n} {s}" for s, n in by_status.most_common()) or "none yet")
+                   + (f" ({preference_runs} preference-trained)" if preference_runs else ""), "/runs", bool(runs)),
         StageState("judgments", f"{_count(judgings, 'judging')}, {_count(judgments, 'verdict')}", "/judges",
                    bool(judgings)),
         StageState("tuning", _count(len(grids), "prompt grid") if grids else "none yet", "/final", bool(grids)),
-        StageState("arena", f"{len(candidates)} candidates, {votes:,} votes", "/final", bool(votes)),
+        StageState("arena", f"{len(candidates)} candidates, {votes:,} votes"
+                   + (f" ({simulated:,} SIMULATED)" if simulated else ""), "/final", bool(votes)),
         StageState("autopilot", _count(len(decisions), "decision") if decisions else "not run", "/autopilot",
                    bool(decisions)),
     ]
@@ -128,13 +137,19 @@ class Spend:
     rows: list[dict[str, Any]]  # stage, role, calls, paid, cost_usd, budget_usd
     total_usd: float
     budget_usd: float | None
+    possibly_usd: float = 0.0  # estimates of calls sent and never recorded (counted in budgets: Store.spending)
+    pending: list[dict[str, Any]] | None = None  # Store.pending_calls: pid, alive, stage, model, calls, estimate_usd
 
 
 def spend(project: Project) -> Spend:
-    """Calls and dollars per stage and role, against the project's and each stage's budget."""
+    """Calls and dollars per stage and role, against the project's and each stage's budget, and the calls a
+    process sent and never recorded (in flight, or possibly paid when the process is gone), as `underdog usage`
+    and the budgets count them."""
     budgets = project.config.stage_budgets_usd
     rows = [dict(r) | {"budget_usd": budgets.get(r["stage"])} for r in project.store.spend()]
-    return Spend(rows, sum(r["cost_usd"] for r in rows), project.config.budget_usd)
+    _, possibly = project.store.spending()
+    return Spend(rows, sum(r["cost_usd"] for r in rows), project.config.budget_usd, possibly,
+                 project.store.pending_calls())
 
 
 def next_step(project: Project, states: list[StageState], entries: list[Entry]) -> tuple[str, str]:
@@ -157,7 +172,38 @@ def next_step(project: Project, states: list[StageState], entries: list[Entry]) 
         return f"underdog tune-prompt {best.name} -t 0.3 -t 0.7", "tune the recommended run's prompt and sampling"
     if best is not None and not done["arena"]:
         return f"underdog arena add {best.name} --name mine", "let people vote between the best run and the reference"
+    if done["arena"] and (hint := after_votes(project, datasets, best)) is not None:
+        return hint
     return "underdog leaderboard", "write the report"
+
+
+def after_votes(project: Project, datasets: list[str], best: Entry | None) -> tuple[str, str] | None:
+    """What the arena's votes call for next: more votes, a calibration of the judges against them, preference
+    pairs from them, a preference run on the pairs; None when all was done."""
+    from underdog.evaluate.calibrate import MIN_VOTES  # here: it imports scikit-learn
+
+    votes = arena_tables.load_votes(project.store)
+    decisive = sum(v.outcome != "tie" for v in votes)
+    if decisive < MIN_VOTES:
+        return ("underdog arena serve", f"{decisive} decisive votes: calibrating the judges against the people "
+                f"needs {MIN_VOTES}")
+    current = calibration_votes_version(votes)
+    if not any(c["votes_version"] == current for c in calibrations_of(project)):
+        return "underdog calibrate", f"{decisive} decisive votes not yet used to check the judges against the people"
+    preferences = [n for n in datasets if load_manifest(project.root, n).kind == PREFERENCE]
+    if not preferences:
+        return ("underdog preferences --votes --name prefs",
+                "turn the votes (or the jury's verdicts) into preference pairs")
+    runs = run_summaries(project, project.store)
+    if best is not None and not any(r["hyperparameters"].get("method", "sft") != "sft" for r in runs):
+        return (f"underdog train --method dpo -d {preferences[-1]} --from {best.name}",
+                "preference-train the recommended run on the pairs")
+    return None
+
+
+def simulated_votes(project: Project) -> int:
+    """Votes cast by the simulated voter panel (arena/simulated_panel.py), not by people."""
+    return int(project.store.query("SELECT COUNT(*) FROM arena_votes WHERE simulated = 1")[0][0])
 
 
 def finished_runs(project: Project) -> list[str]:
@@ -210,8 +256,20 @@ class Row:
 def version_rows(project: Project, name: str) -> list[Row]:
     """The examples of dataset version `name`, parsed once per version (versions never change)."""
     manifest = load_manifest(project.root, name)
+    if manifest.kind == PREFERENCE:
+        return _versions.get_or((str(project.root), name, manifest.sha256),
+                                lambda: [_pair_row(p) for p in load_preferences(project.root, name)])
     return _versions.get_or((str(project.root), name, manifest.sha256),
                             lambda: [_row(record) for _, record in read_version(project.root, name, manifest.kind)])
+
+
+def _pair_row(pair: PreferencePair) -> Row:
+    """A preference pair as shown: its prompt's last question, chosen and rejected, where it came from."""
+    meta = pair.meta
+    tags = " · ".join([*(str(meta[k]) for k in ("source", "topic") if meta.get(k)),
+                       *([f"weight {pair.weight:g}"] if "weight" in meta else [])])
+    text = " ".join([pair.question, pair.chosen, pair.rejected, tags]).lower()
+    return Row(pair.id, pair.question, pair.chosen, pair.rejected, tags, text)
 
 
 def _row(record: dict[str, Any]) -> Row:
@@ -309,6 +367,7 @@ def run_rows(project: Project, board: JudgeBoard, sort: str = "created", descend
         hp, result = e.hyperparameters, e.result or {}
         rows.append({"run": e.name, "status": e.status, "dataset": e.dataset, "epoch": hp.get("epoch"),
                      "learning_rate": hp.get("learning_rate"), "lora_r": hp.get("lora_r"),
+                     "method": hp.get("method", "sft"), "parent": hp.get("from_run"),
                      "lora_alpha": hp.get("lora_alpha"), "train_loss": e.metrics.get("train_loss"),
                      "eval_loss": e.metrics.get("eval_loss"), "overfit": e.overfit,
                      "overfit_reason": e.overfit_reason, "fact_recall": e.fact_recall, "win_rate": e.win_rate,
@@ -345,6 +404,23 @@ def curve(project: Project, run_id: str) -> Curve:
             if h.get(key) is not None:
                 points[split].append((h["step"], h[key]))
     return points
+
+
+def rewards(project: Project, run_id: str) -> dict[str, Curve]:
+    """A preference run's logged reward margin and accuracy ("margin" / "accuracy" -> split -> points), as
+    stored so far, else from its manifest's history; empty curves for a supervised run."""
+    out: dict[str, Curve] = {"margin": {"train": [], "eval": []}, "accuracy": {"train": [], "eval": []}}
+    for r in train_tables.metrics_of(project.store, run_id):
+        for name in out:
+            if r[f"reward_{name}"] is not None:
+                out[name].setdefault(r["split"], []).append((r["step"], r[f"reward_{name}"]))
+    if not any(p for c in out.values() for p in c.values()) and (m := run(project, run_id)):
+        for h in m.history:
+            split = "eval" if "eval_loss" in h else "train"
+            for name in out:
+                if h.get(f"reward_{name}") is not None:
+                    out[name][split].append((h["step"], h[f"reward_{name}"]))
+    return out
 
 
 def curve_version(project: Project, run_id: str) -> tuple[Any, ...]:
@@ -524,6 +600,81 @@ def arena_standings(project: Project) -> Standings | None:
         table = standings(project.store, cfg.weights, cfg.bootstrap_rounds) if version[1][0] else None
         _standings.update(version=version, table=table)
     return _standings["table"]
+
+
+@dataclass
+class VoteSource:
+    source: str  # arena | import:FILE | simulated:PANEL ...
+    simulated: bool
+    votes: int
+
+
+def vote_sources(project: Project) -> list[VoteSource]:
+    """The arena's votes per source (voting page, imported file, simulated panel), most first."""
+    rows = project.store.query("SELECT COALESCE(source, 'arena') AS source, simulated, COUNT(*) AS votes "
+                               "FROM arena_votes GROUP BY 1, 2 ORDER BY 3 DESC, 1")
+    return [VoteSource(r["source"], bool(r["simulated"]), int(r["votes"])) for r in rows]
+
+
+def rewards_text(table: Standings) -> list[str]:
+    """What the voters reward (style control), one line per style feature, as the report words it."""
+    return [reward_text(name, e) for name, e in table.rewards.items()]
+
+
+@dataclass
+class CalibrationView:
+    """The newest `underdog calibrate` (evaluate/calibrate.py), as recorded in `calibrations`."""
+
+    id: int
+    created: float
+    votes: int  # votes it was computed on
+    rows: list[JudgeRow]  # each judge alone, `people` (held out), the configured jury
+    jury: dict[str, Any] | None  # the jury it chose: judges, weights, held_out, low, high, votes
+    applied: bool  # written to underdog.yaml with --apply
+    current: bool  # the votes are the ones it was computed on
+
+    @property
+    def warnings(self) -> list[str]:
+        """`underdog calibrate`'s warning for each judge that disagrees with the people beyond chance."""
+        return [disagreement_text(r) for r in self.rows if r.disagrees]
+
+
+@dataclass
+class PeopleView:
+    """The `people` judge on the current votes: its stored fit, or how many decisive votes it still needs."""
+
+    decisive: int
+    needed: int  # evaluate.people_min_votes
+    model: dict[str, Any] | None  # people_models row fitted on the current votes: votes, decisive, accuracy...
+
+
+@dataclass
+class JuryCheck:
+    calibration: CalibrationView | None
+    status: JuryStatus  # the configured jury: calibrated or not, warnings
+    people: PeopleView
+    simulated: int  # votes of the simulated panel among the current votes
+
+
+def jury_check(project: Project) -> JuryCheck | None:
+    """The judges checked against the people: the newest calibration, whether the configured jury is a calibrated
+    one, and the `people` judge's held-out accuracy (read from the stored fit; nothing is fitted here). None
+    before the first vote."""
+    from underdog.evaluate.judges.people import people_version  # here: it imports scikit-learn
+
+    if not arena_tables.any_vote(project.store):
+        return None
+    votes = arena_tables.load_votes(project.store)
+    found = calibrations_of(project)
+    view = None
+    if found:
+        c = found[0]
+        view = CalibrationView(c["id"], c["created"], c["votes"], [judge_row(r) for r in c["judges"]], c["jury"],
+                               bool(c["applied"]), c["votes_version"] == calibration_votes_version(votes))
+    row = eval_tables.people_model(project.store, people_version(project, votes))
+    fitted = PeopleView(sum(v.outcome != "tie" for v in votes), project.config.evaluate.people_min_votes,
+                        dict(row) if row else None)
+    return JuryCheck(view, jury_status(project), fitted, sum(v.simulated for v in votes))
 
 
 @dataclass

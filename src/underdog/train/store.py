@@ -63,9 +63,10 @@ def put_metric(store: Store, metric: dict[str, Any]) -> None:
 
 
 def metrics_of(store: Store, run_id: str, after: int = 0) -> list[sqlite3.Row]:
-    """rowid, step, epoch, split, loss of a run's logged losses stored after rowid `after`, in the order logged."""
-    return store.query("SELECT rowid, step, epoch, split, loss FROM train_metrics WHERE run_id = :id AND rowid > "
-                       ":after ORDER BY rowid", {"id": run_id, "after": after})
+    """rowid, step, epoch, split, loss, reward_margin, reward_accuracy (preference runs) of a run's logged losses
+    stored after rowid `after`, in the order logged."""
+    return store.query("SELECT rowid, step, epoch, split, loss, reward_margin, reward_accuracy FROM train_metrics "
+                       "WHERE run_id = :id AND rowid > :after ORDER BY rowid", {"id": run_id, "after": after})
 
 
 def metrics_version(store: Store, run_id: str) -> tuple[int, int]:

@@ -18,7 +18,8 @@ router = APIRouter()
 def datasets(request: Request) -> Response:
     s = studio_of(request)
     nodes = queries.lineage(s.project)
-    graph = charts.lineage_graph([(n.name, n.parents, f"{n.count:,} · {n.recipe}") for n in nodes])
+    graph = charts.lineage_graph([(n.name, n.parents, f"{n.count:,}{' pairs' if n.kind == 'preference' else ''} · "
+                                   f"{n.recipe}") for n in nodes])
     return s.page(request, "data.html", nodes=nodes[::-1], graph=graph)
 
 

@@ -1,5 +1,6 @@
-"""`/final`: tune-prompt heatmaps and the arena's standings; `/autopilot`: its plan against its spend, its rungs
-and its decision log, live while it runs."""
+"""`/final`: tune-prompt heatmaps, the arena's votes and standings (style-controlled, what the voters reward),
+the judges checked against the people (`underdog calibrate`, the `people` judge); `/autopilot`: its plan against
+its spend, its rungs and its decision log, live while it runs."""
 
 from __future__ import annotations
 
@@ -19,7 +20,9 @@ def final(request: Request) -> Response:
     grids = queries.tune_grids(s.project)
     maps = [(g, charts.heatmap(g.prompts, [f"T={t}\ntop_p={p}" for t, p in g.params], g.win_rates()))
             for g in grids]
-    return s.page(request, "final.html", maps=maps, standings=queries.arena_standings(s.project))
+    table = queries.arena_standings(s.project)
+    return s.page(request, "final.html", maps=maps, standings=table, sources=queries.vote_sources(s.project),
+                  rewards=queries.rewards_text(table) if table else [], check=queries.jury_check(s.project))
 
 
 @router.get("/autopilot")

@@ -58,4 +58,11 @@ def curve_panel(s: Studio, run_id: str) -> str:
     chart = charts.line_chart([charts.Series("train loss", curve["train"], charts.colour(0)),
                                charts.Series("eval loss", curve["eval"], charts.colour(1), dashed=True,
                                              markers=True)])
-    return s.fragment("run_curve.html", run=manifest, chart=chart, curve=curve)
+    rewards = queries.rewards(s.project, run_id)
+    reward_charts = [(title, charts.line_chart([
+        charts.Series(f"train {title}", rewards[name]["train"], charts.colour(0)),
+        charts.Series(f"eval {title}", rewards[name]["eval"], charts.colour(1), dashed=True, markers=True)],
+        width=480, height=240, y_label=title)) for name, title in (("margin", "reward margin"),
+                                                                 ("accuracy", "reward accuracy"))
+        if any(rewards[name].values())]
+    return s.fragment("run_curve.html", run=manifest, chart=chart, curve=curve, reward_charts=reward_charts)
