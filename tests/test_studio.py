@@ -245,7 +245,7 @@ def test_the_final_round_shows_the_judges_against_the_people_and_labels_simulate
         r"<li>([^<]+)</li>", re.search(r'<ul id="rewards">.*?</ul>', arena, re.S).group(0))
     assert escape(jury_status(seeded).summary()) in calibration
     assert "SIMULATED</span> 300 of the 420 votes these numbers" in calibration
-    rows = re.findall(r'<td class="name">([^<]+)</td><td class="n">(\d+)</td>\s*<td class="n nowrap">([^<]*)',
+    rows = re.findall(r'<td class="name">([^<]+)</td><td class="n"[^>]*>(\d+)</td>\s*<td class="n nowrap"[^>]*>([^<]*)',
                       calibration)
     assert [(r[0], r[2].strip()) for r in rows] == [("facts", "66%"), ("similarity", "41%"),
                                                      ("people (held out)", "61%"), ("jury: facts + similarity", "55%")]

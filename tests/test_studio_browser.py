@@ -37,6 +37,7 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-f
 SHOTS = os.environ.get("UNDERDOG_STUDIO_SCREENSHOTS")  # a folder: save each page at 1280 and 390 px there
 SHOTS = SHOTS and str(Path(SHOTS).resolve())  # tests that chdir into their project save there all the same
 WIDTHS = {1280: 860, 390: 844}  # viewport width -> height
+WHOLE = {"overview", "final", "run-dpo"}  # pages shot whole, not just the first screen
 
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(),
                                 reason="Debian's chromium is not installed (run scripts/setup-browser.sh)")
@@ -72,8 +73,9 @@ def save_small(png: bytes, path: Path) -> None:
     Image.open(io.BytesIO(png)).convert("RGB").quantize(64).save(path, optimize=True)
 
 
-PAGES = {"overview": "/", "data": "/data", "dataset": "/data/v01-augment", "curation": "/data/v03-curate/curation",
-         "evalset": "/evalsets/held-out", "runs": "/runs", "run": "/runs/run-000",
+PAGES = {"overview": "/", "data": "/data", "dataset": "/data/v01-augment", "preferences": "/data/prefs-votes",
+         "curation": "/data/v03-curate/curation", "evalset": "/evalsets/held-out", "runs": "/runs",
+         "run": "/runs/run-000", "run-dpo": "/runs/run-dpo",
          "compare": "/runs/compare?id=run-000&id=run-001&id=run-002", "judges": "/judges",
          "judging": "/judges/2?only=disagree", "final": "/final", "autopilot": "/autopilot", "actions": "/actions"}
 
@@ -88,7 +90,7 @@ def test_every_page_renders_without_a_console_error(seeded: Project, width: int)
             assert page.title().endswith("underdog studio"), name
             assert page.evaluate("document.documentElement.scrollWidth") <= width, f"{name} scrolls sideways"
             if SHOTS:
-                save_small(page.screenshot(), Path(SHOTS) / f"{name}-{width}.png")
+                save_small(page.screenshot(full_page=name in WHOLE), Path(SHOTS) / f"{name}-{width}.png")
         assert page.errors == []
 
 
@@ -97,6 +99,10 @@ def test_an_example_holding_a_script_renders_as_text(seeded: Project) -> None:
         page.goto(f"{server.url}/data/v01-augment?q=pwned")
         assert page.inner_text("#examples .question") == "<script>window.pwned = 1</script> what is this?"
         assert page.inner_text("#examples .text") == "<b>not bold</b> & <i>not italic</i>"
+        page.goto(f"{server.url}/data/prefs-votes?q=pwned")  # a preference pair: prompt, chosen, rejected
+        assert page.inner_text("#examples .question") == "<script>window.pwned = 2</script> which?"
+        assert page.inner_text("#examples .chosen .text") == "<script>window.pwned = 3</script> chosen"
+        assert page.inner_text("#examples .rejected .text") == "<i>rejected</i>"
         assert page.evaluate("typeof window.pwned") == "undefined"
         assert page.errors == []
 
