@@ -310,7 +310,7 @@ def pages(project: Project) -> dict[str, str]:
         "compare 3 runs": "/runs/compare?" + "&".join(f"id={r}" for r in runs[:3]), "judges": "/judges",
         "judging (question by question)": f"/judges/{result_id}", "judging: judges disagree":
             f"/judges/{result_id}?only=disagree", "final round": "/final", "autopilot": "/autopilot",
-        "actions": "/actions",
+        "actions": "/actions", "preference pairs": "/data/prefs-votes", "DPO run (rewards)": "/runs/run-dpo",
     }
 
 

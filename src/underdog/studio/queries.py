@@ -66,6 +66,7 @@ class Cache(OrderedDict):
 _versions = Cache(4)  # dataset name + hash -> [Row]
 _decisions = Cache(2)
 _standings: dict[str, Any] = {}
+_jury_check: dict[str, Any] = {}
 
 
 @dataclass
@@ -182,13 +183,14 @@ def after_votes(project: Project, datasets: list[str], best: Entry | None) -> tu
     pairs from them, a preference run on the pairs; None when all was done."""
     from underdog.evaluate.calibrate import MIN_VOTES  # here: it imports scikit-learn
 
-    votes = arena_tables.load_votes(project.store)
-    decisive = sum(v.outcome != "tie" for v in votes)
+    check = jury_check(project)
+    if check is None:
+        return None
+    decisive = check.people.decisive
     if decisive < MIN_VOTES:
         return ("underdog arena serve", f"{decisive} decisive votes: calibrating the judges against the people "
                 f"needs {MIN_VOTES}")
-    current = calibration_votes_version(votes)
-    if not any(c["votes_version"] == current for c in calibrations_of(project)):
+    if check.calibration is None or not check.calibration.current:
         return "underdog calibrate", f"{decisive} decisive votes not yet used to check the judges against the people"
     preferences = [n for n in datasets if load_manifest(project.root, n).kind == PREFERENCE]
     if not preferences:
@@ -659,11 +661,21 @@ class JuryCheck:
 def jury_check(project: Project) -> JuryCheck | None:
     """The judges checked against the people: the newest calibration, whether the configured jury is a calibrated
     one, and the `people` judge's held-out accuracy (read from the stored fit; nothing is fitted here). None
-    before the first vote."""
-    from underdog.evaluate.judges.people import people_version  # here: it imports scikit-learn
-
+    before the first vote. Read again only when the votes, calibrations, fits or underdog.yaml changed."""
     if not arena_tables.any_vote(project.store):
         return None
+    version = (str(project.root), arena_tables.votes_version(project.store),
+               [tuple(r) for r in project.store.query("SELECT id, applied FROM calibrations")],
+               tuple(project.store.query("SELECT COUNT(*), MAX(created) FROM people_models")[0]),
+               project.config_path.exists() and project.config_path.stat().st_mtime_ns)
+    if _jury_check.get("version") != version:  # hashing every vote's texts is the slow part: once per change
+        _jury_check.update(version=version, check=_read_jury_check(project))
+    return _jury_check["check"]
+
+
+def _read_jury_check(project: Project) -> JuryCheck:
+    from underdog.evaluate.judges.people import people_version  # here: it imports scikit-learn
+
     votes = arena_tables.load_votes(project.store)
     found = calibrations_of(project)
     view = None
