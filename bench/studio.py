@@ -117,10 +117,18 @@ def _datasets(project: Project, rng: random.Random, total: int, versions: int) -
         if command == "curate":
             report = Report(per + per // 10)
             for i in range(per // 10):
-                reason = ("near_duplicate", "eval_contamination", "low_rating", "too_short")[i % 4]
-                matched = {"near_duplicate": items[i].id, "eval_contamination": f"held-out/q{i % 50:02d}"}.get(reason)
-                report.drop(reason, Example(items[i].messages[:1] + [{"role": "assistant", "content": f"dup {i}"}]),
-                            "synthetic", matched=matched)
+                reason = ("near_duplicate", "eval_contamination", "low_rating", "too_short",
+                          "semantic_duplicate")[i % 5]
+                dropped = Example(items[i].messages[:1] + [{"role": "assistant", "content": f"dup {i}"}])
+                if reason in ("near_duplicate", "semantic_duplicate"):
+                    semantic = reason == "semantic_duplicate"
+                    report.drop_match(reason, dropped, "example", items[i].question, 0.93 if semantic else 0.9,
+                                      "cosine" if semantic else "jaccard", matched_id=items[i].id)
+                elif reason == "eval_contamination":
+                    report.drop_match(reason, dropped, f"held-out/q{i % 50:02d}", f"eval question {i % 50}", 0.8,
+                                      "jaccard")
+                else:
+                    report.drop(reason, dropped, "synthetic")
             counts = {k: v for k, v in report.to_json(per).items() if k in ("input", "kept", "removed", "fixed")}
         save_dataset(project.root, name, items, parent=parent, recipe={"command": command, "base": parent},
                      counts=counts)

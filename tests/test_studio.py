@@ -85,8 +85,13 @@ def test_user_text_is_escaped(client: TestClient) -> None:
 def test_curation_decisions_are_listed_per_example(client: TestClient, seeded: Project) -> None:
     curated = next(n.name for n in (seeded.datasets_dir.iterdir()) if n.name.endswith("curate"))
     page = client.get(f"/data/{curated}/curation?decision=eval_contamination").text
-    assert "eval_contamination (3)" in page and 'href="/evalsets/held-out">held-out/q' in page
+    assert "eval_contamination (2)" in page and 'href="/evalsets/held-out">held-out/q' in page
     assert "kept (100)" in page
+    matches = re.search(r'<span id="matches">(.*?)</span>', page).group(1)  # curation.json's "matches"
+    assert matches == "Repeats found: 4 by MinHash (Jaccard of content words), 2 by the semantic pass (cosine " \
+        "similarity of embeddings)."
+    semantic = client.get(f"/data/{curated}/curation?decision=semantic_duplicate").text
+    assert "semantic_duplicate (2)" in semantic and "cosine 0.93" in semantic
 
 
 def test_a_judging_question_by_question(client: TestClient, seeded: Project) -> None:

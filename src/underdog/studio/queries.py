@@ -304,6 +304,12 @@ class Curation:
     counts: list[tuple[str, int]]  # decision -> examples, most first
     page: Paged  # of decision dicts: id, question, decision, detail, matched
 
+    @property
+    def measures(self) -> list[tuple[str, int]]:
+        """The drops that repeat an example or eval question (curation.json's "matches") per similarity measure:
+        jaccard (the MinHash passes), cosine (the semantic pass)."""
+        return Counter(m.get("measure", "?") for m in self.report.get("matches", [])).most_common()
+
 
 def curation(project: Project, name: str, decision: str = "", q: str = "", page: int = 1) -> Curation | None:
     """Curation's decisions per example of curated version `name` (None when it was not curated)."""
