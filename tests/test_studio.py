@@ -296,6 +296,18 @@ def test_the_final_round_before_calibration_says_what_the_people_judge_needs(tmp
     assert queries.after_votes(project, [], best)[0] == "underdog preferences --votes --name prefs"
     save_preferences(project.root, "prefs", [PreferencePair([{"role": "user", "content": "q"}], "a", "b")])
     assert queries.after_votes(project, ["prefs"], best)[0] == "underdog train --method dpo -d prefs --from run-a"
+    # a calibration that chose exactly the configured jury: the page says it is the calibrated one
+    judges = project.config.evaluate.judges
+    jury = {"judges": judges, "weights": dict.fromkeys(judges, 1.0), "held_out": 0.7, "low": 0.6, "high": 0.8,
+            "votes": len(votes)}
+    eval_tables.put_calibration(project.store, {"votes_version": votes_version(votes), "votes": len(votes),
+                                                "jury": json.dumps(jury), "held_out": 0.7, "held_out_low": 0.6,
+                                                "held_out_high": 0.8, "judges": "[]"})
+    status = re.search(r'<p id="jury-status">(.*?)</p>',
+                       TestClient(create_app(project, TOKEN), base_url="http://127.0.0.1:8766").get("/final").text,
+                       re.S).group(1)
+    assert f"jury calibrated against {len(votes)} votes: held-out agreement with the people 70% (95% CI 60%-80%)" \
+        in status and "<b>is the calibrated one</b>" in status
 
 
 def test_a_preference_dataset_and_a_dpo_run(client: TestClient) -> None:
