@@ -74,6 +74,7 @@ def test_quick_demo_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     assert "fact recall" in output and "under the grounded judges alone" in output
     assert f"{REFUSALS_RUN} (+refusals): fact recall" in output and "refusal accuracy" in output
     assert output.count("refusal probe: ") == 2  # two probes, each with the base's and both runs' answers
+    assert "Open it in a browser: underdog -C demo-project studio" in result.output
     page = report.read_text()
     assert "Answers side by side" in page and f"{RUN} (plain)" in page
     assert "Refusal probes side by side" in page and f"{REFUSALS_RUN} (+refusals)" in page

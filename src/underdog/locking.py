@@ -69,6 +69,31 @@ class ProjectLock:
             os.environ[HELD_ENV] = self._held_before
 
 
+def current_holder(root: Path) -> dict | None:
+    """The description (pid, command, started) of the process writing to the project at `root`, or None. Read
+    without touching the lock: a description left by a process that died (kill -9) does not count."""
+    try:
+        fd = os.open(root / LOCK_NAME, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        holder = _read(fd)
+    finally:
+        os.close(fd)
+    return holder if holder.get("pid") and pid_alive(int(holder["pid"])) else None
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether process `pid` exists (a zombie not yet reaped by its parent counts)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's live process
+    return True
+
+
 def _read(fd: int) -> dict:
     try:
         holder = json.loads(os.pread(fd, 4096, 0) or b"{}")

@@ -14,6 +14,7 @@ import base64
 import csv
 import html
 import json
+import re
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -175,8 +176,9 @@ def _save(fig: Any, path: Path) -> Path:
 
 
 def plot_win_rates(entries: list[Entry], path: Path) -> Path | None:
+    """Bars of the judged candidates' win rates; none for a single candidate (the table gives its number)."""
     judged = [e for e in entries if e.result]
-    if not judged:
+    if len(judged) < 2:
         return None
     fig, axes = _figure(width=max(5, 1 + 0.9 * len(judged)))
     ax = axes[0][0]
@@ -186,7 +188,7 @@ def plot_win_rates(entries: list[Entry], path: Path) -> Path | None:
     colours = ["tab:red" if e.overfit else "tab:blue" if e.kind == "run" else "tab:gray" for e in judged]
     ax.bar(range(len(judged)), rates, yerr=errors, capsize=4, color=colours)
     ax.axhline(50, color="black", lw=0.8, ls="--")
-    ax.set_xticks(range(len(judged)), [e.name for e in judged], rotation=30, ha="right", fontsize=8)
+    ax.set_xticks(range(len(judged)), [_short(e.name) for e in judged], rotation=30, ha="right", fontsize=8)
     ax.set_ylabel("win rate vs reference (%)")
     ax.set_ylim(0, 100)
     ax.set_title("Win rate with 95% Wilson interval (red: overfit, gray: baseline)", fontsize=9)
@@ -215,12 +217,15 @@ def plot_losses(entries: list[Entry], path: Path) -> Path | None:
 
 
 def plot_win_rate_against(entries: list[Entry], path: Path) -> Path | None:
+    """Win rate against each of lora_r, epoch and dataset that differs between the judged runs; no chart when
+    fewer than two runs were judged (a chart of one point says nothing the table does not)."""
     runs = [e for e in entries if e.kind == "run" and e.result]
-    if not runs:
+    keys = [k for k in ("lora_r", "epoch", "dataset") if len({_setting(e, k) for e in runs}) > 1]
+    if len(runs) < 2 or not keys:
         return None
-    fig, axes = _figure(width=10, height=3.2, ncols=3)
-    for ax, key in zip(axes[0], ("lora_r", "epoch", "dataset"), strict=True):
-        labels = [str(e.dataset if key == "dataset" else e.hyperparameters.get(key, "?")) for e in runs]
+    fig, axes = _figure(width=max(4.0, 3.4 * len(keys)), height=3.2, ncols=len(keys))
+    for ax, key in zip(axes[0], keys, strict=True):
+        labels = [_setting(e, key) for e in runs]
         ticks = sorted(set(labels), key=_numeric_first)
         xs = _spread([ticks.index(label) for label in labels])
         ys = [100 * e.win_rate for e in runs]
@@ -232,6 +237,15 @@ def plot_win_rate_against(entries: list[Entry], path: Path) -> Path | None:
         ax.set_ylim(0, 100)
     axes[0][0].set_ylabel("win rate (%)")
     return _save(fig, path)
+
+
+def _short(name: str, width: int = 28) -> str:
+    """A tick label that leaves the chart its room: long run ids end in '…' (the table has them whole)."""
+    return name if len(name) <= width else name[:width - 1] + "…"
+
+
+def _setting(e: Entry, key: str) -> str:
+    return str(e.dataset if key == "dataset" else e.hyperparameters.get(key, "?"))
 
 
 def _spread(xs: list[int], width: float = 0.25) -> list[float]:
@@ -259,21 +273,55 @@ def _img(path: Path | None, alt: str) -> str:
 
 
 def _cell(row: dict[str, Any], column: str) -> str:
+    """A cell of the HTML table: an interval on a second, smaller line under the number it bounds."""
     if column == "overfit" and row[column] not in (None, "no"):
-        return "yes (see below)"
-    return display(row, column)
+        return "yes*"
+    if column == "candidate":
+        shown = {"run": {"done": "", "judged": ""}}.get(row["kind"], {}).get(row["status"], row["kind"]
+                                                                                if row["kind"] != "run" else
+                                                                                row["status"])
+        return _breakable(row["candidate"]) + (f"<br><small>{html.escape(shown)}</small>" if shown else "")
+    if column in ("dataset", "modules") and row[column]:
+        return _breakable(row[column])
+    bounds = {"win_rate": ("ci_low", "ci_high"), "fact_recall": ("fact_recall_low", "fact_recall_high")}
+    if column in bounds and row[column] is not None:
+        low, high = bounds[column]
+        return (f"{html.escape(fmt(row[column], column))}<br><small>{html.escape(fmt(row[low], column))}–"
+                f"{html.escape(fmt(row[high], column))}</small>")
+    return html.escape(display(row, column))
+
+
+def _breakable(name: str) -> str:
+    """A long name, escaped, that may break after its '-', '+', '_', ',' or '/' (not inside a word)."""
+    return re.sub(r"([-+_,/])", r"\1<wbr>", html.escape(name))
+
+
+HTML_HEADERS = {"learning_rate": "lr", "lora_r": "r", "lora_alpha": "alpha", "train_loss": "train loss",
+                "eval_loss": "eval loss", "win_rate": "win rate (95% CI)", "lc_win_rate": "lc win rate",
+                "fact_recall": "fact recall (95% CI)", "refusal_accuracy": "refusals declined"}
+WRAPPED = ("candidate", "dataset", "modules")  # text cells that may break across lines
+
+
+def html_columns(table: list[dict[str, Any]]) -> list[str]:
+    """The HTML table's columns: not the interval bounds (shown in their number's cell), the judge
+    configuration (named under the table), kind and status (under the candidate's name, when not a finished
+    run), nor a column empty in every row: so it fits 1280 px."""
+    return [c for c in COLUMNS if c not in (*HIDDEN, "config_id", "kind", "status")
+            and any(r[c] is not None for r in table)]
 
 
 def html_report(project: Project, entries: list[Entry], charts: dict[str, Path | None], extra: str = "",
                 board: BoardConfig | None = None) -> str:
     table = rows(entries)
-    shown = [c for c in COLUMNS if c not in HIDDEN]
-    head = "".join(f"<th>{c}</th>" for c in shown)
+    shown = html_columns(table)
+    head = "".join(f'<th{" class=t" if c in WRAPPED else ""}>{HTML_HEADERS.get(c, c.replace("_", " "))}</th>'
+                   for c in shown)
     flagged = [(r["candidate"], r["overfit"]) for r in table if r["overfit"] not in (None, "no")]
     body = "".join(
         "<tr" + (' class="overfit"' if r["overfit"] not in (None, "no") else "") + ">"
-        + "".join(f"<td>{html.escape(_cell(r, c))}</td>" for c in shown) + "</tr>" for r in table)
-    notes = "".join(f"<li><b>{html.escape(name)}</b> is flagged as overfit: {html.escape(reason)}</li>"
+        + "".join(f'<td{" class=t" if c in WRAPPED else ""}>{_cell(r, c)}</td>' for c in shown) + "</tr>"
+        for r in table)
+    notes = "".join(f"<li>* <b>{html.escape(name)}</b> is flagged as overfit: {html.escape(reason)}</li>"
                     for name, reason in flagged)
     notes += "".join(f"<li>{html.escape(note)}</li>" for note in grounded_notes(entries))
     best = recommend(entries)
@@ -285,7 +333,9 @@ def html_report(project: Project, entries: list[Entry], charts: dict[str, Path |
     return f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>underdog leaderboard: {html.escape(project.config.domain)}</title>
 <style>body{{font-family:system-ui,sans-serif;margin:2em;max-width:1500px}}table{{border-collapse:collapse;
-font-size:13px}}td,th{{border:1px solid #ccc;padding:3px 6px;text-align:right;white-space:nowrap}}
+font-size:13px}}td,th{{border:1px solid #ccc;padding:3px 5px;text-align:right;white-space:nowrap}}
+th{{white-space:normal;vertical-align:bottom}}td.t,th.t{{text-align:left;white-space:normal}}
+td small{{color:#555}}
 table.answers td{{text-align:left;white-space:normal;vertical-align:top}}th{{background:#eee}}
 tr.overfit{{background:#fde8e8}}figure{{margin:1em 0}}img{{max-width:100%}}</style></head><body>
 <h1>Leaderboard</h1><p>Domain: {html.escape(project.config.domain)}<br>Reference:

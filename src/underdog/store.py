@@ -237,6 +237,15 @@ class Store:
                FROM llm_calls GROUP BY stage, model ORDER BY stage, model"""
         )
 
+    def spend(self, since: float = 0.0) -> list[sqlite3.Row]:
+        """stage, role, calls, paid (not cached) calls and dollars spent, per stage and role (calls made at or
+        after `since`, epoch seconds)."""
+        return self.query(
+            """SELECT COALESCE(stage, '-') AS stage, COALESCE(role, '-') AS role, COUNT(*) AS calls,
+                      SUM(1 - cached) AS paid, COALESCE(SUM(CASE WHEN cached = 0 THEN cost_usd END), 0) AS cost_usd
+               FROM llm_calls WHERE time >= ? GROUP BY 1, 2 ORDER BY 1, 2""", (since,)
+        )
+
 
 CACHE_PUT = "INSERT OR REPLACE INTO llm_cache (key, provider, model, request, reply, created) VALUES (?, ?, ?, ?, ?, ?)"
 PENDING_INSERT = insert_sql("llm_pending", PENDING_COLUMNS)

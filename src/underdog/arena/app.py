@@ -17,40 +17,29 @@ who came through an invite code (or the judge link) may vote.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import io
 import math
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from fastapi import FastAPI, Form, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
-from starlette.datastructures import MutableHeaders
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from underdog.arena import store as tables
 from underdog.arena import votes as db
 from underdog.arena.standings import reward_text, standings
 from underdog.errors import ConfigError
 from underdog.store import Store
+from underdog.web import SecurityHeaders, derived_key, same_origin, token_ok
 
 HERE = Path(__file__).parent
 COOKIE = "underdog_voter"
-SECURITY_HEADERS = {
-    "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
-                               "frame-ancestors 'none'; base-uri 'none'",
-    "X-Frame-Options": "DENY",
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "same-origin",  # "no-referrer" would make Chromium send `Origin: null`
-    "Cache-Control": "no-store",
-}
 
 
 def judge_key(token: str) -> str:
     """The key in the judges' invitation link, derived from the organiser token."""
-    return hmac.new(token.encode(), b"underdog-arena-judge", hashlib.sha256).hexdigest()[:24]
+    return derived_key(token, "underdog-arena-judge")
 
 
 def create_app(store: Store, token: str, weights: dict[str, float] | None = None, rounds: int = 100,
@@ -87,9 +76,7 @@ def create_app(store: Store, token: str, weights: dict[str, float] | None = None
         return voter.role == "judge" or tables.is_invited(store, voter.id)
 
     def organiser_ok(request: Request) -> bool:
-        given = request.query_params.get("token") or request.headers.get("authorization", "").removeprefix(
-            "Bearer ")
-        return hmac.compare_digest(given.encode(), token.encode())
+        return token_ok(request, token)
 
     @app.get("/static/arena.css")
     def css() -> FileResponse:
@@ -117,7 +104,7 @@ def create_app(store: Store, token: str, weights: dict[str, float] | None = None
     @app.post("/vote")
     def vote(request: Request, ballot: str = Form(...), choice: str = Form(...), csrf: str = Form(...)) -> Response:
         voter = current_voter(request)
-        if voter is None or not hmac.compare_digest(csrf.encode(), voter.csrf.encode()) or not _same_origin(request):
+        if voter is None or not hmac.compare_digest(csrf.encode(), voter.csrf.encode()) or not same_origin(request):
             return message(request, 403, "Vote not accepted", "Your session expired or the form did not come from "
                                                               "this site. Please vote again from the page.")
         try:
@@ -175,26 +162,3 @@ def create_app(store: Store, token: str, weights: dict[str, float] | None = None
     app.state.dealer = dealer
     return app
 
-
-class SecurityHeaders:
-    """Adds SECURITY_HEADERS to every response: plain ASGI, not `@app.middleware("http")`, whose per-request
-    task and body streaming cost more than the vote itself (issue 11: arena votes/s)."""
-
-    def __init__(self, app: ASGIApp):
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                MutableHeaders(scope=message).update(SECURITY_HEADERS)
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers if scope["type"] == "http" else send)
-
-
-def _same_origin(request: Request) -> bool:
-    """False when the browser says the POST came from another site (Origin / Sec-Fetch-Site headers)."""
-    if request.headers.get("sec-fetch-site", "same-origin") not in ("same-origin", "none"):
-        return False
-    origin = request.headers.get("origin")
-    return origin is None or urlsplit(origin).netloc == request.headers.get("host")

@@ -137,6 +137,12 @@ def all_votes(store: Store) -> list[sqlite3.Row]:
     return store.query("SELECT * FROM arena_votes ORDER BY id")
 
 
+def votes_version(store: Store) -> tuple[int, int]:
+    """(count, newest id) of the votes: changes with every vote."""
+    row = store.query("SELECT COUNT(*), COALESCE(MAX(id), 0) FROM arena_votes")[0]
+    return int(row[0]), int(row[1])
+
+
 @dataclass(frozen=True)
 class Vote:
     """One person's (or the simulated panel's) vote on two answers to a question; `answer_1` is `cand_1`'s."""

@@ -20,4 +20,4 @@ __all__ = ["WRITING_COMMANDS", "PipeConsole", "UnderdogGroup", "app", "command_n
            "get_project", "main"]
 
 # Stage modules register their commands on import, in pipeline order (the order of `underdog --help`).
-from underdog.cli import core, data, train, evaluate, tune, arena, autopilot, demo  # noqa: E402,F401,I001
+from underdog.cli import core, data, train, evaluate, tune, arena, autopilot, demo, studio  # noqa: E402,F401,I001

@@ -63,6 +63,7 @@ def demo(
     console.print("  phases: " + ", ".join(f"{title.split(':')[0]} {seconds:.0f} s"
                                            for title, seconds in outcome.phases.items()), highlight=False)
     console.print(f"[bold green]done in {outcome.seconds:.0f} s.[/] Report: {outcome.paths['html']}")
+    _studio_hint(directory)
 
 
 def _recall(recall: Recall | None) -> str:
@@ -94,3 +95,8 @@ def _autopilot(directory: Path) -> None:
         console.print(escape(line), highlight=False, soft_wrap=True)
     console.print(f"[bold green]done in {outcome.seconds / 60:.1f} min.[/] Decision log: `underdog -C "
                   f"{escape(str(directory))} autopilot --log`; bundle: {escape(str(outcome.paths['bundle']))}")
+    _studio_hint(directory)
+
+
+def _studio_hint(directory: Path) -> None:
+    console.print(f"Open it in a browser: [bold]underdog -C {escape(str(directory))} studio[/]", soft_wrap=True)

@@ -19,7 +19,9 @@ Steps, in order (cheap before paid):
    is still unparseable is dropped and counted: never silently passed.
 The full report is saved as `datasets/<name>/curation.json`: counts, up to 3 examples per reason, and under
 "matches" every duplicate or contamination drop with the example or eval question it matched and the similarity
-(Jaccard of content-word stems for the MinHash passes, cosine for the semantic pass).
+(Jaccard of content-word stems for the MinHash passes, cosine for the semantic pass). Every decision, one line per
+input example (kept, or the reason it was dropped and the example or eval question it matched), is saved as
+`datasets/<name>/decisions.jsonl` (what the studio shows, so the filters can be checked).
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from underdog.progress import SILENT, Reporter
 from underdog.project import Project
 
 REPORT_FILE = "curation.json"
+DECISIONS_FILE = "decisions.jsonl"  # {"id", "question", "decision": "kept" | a reason, "detail", "matched"} per line
 HEADER = re.compile(r"^\s*(?:#{1,6}\s*(?:answer|response|assistant)\b\s*:?|\**(?:answer|response)\**\s*:)\s*", re.I)
 AI_DISCLAIMER = re.compile(r"\bas an ai(?: language model)?\b|\bI am an AI\b|\bI'm an AI\b", re.I)
 DANGLING = re.compile(r"(?:[,;:(\-]|\b(?:and|or|the|a|an|to|of|with|for|your|is))\s*$", re.I)
@@ -57,18 +60,29 @@ class Report:
         self.removed: Counter[str] = Counter()
         self.fixed: Counter[str] = Counter()
         self.samples: dict[str, list[str]] = defaultdict(list)
+        self.decisions: list[dict[str, Any]] = []
         self.matches: list[dict[str, Any]] = []
 
-    def drop(self, reason: str, example: Example, note: str = "") -> None:
+    def drop(self, reason: str, example: Example, note: str = "", matched: str | None = None) -> None:
+        """Count a dropped example; `matched`: the example id or `evalset/question id` it repeats."""
         self.removed[reason] += 1
         if len(self.samples[reason]) < 3:
             self.samples[reason].append(f"{example.question[:120]!r}" + (f" ({note})" if note else ""))
+        self.decisions.append(_decision(example, reason, note, matched))
+
+    def write_decisions(self, kept: list[Example], path: Path) -> None:
+        """Every decision, the dropped examples' then the kept ones', one JSON object per line."""
+        rows = self.decisions + [_decision(e, "kept", f"rated {e.meta['rating']:g}" if "rating" in e.meta else "")
+                                 for e in kept]
+        path.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows), encoding="utf-8")
 
     def drop_match(self, reason: str, example: Example, matched: str, matched_question: str, similarity: float,
-                   measure: str) -> None:
-        """Drop `example` as a repeat of `matched` ("example", or "<evalset>/<id>") at `similarity`."""
+                   measure: str, matched_id: str | None = None) -> None:
+        """Drop `example` as a repeat of `matched` ("example" (its id: `matched_id`), or "<evalset>/<id>") at
+        `similarity`."""
         where = "" if matched == "example" else f"{matched}: "
-        self.drop(reason, example, f"~ {where}{matched_question[:80]!r}, {measure} {similarity:.2f}")
+        self.drop(reason, example, f"~ {where}{matched_question[:80]!r}, {measure} {similarity:.2f}",
+                  matched=matched_id if matched == "example" else matched)
         self.matches.append({"reason": reason, "question": example.question, "matched": matched,
                              "matched_question": matched_question, "similarity": round(similarity, 4),
                              "measure": measure})
@@ -112,7 +126,13 @@ def curate(project: Project, dataset: str, name: str | None = None, *, rate: boo
     counts = {k: result[k] for k in ("input", "kept", "removed", "fixed")}
     manifest = save_dataset(project.root, name, kept, parent=dataset, recipe=recipe, counts=counts)
     (project.dataset_dir(name) / REPORT_FILE).write_text(json.dumps(result, indent=2, ensure_ascii=False))
+    report.write_decisions(kept, project.dataset_dir(name) / DECISIONS_FILE)
     return manifest, result
+
+
+def _decision(example: Example, decision: str, detail: str, matched: str | None = None) -> dict[str, Any]:
+    return {"id": example.id, "question": example.question, "decision": decision, "detail": detail,
+            "matched": matched}
 
 
 def hygiene(examples: list[Example], report: Report, min_chars: int, max_chars: int) -> list[Example]:
@@ -153,14 +173,14 @@ def _hygiene_problem(example: Example, min_chars: int, max_chars: int) -> str | 
 
 def deduplicate(examples: list[Example], report: Report, threshold: float) -> list[Example]:
     """Drop exact duplicates, then near-duplicate questions within each slice (the first one stays)."""
-    seen: set[str] = set()
+    seen: dict[str, str] = {}  # normalized question + answer -> the id of its first example
     unique = []
     for example in examples:
         key = normalize(example.question) + "\x00" + normalize(example.answer)
         if key in seen:
-            report.drop("exact_duplicate", example)
+            report.drop("exact_duplicate", example, matched=seen[key])
         else:
-            seen.add(key)
+            seen[key] = example.id
             unique.append(example)
     dropped = set()
     for members in by_slice(unique):
@@ -168,9 +188,10 @@ def deduplicate(examples: list[Example], report: Report, threshold: float) -> li
         for i, match in zip(members, matches, strict=True):
             if match is not None:
                 dropped.add(i)
-                original = unique[members[match]].question
-                similarity = jaccard(features(unique[i].question), features(original))
-                report.drop_match("near_duplicate", unique[i], "example", original, similarity, "jaccard")
+                first = unique[members[match]]
+                similarity = jaccard(features(unique[i].question), features(first.question))
+                report.drop_match("near_duplicate", unique[i], "example", first.question, similarity, "jaccard",
+                                  matched_id=first.id)
     return [e for i, e in enumerate(unique) if i not in dropped]
 
 
@@ -237,8 +258,9 @@ def semantic_pass(examples: list[Example], eval_questions: list[dict[str, str]],
         for i, match in zip(members, semantic_duplicates(own[members], dup_threshold), strict=True):
             if match is not None:
                 dropped.add(i)
-                original = examples[members[match[0]]].question
-                report.drop_match("semantic_duplicate", examples[i], "example", original, match[1], "cosine")
+                original = examples[members[match[0]]]
+                report.drop_match("semantic_duplicate", examples[i], "example", original.question, match[1], "cosine",
+                                  matched_id=original.id)
     survivors = [i for i in range(len(examples)) if i not in dropped]
     kept = []
     for i, match in zip(survivors, closest(own[survivors], targets, decontam_threshold), strict=True):

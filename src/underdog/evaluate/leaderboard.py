@@ -121,14 +121,18 @@ def board_config(project: Project, reference: str | None = None, evalset: str | 
 
 
 def leaderboard(project: Project, reference: str | None = None, evalset: str | None = None, *,
-                judges: list[str] | None = None, config_id: str | None = None) -> list[Entry]:
+                judges: list[str] | None = None, config_id: str | None = None,
+                runs: list[dict[str, Any]] | None = None) -> list[Entry]:
     """Runs and judged baselines of one judge configuration (see `board_config`), best judged quality first
-    (fact recall where the eval set has facts, then win rate), unjudged last."""
+    (fact recall where the eval set has facts, then win rate), unjudged last. `runs`: the run manifests (as
+    dicts) to rank, default every one under runs/ (`train.runs.run_summaries` gives them without their loss
+    history, from the store, for a caller that asks often)."""
     reference = reference or project.config.evaluate.reference
     ev = resolve_evalset(project, evalset) if (evalset or list_evalsets(project)) else None
     board = board_config(project, reference, ev, judges=judges, config_id=config_id)
     results = latest_results(project, reference, ev, board.config_id) if ev else {}
-    entries = [_run_entry(m, results.pop(m.get("id"), None)) for m in load_runs(project)]
+    entries = [_run_entry(m, results.pop(m.get("id"), None)) for m in (load_runs(project) if runs is None
+                                                                        else runs)]
     entries += [Entry(name, "baseline", result=row) for name, row in results.items()]
     return sorted(entries, key=lambda e: (e.result is None, tuple(-x for x in e.quality())))
 

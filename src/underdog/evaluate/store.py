@@ -103,6 +103,38 @@ def judge_configs(store: Store, reference: str, evalset: str, unknown_config: st
                        {"unknown": unknown_config, "reference": reference, "evalset": evalset})
 
 
+def judging(store: Store, result_id: int) -> sqlite3.Row | None:
+    """One judging's `judge_results` row, or None."""
+    rows = store.query("SELECT * FROM judge_results WHERE id = :id", {"id": result_id})
+    return rows[0] if rows else None
+
+
+def judgings_of_candidate(store: Store, candidate: str) -> list[sqlite3.Row]:
+    """Every judging of `candidate` (by name), newest first."""
+    return store.query("SELECT * FROM judge_results WHERE candidate = :candidate ORDER BY id DESC",
+                       {"candidate": candidate})
+
+
+def judgments_of(store: Store, result_id: int) -> list[sqlite3.Row]:
+    """question_id, judge, judge_order, verdict, winner, cached, error of one judging's verdicts."""
+    return store.query("SELECT question_id, judge, judge_order, verdict, winner, cached, error FROM judgments "
+                       "WHERE result_id = :id ORDER BY rowid", {"id": result_id})
+
+
+def all_judge_configs(store: Store, unknown_config: str) -> list[sqlite3.Row]:
+    """config, judge_config, reference, evalset, count and newest (id) of every judge configuration used, newest
+    last."""
+    return store.query("SELECT COALESCE(config_id, :unknown) AS config, judge_config, reference, evalset, "
+                       "COUNT(*) AS count, MAX(id) AS newest FROM judge_results GROUP BY 1, reference, evalset "
+                       "ORDER BY newest", {"unknown": unknown_config})
+
+
+def counts(store: Store) -> tuple[int, int]:
+    """(judgings, judgments) recorded."""
+    return (int(store.query("SELECT COUNT(*) FROM judge_results")[0][0]),
+            int(store.query("SELECT COUNT(*) FROM judgments")[0][0]))
+
+
 # -- the `people` judge's fitted models, and calibrations ----------------------------------------------------------
 def put_people_model(store: Store, row: dict[str, Any]) -> None:
     """Store a fitted `people` model (a dict keyed by `PEOPLE_MODEL_COLUMNS`) under its version."""

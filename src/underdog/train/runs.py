@@ -118,6 +118,22 @@ def list_runs(where: Where) -> list[RunManifest]:
     return sorted(runs, key=lambda m: (m.created, m.id))
 
 
+def run_summaries(where: Where, store: Store) -> list[dict[str, Any]]:
+    """Every run as its manifest would read without the loss history, from the store's mirror (one query instead
+    of parsing every manifest): id, status, dataset, base_model, hyperparameters, metrics (train_loss,
+    eval_loss), overfit, error, sweep, created. Oldest first; runs whose folder is gone are left out."""
+    out = []
+    for r in tables.runs(store):
+        if has_run(where, r["id"]):
+            out.append({"id": r["id"], "status": r["status"], "dataset": r["dataset"], "base_model": r["base_model"],
+                        "hyperparameters": json.loads(r["hyperparameters"] or "{}"),
+                        "metrics": {"train_loss": r["train_loss"], "eval_loss": r["eval_loss"]},
+                        "overfit": {"flag": bool(r["overfit_flag"]), "reason": r["overfit_reason"],
+                                    "epoch": r["overfit_epoch"]},
+                        "error": r["error"], "sweep": r["sweep"], "created": r["created"]})
+    return out
+
+
 def record_run(store: Store, m: RunManifest) -> None:
     """Mirror a manifest into `train_runs` and its history into `train_metrics` (train/store.py)."""
     run = {"id": m.id, "status": m.status, "dataset": m.dataset, "base_model": m.base_model,

@@ -59,6 +59,25 @@ def put_metric(store: Store, metric: dict[str, Any]) -> None:
     store.execute(insert_sql("train_metrics", METRIC_COLUMNS), _metric_row(metric))
 
 
+def metrics_of(store: Store, run_id: str, after: int = 0) -> list[sqlite3.Row]:
+    """rowid, step, epoch, split, loss, reward_margin, reward_accuracy (preference runs) of a run's logged losses
+    stored after rowid `after`, in the order logged."""
+    return store.query("SELECT rowid, step, epoch, split, loss, reward_margin, reward_accuracy FROM train_metrics "
+                       "WHERE run_id = :id AND rowid > :after ORDER BY rowid", {"id": run_id, "after": after})
+
+
+def metrics_version(store: Store, run_id: str) -> tuple[int, int]:
+    """(count, newest rowid) of a run's logged losses: changes whenever a loss is logged or the run re-recorded."""
+    row = store.query("SELECT COUNT(*), COALESCE(MAX(rowid), 0) FROM train_metrics WHERE run_id = :id",
+                      {"id": run_id})[0]
+    return int(row[0]), int(row[1])
+
+
+def runs(store: Store) -> list[sqlite3.Row]:
+    """Every recorded run (a `train_runs` row each), oldest first."""
+    return store.query("SELECT * FROM train_runs ORDER BY created, id")
+
+
 def _metric_row(metric: dict[str, Any]) -> dict[str, Any]:
     """A metric row with every column named (a supervised run has no reward margin or accuracy: NULL)."""
     return {column: metric.get(column) for column in METRIC_COLUMNS}
