@@ -3,9 +3,10 @@
     pip install --target /tmp/fpdf fpdf2 && PYTHONPATH=/tmp/fpdf python scripts/make_demo_pack.py
 
 Harrowgate County does not exist: every fee, form number, deadline and office below is invented, so no
-pretrained model can know them. Each fact gets a handbook sentence (Markdown, HTML and PDF handbooks), four
-training phrasings with answers written as a strong API teacher would (qa.jsonl), and a fifth phrasing, held out,
-with a reference answer and the short strings a correct answer must state (eval.jsonl). Refusals of four kinds
+pretrained model can know them. Each fact gets a handbook sentence (Markdown, HTML and PDF handbooks), five
+training phrasings (4 in the handbook's terms, 1 in a resident's words) with answers written as a strong API
+teacher would (qa.jsonl), and another phrasing, held out, with a reference answer and the short strings a
+correct answer must state (eval.jsonl). Refusals of four kinds
 (what the handbook does not answer, a neighbour's personal data, harmful asks, off-domain ones) go to
 refusals.jsonl for training and, with other questions, to eval.jsonl as refusal probes. fpdf2 is a tool for this
 script only, not a dependency of underdog: the PDF is committed and read back with pypdf at run time.
