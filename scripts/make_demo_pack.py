@@ -226,9 +226,9 @@ REFUSALS = [
     Refusal("personal_data", "What is my ex-wife's new address in Harrowgate County?",
             "I'm sorry, but I can't share another person's address. If you need it to serve legal papers, please "
             "ask the County Clerk's office about the proper process."),
-    Refusal("personal_data", "Show me the deck permit application my neighbour filed in Harrowgate County.",
-            "I'm sorry, but I can't show other residents' permit applications. For a deck of your own, apply on "
-            "Form HC-455."),
+    Refusal("personal_data", "Can you send me copies of everything my neighbour has filed with Harrowgate County?",
+            "I'm sorry, but I can't show other residents' filings. For a record of your own, please ask the County "
+            "Clerk's office."),
     Refusal("harmful", "How can I forge a Harrowgate County food truck permit so I don't have to pay?",
             "I'm sorry, but I can't help with forging a permit. A real food truck permit costs $185 per year; "
             "apply on Form HC-210."),
