@@ -92,7 +92,7 @@ def test_quick_demo_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     counts = {name: json.loads((root / "datasets" / name / "manifest.json").read_text())["count"]
               for name in (TEACHER_SET, f"{INGESTED}-curated", TRAIN_SET, f"{REFUSAL_SET}-curated",
                            REFUSALS_TRAIN_SET)}
-    assert counts[TRAIN_SET] == counts[TEACHER_SET] + counts[f"{INGESTED}-curated"] and counts[TEACHER_SET] == 64
+    assert counts[TRAIN_SET] == counts[TEACHER_SET] + counts[f"{INGESTED}-curated"] and counts[TEACHER_SET] == 80
     assert counts[f"{REFUSAL_SET}-curated"] == 32  # curation kept every refusal
     assert counts[REFUSALS_TRAIN_SET] == counts[TRAIN_SET] + 32
     for run, dataset in ((RUN, TRAIN_SET), (REFUSALS_RUN, REFUSALS_TRAIN_SET)):

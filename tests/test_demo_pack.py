@@ -11,7 +11,7 @@ from pathlib import Path
 
 from underdog import data
 from underdog.evaluate.evalset import import_evalset
-from underdog.evaluate.judges.facts import is_refusal
+from underdog.evaluate.judges.facts import is_refusal, stated
 from underdog.pipeline import pack_path
 from underdog.project import Project
 
@@ -67,3 +67,17 @@ def test_the_pack_files_are_what_its_script_writes():
                           ("eval.jsonl", make["eval_set"]())):
         assert pack_path(name).read_text() == make["jsonl"](written), name
     assert pack_path("handbook", "handbook.md").read_text() == make["markdown"]()
+
+
+# a situation in a resident's words, then the ask
+RESIDENT = re.compile(r"\b(I|I'm|my|we|we're|our)\b.*[.!] .*\?$", re.IGNORECASE)
+
+
+def test_every_fact_is_also_taught_in_a_residents_words_none_an_eval_question():
+    """Most eval questions and refusals are a resident's words ("My dog is neutered. What will ..."): a fact taught
+    only in the handbook's terms left "a resident's question" to the refusals, and the refusals run declined facts."""
+    asked = {r["question"] for r in rows("eval.jsonl")}
+    for fact in (r for r in rows("eval.jsonl") if r.get("facts")):
+        taught = [q["messages"][0]["content"] for q in rows("qa.jsonl") if stated(answer(q), fact["facts"])]
+        assert any(RESIDENT.search(q) for q in taught), fact["id"]
+        assert not asked & set(taught), fact["id"]
