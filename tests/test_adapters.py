@@ -76,6 +76,20 @@ def adapters(own_base: Path, tmp_path_factory: pytest.TempPathFactory) -> list[P
     return make_adapters(own_base, tmp_path_factory.mktemp("adapters"), 4)
 
 
+@pytest.fixture
+def batches(monkeypatch: pytest.MonkeyPatch) -> list[list[str | None]]:
+    """Filled as the local backend generates: the adapter of each row of each batch (the real generation runs)."""
+    seen: list[list[str | None]] = []
+    real_generate = local.generate
+
+    def counted(views, *args, **kwargs):  # type: ignore[no-untyped-def]
+        seen.append([v.adapter for v in views] if isinstance(views, list) else [views.adapter])
+        return real_generate(views, *args, **kwargs)
+
+    monkeypatch.setattr(local, "generate", counted)
+    return seen
+
+
 def test_four_adapters_share_one_base_and_answer_like_their_own_copy(own_base: Path, adapters: list[Path]) -> None:
     tiny_llama_dir = own_base
     base = load_model(str(tiny_llama_dir), device="cpu")
@@ -103,20 +117,11 @@ def test_scoring_uses_the_views_adapter(own_base: Path, adapters: list[Path]) ->
 
 
 def test_requests_for_several_adapters_of_one_base_run_in_one_mixed_batch(
-        own_base: Path, adapters: list[Path], monkeypatch: pytest.MonkeyPatch) -> None:
-    from underdog.llm import local
-
+        own_base: Path, adapters: list[Path], batches: list[list[str | None]]) -> None:
     llms = [LLM(ModelSpec(model=str(own_base), adapter=str(a) if a else None, device="cpu", batch_size=16))
             for a in (None, *adapters[:2])]
     separate = [[r.text for r in llm.batch(PROMPTS, temperature=0.0, max_tokens=6)] for llm in llms]
-    batches: list[list[str | None]] = []
-    real_generate = local.generate
-
-    def counted(views, *args, **kwargs):  # the real generation, with the adapter of each row written down
-        batches.append([v.adapter for v in views] if isinstance(views, list) else [views.adapter])
-        return real_generate(views, *args, **kwargs)
-
-    monkeypatch.setattr(local, "generate", counted)
+    batches.clear()  # count only the batches of the requests asked together
 
     async def together() -> list[list[Reply]]:
         return await asyncio.gather(*(llm.abatch(PROMPTS, temperature=0.0, max_tokens=6) for llm in llms))
@@ -208,7 +213,7 @@ def test_room_for_models_is_the_devices_free_memory_capped_by_the_budget(monkeyp
 
 
 def test_answer_many_answers_the_base_and_runs_in_one_batch_that_answer_then_reads(
-        own_base: Path, adapters: list[Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        own_base: Path, adapters: list[Path], tmp_path: Path, batches: list[list[str | None]]) -> None:
     root = tmp_path / "p"
     init_project("Testville", root)
     for i, adapter in enumerate(adapters[:2]):  # two runs' adapters (copies: the fixture's stay as they are)
@@ -217,14 +222,6 @@ def test_answer_many_answers_the_base_and_runs_in_one_batch_that_answer_then_rea
     project = Project(root, overrides=[f"models.student.model={own_base}", "models.student.params.temperature=0",
                                        "models.student.batch_size=16", "evaluate.answer_max_tokens=6"])
     import_evalset(project, root / "q.jsonl", "dev")
-    batches: list[list[str | None]] = []
-    real_generate = local.generate
-
-    def counted(views, *args, **kwargs):  # the real generation, with the adapter of each row written down
-        batches.append([v.adapter for v in views] if isinstance(views, list) else [views.adapter])
-        return real_generate(views, *args, **kwargs)
-
-    monkeypatch.setattr(local, "generate", counted)
     answer_many(project, ["student", "run-0", "run-1"], "dev")
     assert len(batches) == 1 and len(batches[0]) == 3 * len(PROMPTS) and len(set(batches[0])) == 3
     answers = [tuple(a.answer for a in answer(project, name, "dev", progress=False))

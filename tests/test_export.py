@@ -39,25 +39,11 @@ TOLERANCE = {"f32": 1e-5, "f16": 0.01, "q8_0": 0.06}
 
 
 @pytest.fixture(scope="module")
-def llama_dir(tmp_path_factory: pytest.TempPathFactory, tiny_llama_dir: Path) -> Path:
-    """The tiny Llama with a wider initialisation, so that its logits are not all near zero."""
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    out = tmp_path_factory.mktemp("wide-llama")
-    config = LlamaConfig.from_pretrained(tiny_llama_dir)
-    config.initializer_range = 0.15
-    torch.manual_seed(0)
-    LlamaForCausalLM(config).save_pretrained(out)
-    AutoTokenizer.from_pretrained(tiny_llama_dir).save_pretrained(out)
-    return out
-
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory, llama_dir: Path) -> Path:
+def trained(tmp_path_factory: pytest.TempPathFactory, learnable_llama_dir: Path) -> Path:
     """A project whose run `tiny-run` trained a LoRA adapter on the tiny Llama."""
     root = tmp_path_factory.mktemp("export") / "proj"
     init_project("arithmetic", root)
-    project = use_student(root, llama_dir)
+    project = use_student(root, learnable_llama_dir)
     save_dataset(root, "arith", arithmetic(12), recipe={"source": "arithmetic(12)"})
     train(project, "arith", ["epoch=1", "learning_rate=1e-2", "per_device_train_batch_size=4"], run_id=RUN)
     return root
