@@ -2,7 +2,7 @@
 transformers' GGUF loader (weights de-quantized, tokenizer rebuilt from the file), answers the demo's eval set.
 
     underdog demo                                   # once: builds demo-project/ (about 10-20 min on 2 cores)
-    .venv/bin/python bench/gguf_roundtrip.py [demo-project] [--quant f16 --quant q8_0]
+    .venv/bin/python bench/gguf_roundtrip.py [demo-project] [--quant f16 --quant q8_0 --quant q4_k_m]
 
 Baseline, in the same process and with the same settings as the demo (temperature 0, 48 answer tokens): the
 merged model (fp32, no GGUF). Each candidate's answers go through `underdog judge` with the `facts` judge against
@@ -51,7 +51,7 @@ def main() -> None:
     merged = merge_run(project, RUN, work / "merged", dtype="float32")
     base, facts, merged_answers = facts_stated(project, f"{RUN} merged (fp32)", merged)
     print(f"merged fp32: {base} of {facts} facts")
-    for quant in args.quant or ["f16", "q8_0"]:
+    for quant in args.quant or ["f16", "q8_0", "q4_k_m"]:
         start = time.perf_counter()
         exported = export_model(project, RUN, "gguf", quant, out=work / f"export-{quant}")
         seconds = time.perf_counter() - start

@@ -128,8 +128,8 @@ def export_model_command(
     run: str = typer.Argument(..., help="Run id."),
     fmt: str = typer.Option("gguf", "--format", "-f", help="gguf (llama.cpp, LM Studio), or ollama: the GGUF plus a "
                             "Modelfile."),
-    quant: str = typer.Option("q8_0", "--quant", "-q", help="f16, q8_0 or f32 (q4_k_m needs llama.cpp's "
-                              "llama-quantize on the f16 file)."),
+    quant: str = typer.Option("q8_0", "--quant", "-q", help="q8_0, q4_k_m (llama.cpp's mix of 4- and 6-bit "
+                              "k-quants), f16 or f32."),
     settings: Path | None = typer.Option(None, "--settings", help="A tune-prompt best.yaml for the Modelfile "
                                          "(default: the newest one of `underdog tune-prompt RUN`)."),
     out: Path | None = typer.Option(None, "--out", help="Output folder (default: runs/<id>/export-<quant>)."),

@@ -9,8 +9,9 @@ architectures below, and no more: the hyperparameter keys, the token list, the p
 rotary permutation of Llama's query and key weights. llama.cpp's converter itself is not on PyPI from its authors
 (docs/training.md says what was tried).
 
-Quantizations are those the `gguf` package can produce: f32, f16 and q8_0 (norms and other 1-D tensors stay f32,
-as llama.cpp keeps them). K-quants (q4_k_m ...) need llama.cpp's `llama-quantize` (C++): `UNAVAILABLE` says so.
+Quantizations: f32, f16 and q8_0 with the `gguf` package's quantizers, and q4_k_m with llama.cpp's recipe and its
+Q4_K / Q6_K reference quantizers ported in `kquants.py` (gguf-py reads k-quants but does not write them). Norms
+and other 1-D tensors stay f32, as llama.cpp keeps them. Other k-quants: `UNAVAILABLE` says what to run instead.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import gguf
 import numpy as np
 
 from underdog.errors import ConfigError
+from underdog.train import kquants
 
 
 @dataclass(frozen=True)
@@ -38,11 +40,12 @@ QUANTS = {
     "f32": Quant(gguf.LlamaFileType.ALL_F32, gguf.GGMLQuantizationType.F32),
     "f16": Quant(gguf.LlamaFileType.MOSTLY_F16, gguf.GGMLQuantizationType.F16),
     "q8_0": Quant(gguf.LlamaFileType.MOSTLY_Q8_0, gguf.GGMLQuantizationType.Q8_0),
+    "q4_k_m": Quant(gguf.LlamaFileType.MOSTLY_Q4_K_M, kquants.Q4_K),  # per tensor: kquants.q4_k_m_type
 }
-UNAVAILABLE = {  # asked for often, and not producible by what installs from PyPI
-    name: "the gguf package has no quantizer for k-quants: write f16 here, then run llama.cpp's "
+UNAVAILABLE = {  # asked for often, and not written here
+    name: "no quantizer for it here (q4_k_m is): write f16 here, then run llama.cpp's "
           f"`llama-quantize model-f16.gguf model-{name}.gguf {name.upper()}`"
-    for name in ("q4_k_m", "q4_k_s", "q5_k_m", "q5_k_s", "q6_k", "q3_k_m", "q2_k")
+    for name in ("q4_k_s", "q5_k_m", "q5_k_s", "q6_k", "q3_k_m", "q2_k")
 }
 
 
@@ -102,8 +105,12 @@ def write_gguf(model: Any, tokenizer_dir: Path, out: Path, quant: str = "q8_0", 
     writer = gguf.GGUFWriter(out, gguf.MODEL_ARCH_NAMES[arch.gguf])
     _add_hyperparameters(writer, config, name, QUANTS[quant])
     _add_tokenizer(writer, tokenizer_dir, config.vocab_size)
+    tied = bool(getattr(config, "tie_word_embeddings", False))
     for gguf_name, data in _tensors(model, arch):
-        _add_tensor(writer, gguf_name, data, QUANTS[quant].matrix)
+        matrix = QUANTS[quant].matrix
+        if quant == "q4_k_m" and data.ndim == 2:
+            matrix = kquants.q4_k_m_type(gguf_name, data.shape[-1], config.num_hidden_layers, tied)
+        _add_tensor(writer, gguf_name, data, matrix)
     writer.write_header_to_file()
     writer.write_kv_data_to_file()
     writer.write_tensors_to_file()
@@ -212,4 +219,5 @@ def _add_tensor(writer: gguf.GGUFWriter, name: str, data: np.ndarray, matrix: gg
     elif qtype == gguf.GGMLQuantizationType.F16:
         writer.add_tensor(name, data.astype(np.float16))
     else:
-        writer.add_tensor(name, gguf.quants.quantize(data, qtype), raw_dtype=qtype)
+        quantize = kquants.quantize if qtype in (kquants.Q4_K, kquants.Q6_K) else gguf.quants.quantize
+        writer.add_tensor(name, quantize(data, qtype), raw_dtype=qtype)
