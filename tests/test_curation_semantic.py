@@ -53,12 +53,29 @@ def test_semantic_duplicates_match_the_all_pairs_walk_across_blocks() -> None:
     vectors = torch.nn.functional.normalize(torch.cat([originals, noisy])[torch.randperm(200)], dim=-1)
     expected = naive(vectors, 0.8)
     assert 30 < sum(m is not None for m in expected) < 170
-    for block in (7, 64, 1000):
-        found = semantic_duplicates(vectors, 0.8, block=block)
+    for block, coarse in ((7, False), (64, False), (1000, False), (7, True), (64, True)):
+        found = semantic_duplicates(vectors, 0.8, block=block, coarse=coarse)  # coarse: bf16 search, fp32 check
         assert [m and m[0] for m in found] == expected
         assert all(m is None or abs(m[1] - float(vectors[i] @ vectors[m[0]])) < 1e-5 for i, m in enumerate(found))
     assert closest(vectors[:3], vectors[:0], 0.5) == [None] * 3
     assert [m and m[0] for m in closest(vectors[:5], vectors[:5], 0.999)] == [0, 1, 2, 3, 4]
+
+
+def test_the_bf16_search_decides_pairs_at_the_threshold_as_float32_does() -> None:
+    torch.manual_seed(1)
+    # bf16 has 0.796875 and 0.80078125 here, the midpoint 0.798828125: a threshold just above it is 0.80078125 in
+    # bf16, and a cosine just above the threshold whose bf16 inputs err downwards rounds to 0.796875
+    threshold = 0.79884
+    cosines = torch.linspace(threshold - 2e-4, threshold + 2e-4, 200)
+    u = torch.nn.functional.normalize(torch.randn(200, 384), dim=-1)
+    w = torch.randn(200, 384)
+    w = torch.nn.functional.normalize(w - (w * u).sum(1, keepdim=True) * u, dim=-1)  # orthogonal to u
+    pairs = torch.stack([u, cosines[:, None] * u + (1 - cosines[:, None] ** 2).sqrt() * w], dim=1).reshape(400, 384)
+    exact = semantic_duplicates(pairs, threshold, coarse=False)
+    assert sum(m is not None for m in exact) == int((cosines >= threshold).sum())
+    coarse = semantic_duplicates(pairs, threshold, coarse=True)
+    assert [m and m[0] for m in coarse] == [m and m[0] for m in exact]
+    assert all(a is None or abs(a[1] - b[1]) < 1e-6 for a, b in zip(coarse, exact, strict=True))
 
 
 @pytest.mark.slow

@@ -340,6 +340,18 @@ def test_merge_and_cli(project_dir: Path, tiny_llama_dir: Path) -> None:
     assert errors["float32"] < 1e-4 < errors["auto"]
     assert runner.invoke(app, ["merge", "cli-run", "--dtype", "int4"]).exit_code == 1
 
+    # --out: an earlier merge is replaced; a folder of other files (or a file) is refused and left as it was
+    result = runner.invoke(app, ["merge", "cli-run", "--out", str(project_dir / "float32")])
+    assert result.exit_code == 0, result.output
+    notes = project_dir / "notes"
+    notes.mkdir()
+    (notes / "thesis.txt").write_text("mine")
+    for taken in (notes, notes / "thesis.txt"):
+        result = runner.invoke(app, ["merge", "cli-run", "--out", str(taken)])
+        assert result.exit_code == 2 and str(taken) in result.output and "Traceback" not in result.output
+        assert len(result.output.strip().splitlines()) == 1
+    assert sorted(p.name for p in notes.iterdir()) == ["thesis.txt"] and (notes / "thesis.txt").read_text() == "mine"
+
 
 def test_embedded_smollm2_few_steps(project_dir: Path, embedded_model_dir: Path) -> None:
     """The real student (SmolLM2-135M-Instruct, the default config's): a few steps lower its loss and the

@@ -21,7 +21,7 @@ from typing import Any
 from peft import PeftModel
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from underdog.errors import UnderdogError
+from underdog.errors import ConfigError, UnderdogError
 from underdog.layout import ADAPTER_DIR, MERGED_DIR, RUN_COPY_FILE
 from underdog.llm.local import resolve_model_path
 from underdog.project import Project
@@ -34,17 +34,34 @@ DTYPES = ("auto", "float32", "bfloat16", "float16")
 def merge_run(project: Project, run_id: str, out: str | Path | None = None, dtype: str = "auto") -> Path:
     """Merge run `run_id`'s adapter into its base model and save it to `out`, in `dtype` (`auto`: the base
     model's saved dtype; `float32` keeps the LoRA delta unrounded), with a model card (README.md)."""
-    merged, manifest = merged_model(project, run_id, dtype)
     target = Path(out) if out else project.run_dir(run_id) / MERGED_DIR
-    tmp = target.with_name(target.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    merged.save_pretrained(tmp)
-    AutoTokenizer.from_pretrained(str(run_adapter(project, run_id))).save_pretrained(tmp)
-    (tmp / RUN_COPY_FILE).write_text(json.dumps(manifest.to_json(), indent=2))
-    write_model_card(project, run_id, tmp, kind="merged")
-    shutil.rmtree(target, ignore_errors=True)
+    _check_replaceable(target)
+    merged, manifest = merged_model(project, run_id, dtype)
+    tmp, old = target.with_name(target.name + ".tmp"), target.with_name(target.name + ".old")
+    shutil.rmtree(tmp, ignore_errors=True)  # what a killed merge left
+    try:
+        merged.save_pretrained(tmp)
+        AutoTokenizer.from_pretrained(str(run_adapter(project, run_id))).save_pretrained(tmp)
+        (tmp / RUN_COPY_FILE).write_text(json.dumps(manifest.to_json(), indent=2))
+        write_model_card(project, run_id, tmp, kind="merged")
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+    if target.exists():
+        target.rename(old)  # the previous merge is kept until the new one is in place
     tmp.rename(target)
+    shutil.rmtree(old, ignore_errors=True)
     return target
+
+
+def _check_replaceable(target: Path) -> None:
+    """Refuse an --out that is a file, or a folder holding files that are not an earlier merge's."""
+    if target.is_file():
+        raise ConfigError(f"--out {target}: a file, not a folder")
+    if target.is_dir() and any(target.iterdir()) and not (target / RUN_COPY_FILE).exists():
+        raise ConfigError(f"--out {target}: holds files and no earlier merge ({RUN_COPY_FILE}); give an empty or "
+                          "new folder")
 
 
 def merged_model(project: Project, run_id: str, dtype: str = "auto") -> tuple[Any, RunManifest]:
