@@ -28,6 +28,13 @@ def test_wilson_interval_edges():
 def test_win_rate_counts_ties_as_half():
     assert stats.win_rate(40, 4, 50) == pytest.approx(0.84)
     assert stats.win_rate(0, 10, 10) == 0.5
+
+
+def test_tally_counts_its_own_n_and_interval():
+    tally = stats.Tally(wins=40, ties=8, losses=2)  # (40 + 4) / 50: the league's 44 of 50
+    assert tally.n == 50 and tally.win_rate == pytest.approx(0.88)
+    assert tuple(round(x, 3) for x in tally.ci) == (0.762, 0.944)
+    assert stats.Tally(0, 0, 0).win_rate == 0.0 and stats.Tally(0, 0, 0).ci == (0.0, 1.0)
     assert stats.win_rate(0, 0, 0) == 0.0
 
 

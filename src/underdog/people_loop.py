@@ -45,7 +45,7 @@ from underdog.evaluate.judges import Item
 from underdog.evaluate.judges.facts import Recall, recall
 from underdog.evaluate.judges.people import PeopleJudge, people_model
 from underdog.evaluate.questions import question_source
-from underdog.evaluate.stats import wilson_interval, win_rate
+from underdog.evaluate.stats import Tally, wilson_interval
 from underdog.pipeline import EVALSET, FULL, QUICK, RUN, TEACHER_SET, overrides, pack_path, run_demo
 from underdog.progress import SILENT, Reporter
 from underdog.project import Project
@@ -94,27 +94,6 @@ class PeopleLoop:
 
 
 @dataclass(frozen=True)
-class PanelResult:
-    """Per eval question, the simulated panel's majority between the DPO run's answer and the SFT run's."""
-
-    wins: int
-    ties: int
-    losses: int
-
-    @property
-    def n(self) -> int:
-        return self.wins + self.ties + self.losses
-
-    @property
-    def win_rate(self) -> float:
-        return win_rate(self.wins, self.ties, self.n)
-
-    @property
-    def ci(self) -> tuple[float, float]:
-        return wilson_interval(self.wins + self.ties / 2, self.n)
-
-
-@dataclass(frozen=True)
 class Agreement:
     """The people judge's verdicts on the eval pairs against the panel's decisive majorities (a tie counts half)."""
 
@@ -137,7 +116,7 @@ class PeopleOutcome:
     pairs: int  # preference pairs built from them
     calibration: Calibration
     dpo: RunManifest
-    panel: PanelResult
+    panel: Tally
     people: Agreement
     sft_recall: Recall | None
     dpo_recall: Recall | None
@@ -245,7 +224,7 @@ def _dpo(project: Project, loop: PeopleLoop) -> RunManifest:
 
 
 def _evaluate(project: Project, loop: PeopleLoop, training: Sequence[arena_tables.Vote]
-              ) -> tuple[PanelResult, Agreement, tuple[Recall | None, Recall | None]]:
+              ) -> tuple[Tally, Agreement, tuple[Recall | None, Recall | None]]:
     """The panel's majority per eval question, the people judge's agreement with it, both runs' fact recall."""
     for run in (loop.sft_run, loop.dpo_name):
         add_candidate(project, run, evalset=loop.evalset, progress=False)
@@ -260,7 +239,7 @@ def _evaluate(project: Project, loop: PeopleLoop, training: Sequence[arena_table
             dpo_first = v.cand_1 == loop.dpo_name
             texts[v.question_id] = (v.question, *((v.answer_1, v.answer_2) if dpo_first else (v.answer_2, v.answer_1)))
     outcome = {q: "win" if m > 0 else "loss" if m < 0 else "tie" for q, m in margin.items()}
-    panel = PanelResult(*(sum(o == kind for o in outcome.values()) for kind in ("win", "tie", "loss")))
+    panel = Tally(*(sum(o == kind for o in outcome.values()) for kind in ("win", "tie", "loss")))
     agreement = _people_agreement(project, loop, training, outcome, texts)
     known = {q.id: q for q in load_evalset(project, loop.evalset)}
     recalls = tuple(recall([(a.answer, known.get(a.question_id)) for a in answer(project, run, loop.evalset,

@@ -34,7 +34,7 @@ from underdog.evaluate.answer import answer_many
 from underdog.evaluate.evalset import import_evalset, list_evalsets, load_evalset
 from underdog.evaluate.judge import JudgeResult, combine_orders, judge, majority, winner
 from underdog.evaluate.judges import is_grounded
-from underdog.evaluate.stats import wilson_interval, win_rate
+from underdog.evaluate.stats import Tally
 from underdog.progress import SILENT, Reporter
 from underdog.project import Project, init_project
 from underdog.report import ground_truth, side_by_side, write_report
@@ -96,33 +96,16 @@ class DemoOutcome:
         return self.runs[RUN]
 
     @property
-    def grounded(self) -> GroundedRate:
+    def grounded(self) -> Tally:
         return grounded_rate(self.result)
 
 
-@dataclass(frozen=True)
-class GroundedRate:
-    """The win rate when only the grounded judges of a jury vote (their majority; a split is a tie)."""
-
-    wins: int
-    ties: int
-    n: int
-
-    @property
-    def win_rate(self) -> float:
-        return win_rate(self.wins, self.ties, self.n)
-
-    @property
-    def ci(self) -> tuple[float, float]:
-        return wilson_interval(self.wins + self.ties / 2, self.n)
-
-
-def grounded_rate(result: JudgeResult) -> GroundedRate:
+def grounded_rate(result: JudgeResult) -> Tally:
     """`result` re-counted with the votes of its grounded judges only (questions where all of them abstain drop)."""
     outcomes = [majority([combine_orders(winner("ab", ab), winner("ba", ba))
                           for judge_, (ab, ba) in row.votes.items() if is_grounded(judge_)]) for row in result.rows]
     valid = [o for o in outcomes if o in ("candidate", "tie", "reference")]
-    return GroundedRate(valid.count("candidate"), valid.count("tie"), len(valid))
+    return Tally(valid.count("candidate"), valid.count("tie"), valid.count("reference"))
 
 
 def pack_path(*parts: str) -> Path:

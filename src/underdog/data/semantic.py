@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from underdog.llm.embeddings import bf16_is_native
+
 if TYPE_CHECKING:
     import torch
 
@@ -32,8 +34,6 @@ def semantic_duplicates(vectors: torch.Tensor, threshold: float, block: int = BL
     (ties: the earliest), or None: the row is kept. Rows are decided in order, as `dedup.near_duplicates` does.
     `coarse`: find candidates in bf16 first (default: where the CPU has bf16 units)."""
     import torch  # here: torch costs seconds to import, and `underdog --help` must stay fast
-
-    from underdog.llm.embeddings import bf16_is_native
 
     coarse = bf16_is_native() if coarse is None else coarse
     searched = vectors.to(torch.bfloat16) if coarse else vectors

@@ -29,6 +29,27 @@ def win_rate(wins: float, ties: float, n: int) -> float:
     return (wins + ties / 2) / n if n else 0.0
 
 
+@dataclass(frozen=True)
+class Tally:
+    """Wins, ties and losses of one side over the other: its win rate (a tie counts half) with a Wilson interval."""
+
+    wins: int
+    ties: int
+    losses: int
+
+    @property
+    def n(self) -> int:
+        return self.wins + self.ties + self.losses
+
+    @property
+    def win_rate(self) -> float:
+        return win_rate(self.wins, self.ties, self.n)
+
+    @property
+    def ci(self) -> tuple[float, float]:
+        return wilson_interval(self.wins + self.ties / 2, self.n)
+
+
 def wilson_interval(successes: float, n: int, z: float = Z95) -> tuple[float, float]:
     """Wilson score interval of a proportion (successes may be fractional: a tie counts as half a win)."""
     if n <= 0:
