@@ -50,6 +50,13 @@ class JudgeRow:
         """Disagrees with the people beyond chance: the whole kappa interval below 0."""
         return self.kappa is not None and self.kappa.high < 0
 
+    @classmethod
+    def from_json(cls, data: dict) -> JudgeRow:
+        """A row as a calibration stored it (`dataclasses.asdict`)."""
+        est = {k: Estimate(**data[k]) if data.get(k) else None for k in ("accuracy", "kappa")}
+        return cls(data["judge"], data["votes"], est["accuracy"], est["kappa"], data["tau"], data["candidates"],
+                   [Example(**e) for e in data["examples"]], data.get("note", ""))
+
     @property
     def chance(self) -> bool:
         """No better than chance: the kappa interval includes 0."""
@@ -115,7 +122,7 @@ def jury_status(project: Project, judges: Sequence[str] | None = None) -> JurySt
     newest = found[0] if found else None
     for row in (newest["judges"] if newest else []):
         if row["judge"] in members and row["kappa"] and row["kappa"]["high"] < 0:
-            status.warnings.append(disagreement_text(_row(row)))
+            status.warnings.append(disagreement_text(JudgeRow.from_json(row)))
     return status
 
 
@@ -124,12 +131,6 @@ def _same_weights(chosen: dict[str, float], configured: dict[str, float], member
     theirs = [chosen.get(m, 1.0) for m in members]
     top_ours, top_theirs = max(ours) or 1.0, max(theirs) or 1.0
     return all(abs(a / top_ours - b / top_theirs) < 0.01 for a, b in zip(ours, theirs, strict=True))
-
-
-def _row(data: dict) -> JudgeRow:
-    est = {k: Estimate(**data[k]) if data.get(k) else None for k in ("accuracy", "kappa")}
-    return JudgeRow(data["judge"], data["votes"], est["accuracy"], est["kappa"], data["tau"], data["candidates"],
-                    [Example(**e) for e in data["examples"]], data.get("note", ""))
 
 
 def disagreement_text(row: JudgeRow) -> str:

@@ -34,7 +34,6 @@ from underdog.evaluate.evalset import Question, list_evalsets, load_evalset
 from underdog.evaluate.judge import combine_orders, majority, winner
 from underdog.evaluate.judges.facts import is_refusal, states
 from underdog.evaluate.jury_status import JudgeRow, JuryStatus, calibrations_of, disagreement_text, jury_status
-from underdog.evaluate.jury_status import _row as judge_row
 from underdog.evaluate.jury_status import votes_version as calibration_votes_version
 from underdog.evaluate.leaderboard import UNKNOWN_CONFIG, Entry, board_config, leaderboard, recommend
 from underdog.layout import MANIFEST_FILE
@@ -687,8 +686,9 @@ def _read_jury_check(project: Project) -> JuryCheck:
     view = None
     if found:
         c = found[0]
-        view = CalibrationView(c["id"], c["created"], c["votes"], [judge_row(r) for r in c["judges"]], c["jury"],
-                               bool(c["applied"]), c["votes_version"] == calibration_votes_version(votes))
+        judges = [JudgeRow.from_json(r) for r in c["judges"]]
+        view = CalibrationView(c["id"], c["created"], c["votes"], judges, c["jury"], bool(c["applied"]),
+                               c["votes_version"] == calibration_votes_version(votes))
     row = eval_tables.people_model(project.store, people_version(project, votes))
     fitted = PeopleView(sum(v.outcome != "tie" for v in votes), project.config.evaluate.people_min_votes,
                         dict(row) if row else None)
