@@ -138,8 +138,7 @@ def test_q4_k_m_file_holds_llama_cpp_s_recipe_and_loads_back(small_tokenizer_dir
             if param.ndim == 2:
                 qtype = kquants.q4_k_m_type(names.get_name(name, try_suffixes=(".weight",)), param.shape[1], 8,
                                             tied_output=True)
-                quantize = kquants.quantize if qtype in (kquants.Q4_K, kquants.Q6_K) else gguf.quants.quantize
-                param.copy_(torch.from_numpy(gguf.quants.dequantize(quantize(param.numpy(), qtype), qtype)))
+                param.copy_(torch.from_numpy(gguf.quants.dequantize(kquants.quantize(param.numpy(), qtype), qtype)))
         expected = model(input_ids=ids).logits
     back = AutoModelForCausalLM.from_pretrained(tmp_path, gguf_file="m-q4_k_m.gguf").eval()
     assert _error(back, expected, ids) < 1e-4

@@ -51,6 +51,17 @@ def _load_json(text: str) -> Any:
     return None
 
 
+def json_object(text: str) -> dict | None:
+    """The JSON object a reply is (a ```json fence allowed around it), or None when it is not exactly one: the
+    strict reading for replies that must be one object (a verdict, a ground truth), unlike `_load_json`'s salvage."""
+    text = text.strip().removeprefix("```json").removeprefix("```").removesuffix("```").strip()
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
 OBJECT = re.compile(r"\{[^{}]*\}")
 STRING = re.compile(r'"((?:[^"\\]|\\.)*)"')
 

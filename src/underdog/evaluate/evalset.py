@@ -19,6 +19,7 @@ import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
+from underdog.data.parse import json_object
 from underdog.data.topics import load_topics, topics_path
 from underdog.errors import InputError, ModelError, UnderdogError
 from underdog.evaluate.judges.facts import is_refusal, is_regex, normalise, states
@@ -286,12 +287,8 @@ def parse_ground_truth(text: str) -> dict | None:
     """{"reference", "facts"} or {"reference", "expect": "refusal"} from a JSON reply, or None when it is not
     exactly that. Facts the reference answer does not itself state are dropped (they would fail the teacher's
     own answer); none left -> None."""
-    text = text.strip().removeprefix("```json").removeprefix("```").removesuffix("```").strip()
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError:
-        return None
-    reference = data.get("reference") if isinstance(data, dict) else None
+    data = json_object(text)
+    reference = data.get("reference") if data else None
     if not isinstance(reference, str) or not reference.strip():
         return None
     if data.get("expect") == "refusal":

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from underdog.config import ModelSpec
+from underdog.data.parse import json_object
 from underdog.evaluate.judges import ABSTAIN
 from underdog.llm.identity import judge_identity
 
@@ -96,12 +97,8 @@ def verdict_key(identity: str, rubric: Sequence[str], question: str, first: str,
 
 def parse_verdict(text: str) -> str | None:
     """The verdict of a JSON reply, or None when it is not exactly a JSON object with a valid verdict."""
-    text = text.strip().removeprefix("```json").removeprefix("```").removesuffix("```").strip()
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError:
-        return None
-    verdict = data.get("verdict") if isinstance(data, dict) else None
+    data = json_object(text)
+    verdict = data.get("verdict") if data else None
     if not isinstance(verdict, str):
         return None
     return {"a": "A", "b": "B", "tie": "tie"}.get(verdict.strip().lower())

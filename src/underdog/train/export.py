@@ -13,7 +13,6 @@ The adapter is merged in fp32 (no rounding of the LoRA delta before quantization
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,7 @@ from underdog.llm.local import resolve_model_path
 from underdog.project import Project
 from underdog.train.card import CARD_FILE, write_model_card
 from underdog.train.gguf_file import check_exportable, write_gguf
-from underdog.train.merge import merged_model, run_adapter
+from underdog.train.merge import merged_model, run_adapter, staged_folder
 from underdog.train.modelfile import modelfile
 from underdog.train.runs import load_run
 from underdog.tune.prompt import latest_best
@@ -59,21 +58,10 @@ def export_model(project: Project, run_id: str, fmt: str = "gguf", quant: str = 
     tuned = load_settings(best) if best else {}
     target = Path(out) if out else project.run_dir(run_id) / f"export-{quant}"
     _check_replaceable(target)
-    tmp, old = target.with_name(target.name + ".tmp"), target.with_name(target.name + ".old")
-    shutil.rmtree(tmp, ignore_errors=True)  # what a killed export left
-    tmp.mkdir(parents=True)
-    try:
+    with staged_folder(target) as tmp:  # a failed export leaves nothing half-written, and the previous one as it was
         result = _write_export(project, run_id, fmt, quant, tmp, tuned)
         result.settings = best
         write_model_card(project, run_id, tmp, kind="gguf", export=_card_lines(project, result, quant))
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)  # a failed export leaves nothing half-written behind
-        raise
-    shutil.rmtree(old, ignore_errors=True)
-    if target.exists():
-        target.rename(old)  # the previous export is kept until the new one is in place
-    tmp.rename(target)
-    shutil.rmtree(old, ignore_errors=True)
     return replace(result, folder=target, gguf=target / result.gguf.name, card=target / result.card.name,
                    modelfile=result.modelfile and target / result.modelfile.name)
 

@@ -219,5 +219,4 @@ def _add_tensor(writer: gguf.GGUFWriter, name: str, data: np.ndarray, matrix: gg
     elif qtype == gguf.GGMLQuantizationType.F16:
         writer.add_tensor(name, data.astype(np.float16))
     else:
-        quantize = kquants.quantize if qtype in (kquants.Q4_K, kquants.Q6_K) else gguf.quants.quantize
-        writer.add_tensor(name, quantize(data, qtype), raw_dtype=qtype)
+        writer.add_tensor(name, kquants.quantize(data, qtype), raw_dtype=qtype)

@@ -1,7 +1,7 @@
 """llama.cpp's Q4_K and Q6_K quantizers in numpy, and its Q4_K_M recipe: which tensor gets which type.
 
-    blocks = quantize_q4_k(rows)    # float32 (n, k), k a multiple of 256 -> uint8 (n, k // 256 * 144)
-    blocks = quantize_q6_k(rows)    # -> uint8 (n, k // 256 * 210)
+    blocks = quantize(rows, Q4_K)   # float32 (n, k), k a multiple of 256 -> uint8 (n, k // 256 * 144)
+    blocks = quantize(rows, Q6_K)   # -> uint8 (n, k // 256 * 210); other types: gguf's own quantizers
     qtype = q4_k_m_type("blk.3.ffn_down.weight", columns=1536, layers=30, tied_output=True)
 
 The `gguf` package (llama.cpp's gguf-py) reads every k-quant (`gguf.quants.dequantize`) but writes none; these
@@ -42,19 +42,13 @@ def _more_bits(layer: int, layers: int) -> bool:
 
 
 def quantize(rows: np.ndarray, qtype: gguf.GGMLQuantizationType) -> np.ndarray:
-    """`rows` (float, last axis a multiple of 256) as `qtype` blocks, shaped as `gguf.quants.quantize` returns."""
+    """`rows` as `qtype` blocks, shaped as `gguf.quants.quantize` returns: Q4_K and Q6_K here (last axis a multiple
+    of 256), every other type by the `gguf` package."""
+    if qtype not in (Q4_K, Q6_K):
+        return gguf.quants.quantize(rows, qtype)
     rows = np.asarray(rows, dtype=np.float32)
-    blocks = rows.reshape(-1, QK_K)
-    packed = {Q4_K: _q4_k_blocks, Q6_K: _q6_k_blocks}[qtype](blocks)
+    packed = {Q4_K: _q4_k_blocks, Q6_K: _q6_k_blocks}[qtype](rows.reshape(-1, QK_K))
     return packed.reshape(*rows.shape[:-1], rows.shape[-1] // QK_K * packed.shape[-1])
-
-
-def quantize_q4_k(rows: np.ndarray) -> np.ndarray:
-    return quantize(rows, Q4_K)
-
-
-def quantize_q6_k(rows: np.ndarray) -> np.ndarray:
-    return quantize(rows, Q6_K)
 
 
 def _nearest(x: np.ndarray) -> np.ndarray:

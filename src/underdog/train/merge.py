@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -37,22 +39,31 @@ def merge_run(project: Project, run_id: str, out: str | Path | None = None, dtyp
     target = Path(out) if out else project.run_dir(run_id) / MERGED_DIR
     _check_replaceable(target)
     merged, manifest = merged_model(project, run_id, dtype)
-    tmp, old = target.with_name(target.name + ".tmp"), target.with_name(target.name + ".old")
-    shutil.rmtree(tmp, ignore_errors=True)  # what a killed merge left
-    try:
+    with staged_folder(target) as tmp:
         merged.save_pretrained(tmp)
         AutoTokenizer.from_pretrained(str(run_adapter(project, run_id))).save_pretrained(tmp)
         (tmp / RUN_COPY_FILE).write_text(json.dumps(manifest.to_json(), indent=2))
         write_model_card(project, run_id, tmp, kind="merged")
+    return target
+
+
+@contextmanager
+def staged_folder(target: Path) -> Iterator[Path]:
+    """An empty `<target>.tmp` to write into: it takes `target`'s place once the block ends (the folder there is
+    kept until then); a failure or Ctrl-C in the block removes it and leaves `target` as it was."""
+    tmp, old = target.with_name(target.name + ".tmp"), target.with_name(target.name + ".old")
+    shutil.rmtree(tmp, ignore_errors=True)  # what a killed run left
+    tmp.mkdir(parents=True)
+    try:
+        yield tmp
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     shutil.rmtree(old, ignore_errors=True)
     if target.exists():
-        target.rename(old)  # the previous merge is kept until the new one is in place
+        target.rename(old)
     tmp.rename(target)
     shutil.rmtree(old, ignore_errors=True)
-    return target
 
 
 def _check_replaceable(target: Path) -> None:
