@@ -25,7 +25,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from underdog.errors import ConfigError, UnderdogError
 from underdog.layout import ADAPTER_DIR, MERGED_DIR, RUN_COPY_FILE
-from underdog.llm.local import resolve_model_path
+from underdog.llm.local import quiet_transformers, resolve_model_path
 from underdog.project import Project
 from underdog.train.card import write_model_card
 from underdog.train.runs import RunManifest, load_run
@@ -83,8 +83,9 @@ def merged_model(project: Project, run_id: str, dtype: str = "auto") -> tuple[An
     adapter = run_adapter(project, run_id)
     if manifest.status != "done" or not (adapter / "adapter_config.json").exists():
         raise UnderdogError(f"run {run_id} has no finished adapter (status {manifest.status})")
-    model = AutoModelForCausalLM.from_pretrained(resolve_model_path(manifest.base_model), dtype=dtype)
-    return PeftModel.from_pretrained(model, str(adapter)).merge_and_unload(), manifest
+    with quiet_transformers():  # the library prints nothing: no loading bars, no peft deprecation notice
+        model = AutoModelForCausalLM.from_pretrained(resolve_model_path(manifest.base_model), dtype=dtype)
+        return PeftModel.from_pretrained(model, str(adapter)).merge_and_unload(), manifest
 
 
 def run_adapter(project: Project, run_id: str) -> Path:
